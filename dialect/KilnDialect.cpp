@@ -1,0 +1,138 @@
+//===- KilnDialect.cpp - The kiln dialect ------------------------*- C++ -*-===//
+//
+// Registers the kiln ops and attributes, materializes folded constants, and
+// verifies the dialect's discardable attributes, which carry the calling
+// convention of docs/internals.md:
+//
+//   - on function arguments: `kiln.param = @sym` (the argument receives the
+//     `kiln.param` @sym and has its type) and `kiln.input = "name"`;
+//   - on function results: `kiln.output = "name"`;
+//   - on the model module: `kiln.model` (unit) and
+//     `kiln.optimizer = {name = "...", ...}`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/KilnDialect.h"
+#include "dialect/KilnOps.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace kiln;
+
+#include "dialect/KilnDialect.cpp.inc"
+
+// The enum attributes and the dialect's attribute parser/printer; in this
+// file because initialize() needs the complete storage types.
+#define GET_ATTRDEF_CLASSES
+#include "dialect/KilnAttrs.cpp.inc"
+
+void KilnDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialect/KilnAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialect/KilnOps.cpp.inc"
+      >();
+}
+
+Operation *KilnDialect::materializeConstant(OpBuilder &builder,
+                                            Attribute value, Type type,
+                                            Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, type, elements);
+}
+
+//===----------------------------------------------------------------------===//
+// Attribute verification
+//===----------------------------------------------------------------------===//
+
+/// Returns the type of argument `argIndex` of region `regionIndex` of `op`:
+/// from the function type for a function (so that declarations without a
+/// body work too), from the region's entry block otherwise.
+static Type getRegionArgType(Operation *op, unsigned regionIndex,
+                             unsigned argIndex) {
+  if (auto func = dyn_cast<FunctionOpInterface>(op))
+    return func.getArgumentTypes()[argIndex];
+  Region &region = op->getRegion(regionIndex);
+  if (region.empty())
+    return {};
+  return region.getArgument(argIndex).getType();
+}
+
+LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
+                                                    unsigned regionIndex,
+                                                    unsigned argIndex,
+                                                    NamedAttribute attribute) {
+  StringRef name = attribute.getName().strref();
+  if (name == getInputAttrName()) {
+    if (!isa<StringAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name << "' on argument #" << argIndex
+                             << " must be a string naming the model input";
+    return success();
+  }
+  if (name != getParamAttrName())
+    return op->emitError() << "unknown kiln argument attribute '" << name
+                           << "' on argument #" << argIndex;
+
+  auto symbol = dyn_cast<FlatSymbolRefAttr>(attribute.getValue());
+  if (!symbol)
+    return op->emitError() << "'" << name << "' on argument #" << argIndex
+                           << " must be a flat symbol reference to a "
+                              "kiln.param";
+  auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol);
+  if (!param)
+    return op->emitError() << "argument #" << argIndex << " refers to "
+                           << symbol << ", which is not a kiln.param";
+  // Read the attribute defensively: the kiln.param may not be verified yet.
+  auto declared = param->getAttrOfType<TypeAttr>("type");
+  Type argType = getRegionArgType(op, regionIndex, argIndex);
+  if (declared && argType && declared.getValue() != argType)
+    return op->emitError() << "argument #" << argIndex << " has type "
+                           << argType << " but parameter " << symbol
+                           << " is declared " << declared.getValue();
+  return success();
+}
+
+LogicalResult KilnDialect::verifyRegionResultAttribute(
+    Operation *op, unsigned /*regionIndex*/, unsigned resultIndex,
+    NamedAttribute attribute) {
+  StringRef name = attribute.getName().strref();
+  if (name != getOutputAttrName())
+    return op->emitError() << "unknown kiln result attribute '" << name
+                           << "' on result #" << resultIndex;
+  if (!isa<StringAttr>(attribute.getValue()))
+    return op->emitError() << "'" << name << "' on result #" << resultIndex
+                           << " must be a string naming the model output";
+  return success();
+}
+
+LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attribute) {
+  StringRef name = attribute.getName().strref();
+  if (name != getModelAttrName() && name != getOptimizerAttrName())
+    return op->emitError() << "unknown kiln attribute '" << name << "'";
+  if (!isa<ModuleOp>(op))
+    return op->emitError() << "'" << name
+                           << "' may only be attached to a builtin.module";
+  if (name == getModelAttrName()) {
+    if (!isa<UnitAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name << "' must be a unit attribute";
+    return success();
+  }
+  auto dict = dyn_cast<DictionaryAttr>(attribute.getValue());
+  if (!dict)
+    return op->emitError() << "'" << name << "' must be a dictionary";
+  if (!dict.getAs<StringAttr>("name"))
+    return op->emitError() << "'" << name
+                           << "' must have a string entry 'name'";
+  return success();
+}

@@ -1,0 +1,63 @@
+//===- KilnDialect.td - The kiln dialect definition --------*- tablegen -*-===//
+//
+// Declares the `kiln` dialect itself and the base class every kiln op derives
+// from. The dialect is the tensor-level IR that MLIRGen emits from a checked
+// Kiln model: one op per language builtin, on builtin ranked tensors whose
+// only dynamic dimension is the leading batch dimension. The dialect also owns
+// the discardable attributes of the calling convention (docs/internals.md):
+// `kiln.param`, `kiln.input`, `kiln.output` on function arguments and results
+// and `kiln.model`, `kiln.optimizer` on the model's module; their verifiers
+// live in KilnDialect.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_DIALECT_KILNDIALECT_TD
+#define KILN_DIALECT_KILNDIALECT_TD
+
+include "mlir/IR/OpBase.td"
+
+def Kiln_Dialect : Dialect {
+  let name = "kiln";
+  let cppNamespace = "::kiln";
+  let summary = "Tensor-level ops of the Kiln ML language";
+  let description = [{
+    The `kiln` dialect is what the Kiln front end emits: every builtin of the
+    language (elementwise math with NumPy broadcasting, matmul, convolution,
+    pooling, reductions, softmax, losses, dropout) is one op on builtin
+    ranked tensors. The batch dimension is the only dynamic one and is always
+    leading (`tensor<?x10xf32>`). Model parameters are declared once per
+    model module with `kiln.param` and passed to functions as arguments
+    tagged `{kiln.param = @name}`; see docs/internals.md for the calling
+    convention.
+
+    Ops that can be differentiated implement `DifferentiableOpInterface`;
+    ops that cannot (comparisons, argmax, constants) carry the
+    `NonDifferentiable` trait.
+  }];
+
+  let useDefaultAttributePrinterParser = 1;
+  let hasConstantMaterializer = 1;
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+
+  let extraClassDeclaration = [{
+    /// Function argument attribute naming the `kiln.param` an argument binds.
+    static ::llvm::StringRef getParamAttrName() { return "kiln.param"; }
+    /// Function argument attribute naming the model input an argument binds.
+    static ::llvm::StringRef getInputAttrName() { return "kiln.input"; }
+    /// Function result attribute naming the model output a result is.
+    static ::llvm::StringRef getOutputAttrName() { return "kiln.output"; }
+    /// Module attribute (unit) marking a module as one Kiln model.
+    static ::llvm::StringRef getModelAttrName() { return "kiln.model"; }
+    /// Module attribute (dictionary with a string `name`) holding the
+    /// model's optimizer and its hyper-parameters.
+    static ::llvm::StringRef getOptimizerAttrName() { return "kiln.optimizer"; }
+  }];
+}
+
+/// Base class of every kiln op.
+class Kiln_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Kiln_Dialect, mnemonic, traits>;
+
+#endif // KILN_DIALECT_KILNDIALECT_TD

@@ -1,0 +1,517 @@
+//===- KilnOps.td - The kiln ops ---------------------------*- tablegen -*-===//
+//
+// Defines every kiln op: the enums they use, one shared ODS base class per op
+// family (elementwise binary, unary, pooling, reductions, losses), and the
+// ops themselves. Each op has a summary, a description with an example, a
+// declarative assembly format and, where there is something to check, a C++
+// verifier in KilnOps.cpp. Shapes follow NumPy/Keras: the batch dimension is
+// the only dynamic one and is always leading; images are NHWC and
+// convolution filters HWCF ([kh, kw, cin, cout]), as in Keras.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_DIALECT_KILNOPS_TD
+#define KILN_DIALECT_KILNOPS_TD
+
+include "dialect/KilnDialect.td"
+include "dialect/KilnInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints and enums
+//===----------------------------------------------------------------------===//
+
+def Kiln_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Kiln_IntTensor : RankedTensorOf<[AnySignlessInteger]>;
+def Kiln_NumericTensor : RankedTensorOf<[AnyFloat, AnySignlessInteger]>;
+def Kiln_I32Tensor : RankedTensorOf<[I32]>;
+
+def Kiln_InitKind : I32Enum<"InitKind", "parameter initializer", [
+    I32EnumCase<"Zeros", 0, "zeros">,
+    I32EnumCase<"Ones", 1, "ones">,
+    I32EnumCase<"GlorotUniform", 2, "glorot_uniform">,
+    I32EnumCase<"Constant", 3, "constant">
+  ]> {
+  let cppNamespace = "::kiln";
+}
+def Kiln_InitKindAttr : EnumAttr<Kiln_Dialect, Kiln_InitKind, "init_kind"> {
+  let assemblyFormat = "$value";
+}
+
+def Kiln_ComparePredicate : I32Enum<"ComparePredicate",
+    "elementwise comparison predicate", [
+    I32EnumCase<"EQ", 0, "eq">,
+    I32EnumCase<"NE", 1, "ne">,
+    I32EnumCase<"LT", 2, "lt">,
+    I32EnumCase<"LE", 3, "le">,
+    I32EnumCase<"GT", 4, "gt">,
+    I32EnumCase<"GE", 5, "ge">
+  ]> {
+  let cppNamespace = "::kiln";
+}
+def Kiln_ComparePredicateAttr
+    : EnumAttr<Kiln_Dialect, Kiln_ComparePredicate, "compare_predicate"> {
+  let assemblyFormat = "$value";
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and parameters
+//===----------------------------------------------------------------------===//
+
+def Kiln_ConstantOp : Kiln_Op<"constant",
+    [ConstantLike, Pure, NonDifferentiable, AllTypesMatch<["value", "result"]>]> {
+  let summary = "tensor constant";
+  let description = [{
+    Produces a tensor whose contents are given by `value`; the result type is
+    the type of `value`. Constants have no derivative.
+
+    ```mlir
+    %c = kiln.constant dense<1.0> : tensor<f32>
+    %v = kiln.constant dense<[1.0, 2.0]> : tensor<2xf32>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Kiln_ParamOp : Kiln_Op<"param",
+    [Symbol, HasParent<"::mlir::ModuleOp">]> {
+  let summary = "declares one trainable parameter of a model";
+  let description = [{
+    Declares a trainable parameter of the model whose module contains it: its
+    symbol name, its (fully static, float) tensor type and its initializer.
+    `init = constant(v)` fills the tensor with `v`; `zeros`, `ones` and
+    `glorot_uniform` are Keras's initializers of the same names
+    (`glorot_uniform` draws from U(-l, l) with l = sqrt(6 / (fan_in +
+    fan_out))). Functions receive parameters as arguments tagged
+    `{kiln.param = @name}`.
+
+    ```mlir
+    kiln.param @w : tensor<10xf32> init = zeros
+    kiln.param @b : tensor<f32> init = constant(0.000000e+00)
+    kiln.param @"dense_0.kernel" : tensor<3136x64xf32> init = glorot_uniform
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<AnyRankedTensor>:$type,
+                       Kiln_InitKindAttr:$init,
+                       OptionalAttr<F64Attr>:$value);
+  let assemblyFormat = [{
+    $sym_name `:` $type `init` `=` `` $init (`(` $value^ `)`)? attr-dict
+  }];
+  let builders = [
+    OpBuilder<(ins "::llvm::StringRef":$name, "::mlir::RankedTensorType":$type,
+                   "::kiln::InitKind":$init,
+                   CArg<"std::optional<double>", "std::nullopt">:$value)>
+  ];
+  let extraClassDeclaration = [{
+    /// The declared tensor type of the parameter.
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary ops (NumPy broadcasting)
+//===----------------------------------------------------------------------===//
+
+/// Shared base of the broadcasting binary float ops: same element type on
+/// both operands and the result, result shape = broadcast of the operand
+/// shapes (verified by verifyBroadcastingBinaryOp in KilnOps.cpp).
+class Kiln_BinaryElementwiseOp<string mnemonic, string what,
+                               list<Trait> traits = []>
+    : Kiln_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultElementType,
+                                     DifferentiableOpInterface], traits)> {
+  let summary = "elementwise " # what # " with NumPy broadcasting";
+  let description = [{
+    Computes `}] # what # [{` elementwise. Operand shapes broadcast as in
+    NumPy: shapes are aligned on the right, and each pair of dimensions must
+    be equal or one of them 1; the result takes the larger. A dynamic batch
+    dimension `?` broadcasts with a static 1 to `?`.
+
+    ```mlir
+    %r = kiln.}] # mnemonic # [{ %a, %b : tensor<?x10xf32>, tensor<f32> -> tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyBroadcastingBinaryOp(getOperation());
+    }
+  }];
+}
+
+def Kiln_AddOp : Kiln_BinaryElementwiseOp<"add", "addition", [Commutative]>;
+def Kiln_SubOp : Kiln_BinaryElementwiseOp<"sub", "subtraction">;
+def Kiln_MulOp : Kiln_BinaryElementwiseOp<"mul", "multiplication", [Commutative]>;
+def Kiln_DivOp : Kiln_BinaryElementwiseOp<"div", "division">;
+def Kiln_PowOp : Kiln_BinaryElementwiseOp<"pow", "power (lhs ** rhs)">;
+def Kiln_MaximumOp : Kiln_BinaryElementwiseOp<"maximum", "maximum", [Commutative]>;
+def Kiln_MinimumOp : Kiln_BinaryElementwiseOp<"minimum", "minimum", [Commutative]>;
+
+def Kiln_CompareOp : Kiln_Op<"compare",
+    [Pure, SameOperandsElementType, NonDifferentiable]> {
+  let summary = "elementwise comparison with NumPy broadcasting";
+  let description = [{
+    Compares `lhs` and `rhs` elementwise with `predicate` (eq, ne, lt, le,
+    gt, ge), broadcasting as `kiln.add` does. Operands share one element
+    type (float or integer); the result is a float tensor (f32 in practice)
+    of 1.0 where the comparison holds and 0.0 elsewhere, so that it can be
+    used directly in arithmetic (e.g. accuracy). It has no derivative.
+
+    ```mlir
+    %r = kiln.compare gt, %a, %b : tensor<?xf32>, tensor<f32> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_ComparePredicateAttr:$predicate,
+                       Kiln_NumericTensor:$lhs, Kiln_NumericTensor:$rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    `` $predicate `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary ops
+//===----------------------------------------------------------------------===//
+
+/// Shared base of the unary float ops: result type = operand type.
+class Kiln_UnaryElementwiseOp<string mnemonic, string what>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType,
+                         DifferentiableOpInterface]> {
+  let summary = "elementwise " # what;
+  let description = [{
+    Computes `}] # what # [{` of every element; the result has the operand's
+    type.
+
+    ```mlir
+    %r = kiln.}] # mnemonic # [{ %x : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Kiln_NegOp : Kiln_UnaryElementwiseOp<"neg", "negation (-x)">;
+def Kiln_ReluOp : Kiln_UnaryElementwiseOp<"relu", "rectified linear unit max(x, 0)">;
+def Kiln_SigmoidOp : Kiln_UnaryElementwiseOp<"sigmoid", "logistic sigmoid 1 / (1 + exp(-x))">;
+def Kiln_TanhOp : Kiln_UnaryElementwiseOp<"tanh", "hyperbolic tangent">;
+def Kiln_ExpOp : Kiln_UnaryElementwiseOp<"exp", "exponential">;
+def Kiln_LogOp : Kiln_UnaryElementwiseOp<"log", "natural logarithm">;
+def Kiln_SqrtOp : Kiln_UnaryElementwiseOp<"sqrt", "square root">;
+def Kiln_AbsOp : Kiln_UnaryElementwiseOp<"abs", "absolute value">;
+
+//===----------------------------------------------------------------------===//
+// Linear algebra and convolution
+//===----------------------------------------------------------------------===//
+
+def Kiln_MatmulOp : Kiln_Op<"matmul",
+    [Pure, SameOperandsAndResultElementType, DifferentiableOpInterface]> {
+  let summary = "matrix product with NumPy semantics on ranks 1 and 2";
+  let description = [{
+    `numpy.matmul` restricted to operands of rank 1 or 2:
+    `[a, k] @ [k, b] -> [a, b]`, `[a, k] @ [k] -> [a]`,
+    `[k] @ [k, b] -> [b]` and `[k] @ [k] -> []` (a rank-0 tensor). The
+    contraction dimensions must be equal (or one of them dynamic).
+
+    ```mlir
+    %r = kiln.matmul %a, %b : tensor<?x10xf32>, tensor<10xf32> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_Conv2DOp : Kiln_Op<"conv2d",
+    [Pure, SameOperandsAndResultElementType, DifferentiableOpInterface]> {
+  let summary = "2-D convolution, NHWC input and HWCF filter";
+  let description = [{
+    Cross-correlates an NHWC `input` ([N, H, W, cin]) with an HWCF `filter`
+    ([kh, kw, cin, cout], Keras's kernel layout), as Keras's `Conv2D`
+    without bias (a bias is a separate `kiln.add`). `strides` is [sh, sw]
+    (each > 0) and `padding` the explicit zero padding [top, bottom, left,
+    right] (each >= 0). The result is [N, (H + top + bottom - kh) / sh + 1,
+    (W + left + right - kw) / sw + 1, cout], rounding down; the filter
+    window must fit in the padded input.
+
+    ```mlir
+    %r = kiln.conv2d %x, %k strides = [1, 1] padding = [0, 0, 0, 0] : tensor<?x28x28x1xf32>, tensor<3x3x1x32xf32> -> tensor<?x26x26x32xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$filter,
+                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $filter `strides` `=` $strides `padding` `=` $padding attr-dict
+    `:` type($input) `,` type($filter) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+/// Shared base of the 2-D pooling ops (NHWC, valid padding); verified by
+/// verifyPool2DOp in KilnOps.cpp.
+class Kiln_Pool2DOp<string mnemonic, string what>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
+                         DifferentiableOpInterface]> {
+  let summary = "2-D " # what # " pooling, NHWC, valid padding";
+  let description = [{
+    Takes the }] # what # [{ over each `window` = [kh, kw] of an NHWC input
+    ([N, H, W, C]), moving by `strides` = [sh, sw], without padding (Keras's
+    `padding="valid"`). The result is [N, (H - kh) / sh + 1,
+    (W - kw) / sw + 1, C], rounding down; the window must fit in the input.
+
+    ```mlir
+    %r = kiln.}] # mnemonic # [{ %x window = [2, 2] strides = [2, 2] : tensor<?x26x26x32xf32> -> tensor<?x13x13x32xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$window,
+                       DenseI64ArrayAttr:$strides);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `window` `=` $window `strides` `=` $strides attr-dict
+    `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyPool2DOp(getOperation(), getWindow(), getStrides());
+    }
+  }];
+}
+
+def Kiln_MaxPoolOp : Kiln_Pool2DOp<"maxpool", "maximum">;
+def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
+
+//===----------------------------------------------------------------------===//
+// Shape ops
+//===----------------------------------------------------------------------===//
+
+def Kiln_ReshapeOp : Kiln_Op<"reshape",
+    [Pure, SameOperandsAndResultElementType, DifferentiableOpInterface]> {
+  let summary = "reshape keeping the batch dimension";
+  let description = [{
+    Reinterprets the elements of `input` (row-major) with the result's
+    shape. Both shapes hold the same number of elements; only a leading
+    dimension may be dynamic, and a dynamic leading (batch) dimension in the
+    input must stay a dynamic leading dimension in the result.
+
+    ```mlir
+    %r = kiln.reshape %x : tensor<?x24x24x32xf32> -> tensor<?x18432xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// Shared base of the reductions: an optional `axis`; without it the whole
+/// tensor reduces to rank 0. Verified by verifyReductionOp in KilnOps.cpp.
+class Kiln_ReductionOp<string mnemonic, string what>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
+                         DifferentiableOpInterface]> {
+  let summary = what # " over one axis or over all elements";
+  let description = [{
+    Reduces `input` with the }] # what # [{ along `axis`, removing that
+    dimension; without `axis` every element is reduced and the result has
+    rank 0. `axis` is in [0, rank) (the front end normalises negative axes).
+
+    ```mlir
+    %r = kiln.}] # mnemonic # [{ %x axis = 1 : tensor<?x10xf32> -> tensor<?xf32>
+    %s = kiln.}] # mnemonic # [{ %y : tensor<?xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, OptionalAttr<I64Attr>:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`axis` `=` $axis^)? attr-dict `:` type($input) `->` type($result)
+  }];
+  let builders = [
+    // `axis` = std::nullopt reduces every element.
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input,
+                   "std::optional<int64_t>":$axis), [{
+      build($_builder, $_state, result, input,
+            axis ? $_builder.getI64IntegerAttr(*axis) : ::mlir::IntegerAttr());
+    }]>
+  ];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyReductionOp(getOperation(), getAxisAttr());
+    }
+  }];
+}
+
+def Kiln_ReduceSumOp : Kiln_ReductionOp<"reduce_sum", "sum">;
+def Kiln_ReduceMeanOp : Kiln_ReductionOp<"reduce_mean", "mean">;
+def Kiln_ReduceMaxOp : Kiln_ReductionOp<"reduce_max", "maximum">;
+def Kiln_ReduceMinOp : Kiln_ReductionOp<"reduce_min", "minimum">;
+
+def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, NonDifferentiable]> {
+  let summary = "index of the largest element along an axis";
+  let description = [{
+    Returns, as i32, the index of the largest element of `input` along
+    `axis` (the first one on ties, as NumPy), removing that dimension. It
+    has no derivative.
+
+    ```mlir
+    %r = kiln.argmax %x axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins Kiln_NumericTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_I32Tensor:$result);
+  let assemblyFormat = [{
+    $input `axis` `=` $axis attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax
+//===----------------------------------------------------------------------===//
+
+/// Shared base of softmax and log-softmax: result type = operand type,
+/// `axis` in [0, rank). Verified by verifyAxisOp in KilnOps.cpp.
+class Kiln_SoftmaxLikeOp<string mnemonic, string what>
+    : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType,
+                         DifferentiableOpInterface]> {
+  let summary = what # " along an axis";
+  let description = [{
+    Computes the }] # what # [{ of `input` along `axis` (numerically stable:
+    the maximum along the axis is subtracted first).
+
+    ```mlir
+    %r = kiln.}] # mnemonic # [{ %x axis = 1 : tensor<?x10xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input `axis` `=` $axis attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyAxisInRange(getOperation(), getAxisAttr());
+    }
+  }];
+}
+
+def Kiln_SoftmaxOp : Kiln_SoftmaxLikeOp<"softmax", "softmax">;
+def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "log-softmax">;
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+/// Shared base of the losses: two operands, a rank-0 result of the
+/// predictions' float type holding the mean over the batch.
+class Kiln_LossOp<string mnemonic, list<Trait> traits = []>
+    : Kiln_Op<mnemonic, !listconcat([Pure, DifferentiableOpInterface],
+                                    traits)> {
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_CrossEntropyOp : Kiln_LossOp<"cross_entropy"> {
+  let summary = "sparse categorical cross-entropy from logits";
+  let description = [{
+    Keras's `SparseCategoricalCrossentropy(from_logits=True)`: `lhs` holds
+    logits [B, C] (float), `rhs` the class indices [B] (integer, in [0, C));
+    the result is the mean over the batch of
+    `logsumexp(logits[i]) - logits[i, labels[i]]`, a rank-0 tensor of the
+    logits' element type. The labels get no cotangent.
+
+    ```mlir
+    %l = kiln.cross_entropy %logits, %labels : tensor<?x10xf32>, tensor<?xi32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_IntTensor:$rhs);
+}
+
+def Kiln_BinaryCrossEntropyOp : Kiln_LossOp<"binary_cross_entropy",
+    [SameOperandsAndResultElementType]> {
+  let summary = "binary cross-entropy of probabilities";
+  let description = [{
+    Keras's `BinaryCrossentropy(from_logits=False)`: `lhs` holds predicted
+    probabilities and `rhs` targets of the same shape; the result is the
+    mean of `-(y * log(p) + (1 - y) * log(1 - p))` over all elements (for
+    [B] or [B, 1] shapes: over the batch). As in Keras, `p` is first clamped
+    to [1e-7, 1 - 1e-7] so that the logarithms stay finite.
+
+    ```mlir
+    %l = kiln.binary_cross_entropy %p, %y : tensor<?x1xf32>, tensor<?x1xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+}
+
+def Kiln_MseOp : Kiln_LossOp<"mse", [SameOperandsAndResultElementType]> {
+  let summary = "mean squared error";
+  let description = [{
+    Keras's `MeanSquaredError`: the mean of `(lhs - rhs)^2` over all
+    elements (for [B] or [B, 1] shapes: over the batch); both operands have
+    the same shape, the result is rank 0.
+
+    ```mlir
+    %l = kiln.mse %pred, %y : tensor<?xf32>, tensor<?xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs);
+}
+
+//===----------------------------------------------------------------------===//
+// Regularisation
+//===----------------------------------------------------------------------===//
+
+def Kiln_DropoutOp : Kiln_Op<"dropout",
+    [Pure, SameOperandsAndResultType, DifferentiableOpInterface]> {
+  let summary = "dropout (identity at inference)";
+  let description = [{
+    Keras's `Dropout(rate)`: while training, each element is zeroed with
+    probability `rate` and the survivors are scaled by 1 / (1 - rate); at
+    inference (the `_predict` functions) it is the identity. `rate` is in
+    [0, 1). The training lowering decides where the random mask comes from;
+    the op itself is marked Pure so that an unused dropout folds away.
+
+    ```mlir
+    %r = kiln.dropout %x rate = 5.000000e-01 : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$rate);
+  let results = (outs Kiln_FloatTensor:$result);
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "double":$rate), [{
+      build($_builder, $_state, input.getType(), input,
+            $_builder.getF64FloatAttr(rate));
+    }]>
+  ];
+  let assemblyFormat = "$input `rate` `=` $rate attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+#endif // KILN_DIALECT_KILNOPS_TD

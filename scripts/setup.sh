@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Kiln set-up: installs the Debian packages the build needs (only those that
+# are missing), then configures and builds Kiln into ./build with Ninja,
+# clang-22 and ccache. Sourced or called by scripts/main-job.sh and
+# scripts/test.sh, so that each README command works on a fresh machine.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${KILN_BUILD_DIR:-$root/build}"
+
+# Packages: the compiler toolchain, LLVM/MLIR 22 (libmlir-22-dev alone is not
+# enough: find_package(MLIR) needs mlir-22-tools and llvm-22-dev), GoogleTest,
+# and clang's runtime libraries for the fuzzer build.
+packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools
+          libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "kiln: installing missing packages: ${missing[*]}"
+  sudo_cmd=""
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+if [[ ! -f "$build/build.ninja" ]]; then
+  cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+fi
+# Two cores and 24 GiB: two compile jobs fit comfortably.
+ninja -C "$build" -j"${KILN_JOBS:-2}"

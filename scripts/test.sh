@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every Kiln test (README): set up and build, then ctest, which runs the
+# lit suites (through one `lit` entry) and the GoogleTest unit tests, and
+# prints its closing "N% tests passed, M tests failed out of K" line.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup.sh"
+build="${KILN_BUILD_DIR:-$root/build}"
+cd "$build"
+ctest --output-on-failure -j2
