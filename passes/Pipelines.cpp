@@ -1,0 +1,81 @@
+//===- Pipelines.cpp - Kiln's pass pipelines, in one readable place -------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The whole compilation pipeline from the kiln dialect to the LLVM dialect,
+// assembled in one file (as onnx-mlir's CompilerPasses.cpp does). Each stage
+// is a function of an options struct; kilnc's --emit levels stop after the
+// stage they name.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Pipelines.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
+  pm.addPass(kiln::createKilnLowerToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  pm.addPass(kiln::createKilnFlattenModels());
+  if (options.fuseElementwise)
+    pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Bufferize: tensors become memrefs, functions take and return memrefs
+  // with identity layouts (what the C interface and the runtime expect).
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  bufferization::BufferDeallocationPipelineOptions deallocOptions;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // To LLVM, in the order TOOLCHAIN.md records as working.
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void kiln::registerKilnPassesAndPipelines() {
+  registerKilnPasses();
+  PassPipelineRegistration<>("kiln-to-linalg", "Lower the kiln dialect to linalg on tensors",
+                             [](OpPassManager &pm) { buildKilnToLinalgPipeline(pm); });
+  PassPipelineRegistration<>("kiln-to-llvm", "Lower the kiln dialect to the LLVM dialect for the host CPU",
+                             [](OpPassManager &pm) {
+                               buildKilnToLinalgPipeline(pm);
+                               buildLinalgToLLVMPipeline(pm, CpuPipelineOptions{});
+                             });
+}

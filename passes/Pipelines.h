@@ -1,0 +1,38 @@
+//===- Pipelines.h - Kiln's pass pipelines ----------------------*- C++ -*-===//
+//
+// The pipelines, as plain functions taking explicit option structs (no pass
+// reads a global flag): kiln -> linalg on tensors, and linalg -> the LLVM
+// dialect for the host CPU. kilnc, the JIT and the tests all build their pass
+// managers from these, so there is one definition of "the pipeline".
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_PASSES_PIPELINES_H
+#define KILN_PASSES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace kiln {
+
+/// Options of the CPU pipeline.
+struct CpuPipelineOptions {
+  /// Fuse elementwise linalg ops into their producers and consumers.
+  bool fuseElementwise = true;
+};
+
+/// kiln dialect -> linalg/tensor/arith/math on tensors (functions still in
+/// their model modules).
+void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
+
+/// linalg on tensors -> LLVM dialect: flatten the model modules, bufferize
+/// (function boundaries included, identity layouts), lower to loops, then to
+/// LLVM (the lowering order TOOLCHAIN.md records as working).
+void buildLinalgToLLVMPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+
+/// Registers every Kiln pass and the named pipelines `kiln-to-linalg` and
+/// `kiln-to-llvm` (for kiln-opt).
+void registerKilnPassesAndPipelines();
+
+} // namespace kiln
+
+#endif // KILN_PASSES_PIPELINES_H
