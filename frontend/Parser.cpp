@@ -61,6 +61,23 @@ LogicalResult Parser::expect(TokenKind kind, const llvm::Twine &what) {
   return failure();
 }
 
+LogicalResult Parser::expectClosing(TokenKind kind, const llvm::Twine &what,
+                                    Location open) {
+  if (cur().is(kind)) {
+    consume();
+    return success();
+  }
+  // The missing token is reported where something else was found, which may
+  // be lines later: point at the bracket it should close too (not after a
+  // lexical error, which is about the bad token itself).
+  bool noteOpen = !hadError && cur().isNot(TokenKind::Error);
+  errorExpected(what);
+  if (noteOpen)
+    diags.note(open, "to match this '" +
+                         llvm::StringRef(open.begin(), open.length) + "'");
+  return failure();
+}
+
 Location Parser::spanFrom(Location start) const {
   return Location::span(start, lastLoc);
 }
@@ -112,13 +129,23 @@ std::unique_ptr<Model> Parser::parseModel() {
   std::string name = cur().text.str();
   Location nameLoc = cur().loc;
   consume();
+  Location braceLoc = cur().loc;
   if (failed(expect(TokenKind::LBrace, "'{' after the model name")))
     return nullptr;
+  // An unclosed model is reported where the next model or the end of the file
+  // is found, which may be far away: point at the brace it should close too.
+  auto noteOpenBrace = [&] { diags.note(braceLoc, "to match this '{'"); };
   std::vector<std::unique_ptr<Stmt>> stmts;
   while (cur().isNot(TokenKind::RBrace)) {
     if (cur().is(TokenKind::Eof)) {
       error(cur().loc,
             "expected '}' at the end of model '" + name + "', found end of file");
+      noteOpenBrace();
+      return nullptr;
+    }
+    if (cur().is(TokenKind::KwModel)) {
+      error(cur().loc, "expected '}' before the next 'model'");
+      noteOpenBrace();
       return nullptr;
     }
     auto stmt = parseStatement();
@@ -148,9 +175,6 @@ std::unique_ptr<Stmt> Parser::parseStatement() {
     return parseMetric();
   case TokenKind::KwOutput:
     return parseOutput();
-  case TokenKind::KwModel:
-    error(cur().loc, "expected '}' before the next 'model'");
-    return nullptr;
   default:
     errorExpected("a statement (input, param, loss, optimizer, metric, "
                   "output or 'name = expression')");
@@ -248,6 +272,7 @@ std::optional<TypeSpec> Parser::parseType() {
   }
   consume();
   if (cur().is(TokenKind::LBracket)) {
+    Location open = cur().loc;
     consume();
     if (failed(parseDim(spec.type.dims)))
       return std::nullopt;
@@ -256,7 +281,8 @@ std::optional<TypeSpec> Parser::parseType() {
       if (failed(parseDim(spec.type.dims)))
         return std::nullopt;
     }
-    if (failed(expect(TokenKind::RBracket, "',' or ']' in the type")))
+    if (failed(expectClosing(TokenKind::RBracket, "',' or ']' in the type",
+                             open)))
       return std::nullopt;
   }
   spec.loc = spanFrom(start);
@@ -330,13 +356,15 @@ std::unique_ptr<Stmt> Parser::parseOptimizer() {
   std::string name = cur().text.str();
   Location nameLoc = cur().loc;
   consume();
+  Location open = cur().loc;
   if (failed(expect(TokenKind::LParen, "'(' after the optimizer name")))
     return nullptr;
   std::vector<CallArg> args;
   if (cur().isNot(TokenKind::RParen) &&
       failed(parseArgs(args, /*keywordsOnly=*/true)))
     return nullptr;
-  if (failed(expect(TokenKind::RParen, "',' or ')' after the argument")))
+  if (failed(expectClosing(TokenKind::RParen, "',' or ')' after the argument",
+                           open)))
     return nullptr;
   return std::make_unique<OptimizerStmt>(spanFrom(start), name, nameLoc,
                                          std::move(args));
@@ -405,11 +433,13 @@ std::unique_ptr<Expr> Parser::parseExpr() {
     std::vector<CallArg> args;
     args.push_back(CallArg{"", Location(), std::move(lhs)});
     if (cur().is(TokenKind::LParen)) {
+      Location open = cur().loc;
       consume();
       if (cur().isNot(TokenKind::RParen) &&
           failed(parseArgs(args, /*keywordsOnly=*/false)))
         return nullptr;
-      if (failed(expect(TokenKind::RParen, "',' or ')' after the argument")))
+      if (failed(expectClosing(TokenKind::RParen,
+                               "',' or ')' after the argument", open)))
         return nullptr;
     }
     lhs = checkHeight(std::make_unique<CallExpr>(spanFrom(calleeLoc), callee,
@@ -559,12 +589,14 @@ std::unique_ptr<Expr> Parser::parsePrimary() {
     consume();
     if (cur().isNot(TokenKind::LParen))
       return std::make_unique<NameExpr>(nameLoc, name);
+    Location open = cur().loc;
     consume(); // '('
     std::vector<CallArg> args;
     if (cur().isNot(TokenKind::RParen) &&
         failed(parseArgs(args, /*keywordsOnly=*/false)))
       return nullptr;
-    if (failed(expect(TokenKind::RParen, "',' or ')' after the argument")))
+    if (failed(expectClosing(TokenKind::RParen,
+                             "',' or ')' after the argument", open)))
       return nullptr;
     return checkHeight(std::make_unique<CallExpr>(spanFrom(nameLoc), name,
                                                   nameLoc, std::move(args),
@@ -572,11 +604,12 @@ std::unique_ptr<Expr> Parser::parsePrimary() {
                        nameLoc);
   }
   if (tok.is(TokenKind::LParen)) {
+    Location open = tok.loc;
     consume();
     auto inner = parseExpr();
     if (!inner)
       return nullptr;
-    if (failed(expect(TokenKind::RParen, "')'")))
+    if (failed(expectClosing(TokenKind::RParen, "')'", open)))
       return nullptr;
     return inner;
   }

@@ -118,6 +118,10 @@ private:
   void consume();
   /// Consumes a token of `kind`, or reports "expected <what>" and fails.
   llvm::LogicalResult expect(TokenKind kind, const llvm::Twine &what);
+  /// Like `expect`, for the token that closes a bracket opened at `open`;
+  /// the error gets a note "to match this '('" there.
+  llvm::LogicalResult expectClosing(TokenKind kind, const llvm::Twine &what,
+                                    Location open);
   /// Reports "expected <what>, found <current token>" (or the current token's
   /// lexical error).
   void errorExpected(const llvm::Twine &what);

@@ -157,6 +157,19 @@ std::string pluralArgs(size_t n) {
   return std::to_string(n) + (n == 1 ? " argument" : " arguments");
 }
 
+/// Returns the value of an integer literal (`3`) or a negated one (`-1`), as
+/// the language defines them: written without '.' or exponent. `3.0` and
+/// `1e1` are not integer literals, whatever their value.
+std::optional<double> getIntegerLiteralValue(const Expr &expr) {
+  const Expr *inner = &expr;
+  if (auto *unary = llvm::dyn_cast<UnaryExpr>(inner))
+    inner = &unary->getOperand();
+  auto *number = llvm::dyn_cast<NumberExpr>(inner);
+  if (!number || !number->isIntegerLiteral())
+    return std::nullopt;
+  return getConstantValue(expr);
+}
+
 } // namespace
 
 bool kiln::isBuiltinFunctionName(llvm::StringRef name) {
@@ -600,8 +613,14 @@ LogicalResult ModelChecker::checkExprStmt(ExprStmt &stmt) {
       return failure();
     }
     loss = &lossStmt;
-    if (!stmt.type.isScalar() || stmt.type.dtype != DType::F32) {
+    if (!stmt.type.isScalar()) {
       diags.error(expr->getLoc(), "loss must be a scalar, but has type " +
+                                      stmt.type.str());
+      return failure();
+    }
+    // A scalar i32 (`argmax` of a vector) is a scalar, but not a loss.
+    if (stmt.type.dtype != DType::F32) {
+      diags.error(expr->getLoc(), "loss must be f32, but has type " +
                                       stmt.type.str());
       return failure();
     }
@@ -609,9 +628,15 @@ LogicalResult ModelChecker::checkExprStmt(ExprStmt &stmt) {
   }
   case Stmt::Stmt_Metric: {
     auto &metric = llvm::cast<MetricStmt>(stmt);
-    if (!stmt.type.isScalar() || stmt.type.dtype != DType::F32) {
+    if (!stmt.type.isScalar()) {
       diags.error(expr->getLoc(), "metric '" + metric.getName() +
                                       "' must be a scalar, but has type " +
+                                      stmt.type.str());
+      return failure();
+    }
+    if (stmt.type.dtype != DType::F32) {
+      diags.error(expr->getLoc(), "metric '" + metric.getName() +
+                                      "' must be f32, but has type " +
                                       stmt.type.str());
       return failure();
     }
@@ -825,6 +850,15 @@ LogicalResult ModelChecker::finish() {
   if (optimizer && !loss) {
     diags.error(optimizer->getLoc(), "model '" + model.getName() +
                                          "' has an optimizer but no loss");
+    return failure();
+  }
+  // Metrics are computed next to the loss (the `_loss` entry point), so a
+  // model without a loss would silently drop them.
+  if (!loss && !model.getMetrics().empty()) {
+    const MetricStmt *metric = model.getMetrics().front();
+    diags.error(metric->getNameLoc(), "metric '" + metric->getName() +
+                                          "' needs a loss: metrics are "
+                                          "computed with the loss");
     return failure();
   }
   if (loss) {
@@ -1068,9 +1102,10 @@ LogicalResult ModelChecker::normalizeAxis(int64_t axis, const TensorType &type,
 LogicalResult ModelChecker::evalPosInt(const Expr &arg,
                                        const llvm::Twine &what,
                                        int64_t &result) {
+  // Layer sizes must be written as integers: `dense(64)`, not `dense(64.0)`.
   auto *number = llvm::dyn_cast<NumberExpr>(&arg);
   double v = number ? number->getValue() : 0.0;
-  if (!number || v != std::floor(v) || v < 1 ||
+  if (!number || !number->isIntegerLiteral() || v < 1 ||
       v > static_cast<double>(kMaxDimSize)) {
     diags.error(arg.getLoc(), what + " must be a positive integer literal "
                                      "(at most 2147483647)");
@@ -1193,8 +1228,8 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
   for (size_t i = 0; i < numFormals; ++i) {
     if (!bound[i] || spec->params[i].kind != ArgKind::Axis)
       continue;
-    std::optional<double> value = getConstantValue(*bound[i]);
-    if (!value || *value != std::floor(*value)) {
+    std::optional<double> value = getIntegerLiteralValue(*bound[i]);
+    if (!value) {
       diags.error(bound[i]->getLoc(),
                   "axis must be an integer literal (such as 1 or -1)");
       return failure();
@@ -1371,8 +1406,11 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
       std::optional<Activation> activation =
           name ? lookupActivation(name->getName()) : std::nullopt;
       if (!activation) {
+        std::string what =
+            name ? ("unknown activation '" + name->getName() + "'").str()
+                 : std::string("unknown activation");
         diags.error(arg->getLoc(),
-                    "unknown activation for " + callee +
+                    what + " for " + callee +
                         "; expected relu, sigmoid, tanh, softmax or linear");
         return failure();
       }
@@ -1391,9 +1429,15 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
     }
     case ArgKind::Rate: {
       std::optional<double> value = getConstantValue(*arg);
-      if (!value || !(*value >= 0 && *value < 1)) {
+      if (!value) {
         diags.error(arg->getLoc(),
                     "dropout rate must be a number in [0, 1)");
+        return failure();
+      }
+      if (!(*value >= 0 && *value < 1)) {
+        diags.error(arg->getLoc(), "dropout rate must be a number in [0, 1), "
+                                   "got " +
+                                       formatNumber(*value));
         return failure();
       }
       attrs.rate = *value;

@@ -31,9 +31,14 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
     for (ModuleOp model : llvm::make_early_inc_range(top.getOps<ModuleOp>())) {
       for (func::FuncOp func : llvm::make_early_inc_range(model.getOps<func::FuncOp>())) {
         func->moveBefore(top.getBody(), top.getBody()->end());
-        // Argument attributes name kiln.param symbols that are going away.
+        func.setSymName(kiln::implementationSymbol(func.getSymName().str()));
+        // The kiln argument and result attributes are model metadata (and
+        // name kiln.param symbols that are going away); LLVM has no use for them.
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-          func.removeArgAttr(i, StringAttr::get(&getContext(), "kiln.param"));
+          for (StringRef name : {"kiln.param", "kiln.input"})
+            func.removeArgAttr(i, StringAttr::get(&getContext(), name));
+        for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+          func.removeResultAttr(i, StringAttr::get(&getContext(), "kiln.output"));
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
       }
       model->erase();

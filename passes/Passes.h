@@ -10,7 +10,14 @@
 
 #include "mlir/Pass/Pass.h"
 
+#include <string>
+
 namespace kiln {
+
+/// The symbol a model function `<Model>_<fn>` gets once kiln-flatten-models
+/// has run: the public name stays free for the C header's plain-C wrapper,
+/// and MLIR's C interface becomes `_mlir_ciface_kiln_impl_<Model>_<fn>`.
+inline std::string implementationSymbol(const std::string &publicSymbol) { return "kiln_impl_" + publicSymbol; }
 
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"

@@ -57,12 +57,111 @@ def KilnFlattenModels : Pass<"kiln-flatten-models", "::mlir::ModuleOp"> {
     MLIRGen puts each model in a nested `builtin.module @<Model>` holding its
     `kiln.param` declarations and functions. Code generation wants one flat
     module: this pass moves the functions (already prefixed with the model
-    name) to the top level, marks them `llvm.emit_c_interface` so that C
-    callers get `_mlir_ciface_<name>` entry points taking memref
+    name) to the top level, renames `<Model>_<fn>` to
+    `kiln_impl_<Model>_<fn>` (the public name belongs to the generated C
+    header's wrapper), marks them `llvm.emit_c_interface` so that C callers
+    get `_mlir_ciface_kiln_impl_<Model>_<fn>` entry points taking memref
     descriptors, and erases the nested modules with their parameter
     declarations. Drivers read the model metadata (parameter names, shapes,
     initializers; optimizer) before running it.
   }];
+}
+
+def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::ModuleOp"> {
+  let summary = "Rewrite memref.copy as linalg.copy, so copies become loops";
+  let description = [{
+    Bufferization emits `memref.copy` (e.g. for `tensor.pad` into a strided
+    subview), which the LLVM lowering turns into a call to `memrefCopy` from
+    MLIR's C runner utilities. Kiln's binaries must not depend on that
+    library, so this pass rewrites every copy as `linalg.copy`, which
+    `convert-linalg-to-loops` turns into plain loops (vectorized later).
+
+    Before: `memref.copy %a, %b : memref<?x4xf32> to memref<?x4xf32, strided<...>>`
+    After:  `linalg.copy ins(%a : ...) outs(%b : ...)`
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp"> {
+  let summary = "Tile linalg ops on tensors into register-sized blocks and vectorize them";
+  let description = [{
+    The CPU code generation recipe of PERF.md, on tensors, before
+    bufferization. For every contraction (`linalg.matmul`, `matvec`,
+    `vecmat`, `dot`), convolution (`linalg.conv_2d_nhwc_hwcf`), pooling
+    (`linalg.pooling_nhwc_max`/`sum`) and `linalg.generic`:
+
+    1. Tiles the parallel dimensions into a register block (a row segment of
+       up to 8 output pixels x 32 channels for convolutions and pooling,
+       1 x 64 for matmul rows, 1 x <=64 for elementwise ops). When the op's
+       only user is an elementwise `linalg.generic` (bias + activation), that
+       consumer is tiled instead and the op and its `linalg.fill` are fused
+       into the tile, so that the epilogue runs on registers.
+    2. Tiles the reduction dimensions inside the block (matmul k by up to 8;
+       convolution windows to 1 x 1 and input channels by up to 4; generic
+       reductions longer than 64).
+    3. Decomposes the 2-D convolutions and poolings (now with a unit window
+       row) into 1-D ones, vectorizes every statically shaped linalg op with
+       `linalg::vectorize`, and hoists the accumulators out of the reduction
+       loops as loop-carried vectors (on tensors, before bufferization).
+
+    Tile sizes always divide the static dimensions (they are the largest
+    divisors under the caps above), and dynamic dimensions (the batch `N`)
+    are tiled by 1, so every tile has a static shape and nothing needs
+    masking. Ops that cannot be vectorized (argmax's select-reduction,
+    `tensor.extract` in a body, rank 0) are left for the scalar lowering.
+
+    Before:
+    ```mlir
+    %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
+    %m = linalg.matmul ins(%a, %b : tensor<?x256xf32>, tensor<256x64xf32>)
+                       outs(%f : tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    After (sketch):
+    ```mlir
+    scf.for %i = %c0 to %n step %c1 iter_args(%out = %e) {
+      %acc = scf.for %k = %c0 to %c256 step %c8 iter_args(%v = %zeros) {
+        %a8 = vector.transfer_read ... : vector<8xf32>
+        %b8 = vector.transfer_read ... : vector<8x64xf32>
+        %r = vector.contract ... %a8, %b8, %v : ... into vector<64xf32>
+        scf.yield %r : vector<64xf32>
+      }
+      %w = vector.transfer_write %acc, ...
+      ...
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect",
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def KilnLowerVectors : Pass<"kiln-lower-vectors", "::mlir::func::FuncOp"> {
+  let summary = "Lower vectorized tiles (after bufferization) to FMAs and 1-D loads and stores";
+  let description = [{
+    The second half of PERF.md's recipe, on memrefs: hoists the remaining
+    redundant transfers out of loops, lowers `vector.contract` to outer
+    products and those to `vector.fma` (one broadcast and one FMA per
+    register), multi-reductions to `vector.reduction`s, then lowers every
+    transfer to fully unrolled 1-D loads and stores (in a pattern set of its
+    own: partial unrolling put `memref.alloca`s inside loops), then
+    transposes and shape casts. Each pattern set runs separately; the
+    broadcast lowering is left to `convert-vector-to-llvm` (together with
+    canonicalization it never terminates on convolution IR).
+
+    Before: `%r = vector.contract {...} %a, %b, %acc : vector<8xf32>, vector<8x64xf32> into vector<64xf32>`
+    After:  eight `vector.broadcast` + `vector.fma` on `vector<64xf32>`.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
 }
 
 #endif // KILN_PASSES_TD

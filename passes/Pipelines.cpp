@@ -15,6 +15,12 @@
 
 #include "passes/Passes.h"
 
+#include "dialect/KilnDialect.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -40,6 +46,13 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
+  // Register-block tiling and vectorization on tensors (PERF.md's recipe).
+  if (options.vectorize) {
+    pm.addNestedPass<func::FuncOp>(kiln::createKilnTileAndVectorize());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
+
   // Bufferize: tensors become memrefs, functions take and return memrefs
   // with identity layouts (what the C interface and the runtime expect).
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
@@ -49,6 +62,12 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
 
+  if (options.vectorize) {
+    pm.addNestedPass<func::FuncOp>(kiln::createKilnLowerVectors());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
+  pm.addPass(kiln::createKilnCopyToLinalg());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());
 
@@ -67,6 +86,14 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
+}
+
+void kiln::registerCompilerDialects(DialectRegistry &registry) {
+  registry.insert<kiln::KilnDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
 }
 
 void kiln::registerKilnPassesAndPipelines() {

@@ -18,16 +18,26 @@ namespace kiln {
 struct CpuPipelineOptions {
   /// Fuse elementwise linalg ops into their producers and consumers.
   bool fuseElementwise = true;
+  /// Tile matmuls, convolutions, pooling and generics into register blocks
+  /// and vectorize them (kiln-tile-and-vectorize, then kiln-lower-vectors
+  /// after bufferization); when false, linalg is lowered to scalar loops.
+  bool vectorize = true;
 };
 
 /// kiln dialect -> linalg/tensor/arith/math on tensors (functions still in
 /// their model modules).
 void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
 
-/// linalg on tensors -> LLVM dialect: flatten the model modules, bufferize
-/// (function boundaries included, identity layouts), lower to loops, then to
-/// LLVM (the lowering order TOOLCHAIN.md records as working).
+/// linalg on tensors -> LLVM dialect: flatten the model modules, tile and
+/// vectorize (unless disabled), bufferize (function boundaries included,
+/// identity layouts), lower the vectors and what is left of linalg to loops,
+/// then to LLVM (the lowering order TOOLCHAIN.md records as working).
 void buildLinalgToLLVMPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+
+/// Adds every dialect, extension and LLVM translation the pipelines need to
+/// `registry` (kiln, the upstream dialects with their bufferization and
+/// to-LLVM interfaces).
+void registerCompilerDialects(mlir::DialectRegistry &registry);
 
 /// Registers every Kiln pass and the named pipelines `kiln-to-linalg` and
 /// `kiln-to-llvm` (for kiln-opt).

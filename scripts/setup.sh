@@ -8,11 +8,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KILN_BUILD_DIR:-$root/build}"
 
-# Packages: the compiler toolchain, LLVM/MLIR 22 (libmlir-22-dev alone is not
-# enough: find_package(MLIR) needs mlir-22-tools and llvm-22-dev), GoogleTest,
-# and clang's runtime libraries for the fuzzer build.
+# Packages (docs/building.md says why each is there): the compiler toolchain,
+# LLVM/MLIR 22 (libmlir-22-dev alone is not enough: find_package(MLIR) needs
+# mlir-22-tools and llvm-22-dev), GoogleTest, clang's runtime libraries for
+# the fuzzer build, the runtime's zlib and JSON, and the references the tests
+# compare against (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data.
 packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools
-          libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev)
+          libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
+          zlib1g-dev nlohmann-json3-dev python3-numpy python3-torch python3-sklearn
+          dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

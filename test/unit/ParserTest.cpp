@@ -264,7 +264,10 @@ TEST(ParserTest, PrintsDiagnosticWithCaret) {
   EXPECT_FALSE(f.parse());
   EXPECT_EQ(f.output(), "test.kiln:3:1: error: expected ')', found '}'\n"
                         "}\n"
-                        "^\n");
+                        "^\n"
+                        "test.kiln:2:7: note: to match this '('\n"
+                        "  y = (a + b\n"
+                        "      ^\n");
   SourceFixture g("model M {\n  y = a $$ b\n}");
   EXPECT_FALSE(g.parse());
   EXPECT_EQ(g.output(), "test.kiln:2:9: error: unexpected '$'\n"

@@ -367,7 +367,8 @@ TEST(SemaTest, ShapeErrors) {
             "3:18: 'units' of dense must be a positive integer literal (at "
             "most 2147483647)");
   EXPECT_EQ(checkError(inModel("  y = x |> dense(3, gelu)")),
-            "3:21: unknown activation for dense; expected relu, sigmoid, "
+            "3:21: unknown activation 'gelu' for dense; expected relu, "
+            "sigmoid, "
             "tanh, softmax or linear");
   EXPECT_EQ(checkError(inModel("  y = x |> conv2d(3, 3)")),
             "3:12: conv2d expects an input of rank 4 (NHWC: [N, height, "
@@ -377,7 +378,7 @@ TEST(SemaTest, ShapeErrors) {
             "3:19: conv2d window 3x3 does not fit in the input f32[N, 2, 2, "
             "1] (padding=valid)");
   EXPECT_EQ(checkError(inModel("  y = x |> dropout(1)")),
-            "3:20: dropout rate must be a number in [0, 1)");
+            "3:20: dropout rate must be a number in [0, 1), got 1");
   EXPECT_EQ(checkError(inModel("  y = softmax(x, axis = 2)")),
             "3:25: axis 2 is out of range for f32[N, 4] (rank 2)");
   EXPECT_EQ(checkError(inModel("  y = cross_entropy(x, x)")),

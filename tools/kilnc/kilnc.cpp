@@ -1,11 +1,19 @@
 //===- kilnc.cpp - The Kiln compiler driver -------------------------------===//
 //
 // `kilnc FILE --emit=LEVEL` reads a .kiln file, parses and checks it, and
-// prints the requested stage: the checked AST (`ast`), the kiln dialect
-// (`kiln`), or a human summary of each model (`summary`: inputs, parameters
-// with shapes and initializers, outputs, loss and metrics, optimizer).
-// Levels are ordered as in MLIR Toy's driver; later issues add lowering
-// levels (linalg, llvm, obj, ...) after `kiln`.
+// produces the requested stage. The levels are ordered as in MLIR Toy's
+// driver, the pipeline growing with the level:
+//   ast      the checked AST, with types
+//   kiln     the kiln dialect
+//   summary  a human summary of each model (inputs, parameters, outputs...)
+//   linalg   after kiln-to-linalg (linalg/tensor/arith/math on tensors)
+//   llvm     LLVM IR for the target
+//   asm      target assembly
+//   obj      an object file plus a C header declaring the models' functions
+//   lib      a shared library (plus the C header)
+//   exe      a standalone model binary (`MODEL info`, `MODEL predict ...`)
+// Code generation is in process (LLVM's TargetMachine); only `lib` and `exe`
+// run a linker (the C++ compiler driver) on the object kilnc wrote.
 //
 // Errors: user mistakes are reported by the front end as
 // `file:line:col: error: message` with the source line and a caret; the
@@ -15,154 +23,197 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/ModelInfoExtraction.h"
+#include "codegen/ObjectEmitter.h"
 #include "dialect/KilnDialect.h"
-#include "dialect/KilnOps.h"
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
 #include "frontend/Sema.h"
+#include "passes/Pipelines.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 
-namespace {
-enum class EmitLevel { AST, Kiln, Summary };
+#ifndef KILN_RUNTIME_LIBRARY_DIR
+#define KILN_RUNTIME_LIBRARY_DIR ""
+#endif
 
-cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<input .kiln file>"),
-                                   cl::init("-"), cl::value_desc("filename"));
-cl::opt<std::string> outputFilename("o", cl::desc("Output file (default: standard output)"),
-                                    cl::value_desc("filename"), cl::init("-"));
+namespace {
+enum class EmitLevel { AST, Kiln, Summary, Linalg, LLVM, Asm, Obj, Lib, Exe };
+
+cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<input .kiln file>"), cl::init("-"),
+                                   cl::value_desc("filename"));
+cl::opt<std::string> outputFilename("o", cl::desc("Output file (default: standard output for text, "
+                                                  "<input name>.o/.so/<input name> for obj/lib/exe)"),
+                                    cl::value_desc("filename"), cl::init(""));
 cl::opt<EmitLevel> emitLevel(
     "emit", cl::desc("What to produce"), cl::init(EmitLevel::Kiln),
     cl::values(clEnumValN(EmitLevel::AST, "ast", "the checked AST, with types"),
                clEnumValN(EmitLevel::Kiln, "kiln", "the kiln dialect (MLIR)"),
-               clEnumValN(EmitLevel::Summary, "summary",
-                          "a summary of each model: inputs, parameters, outputs")));
+               clEnumValN(EmitLevel::Summary, "summary", "a summary of each model: inputs, parameters, outputs"),
+               clEnumValN(EmitLevel::Linalg, "linalg", "linalg/tensor/arith/math on tensors (MLIR)"),
+               clEnumValN(EmitLevel::LLVM, "llvm", "LLVM IR"), clEnumValN(EmitLevel::Asm, "asm", "target assembly"),
+               clEnumValN(EmitLevel::Obj, "obj", "an object file and a C header"),
+               clEnumValN(EmitLevel::Lib, "lib", "a shared library and a C header"),
+               clEnumValN(EmitLevel::Exe, "exe", "a standalone model binary")));
+cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (-O0 to -O3, default -O3)"), cl::Prefix, cl::init(3));
+cl::opt<std::string> targetCpu("target-cpu", cl::desc("CPU to generate code for (default: native, the host)"),
+                               cl::init("native"));
+cl::opt<std::string> modelName("model", cl::desc("The model a standalone binary runs (default: the first)"),
+                               cl::init(""));
+cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Directory holding libkiln_runtime.a and libkiln_model_main.a"),
+                                cl::init(KILN_RUNTIME_LIBRARY_DIR), cl::Hidden);
 
-/// Formats a tensor type the way the language writes it: `f32[N, 28, 28, 1]`.
-std::string formatKilnType(mlir::Type type) {
-  std::string text;
-  raw_string_ostream os(text);
-  auto tensor = dyn_cast<mlir::RankedTensorType>(type);
-  if (!tensor) {
-    os << type;
-    return text;
-  }
-  os << tensor.getElementType();
-  if (tensor.getRank() == 0)
-    return text;
-  os << '[';
-  llvm::interleaveComma(tensor.getShape(), os, [&](int64_t dim) {
-    if (mlir::ShapedType::isDynamic(dim))
-      os << 'N';
-    else
-      os << dim;
-  });
-  os << ']';
-  return text;
+int fail(const Twine &message) {
+  errs() << "kilnc: error: " << message << "\n";
+  return 1;
 }
 
-/// Prints the summary of one model module, read back from the kiln dialect
-/// (so that it shows what the compiler will work from, not what the parser saw).
-void printModelSummary(mlir::ModuleOp model, raw_ostream &os) {
-  os << "model " << model.getSymName().value_or("?") << "\n";
-
-  // Inputs: the union of every function's kiln.input arguments, first seen first.
-  SmallVector<std::pair<std::string, mlir::Type>> inputs;
-  SmallVector<std::string> functions;
-  SmallVector<std::pair<std::string, mlir::Type>> outputs, lossResults;
-  for (auto func : model.getOps<mlir::func::FuncOp>()) {
-    functions.push_back(("@" + func.getSymName()).str());
-    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
-      auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "kiln.input");
-      if (!name)
-        continue;
-      if (llvm::none_of(inputs, [&](auto &in) { return in.first == name.getValue(); }))
-        inputs.push_back({name.getValue().str(), func.getArgument(i).getType()});
-    }
-    bool isLoss = func.getSymName().ends_with("_loss");
-    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
-      auto name = func.getResultAttrOfType<mlir::StringAttr>(i, "kiln.output");
-      auto entry = std::make_pair(name ? name.getValue().str() : std::string("?"),
-                                  func.getResultTypes()[i]);
-      (isLoss ? lossResults : outputs).push_back(entry);
-    }
-  }
-
+/// Prints the summary of one model.
+void printModelSummary(const kiln::ModelInfo &model, raw_ostream &os) {
+  os << "model " << model.name << "\n";
+  // Inputs: those of predict, then those only the loss reads.
+  std::vector<kiln::TensorInfo> inputs;
+  for (const auto *function : {&model.predict, &model.loss})
+    if (*function)
+      for (const kiln::TensorInfo &input : (*function)->inputs)
+        if (llvm::none_of(inputs, [&](const kiln::TensorInfo &seen) { return seen.name == input.name; }))
+          inputs.push_back(input);
+  auto printTensor = [&](const kiln::TensorInfo &tensor) {
+    std::string type = kiln::elementTypeName(tensor.type);
+    if (!tensor.shape.empty())
+      type += kiln::formatShape(tensor.shape);
+    os << "    " << left_justify(tensor.name, 18) << " " << type << "\n";
+  };
   os << "  inputs:\n";
-  for (auto &[name, type] : inputs)
-    os << "    " << left_justify(name, 18) << " " << formatKilnType(type) << "\n";
+  for (const kiln::TensorInfo &input : inputs)
+    printTensor(input);
 
   int64_t totalValues = 0;
-  auto params = llvm::to_vector(model.getOps<kiln::ParamOp>());
-  for (kiln::ParamOp param : params)
-    totalValues += cast<mlir::RankedTensorType>(param.getType()).getNumElements();
-  os << "  parameters: " << params.size() << " tensors, " << totalValues << " values\n";
-  for (kiln::ParamOp param : params) {
-    os << "    " << left_justify(param.getSymName(), 18) << " "
-       << left_justify(formatKilnType(param.getType()), 20) << " "
-       << kiln::stringifyInitKind(param.getInit());
-    if (auto value = param.getValue())
-      os << "(" << format("%g", value->convertToDouble()) << ")";
+  for (const kiln::ParamInfo &param : model.params) {
+    int64_t count = 1;
+    for (int64_t dim : param.shape)
+      count *= dim;
+    totalValues += count;
+  }
+  os << "  parameters: " << model.params.size() << " tensors, " << totalValues << " values\n";
+  for (const kiln::ParamInfo &param : model.params) {
+    std::string type = "f32" + (param.shape.empty() ? std::string() : kiln::formatShape(param.shape));
+    os << "    " << left_justify(param.name, 18) << " " << left_justify(type, 20) << " " << param.init;
+    if (param.init == "constant")
+      os << "(" << format("%g", param.value) << ")";
     os << "\n";
   }
-
-  os << "  outputs:\n";
-  for (auto &[name, type] : outputs)
-    os << "    " << left_justify(name, 18) << " " << formatKilnType(type) << "\n";
-  if (!lossResults.empty()) {
-    os << "  loss and metrics:\n";
-    for (auto &[name, type] : lossResults)
-      os << "    " << left_justify(name, 18) << " " << formatKilnType(type) << "\n";
+  if (model.predict) {
+    os << "  outputs:\n";
+    for (const kiln::TensorInfo &output : model.predict->results)
+      printTensor(output);
   }
-  if (auto optimizer = model->getAttrOfType<mlir::DictionaryAttr>("kiln.optimizer")) {
-    os << "  optimizer: ";
-    auto name = optimizer.getAs<mlir::StringAttr>("name");
-    os << (name ? name.getValue() : "?") << "(";
+  if (model.loss) {
+    os << "  loss and metrics:\n";
+    for (const kiln::TensorInfo &result : model.loss->results)
+      printTensor(result);
+  }
+  if (!model.optimizer.empty()) {
+    os << "  optimizer: " << model.optimizer << "(";
     bool first = true;
-    for (mlir::NamedAttribute entry : optimizer) {
-      if (entry.getName() == "name")
-        continue;
-      os << (first ? "" : ", ") << entry.getName().getValue() << " = ";
+    for (const auto &[name, value] : model.hyperParams) {
+      os << (first ? "" : ", ") << name << " = ";
       first = false;
-      if (auto f = dyn_cast<mlir::FloatAttr>(entry.getValue()))
-        os << format("%g", f.getValueAsDouble());
-      else if (auto b = dyn_cast<mlir::BoolAttr>(entry.getValue()))
-        os << (b.getValue() ? "true" : "false");
+      if (name == "nesterov")
+        os << (value != 0.0 ? "true" : "false");
       else
-        os << entry.getValue();
+        os << format("%g", value);
     }
     os << ")\n";
   }
   os << "  functions: ";
-  llvm::interleaveComma(functions, os);
+  const char *separator = "";
+  for (const auto *function : {&model.predict, &model.loss}) {
+    if (*function) {
+      os << separator << "@" << (*function)->symbol;
+      separator = ", ";
+    }
+  }
   os << "\n";
+}
+
+/// `path` with its extension replaced (or added).
+std::string withExtension(StringRef path, StringRef extension) {
+  SmallString<256> result(path);
+  sys::path::replace_extension(result, extension);
+  return result.str().str();
+}
+
+/// The default output name for binary levels: the input's stem in the
+/// current directory ("model" for standard input).
+std::string defaultOutput(StringRef extension) {
+  std::string stem = inputFilename == "-" ? "model" : sys::path::stem(inputFilename).str();
+  return extension.empty() ? stem : stem + "." + extension.str();
+}
+
+/// Runs the C++ compiler driver as a linker. Returns a failure message or "".
+std::string runLinker(ArrayRef<std::string> arguments) {
+  ErrorOr<std::string> driver = std::make_error_code(std::errc::no_such_file_or_directory);
+  for (const char *name : {"clang++-22", "clang++", "c++", "g++"})
+    if ((driver = sys::findProgramByName(name)))
+      break;
+  if (!driver)
+    return "no C++ compiler driver (clang++-22, clang++, c++ or g++) found to link with";
+  std::vector<StringRef> argv = {*driver};
+  for (const std::string &argument : arguments)
+    argv.push_back(argument);
+  std::string message;
+  int status = sys::ExecuteAndWait(*driver, argv, std::nullopt, {}, 0, 0, &message);
+  if (status != 0)
+    return "linking failed (" + *driver + " exited with " + std::to_string(status) + ")" +
+           (message.empty() ? "" : ": " + message);
+  return "";
+}
+
+/// Writes `text` to `path` (or standard output for "-").
+bool writeTextFile(StringRef path, StringRef text) {
+  std::string errorMessage;
+  auto output = mlir::openOutputFile(path, &errorMessage);
+  if (!output) {
+    errs() << "kilnc: error: " << errorMessage << "\n";
+    return false;
+  }
+  output->os() << text;
+  output->keep();
+  return true;
 }
 } // namespace
 
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "kilnc: the Kiln model compiler\n");
+  if (optLevel > 3)
+    return fail("-O" + Twine(optLevel) + " is not an optimization level (use -O0 to -O3)");
 
   auto fileOrErr = MemoryBuffer::getFileOrSTDIN(inputFilename, /*IsText=*/true);
-  if (std::error_code ec = fileOrErr.getError()) {
-    errs() << "kilnc: error: cannot read '" << inputFilename << "': " << ec.message() << "\n";
-    return 1;
-  }
+  if (std::error_code ec = fileOrErr.getError())
+    return fail("cannot read '" + inputFilename + "': " + ec.message());
   SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(*fileOrErr), SMLoc());
 
@@ -171,41 +222,130 @@ int main(int argc, char **argv) {
   if (!ast || failed(kiln::checkModule(*ast, diagnostics)))
     return 1;
 
-  std::string errorMessage;
-  auto output = mlir::openOutputFile(outputFilename, &errorMessage);
-  if (!output) {
-    errs() << "kilnc: error: " << errorMessage << "\n";
-    return 1;
-  }
+  bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
+  std::string output = outputFilename;
+  if (output.empty())
+    output = textOutput ? "-"
+             : emitLevel == EmitLevel::Obj ? defaultOutput("o")
+             : emitLevel == EmitLevel::Lib ? defaultOutput("so")
+                                           : defaultOutput("");
 
   if (emitLevel == EmitLevel::AST) {
-    kiln::ast::printModule(*ast, output->os());
-    output->keep();
-    return 0;
+    std::string text;
+    raw_string_ostream os(text);
+    kiln::ast::printModule(*ast, os);
+    return writeTextFile(output, text) ? 0 : 1;
   }
 
-  mlir::MLIRContext context;
-  context.loadDialect<kiln::KilnDialect, mlir::func::FuncDialect>();
+  mlir::DialectRegistry registry;
+  kiln::registerCompilerDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
   mlir::SourceMgrDiagnosticHandler diagnosticHandler(sourceMgr, &context);
   mlir::OwningOpRef<mlir::ModuleOp> module = kiln::emitKilnDialect(context, *ast, sourceMgr);
   if (!module)
     return 1;
-  if (failed(mlir::verify(*module))) {
-    errs() << "kilnc: internal error: the emitted kiln dialect does not verify\n";
-    return 1;
+  if (failed(mlir::verify(*module)))
+    return fail("internal error: the emitted kiln dialect does not verify");
+  std::vector<kiln::ModelInfo> models = kiln::extractModelInfo(*module);
+
+  if (emitLevel == EmitLevel::Kiln || emitLevel == EmitLevel::Summary) {
+    std::string text;
+    raw_string_ostream os(text);
+    if (emitLevel == EmitLevel::Kiln) {
+      module->print(os);
+    } else {
+      for (size_t i = 0; i < models.size(); ++i) {
+        if (i)
+          os << "\n";
+        printModelSummary(models[i], os);
+      }
+    }
+    return writeTextFile(output, text) ? 0 : 1;
   }
 
-  if (emitLevel == EmitLevel::Kiln) {
-    module->print(output->os());
-  } else {
-    bool first = true;
-    for (auto model : module->getOps<mlir::ModuleOp>()) {
-      if (!first)
-        output->os() << "\n";
-      first = false;
-      printModelSummary(model, output->os());
-    }
+  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
+  kiln::buildKilnToLinalgPipeline(pm);
+  if (emitLevel != EmitLevel::Linalg)
+    kiln::buildLinalgToLLVMPipeline(pm, kiln::CpuPipelineOptions{});
+  if (failed(pm.run(*module)))
+    return fail("compilation failed");
+  if (emitLevel == EmitLevel::Linalg) {
+    std::string text;
+    raw_string_ostream os(text);
+    module->print(os);
+    return writeTextFile(output, text) ? 0 : 1;
   }
-  output->keep();
+
+  kiln::CpuTargetOptions targetOptions;
+  targetOptions.cpu = targetCpu;
+  targetOptions.optLevel = optLevel;
+  auto targetMachine = kiln::createCpuTargetMachine(targetOptions);
+  if (!targetMachine)
+    return fail(toString(targetMachine.takeError()));
+  std::string mainModel;
+  if (emitLevel == EmitLevel::Exe) {
+    if (models.empty())
+      return fail("'" + inputFilename + "' has no model to build a binary for");
+    mainModel = modelName.empty() ? models.front().name : modelName.getValue();
+  } else if (!modelName.empty()) {
+    return fail("--model selects the model of a standalone binary; use it with --emit=exe");
+  }
+  LLVMContext llvmContext;
+  auto llvmModule = kiln::translateToLLVMIR(*module, llvmContext, models, mainModel, **targetMachine, optLevel);
+  if (!llvmModule)
+    return fail(toString(llvmModule.takeError()));
+
+  if (emitLevel == EmitLevel::LLVM) {
+    std::string text;
+    raw_string_ostream os(text);
+    (*llvmModule)->print(os, nullptr);
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  if (emitLevel == EmitLevel::Asm) {
+    SmallString<0> text;
+    raw_svector_ostream os(text);
+    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::AssemblyFile))
+      return fail(toString(std::move(error)));
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+
+  // Binary levels: an object file first (next to the output for obj, in a
+  // temporary file for lib and exe).
+  std::string objectPath = output;
+  if (emitLevel != EmitLevel::Obj) {
+    SmallString<256> temporary;
+    if (std::error_code ec = sys::fs::createTemporaryFile("kilnc", "o", temporary))
+      return fail("cannot create a temporary object file: " + ec.message());
+    objectPath = temporary.str().str();
+  }
+  {
+    std::error_code ec;
+    raw_fd_ostream os(objectPath, ec, sys::fs::OF_None);
+    if (ec)
+      return fail("cannot write '" + objectPath + "': " + ec.message());
+    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::ObjectFile))
+      return fail(toString(std::move(error)));
+  }
+  std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
+  if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
+    std::string headerPath = withExtension(output, "h");
+    if (!writeTextFile(headerPath, kiln::generateCHeader(models, sourceName)))
+      return 1;
+  }
+  if (emitLevel == EmitLevel::Obj)
+    return 0;
+
+  std::string failure;
+  if (emitLevel == EmitLevel::Lib) {
+    failure = runLinker({"-shared", "-o", output, objectPath, "-lm"});
+  } else {
+    std::string dir = runtimeDir;
+    failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_runtime.a", "-lz",
+                         "-lm"});
+  }
+  sys::fs::remove(objectPath);
+  if (!failure.empty())
+    return fail(failure);
   return 0;
 }

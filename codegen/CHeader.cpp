@@ -1,0 +1,165 @@
+//===- CHeader.cpp - The C header that goes with a model's object file ----===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// Generates `<file>.h` for `kilnc --emit=obj|lib`: per model, its parameter
+// table and one plain-C function per entry point,
+//
+//   int <Model>_predict(int64_t n, const float *const params[],
+//                       const float *image, float *probs);
+//
+// taking the batch size, the parameters in declaration order, the inputs and
+// caller-allocated result buffers. The functions are `static inline` in the
+// header: they build MLIR memref descriptors and call the object's
+// `<Model>_<fn>_packed` entry (see ObjectEmitter.cpp), then copy the results
+// out and free the buffers the compiled code allocated.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ObjectEmitter.h"
+
+#include <sstream>
+
+using namespace kiln;
+
+namespace {
+std::string cType(ElementType type) { return type == ElementType::F32 ? "float" : "int32_t"; }
+
+std::string upper(const std::string &text) {
+  std::string result = text;
+  for (char &c : result)
+    c = char(std::toupper(static_cast<unsigned char>(c)));
+  return result;
+}
+
+std::string cIdentifier(const std::string &name) {
+  std::string result = name;
+  for (char &c : result)
+    if (!std::isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  return result;
+}
+
+/// C expression for one dimension: `n` for the batch dimension.
+std::string dimExpr(int64_t dim) { return dim == kBatchDim ? "n" : std::to_string(dim); }
+
+/// Emits `int64_t <var>[...] = {ptr, ptr, 0, sizes..., strides...};`.
+void emitDescriptor(std::ostringstream &os, const std::string &var, const std::string &data,
+                    const std::vector<int64_t> &shape) {
+  os << "  int64_t " << var << "[" << 3 + 2 * shape.size() << "] = {(int64_t)(intptr_t)" << data
+     << ", (int64_t)(intptr_t)" << data << ", 0";
+  for (int64_t dim : shape)
+    os << ", " << dimExpr(dim);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    std::string stride = "1";
+    for (size_t j = i + 1; j < shape.size(); ++j)
+      stride += " * " + dimExpr(shape[j]);
+    os << ", " << stride;
+  }
+  os << "};\n";
+}
+
+void emitFunction(std::ostringstream &os, const ModelInfo &model, const FunctionInfo &function) {
+  const std::string &symbol = function.symbol;
+  os << "/* Low-level entry: memref descriptors (see docs/artifacts.md). */\n";
+  os << "void " << symbol << "_packed(void **args);\n\n";
+
+  os << "/* " << symbol << ": every parameter of " << model.name << " (params[0.." << model.params.size() - 1
+     << "], in the order of " << upper(model.name) << "_PARAM_NAMES), then the inputs";
+  for (const TensorInfo &input : function.inputs)
+    os << "\n *   " << input.name << ": " << elementTypeName(input.type) << formatShape(input.shape);
+  os << "\n * Results, written to caller-allocated buffers:";
+  for (const TensorInfo &result : function.results)
+    os << "\n *   " << result.name << ": " << elementTypeName(result.type) << formatShape(result.shape);
+  os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Thread-safe: it keeps no state. */\n";
+
+  os << "static inline int " << symbol << "(int64_t n, const float *const params[]";
+  for (const TensorInfo &input : function.inputs)
+    os << ", const " << cType(input.type) << " *" << cIdentifier(input.name);
+  for (const TensorInfo &result : function.results)
+    os << ", " << cType(result.type) << " *" << cIdentifier(result.name) << "_out";
+  os << ") {\n";
+  os << "  if (n < 1)\n    return -1;\n";
+  size_t resultWords = 0;
+  for (const TensorInfo &result : function.results)
+    resultWords += 3 + 2 * result.shape.size();
+  os << "  int64_t results[" << resultWords << "] = {0};\n";
+  size_t argCount = 1 + model.params.size() + function.inputs.size();
+  for (size_t i = 0; i < model.params.size(); ++i)
+    emitDescriptor(os, "p" + std::to_string(i), "params[" + std::to_string(i) + "]", model.params[i].shape);
+  for (size_t i = 0; i < function.inputs.size(); ++i)
+    emitDescriptor(os, "in" + std::to_string(i), cIdentifier(function.inputs[i].name), function.inputs[i].shape);
+  os << "  void *args[" << argCount << "] = {results";
+  for (size_t i = 0; i < model.params.size(); ++i)
+    os << ", p" << i;
+  for (size_t i = 0; i < function.inputs.size(); ++i)
+    os << ", in" << i;
+  os << "};\n";
+  os << "  " << symbol << "_packed(args);\n";
+  // Copy every result out before freeing anything: results may share a buffer.
+  size_t word = 0;
+  std::vector<size_t> offsets;
+  for (const TensorInfo &result : function.results) {
+    std::string count = "1";
+    for (int64_t dim : result.shape)
+      count += " * " + dimExpr(dim);
+    os << "  memcpy(" << cIdentifier(result.name) << "_out, (const char *)(intptr_t)results[" << word + 1
+       << "] + results[" << word + 2 << "] * 4, (size_t)(" << count << ") * 4);\n";
+    offsets.push_back(word);
+    word += 3 + 2 * result.shape.size();
+  }
+  os << "  void *allocated[" << offsets.size() << "];\n";
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    os << "  allocated[" << i << "] = (void *)(intptr_t)results[" << offsets[i] << "];\n";
+    os << "  {\n    int owned = 1;\n";
+    for (size_t j = 0; j < i; ++j)
+      os << "    owned = owned && allocated[" << i << "] != allocated[" << j << "];\n";
+    for (size_t k = 0; k < model.params.size(); ++k)
+      os << "    owned = owned && allocated[" << i << "] != (const void *)params[" << k << "];\n";
+    for (const TensorInfo &input : function.inputs)
+      os << "    owned = owned && allocated[" << i << "] != (const void *)" << cIdentifier(input.name) << ";\n";
+    os << "    if (owned)\n      free(allocated[" << i << "]);\n  }\n";
+  }
+  os << "  return 0;\n}\n\n";
+}
+} // namespace
+
+std::string kiln::generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName) {
+  std::ostringstream os;
+  std::string guard = "KILN_MODEL_" + upper(cIdentifier(sourceName)) + "_H";
+  os << "/* Generated by kilnc from " << sourceName << ": the models' functions with plain C types.\n"
+     << " * Link with the object file kilnc wrote next to this header (and -lm). */\n"
+     << "#ifndef " << guard << "\n#define " << guard << "\n\n"
+     << "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
+  for (const ModelInfo &model : models) {
+    std::string prefix = upper(model.name);
+    os << "/*===== model " << model.name << " =====*/\n\n";
+    os << "/* Parameters, in the order every function takes them:";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << "\n *   [" << i << "] " << model.params[i].name << ": f32" << formatShape(model.params[i].shape) << " "
+         << model.params[i].init;
+    os << " */\n";
+    os << "#define " << prefix << "_NUM_PARAMS " << model.params.size() << "\n";
+    os << "static const char *const " << prefix << "_PARAM_NAMES[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << '"' << model.params[i].name << '"';
+    os << (model.params.empty() ? "0" : "") << "};\n";
+    os << "static const int64_t " << prefix << "_PARAM_SIZES[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i) {
+      int64_t count = 1;
+      for (int64_t dim : model.params[i].shape)
+        count *= dim;
+      os << (i ? ", " : "") << count;
+    }
+    os << (model.params.empty() ? "0" : "") << "};\n\n";
+    if (model.predict)
+      emitFunction(os, model, *model.predict);
+    if (model.loss)
+      emitFunction(os, model, *model.loss);
+  }
+  os << "#ifdef __cplusplus\n} /* extern \"C\" */\n#endif\n\n#endif /* " << guard << " */\n";
+  return os.str();
+}

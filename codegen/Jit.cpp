@@ -1,0 +1,270 @@
+//===- Jit.cpp - Compile and run Kiln models in process -------------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// kiln::Jit (include/kiln/Jit.h): the front end, MLIRGen and the pipelines
+// of passes/Pipelines.h, then mlir::ExecutionEngine. Entry points are called
+// through their C interface (`_mlir_ciface_<model>_<function>`, made by
+// kiln-flatten-models), which takes pointers to memref descriptors
+// `{allocated, aligned, offset, sizes[rank], strides[rank]}` and writes the
+// results, as descriptors of buffers the callee malloc'ed, through a pointer
+// passed first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "kiln/Jit.h"
+
+#include "codegen/ModelInfoExtraction.h"
+#include "dialect/KilnDialect.h"
+#include "frontend/Diagnostics.h"
+#include "frontend/MLIRGen.h"
+#include "frontend/Parser.h"
+#include "frontend/Sema.h"
+#include "passes/Passes.h"
+#include "passes/Pipelines.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+
+using namespace kiln;
+
+//===----------------------------------------------------------------------===//
+// Tensor
+//===----------------------------------------------------------------------===//
+
+Tensor::Tensor(ElementType type, std::vector<int64_t> shape) : type(type), shape(std::move(shape)) {
+  storage.assign((getNumElements() * 4 + 7) / 8, 0);
+}
+
+int64_t Tensor::getNumElements() const {
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  return count;
+}
+
+//===----------------------------------------------------------------------===//
+// Jit
+//===----------------------------------------------------------------------===//
+
+struct Jit::Impl {
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::vector<ModelInfo> models;
+};
+
+Jit::Jit(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
+Jit::~Jit() = default;
+
+const std::vector<ModelInfo> &Jit::getModels() const { return impl->models; }
+
+const ModelInfo *Jit::findModel(llvm::StringRef name) const {
+  for (const ModelInfo &model : impl->models)
+    if (model.name == name)
+      return &model;
+  return nullptr;
+}
+
+namespace {
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, const JitOptions &options) {
+  std::string diagnosticText;
+  llvm::raw_string_ostream diagnosticStream(diagnosticText);
+  Diagnostics diagnostics(sourceMgr, diagnosticStream);
+  std::unique_ptr<ast::Module> ast = parseFile(sourceMgr, diagnostics);
+  if (!ast || failed(checkModule(*ast, diagnostics)))
+    return makeError(diagnosticText);
+
+  auto impl = std::make_unique<Jit::Impl>();
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  impl->context = std::make_unique<mlir::MLIRContext>(registry);
+  impl->context->loadAllAvailableDialects();
+  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, impl->context.get(), diagnosticStream);
+
+  mlir::OwningOpRef<mlir::ModuleOp> module = emitKilnDialect(*impl->context, *ast, sourceMgr);
+  if (!module || failed(mlir::verify(*module)))
+    return makeError("internal error: the kiln dialect does not verify\n" + diagnosticText);
+  impl->models = extractModelInfo(*module);
+
+  mlir::PassManager pm(impl->context.get(), mlir::ModuleOp::getOperationName());
+  buildKilnToLinalgPipeline(pm);
+  buildLinalgToLLVMPipeline(pm, CpuPipelineOptions{});
+  if (failed(pm.run(*module)))
+    return makeError("compilation failed:\n" + diagnosticText);
+
+  static std::once_flag nativeTargetOnce;
+  std::call_once(nativeTargetOnce, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  // engineOptions holds a function_ref: the transformer must outlive create().
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      mlir::makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  mlir::ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = optimize;
+  auto engine = mlir::ExecutionEngine::create(*module, engineOptions);
+  if (!engine)
+    return makeError("JIT compilation failed: " + llvm::toString(engine.takeError()));
+  impl->engine = std::move(*engine);
+  return impl;
+}
+
+/// A memref descriptor as 64-bit words: allocated, aligned, offset, sizes,
+/// strides (row-major).
+std::vector<int64_t> makeDescriptor(const void *data, const std::vector<int64_t> &shape) {
+  std::vector<int64_t> words = {reinterpret_cast<int64_t>(data), reinterpret_cast<int64_t>(data), 0};
+  words.insert(words.end(), shape.begin(), shape.end());
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
+  words.insert(words.end(), strides.begin(), strides.end());
+  return words;
+}
+
+/// Copies a (possibly strided) result buffer into a dense tensor.
+void copyStrided(const char *base, int64_t offset, const int64_t *sizes, const int64_t *strides, size_t rank,
+                 Tensor &out) {
+  char *dst = static_cast<char *>(out.data());
+  int64_t count = out.getNumElements();
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t n = 0; n < count; ++n) {
+    int64_t element = offset;
+    for (size_t d = 0; d < rank; ++d)
+      element += index[d] * strides[d];
+    std::memcpy(dst + n * 4, base + element * 4, 4);
+    for (int64_t d = int64_t(rank) - 1; d >= 0; --d) {
+      if (++index[d] < sizes[d])
+        break;
+      index[d] = 0;
+    }
+  }
+}
+} // namespace
+
+llvm::Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path, const JitOptions &options) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError("cannot read '" + path + "': " + buffer.getError().message());
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+  auto impl = compile(sourceMgr, options);
+  if (!impl)
+    return impl.takeError();
+  return std::unique_ptr<Jit>(new Jit(std::move(*impl)));
+}
+
+llvm::Expected<std::unique_ptr<Jit>> Jit::compileString(llvm::StringRef source, llvm::StringRef bufferName,
+                                                        const JitOptions &options) {
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  auto impl = compile(sourceMgr, options);
+  if (!impl)
+    return impl.takeError();
+  return std::unique_ptr<Jit>(new Jit(std::move(*impl)));
+}
+
+llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::StringRef function,
+                                              llvm::ArrayRef<const Tensor *> args) const {
+  const ModelInfo *model = findModel(modelName);
+  if (!model)
+    return makeError("no model named '" + modelName + "'");
+  const std::optional<FunctionInfo> &entry = function == "predict" ? model->predict
+                                            : function == "loss"   ? model->loss
+                                                                   : std::nullopt;
+  if (!entry)
+    return makeError("model '" + modelName + "' has no function '" + function + "'");
+
+  // Expected argument types: the parameters, then the inputs.
+  std::vector<TensorInfo> expected;
+  for (const ParamInfo &param : model->params)
+    expected.push_back({param.name, ElementType::F32, param.shape});
+  expected.insert(expected.end(), entry->inputs.begin(), entry->inputs.end());
+  if (args.size() != expected.size())
+    return makeError(entry->symbol + " takes " + llvm::Twine(expected.size()) + " arguments (" +
+                     llvm::Twine(model->params.size()) + " parameters, then the inputs), got " +
+                     llvm::Twine(args.size()));
+  int64_t batch = -1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const TensorInfo &want = expected[i];
+    const std::vector<int64_t> &got = args[i]->getShape();
+    bool ok = args[i]->getElementType() == want.type && got.size() == want.shape.size();
+    for (size_t d = 0; ok && d < got.size(); ++d) {
+      if (want.shape[d] != kBatchDim) {
+        ok = got[d] == want.shape[d];
+      } else if (batch < 0) {
+        batch = got[d];
+      } else {
+        ok = got[d] == batch;
+      }
+    }
+    if (!ok)
+      return makeError("argument '" + want.name + "' of " + entry->symbol + " must be " +
+                       elementTypeName(want.type) + formatShape(want.shape) + " (batch " + llvm::Twine(batch) +
+                       "), got " + elementTypeName(args[i]->getElementType()) + formatShape(got));
+  }
+
+  // Results first (one struct of descriptors), then one descriptor per argument.
+  size_t resultWords = 0;
+  for (const TensorInfo &result : entry->results)
+    resultWords += 3 + 2 * result.shape.size();
+  std::vector<int64_t> resultStruct(resultWords, 0);
+  std::vector<std::vector<int64_t>> descriptors;
+  for (const Tensor *arg : args)
+    descriptors.push_back(makeDescriptor(arg->data(), arg->getShape()));
+  std::vector<void *> pointers;
+  pointers.push_back(resultStruct.data());
+  for (auto &descriptor : descriptors)
+    pointers.push_back(descriptor.data());
+  std::vector<void *> packed;
+  for (void *&pointer : pointers)
+    packed.push_back(&pointer);
+
+  if (llvm::Error error = impl->engine->invokePacked("_mlir_ciface_" + implementationSymbol(entry->symbol), packed))
+    return std::move(error);
+
+  // Copy the results out and free their buffers (once each, and never a
+  // buffer that is one of the arguments).
+  std::set<const void *> argumentData;
+  for (const Tensor *arg : args)
+    argumentData.insert(arg->data());
+  // Results may share a buffer (CSE merges equal values): copy all first.
+  std::set<void *> toFree;
+  std::vector<Tensor> results;
+  size_t word = 0;
+  for (const TensorInfo &result : entry->results) {
+    size_t rank = result.shape.size();
+    void *allocated = reinterpret_cast<void *>(resultStruct[word]);
+    const char *aligned = reinterpret_cast<const char *>(resultStruct[word + 1]);
+    const int64_t *sizes = &resultStruct[word + 3];
+    const int64_t *strides = &resultStruct[word + 3 + rank];
+    Tensor out(result.type, std::vector<int64_t>(sizes, sizes + rank));
+    copyStrided(aligned, resultStruct[word + 2], sizes, strides, rank, out);
+    results.push_back(std::move(out));
+    if (!argumentData.count(allocated))
+      toFree.insert(allocated);
+    word += 3 + 2 * rank;
+  }
+  for (void *allocated : toFree)
+    std::free(allocated);
+  return results;
+}

@@ -1,0 +1,100 @@
+//===- ModelInfo.cpp - Read ModelInfo from the kiln dialect ---------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// Walks the model modules MLIRGen emits (docs/internals.md, "Calling
+// convention") and collects what callers need to know: parameter
+// declarations and each entry point's named inputs and results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ModelInfoExtraction.h"
+
+#include "dialect/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <sstream>
+
+using namespace mlir;
+
+std::string kiln::formatShape(const std::vector<int64_t> &shape) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      os << ", ";
+    if (shape[i] == kBatchDim)
+      os << 'N';
+    else
+      os << shape[i];
+  }
+  os << ']';
+  return os.str();
+}
+
+const char *kiln::elementTypeName(ElementType type) { return type == ElementType::F32 ? "f32" : "i32"; }
+
+namespace {
+std::vector<int64_t> shapeOf(RankedTensorType type) {
+  std::vector<int64_t> shape;
+  for (int64_t dim : type.getShape())
+    shape.push_back(ShapedType::isDynamic(dim) ? kiln::kBatchDim : dim);
+  return shape;
+}
+
+kiln::TensorInfo tensorInfo(std::string name, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  kiln::ElementType element = isa<FloatType>(tensor.getElementType()) ? kiln::ElementType::F32 : kiln::ElementType::I32;
+  return {std::move(name), element, shapeOf(tensor)};
+}
+
+kiln::FunctionInfo functionInfo(func::FuncOp func) {
+  kiln::FunctionInfo info;
+  info.symbol = func.getSymName().str();
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.input"))
+      info.inputs.push_back(tensorInfo(name.str(), func.getArgument(i).getType()));
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
+    auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.output");
+    info.results.push_back(tensorInfo(name ? name.str() : "result" + std::to_string(i), func.getResultTypes()[i]));
+  }
+  return info;
+}
+} // namespace
+
+std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
+  std::vector<ModelInfo> models;
+  for (ModuleOp model : module.getOps<ModuleOp>()) {
+    if (!model->hasAttr("kiln.model"))
+      continue;
+    ModelInfo info;
+    info.name = model.getSymName().value_or("").str();
+    for (kiln::ParamOp param : model.getOps<kiln::ParamOp>())
+      info.params.push_back({param.getSymName().str(), shapeOf(param.getTensorType()),
+                             kiln::stringifyInitKind(param.getInit()).str(),
+                             param.getValue() ? param.getValue()->convertToDouble() : 0.0});
+    for (func::FuncOp func : model.getOps<func::FuncOp>()) {
+      if (func.getSymName().ends_with("_predict"))
+        info.predict = functionInfo(func);
+      else if (func.getSymName().ends_with("_loss"))
+        info.loss = functionInfo(func);
+    }
+    if (auto optimizer = model->getAttrOfType<DictionaryAttr>("kiln.optimizer")) {
+      for (NamedAttribute entry : optimizer) {
+        if (auto name = dyn_cast<StringAttr>(entry.getValue()); name && entry.getName() == "name")
+          info.optimizer = name.str();
+        else if (auto number = dyn_cast<FloatAttr>(entry.getValue()))
+          info.hyperParams[entry.getName().str()] = number.getValueAsDouble();
+        else if (auto flag = dyn_cast<BoolAttr>(entry.getValue()))
+          info.hyperParams[entry.getName().str()] = flag.getValue() ? 1.0 : 0.0;
+      }
+    }
+    models.push_back(std::move(info));
+  }
+  return models;
+}

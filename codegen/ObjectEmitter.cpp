@@ -1,0 +1,194 @@
+//===- ObjectEmitter.cpp - LLVM IR, assembly and objects for the host CPU -===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// See ObjectEmitter.h. The model ABI added here is what the runtime's
+// generic `main` (runtime/ModelMain.cpp) and the generated C header call:
+//
+//   void <Model>_<fn>_packed(void **args);
+//     args[0] points to the results (memref descriptors, one after the
+//     other), args[1..] to one memref descriptor per argument (parameters,
+//     then inputs). It forwards to MLIR's `_mlir_ciface_` wrapper.
+//
+//   const struct { const char *json; void (*predict)(void **);
+//                  void (*loss)(void **); } kiln_model_<Model>;
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/ObjectEmitter.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <mutex>
+#include <sstream>
+
+using namespace kiln;
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> kiln::createCpuTargetMachine(const CpuTargetOptions &options) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "no target for " + triple.str() + ": " + error);
+  std::string cpu = options.cpu, features;
+  if (cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    std::vector<std::string> enabled;
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      enabled.push_back((feature.second ? "+" : "-") + feature.getKey().str());
+    features = llvm::join(enabled, ",");
+  } else {
+    // Reject a CPU name LLVM does not know instead of silently using a generic one.
+    std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, cpu, ""));
+    if (!info || !info->isCPUStringValid(cpu))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "unknown target CPU '" + cpu + "' (try 'native', 'x86-64-v3' or 'sapphirerapids')");
+  }
+  llvm::CodeGenOptLevel level = options.optLevel == 0   ? llvm::CodeGenOptLevel::None
+                                : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
+                                : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                                                        : llvm::CodeGenOptLevel::Aggressive;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt, level));
+  if (!machine)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot create a target machine for " + cpu);
+  return machine;
+}
+
+namespace {
+llvm::json::Value tensorJson(const TensorInfo &tensor) {
+  llvm::json::Array shape;
+  for (int64_t dim : tensor.shape)
+    shape.push_back(dim);
+  return llvm::json::Object{{"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
+}
+
+llvm::json::Value functionJson(const FunctionInfo &function) {
+  llvm::json::Array inputs, results;
+  for (const TensorInfo &input : function.inputs)
+    inputs.push_back(tensorJson(input));
+  for (const TensorInfo &result : function.results)
+    results.push_back(tensorJson(result));
+  return llvm::json::Object{{"symbol", function.symbol}, {"inputs", std::move(inputs)}, {"results", std::move(results)}};
+}
+
+/// Adds `void <symbol>_packed(ptr args)` forwarding to the C interface of
+/// the implementation function. Returns null if the function is missing.
+llvm::Function *addPackedWrapper(llvm::Module &module, const std::string &symbol) {
+  llvm::Function *ciface = module.getFunction("_mlir_ciface_" + implementationSymbol(symbol));
+  if (!ciface)
+    return nullptr;
+  llvm::LLVMContext &context = module.getContext();
+  llvm::Type *ptr = llvm::PointerType::getUnqual(context);
+  auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
+  auto *wrapper = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, symbol + "_packed", module);
+  llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", wrapper));
+  std::vector<llvm::Value *> args;
+  for (unsigned i = 0; i < ciface->arg_size(); ++i) {
+    llvm::Value *slot = builder.CreateConstGEP1_64(ptr, wrapper->getArg(0), i);
+    args.push_back(builder.CreateLoad(ptr, slot));
+  }
+  builder.CreateCall(ciface, args);
+  builder.CreateRetVoid();
+  return wrapper;
+}
+} // namespace
+
+std::string kiln::modelInfoToJson(const ModelInfo &model) {
+  llvm::json::Array params;
+  for (const ParamInfo &param : model.params) {
+    llvm::json::Array shape;
+    for (int64_t dim : param.shape)
+      shape.push_back(dim);
+    params.push_back(
+        llvm::json::Object{{"name", param.name}, {"shape", std::move(shape)}, {"init", param.init}, {"value", param.value}});
+  }
+  llvm::json::Object hyper;
+  for (const auto &[name, value] : model.hyperParams)
+    hyper[name] = value;
+  llvm::json::Object root{{"name", model.name}, {"params", std::move(params)}};
+  if (model.predict)
+    root["predict"] = functionJson(*model.predict);
+  if (model.loss)
+    root["loss"] = functionJson(*model.loss);
+  if (!model.optimizer.empty())
+    root["optimizer"] = llvm::json::Object{{"name", model.optimizer}, {"hyperparameters", std::move(hyper)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(root));
+  return text;
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
+                        const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel) {
+  std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(module, context);
+  if (!llvmModule)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "translation to LLVM IR failed");
+  llvmModule->setTargetTriple(targetMachine.getTargetTriple());
+  llvmModule->setDataLayout(targetMachine.createDataLayout());
+
+  llvm::Type *ptr = llvm::PointerType::getUnqual(context);
+  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr});
+  bool foundMain = mainModel.empty();
+  for (const ModelInfo &model : models) {
+    llvm::Constant *entries[2] = {llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context)),
+                                  llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))};
+    const std::optional<FunctionInfo> *functions[2] = {&model.predict, &model.loss};
+    for (int i = 0; i < 2; ++i) {
+      if (!*functions[i])
+        continue;
+      llvm::Function *wrapper = addPackedWrapper(*llvmModule, (*functions[i])->symbol);
+      if (!wrapper)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "internal error: no C interface for " + (*functions[i])->symbol);
+      entries[i] = wrapper;
+    }
+    llvm::Constant *json = llvm::ConstantDataArray::getString(context, modelInfoToJson(model));
+    auto *jsonGlobal = new llvm::GlobalVariable(*llvmModule, json->getType(), true, llvm::GlobalValue::PrivateLinkage,
+                                                json, "kiln_model_" + model.name + "_json");
+    auto *descriptor = new llvm::GlobalVariable(
+        *llvmModule, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
+        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1]}), "kiln_model_" + model.name);
+    if (model.name == mainModel) {
+      foundMain = true;
+      new llvm::GlobalVariable(*llvmModule, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,
+                               "kiln_main_model");
+    }
+  }
+  if (!foundMain)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "no model named '" + mainModel + "'");
+
+  auto optimize = mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &targetMachine);
+  if (llvm::Error error = optimize(llvmModule.get()))
+    return std::move(error);
+  return llvmModule;
+}
+
+llvm::Error kiln::emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,
+                                  llvm::CodeGenFileType fileType) {
+  llvm::legacy::PassManager passes;
+  if (targetMachine.addPassesToEmitFile(passes, os, nullptr, fileType))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "the target cannot emit this file type");
+  passes.run(module);
+  return llvm::Error::success();
+}

@@ -1,0 +1,69 @@
+//===- ObjectEmitter.h - LLVM IR, assembly and objects for the host CPU -*- C++ -*-===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The back end of kilnc for the CPU: translate the lowered (LLVM-dialect)
+// module to LLVM IR, add the model ABI (one `<Model>_<fn>_packed` entry per
+// function and a `kiln_model_<Model>` descriptor holding the model's
+// metadata as JSON), optimize, and write assembly or an object file through
+// LLVM's TargetMachine, in process.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_CODEGEN_OBJECTEMITTER_H
+#define KILN_CODEGEN_OBJECTEMITTER_H
+
+#include "kiln/ModelInfo.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace kiln {
+
+/// What to generate code for.
+struct CpuTargetOptions {
+  /// LLVM CPU name; "native" (the default) means the host CPU and its features.
+  std::string cpu = "native";
+  /// LLVM optimization level, 0-3.
+  unsigned optLevel = 3;
+};
+
+/// Creates the TargetMachine for the host triple and `options.cpu`.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createCpuTargetMachine(const CpuTargetOptions &options);
+
+/// Translates `module` (fully lowered to the LLVM dialect) to LLVM IR, adds
+/// the model ABI for `models` and, when `mainModel` is non-empty, the
+/// `kiln_main_model` pointer the standalone binary's main reads; then
+/// optimizes at `options.optLevel`.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
+                  const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel);
+
+/// Writes `module` as an object file or assembly.
+llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,
+                            llvm::CodeGenFileType fileType);
+
+/// The model's metadata as the JSON text embedded in its descriptor.
+std::string modelInfoToJson(const ModelInfo &model);
+
+/// A C header declaring the models' functions with plain C types (see
+/// docs/artifacts.md). `sourceName` is quoted in its banner.
+std::string generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName);
+
+} // namespace kiln
+
+#endif // KILN_CODEGEN_OBJECTEMITTER_H

@@ -1,0 +1,85 @@
+//===- LowerVectors.cpp - Vector tiles to FMAs, loads and stores ----------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The `kiln-lower-vectors` pass (see Passes.td): the memref half of the CPU
+// recipe in PERF.md, run after bufferization on what kiln-tile-and-vectorize
+// produced. Every pattern set runs on its own: PERF.md records that mixing
+// the transfer lowering into other sets, or the broadcast lowering with
+// canonicalization, either slows the code down or never terminates.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Transforms/Hoisting.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNLOWERVECTORS
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+/// Applies one pattern set, stopping after a bounded number of sweeps (the
+/// lowerings converge in one or two; the bound guards against a loop).
+LogicalResult applyPatternSet(Operation *root, RewritePatternSet &&patterns) {
+  GreedyRewriteConfig config;
+  config.setMaxIterations(16);
+  (void)applyPatternsGreedily(root, std::move(patterns), config);
+  return success();
+}
+
+struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    MLIRContext *context = &getContext();
+
+    // Loads and stores of the same element that survived the tensor-level
+    // hoisting (e.g. across a buffer copy) leave their loops now.
+    linalg::hoistRedundantVectorTransfers(func);
+
+    // Contractions to outer products to FMAs; reductions to vector.reduction.
+    {
+      RewritePatternSet patterns(context);
+      vector::populateVectorContractLoweringPatterns(patterns, vector::VectorContractLowering::OuterProduct);
+      vector::populateVectorOuterProductLoweringPatterns(patterns);
+      vector::populateVectorMultiReductionLoweringPatterns(patterns,
+                                                           vector::VectorMultiReductionLowering::InnerReduction);
+      vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
+      (void)applyPatternSet(func, std::move(patterns));
+    }
+
+    // Transfers: fully unrolled to 1-D loads and stores.
+    {
+      RewritePatternSet patterns(context);
+      populateVectorToSCFConversionPatterns(patterns,
+                                            VectorTransferToSCFOptions().setTargetRank(1).enableFullUnroll());
+      vector::populateVectorTransferLoweringPatterns(patterns, /*maxTransferRank=*/1);
+      (void)applyPatternSet(func, std::move(patterns));
+    }
+
+    // What the lowerings above leave: transposes and shape casts.
+    {
+      RewritePatternSet patterns(context);
+      vector::populateVectorTransposeLoweringPatterns(patterns, vector::VectorTransposeLowering::EltWise);
+      vector::populateVectorShapeCastLoweringPatterns(patterns);
+      (void)applyPatternSet(func, std::move(patterns));
+    }
+  }
+};
+
+} // namespace

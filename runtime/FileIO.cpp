@@ -1,0 +1,162 @@
+//===- FileIO.cpp - Whole-file reads and atomic writes --------------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The POSIX layer under the readers and writers: positioned reads that
+// report short reads instead of failing, and atomic replacement of a file
+// (write `path.tmp.<pid>`, fsync, rename, fsync the directory) so that a
+// process killed while saving a checkpoint leaves the previous one intact.
+// Also the UTF-8 validator used for safetensors names.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Internal.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace kiln::runtime {
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmpPath_.c_str());
+  }
+}
+
+kiln_status_t AtomicFileWriter::open(const char *path) {
+  path_ = path;
+  tmpPath_ = path_ + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+  fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+               0644);
+  if (fd_ < 0)
+    return errnoStatus(path_, ("cannot create " + tmpPath_).c_str(), errno);
+  return nullptr;
+}
+
+kiln_status_t AtomicFileWriter::write(const void *data, size_t size) {
+  const char *bytes = static_cast<const char *>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd_, bytes, size);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errnoStatus(path_, "write failed", errno);
+    }
+    bytes += n;
+    size -= static_cast<size_t>(n);
+  }
+  return nullptr;
+}
+
+kiln_status_t AtomicFileWriter::commit() {
+  if (::fsync(fd_) != 0)
+    return errnoStatus(path_, "fsync failed", errno);
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmpPath_.c_str());
+    return errnoStatus(path_, "close failed", err);
+  }
+  if (::rename(tmpPath_.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmpPath_.c_str());
+    return errnoStatus(path_, ("cannot rename " + tmpPath_ + " to it").c_str(),
+                       err);
+  }
+  // Make the rename itself durable. A failure here is not reported: the new
+  // file is complete and in place either way.
+  std::string dir = ".";
+  size_t slash = path_.rfind('/');
+  if (slash != std::string::npos)
+    dir = slash == 0 ? "/" : path_.substr(0, slash);
+  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd >= 0) {
+    ::fsync(dirFd);
+    ::close(dirFd);
+  }
+  return nullptr;
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+kiln_status_t InputFile::open(const char *path) {
+  path_ = path;
+  fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0)
+    return errnoStatus(path_, "cannot open", errno);
+  struct stat info;
+  if (::fstat(fd_, &info) != 0)
+    return errnoStatus(path_, "cannot stat", errno);
+  if (S_ISDIR(info.st_mode))
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
+                      "%s: is a directory, not a file", path);
+  size_ = static_cast<uint64_t>(info.st_size);
+  return nullptr;
+}
+
+kiln_status_t InputFile::readAt(uint64_t offset, void *data, size_t size,
+                                size_t *got) {
+  char *bytes = static_cast<char *>(data);
+  size_t total = 0;
+  while (total < size) {
+    ssize_t n = ::pread(fd_, bytes + total, size - total,
+                        static_cast<off_t>(offset + total));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return errnoStatus(path_, "read failed", errno);
+    }
+    if (n == 0)
+      break;
+    total += static_cast<size_t>(n);
+  }
+  *got = total;
+  return nullptr;
+}
+
+bool isValidUtf8(const char *text, size_t size) {
+  const auto *s = reinterpret_cast<const unsigned char *>(text);
+  size_t i = 0;
+  while (i < size) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length;
+    uint32_t codePoint, minimum;
+    if ((c & 0xE0) == 0xC0) {
+      length = 2, codePoint = c & 0x1F, minimum = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      length = 3, codePoint = c & 0x0F, minimum = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      length = 4, codePoint = c & 0x07, minimum = 0x10000;
+    } else {
+      return false;
+    }
+    if (size - i < length)
+      return false;
+    for (size_t k = 1; k < length; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        return false;
+      codePoint = (codePoint << 6) | (s[i + k] & 0x3F);
+    }
+    if (codePoint < minimum || codePoint > 0x10FFFF ||
+        (codePoint >= 0xD800 && codePoint <= 0xDFFF))
+      return false;
+    i += length;
+  }
+  return true;
+}
+
+} // namespace kiln::runtime

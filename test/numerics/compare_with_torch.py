@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Compares Kiln's compiled predict and loss functions with PyTorch.
+
+For every example model (and one model exercising every op), draws random
+weights and inputs, runs the model's `_predict` and `_loss` through kiln-run
+(the JIT) and computes the same model independently in PyTorch (Debian's
+python3-torch), then checks the norm-wise relative error of every result
+against 1e-5 (float32). Writes its arrays under WORKDIR.
+
+Usage: compare_with_torch.py KILN_RUN SRC_ROOT WORKDIR
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TOLERANCE = 1e-5
+rng = np.random.default_rng(1234)
+
+
+def randn(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def run_kiln(kiln_run, source, model, function, arrays, workdir):
+    """Saves `arrays` (params then inputs) and returns kiln-run's results by name."""
+    paths = []
+    for i, array in enumerate(arrays):
+        path = os.path.join(workdir, f"{model}_{function}_arg{i}.npy")
+        np.save(path, array)
+        paths.append(path)
+    out = os.path.join(workdir, f"{model}_{function}")
+    os.makedirs(out, exist_ok=True)
+    result = subprocess.run([kiln_run, source, "--model", model, "--function", function,
+                             "--args", ",".join(paths), "--out-dir", out],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"kiln-run failed for {model}_{function}:\n{result.stderr}")
+    return {os.path.splitext(os.path.basename(p))[0]: np.load(p) for p in result.stdout.split()}
+
+
+failures = 0
+
+
+def check(label, got, want):
+    global failures
+    want = np.asarray(want, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != want.shape:
+        print(f"FAIL {label}: shape {got.shape}, PyTorch {want.shape}")
+        failures += 1
+        return
+    denom = max(np.linalg.norm(want), 1e-12)
+    error = np.linalg.norm(got - want) / denom
+    status = "ok  " if error < TOLERANCE else "FAIL"
+    if error >= TOLERANCE:
+        failures += 1
+    print(f"{status} {label}: relative error {error:.2e}")
+
+
+def t(array):
+    return torch.from_numpy(np.asarray(array))
+
+
+def fashion_cnn(kiln_run, root, workdir):
+    src = os.path.join(root, "examples", "fashion_cnn.kiln")
+    shapes = [(3, 3, 1, 32), (32,), (3, 3, 32, 32), (32,), (18432, 64), (64,), (64, 10), (10,)]
+    params = [randn(*s, scale=0.05) for s in shapes]
+    image = rng.random((4, 28, 28, 1), dtype=np.float32)
+    label = rng.integers(0, 10, size=4).astype(np.int32)
+    k0, b0, k1, b1, d0, c0, d1, c1 = map(t, params)
+    x = t(image).permute(0, 3, 1, 2)
+    h = F.relu(F.conv2d(x, k0.permute(3, 2, 0, 1), b0))
+    h = F.relu(F.conv2d(h, k1.permute(3, 2, 0, 1), b1))
+    h = h.permute(0, 2, 3, 1).reshape(4, -1)   # flatten in NHWC order, as Keras
+    h = F.relu(h @ d0 + c0)
+    logits = h @ d1 + c1
+    got = run_kiln(kiln_run, src, "FashionCnn", "predict", params + [image], workdir)
+    check("FashionCnn predict probs", got["probs"], F.softmax(logits, dim=1))
+    got = run_kiln(kiln_run, src, "FashionCnn", "loss", params + [image, label], workdir)
+    check("FashionCnn loss", got["loss"], F.cross_entropy(logits, t(label).long()))
+    check("FashionCnn accuracy", got["accuracy"],
+          (logits.argmax(dim=1) == t(label).long()).float().mean())
+
+
+def linear_models(kiln_run, root, workdir):
+    # LinearRegression
+    src = os.path.join(root, "examples", "linear_regression.kiln")
+    w, b, x, y = randn(10), randn(), randn(16, 10), randn(16)
+    pred = t(x) @ t(w) + t(b)
+    got = run_kiln(kiln_run, src, "LinearRegression", "predict", [w, b, x], workdir)
+    check("LinearRegression predict", got["pred"], pred)
+    got = run_kiln(kiln_run, src, "LinearRegression", "loss", [w, b, x, y], workdir)
+    check("LinearRegression loss", got["loss"], ((pred - t(y)) ** 2).mean())
+    check("LinearRegression mse", got["mse"], F.mse_loss(pred, t(y)))
+    # LogisticRegression
+    src = os.path.join(root, "examples", "logistic_regression.kiln")
+    w, b, x = randn(30, scale=0.3), randn(), randn(16, 30)
+    y = (rng.random(16) > 0.5).astype(np.float32)
+    p = torch.sigmoid(t(x) @ t(w) + t(b))
+    got = run_kiln(kiln_run, src, "LogisticRegression", "predict", [w, b, x], workdir)
+    check("LogisticRegression predict", got["p"], p)
+    got = run_kiln(kiln_run, src, "LogisticRegression", "loss", [w, b, x, y], workdir)
+    check("LogisticRegression loss", got["loss"],
+          F.binary_cross_entropy(p.clamp(1e-7, 1 - 1e-7), t(y)) + 1e-4 * (t(w) ** 2).sum())
+    check("LogisticRegression accuracy", got["accuracy"], ((p > 0.5) == (t(y) > 0.5)).float().mean())
+    # LinearSvm
+    src = os.path.join(root, "examples", "linear_svm.kiln")
+    w, b, x = randn(4), randn(), randn(16, 4)
+    y = np.where(rng.random(16) > 0.5, 1.0, -1.0).astype(np.float32)
+    score = t(x) @ t(w) + t(b)
+    got = run_kiln(kiln_run, src, "LinearSvm", "predict", [w, b, x], workdir)
+    check("LinearSvm predict", got["score"], score)
+    got = run_kiln(kiln_run, src, "LinearSvm", "loss", [w, b, x, y], workdir)
+    check("LinearSvm loss", got["loss"], F.relu(1 - t(y) * score).mean() + 0.01 * (t(w) ** 2).sum())
+
+
+EVERY_OP = """
+model EveryOp {
+  input image: f32[N, 9, 9, 2]
+  input x: f32[N, 6]
+  input label: i32[N]
+  param v: f32[6] = zeros
+  param m: f32[6, 6] = glorot_uniform
+  features = image
+    |> conv2d(4, 3, tanh, stride = 2, padding = same)
+    |> maxpool(2, stride = 1)
+    |> conv2d(3, 2, sigmoid)
+    |> avgpool(2)
+    |> flatten
+    |> dropout(0.5)
+    |> dense(6, relu)
+  a = features + x * v - x / (abs(v) + 1)
+  b = exp(-abs(a)) + log(abs(a) + 1) + sqrt(abs(a)) + a ** 2
+  c = max(a, b) - min(a, 0.5) + (a @ m) * v |> softmax
+  r = sum(b, axis = 1) + mean(b, axis = -1) + max(c, axis = 1) + min(c, axis = 1) + sum(v @ m) + mean(b) + max(b) + min(b)
+  cmp = (a > b) + (a >= 0) + (a < 0.25) + (a <= b) + (a == a) + (a != b)
+  output ls = log_softmax(b, axis = 1)
+  output r
+  output cmp
+  output idx = argmax(b)
+  output hit = argmax(b) == label
+  output neg = label != -1
+  loss cross_entropy(b, label) + mse(c, a) + binary_cross_entropy(sigmoid(a), softmax(c, axis = 0)) + sum(v ** 2) + sum(m)
+  optimizer adam()
+  metric acc = mean(argmax(b) == label)
+}
+"""
+
+
+def every_op(kiln_run, root, workdir):
+    src = os.path.join(workdir, "every_op.kiln")
+    with open(src, "w") as f:
+        f.write(EVERY_OP)
+    n = 5
+    k0, b0 = randn(3, 3, 2, 4, scale=0.5), randn(4)
+    k1, b1 = randn(2, 2, 4, 3, scale=0.5), randn(3)
+    d, c = randn(3, 6, scale=0.5), randn(6)  # flatten of [N, 1, 1, 3]
+    v, m = randn(6), randn(6, 6, scale=0.5)
+    image, x = randn(n, 9, 9, 2), randn(n, 6)
+    label = rng.integers(0, 6, size=n).astype(np.int32)
+    params = [v, m, k0, b0, k1, b1, d, c]  # declaration order: v, m, then the layers
+
+    T = lambda a: t(a).double()
+    img = T(image).permute(0, 3, 1, 2)
+    h = F.pad(img, (1, 1, 1, 1))  # same padding, 9x9, k=3, s=2: out 5, total pad (5-1)*2+3-9 = 2 -> 1 and 1
+    h = torch.tanh(F.conv2d(h, T(k0).permute(3, 2, 0, 1), T(b0), stride=2))
+    h = F.max_pool2d(h, 2, stride=1)
+    h = torch.sigmoid(F.conv2d(h, T(k1).permute(3, 2, 0, 1), T(b1)))
+    h = F.avg_pool2d(h, 2)
+    h = h.permute(0, 2, 3, 1).reshape(n, -1)
+    features = F.relu(h @ T(d) + T(c))
+    X, V, M = T(x), T(v), T(m)
+    a = features + X * V - X / (V.abs() + 1)
+    b = torch.exp(-a.abs()) + torch.log(a.abs() + 1) + torch.sqrt(a.abs()) + a ** 2
+    c_ = F.softmax(torch.maximum(a, b) - torch.minimum(a, torch.tensor(0.5, dtype=torch.float64)) + (a @ M) * V, dim=1)
+    r = b.sum(1) + b.mean(-1) + c_.max(1).values + c_.min(1).values + (V @ M).sum() + b.mean() + b.max() + b.min()
+    cmp = (a > b).double() + (a >= 0).double() + (a < 0.25).double() + (a <= b).double() + (a == a).double() + (a != b).double()
+    L = t(label).long()
+    got = run_kiln(kiln_run, src, "EveryOp", "predict", params + [image, x, label], workdir)
+    check("EveryOp log_softmax", got["ls"], F.log_softmax(b, dim=1))
+    check("EveryOp reductions", got["r"], r)
+    check("EveryOp comparisons", got["cmp"], cmp)
+    check("EveryOp argmax", got["idx"], b.argmax(1))
+    check("EveryOp argmax == label", got["hit"], (b.argmax(1) == L).double())
+    check("EveryOp i32 literal", got["neg"], (L != -1).double())
+    got = run_kiln(kiln_run, src, "EveryOp", "loss", params + [image, x, label], workdir)
+    p = torch.sigmoid(a).clamp(1e-7, 1 - 1e-7)
+    target = F.softmax(c_, dim=0)
+    want = (F.cross_entropy(b, L) + F.mse_loss(c_, a) + F.binary_cross_entropy(p, target)
+            + (V ** 2).sum() + M.sum())
+    check("EveryOp loss", got["loss"], want)
+    check("EveryOp accuracy", got["acc"], (b.argmax(1) == L).double().mean())
+
+
+def main():
+    kiln_run, root, workdir = sys.argv[1:4]
+    os.makedirs(workdir, exist_ok=True)
+    torch.set_num_threads(1)
+    fashion_cnn(kiln_run, root, workdir)
+    linear_models(kiln_run, root, workdir)
+    every_op(kiln_run, root, workdir)
+    print(f"{failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+// RUN: kiln-opt --split-input-file --kiln-tile-and-vectorize %s | FileCheck %s
+
+// A dense layer with a dynamic batch: rows are tiled by 1 (any N works without
+// masking), the 64 columns stay in registers, k is tiled by 8 and the
+// accumulator is carried through the k loop as a vector.
+
+// CHECK-LABEL: func.func @dense
+// CHECK-DAG:     %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[C1]] iter_args(%{{.*}} = %{{.*}}) -> (tensor<?x64xf32>)
+// CHECK:           scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<1x64xf32>)
+// CHECK:             vector.transfer_read {{.*}} : tensor<?x256xf32>, vector<8xf32>
+// CHECK:             vector.transfer_read {{.*}} : tensor<256x64xf32>, vector<8x64xf32>
+// CHECK:             vector.contract {{.*}} : vector<8xf32>, vector<8x64xf32> into vector<64xf32>
+// CHECK:           vector.transfer_write {{.*}} : vector<64xf32>, tensor<1x64xf32>
+// CHECK-NOT:     linalg.matmul
+func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %a, %c0 : tensor<?x256xf32>
+  %e = tensor.empty(%n) : tensor<?x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<?x256xf32>, tensor<256x64xf32>) outs(%f : tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %m : tensor<?x64xf32>
+}
+
+// -----
+
+// A convolution with its bias + relu epilogue: the epilogue is tiled into
+// blocks of 8 output pixels x 32 channels, the convolution and its fill are
+// fused into the block, the window and 4 input channels at a time are the
+// reduction loops, and bias + relu run on the accumulator registers.
+
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#bias = affine_map<(d0, d1, d2, d3) -> (d3)>
+// CHECK-LABEL: func.func @conv_bias_relu
+// CHECK:         scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
+// CHECK:           scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
+// CHECK:             scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
+// CHECK:               scf.for {{.*}} -> (vector<1x8x32xf32>)
+// CHECK:                 scf.for {{.*}} -> (vector<1x8x32xf32>)
+// CHECK:                   scf.for {{.*}} -> (vector<1x8x32xf32>)
+// CHECK:                     vector.contract {{.*}} : vector<8x4xf32>, vector<4x32xf32> into vector<8x32xf32>
+// CHECK:               arith.addf {{.*}} : vector<8x32xf32>
+// CHECK:               arith.maximumf {{.*}} : vector<8x32xf32>
+// CHECK:               vector.transfer_write {{.*}} : vector<8x32xf32>, tensor<?x24x24x32xf32>
+// CHECK-NOT:     linalg.conv_2d_nhwc_hwcf
+// CHECK-NOT:     linalg.generic
+func.func @conv_bias_relu(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>, %b: tensor<32xf32>) -> tensor<?x24x24x32xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x26x26x32xf32>
+  %e = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+    ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %r = linalg.generic {indexing_maps = [#map, #bias, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+    ins(%conv, %b : tensor<?x24x24x32xf32>, tensor<32xf32>) outs(%e : tensor<?x24x24x32xf32>) {
+  ^bb0(%in: f32, %bias: f32, %out: f32):
+    %s = arith.addf %in, %bias : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<?x24x24x32xf32>
+  return %r : tensor<?x24x24x32xf32>
+}
+
+// -----
+
+// 2x2 max pooling with stride 2: blocks of 6 pixels (12 = 2 x 6) x 32 channels, the
+// window row as a loop, the window column vectorized as a 1-D pooling.
+
+// CHECK-LABEL: func.func @max_pool
+// CHECK:         scf.for {{.*}} -> (tensor<?x12x12x32xf32>)
+// CHECK:           scf.for {{.*}} -> (tensor<?x12x12x32xf32>)
+// CHECK:             scf.for {{.*}} step %c6 iter_args({{.*}}) -> (tensor<?x12x12x32xf32>)
+// CHECK:               scf.for {{.*}} -> (vector<1x6x32xf32>)
+// CHECK:                 vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<12x32xf32>
+// CHECK:                 arith.maximumf {{.*}} : vector<32xf32>
+// CHECK-NOT:     linalg.pooling_nhwc_max
+func.func @max_pool(%x: tensor<?x24x24x32xf32>) -> tensor<?x12x12x32xf32> {
+  %c0 = arith.constant 0 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x24x24x32xf32>
+  %e = tensor.empty(%n) : tensor<?x12x12x32xf32>
+  %f = linalg.fill ins(%ninf : f32) outs(%e : tensor<?x12x12x32xf32>) -> tensor<?x12x12x32xf32>
+  %w = tensor.empty() : tensor<2x2xf32>
+  %p = linalg.pooling_nhwc_max {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
+    ins(%x, %w : tensor<?x24x24x32xf32>, tensor<2x2xf32>) outs(%f : tensor<?x12x12x32xf32>) -> tensor<?x12x12x32xf32>
+  return %p : tensor<?x12x12x32xf32>
+}
+
+// -----
+
+// A row-wise reduction (softmax's max) over a dynamic batch: one row per
+// tile, the row reduced as a vector.
+
+// CHECK-LABEL: func.func @row_max
+// CHECK:         scf.for {{.*}} -> (tensor<?xf32>)
+// CHECK:           vector.transfer_read {{.*}} : tensor<?x10xf32>, vector<10xf32>
+// CHECK:           vector.multi_reduction <maximumf>, {{.*}} [1] : vector<1x10xf32> to vector<1xf32>
+// CHECK-NOT:     linalg.generic
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+func.func @row_max(%x: tensor<?x10xf32>) -> tensor<?xf32> {
+  %c0 = arith.constant 0 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x10xf32>
+  %e = tensor.empty(%n) : tensor<?xf32>
+  %f = linalg.fill ins(%ninf : f32) outs(%e : tensor<?xf32>) -> tensor<?xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}
+    ins(%x : tensor<?x10xf32>) outs(%f : tensor<?xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %out : f32
+    linalg.yield %m : f32
+  } -> tensor<?xf32>
+  return %r : tensor<?xf32>
+}
