@@ -420,7 +420,6 @@ struct MatmulLowering : OpRewritePattern<kiln::MatmulOp> {
         dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, rhs, 1));
     }
     Value init = filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, type.getElementType(), 0));
-    ValueRange inputs = {lhs, rhs};
     Operation *result;
     if (lhsRank == 2 && rhsRank == 2)
       result = linalg::MatmulOp::create(rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init});
@@ -430,7 +429,6 @@ struct MatmulLowering : OpRewritePattern<kiln::MatmulOp> {
       result = linalg::VecmatOp::create(rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init});
     else
       result = linalg::DotOp::create(rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init});
-    (void)inputs;
     rewriter.replaceOp(op, result->getResults());
     return success();
   }

@@ -92,7 +92,7 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
 
     1. Tiles the parallel dimensions into a register block (a row segment of
        up to 8 output pixels x 32 channels for convolutions and pooling,
-       1 x 64 for matmul rows, 1 x <=64 for elementwise ops). When the op's
+       4 x 64 or 8 x 32 for matmuls, 1 x <=64 for elementwise ops). When the op's
        only user is an elementwise `linalg.generic` (bias + activation), that
        consumer is tiled instead and the op and its `linalg.fill` are fused
        into the tile, so that the epilogue runs on registers.
@@ -105,9 +105,10 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
        loops as loop-carried vectors (on tensors, before bufferization).
 
     Tile sizes always divide the static dimensions (they are the largest
-    divisors under the caps above), and dynamic dimensions (the batch `N`)
-    are tiled by 1, so every tile has a static shape and nothing needs
-    masking. Ops that cannot be vectorized (argmax's select-reduction,
+    divisors under the caps above). Dynamic dimensions (the batch `N`) are
+    tiled by 1, except a matmul's rows: that loop is peeled into full
+    blocks and a remainder tiled by rows of 1. So every vectorized tile has a
+    static shape and nothing needs masking. Ops that cannot be vectorized (argmax's select-reduction,
     `tensor.extract` in a body, rank 0) are left for the scalar lowering.
 
     Before:

@@ -15,7 +15,7 @@ build="${KILN_BUILD_DIR:-$root/build}"
 # compare against (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data.
 packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools
           libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
-          zlib1g-dev nlohmann-json3-dev python3-numpy python3-torch python3-sklearn
+          zlib1g-dev nlohmann-json3-dev libcli11-dev python3-numpy python3-torch python3-sklearn
           dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,18 +1,24 @@
 // RUN: kiln-opt --split-input-file --kiln-tile-and-vectorize %s | FileCheck %s
 
-// A dense layer with a dynamic batch: rows are tiled by 1 (any N works without
-// masking), the 64 columns stay in registers, k is tiled by 8 and the
-// accumulator is carried through the k loop as a vector.
+// A dense layer with a dynamic batch: blocks of 4 rows x 64 columns (16 zmm
+// accumulators), k tiled by 8, the accumulator carried through the k loop as
+// a vector. The row loop is peeled: full blocks of 4 rows, then the N mod 4
+// remaining rows one at a time, so any N works without masking.
 
 // CHECK-LABEL: func.func @dense
 // CHECK-DAG:     %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG:     %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[C1]] iter_args(%{{.*}} = %{{.*}}) -> (tensor<?x64xf32>)
-// CHECK:           scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<1x64xf32>)
-// CHECK:             vector.transfer_read {{.*}} : tensor<?x256xf32>, vector<8xf32>
+// CHECK:         %[[FULL:.*]] = scf.for %{{.*}} = %{{.*}} to %[[SPLIT:.*]] step %[[C4]] iter_args(%{{.*}} = %{{.*}}) -> (tensor<?x64xf32>)
+// CHECK:           scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<4x64xf32>)
+// CHECK:             vector.transfer_read {{.*}} : tensor<?x256xf32>, vector<4x8xf32>
 // CHECK:             vector.transfer_read {{.*}} : tensor<256x64xf32>, vector<8x64xf32>
-// CHECK:             vector.contract {{.*}} : vector<8xf32>, vector<8x64xf32> into vector<64xf32>
-// CHECK:           vector.transfer_write {{.*}} : vector<64xf32>, tensor<1x64xf32>
+// CHECK:             vector.contract {{.*}} : vector<4x8xf32>, vector<8x64xf32> into vector<4x64xf32>
+// CHECK:           vector.transfer_write {{.*}} : vector<4x64xf32>, tensor<4x64xf32>
+// CHECK:         scf.for %{{.*}} = %[[SPLIT]] to %{{.*}} step %[[C4]] iter_args(%{{.*}} = %[[FULL]])
+// CHECK:           scf.for %{{.*}} step %[[C1]]
+// CHECK:             scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<1x64xf32>)
+// CHECK:               vector.contract {{.*}} : vector<8xf32>, vector<8x64xf32> into vector<64xf32>
 // CHECK-NOT:     linalg.matmul
 func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf32> {
   %c0 = arith.constant 0 : index

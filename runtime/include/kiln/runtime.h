@@ -326,6 +326,30 @@ kiln_status_t kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint,
 /// unsupported.
 kiln_status_t kiln_checkpoint_load(const char *path, kiln_checkpoint_t **out);
 
+/*===----------------------------------------------------------------------===
+ * Calling compiled models
+ *===----------------------------------------------------------------------===*/
+
+/// The entry point kilnc generates for every model function:
+/// `void <Model>_<fn>_packed(void **args)`, where args[0] points to the
+/// results (MLIR memref descriptors, one after the other) and args[1..] each
+/// point to one memref descriptor `{allocated, aligned, offset, sizes[rank],
+/// strides[rank]}` per argument (the parameters, then the inputs).
+typedef void (*kiln_packed_fn_t)(void **args);
+
+/// Calls `fn` with `num_args` dense row-major tensors (descriptors are built
+/// here) and returns its `num_results` results as new tensors in
+/// `results[0..num_results)` (owned by the caller), whose dtypes and ranks
+/// the caller states (`result_dtypes`, `result_ranks`, from the model's
+/// metadata). Buffers the compiled code allocated are freed here, once each,
+/// and never one that is an argument's. The caller checks argument shapes
+/// against the model before calling: compiled code trusts them.
+/// Thread-safe as long as the arguments are not modified concurrently.
+kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args,
+                          const kiln_tensor_t *const *args, size_t num_results,
+                          const kiln_dtype_t *result_dtypes,
+                          const int32_t *result_ranks, kiln_tensor_t **results);
+
 #ifdef __cplusplus
 } // extern "C"
 #endif
