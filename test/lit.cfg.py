@@ -15,6 +15,7 @@ config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%kiln_src_root", config.kiln_src_root))
+config.substitutions.append(("%kiln_obj_root", config.kiln_obj_root))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 # The C compiler the end-to-end tests build their C programs with.
 config.substitutions.append(("%cc", "clang-22"))
