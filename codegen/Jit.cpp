@@ -104,12 +104,16 @@ llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, c
   mlir::OwningOpRef<mlir::ModuleOp> module = emitKilnDialect(*impl->context, *ast, sourceMgr);
   if (!module || failed(mlir::verify(*module)))
     return makeError("internal error: the kiln dialect does not verify\n" + diagnosticText);
+  // Metadata is read after the kiln-level passes, which add _grad and
+  // _train_step, and before code generation erases it.
+  mlir::PassManager toLinalg(impl->context.get(), mlir::ModuleOp::getOperationName());
+  buildKilnToLinalgPipeline(toLinalg);
+  if (failed(toLinalg.run(*module)))
+    return makeError("compilation failed:\n" + diagnosticText);
   impl->models = extractModelInfo(*module);
-
-  mlir::PassManager pm(impl->context.get(), mlir::ModuleOp::getOperationName());
-  buildKilnToLinalgPipeline(pm);
-  buildLinalgToLLVMPipeline(pm, CpuPipelineOptions{});
-  if (failed(pm.run(*module)))
+  mlir::PassManager toLLVM(impl->context.get(), mlir::ModuleOp::getOperationName());
+  buildLinalgToLLVMPipeline(toLLVM, CpuPipelineOptions{});
+  if (failed(toLLVM.run(*module)))
     return makeError("compilation failed:\n" + diagnosticText);
 
   static std::once_flag nativeTargetOnce;
@@ -188,16 +192,26 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
   const ModelInfo *model = findModel(modelName);
   if (!model)
     return makeError("no model named '" + modelName + "'");
+  static const std::optional<FunctionInfo> none;
   const std::optional<FunctionInfo> &entry = function == "predict" ? model->predict
                                             : function == "loss"   ? model->loss
-                                                                   : std::nullopt;
+                                            : function == "grad"   ? model->grad
+                                            : function == "train_step" ? model->trainStep
+                                                                   : none;
   if (!entry)
     return makeError("model '" + modelName + "' has no function '" + function + "'");
 
-  // Expected argument types: the parameters, then the inputs.
+  // Expected argument types: the parameters, then (train_step) the optimizer
+  // state, lr and step, then the inputs.
   std::vector<TensorInfo> expected;
   for (const ParamInfo &param : model->params)
     expected.push_back({param.name, ElementType::F32, param.shape});
+  if (function == "train_step") {
+    for (const StateInfo &slot : model->state)
+      expected.push_back({slot.param + "/" + slot.slot, ElementType::F32, slot.shape});
+    expected.push_back({"lr", ElementType::F32, {}});
+    expected.push_back({"step", ElementType::F32, {}});
+  }
   expected.insert(expected.end(), entry->inputs.begin(), entry->inputs.end());
   if (args.size() != expected.size())
     return makeError(entry->symbol + " takes " + llvm::Twine(expected.size()) + " arguments (" +

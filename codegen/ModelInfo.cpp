@@ -53,18 +53,51 @@ kiln::TensorInfo tensorInfo(std::string name, Type type) {
   return {std::move(name), element, shapeOf(tensor)};
 }
 
+/// Argument `i` of `func`, the input called `name`.
+kiln::TensorInfo inputInfo(func::FuncOp func, unsigned i, std::string name) {
+  kiln::TensorInfo info = tensorInfo(std::move(name), func.getArgument(i).getType());
+  if (auto classes = func.getArgAttrOfType<IntegerAttr>(i, "kiln.classes"))
+    info.classes = classes.getInt();
+  return info;
+}
+
 kiln::FunctionInfo functionInfo(func::FuncOp func) {
   kiln::FunctionInfo info;
   info.symbol = func.getSymName().str();
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
     if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.input"))
-      info.inputs.push_back(tensorInfo(name.str(), func.getArgument(i).getType()));
+      info.inputs.push_back(inputInfo(func, i, name.str()));
   for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
     auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.output");
-    info.results.push_back(tensorInfo(name ? name.str() : "result" + std::to_string(i), func.getResultTypes()[i]));
+    std::string resultName = name ? name.str() : "result" + std::to_string(i);
+    if (auto param = func.getResultAttrOfType<FlatSymbolRefAttr>(i, "kiln.grad"))
+      resultName = "grad_" + param.getValue().str();
+    info.results.push_back(tensorInfo(resultName, func.getResultTypes()[i]));
   }
   return info;
 }
+
+/// `<model>_train_step`: its data inputs and its loss and metric results
+/// (the results tagged kiln.update are in-place updates, not results), and
+/// its optimizer state slots from the `kiln.state` argument attributes.
+kiln::FunctionInfo trainStepInfo(func::FuncOp func, std::vector<kiln::StateInfo> &state) {
+  kiln::FunctionInfo info;
+  info.symbol = func.getSymName().str();
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.input"))
+      info.inputs.push_back(inputInfo(func, i, name.str()));
+    if (auto slot = func.getArgAttrOfType<DictionaryAttr>(i, "kiln.state"))
+      state.push_back({slot.getAs<FlatSymbolRefAttr>("param").getValue().str(),
+                       slot.getAs<StringAttr>("slot").str(),
+                       shapeOf(cast<RankedTensorType>(func.getArgument(i).getType())),
+                       slot.getAs<FloatAttr>("init").getValueAsDouble()});
+  }
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+    if (auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.output"))
+      info.results.push_back(tensorInfo(name.str(), func.getResultTypes()[i]));
+  return info;
+}
+
 } // namespace
 
 std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
@@ -83,6 +116,10 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
         info.predict = functionInfo(func);
       else if (func.getSymName().ends_with("_loss"))
         info.loss = functionInfo(func);
+      else if (func.getSymName().ends_with("_grad"))
+        info.grad = functionInfo(func);
+      else if (func.getSymName().ends_with("_train_step"))
+        info.trainStep = trainStepInfo(func, info.state);
     }
     if (auto optimizer = model->getAttrOfType<DictionaryAttr>("kiln.optimizer")) {
       for (NamedAttribute entry : optimizer) {

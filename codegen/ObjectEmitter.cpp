@@ -13,7 +13,8 @@
 //     then inputs). It forwards to MLIR's `_mlir_ciface_` wrapper.
 //
 //   const struct { const char *json; void (*predict)(void **);
-//                  void (*loss)(void **); } kiln_model_<Model>;
+//                  void (*loss)(void **); void (*train_step)(void **); }
+//     kiln_model_<Model>;   (null for a function the model lacks)
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,7 +80,10 @@ llvm::json::Value tensorJson(const TensorInfo &tensor) {
   llvm::json::Array shape;
   for (int64_t dim : tensor.shape)
     shape.push_back(dim);
-  return llvm::json::Object{{"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
+  llvm::json::Object object{{"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
+  if (tensor.classes > 0)
+    object["classes"] = tensor.classes;
+  return object;
 }
 
 llvm::json::Value functionJson(const FunctionInfo &function) {
@@ -130,6 +134,19 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
     root["predict"] = functionJson(*model.predict);
   if (model.loss)
     root["loss"] = functionJson(*model.loss);
+  if (model.trainStep) {
+    llvm::json::Object trainStep = *functionJson(*model.trainStep).getAsObject();
+    llvm::json::Array state;
+    for (const StateInfo &slot : model.state) {
+      llvm::json::Array shape;
+      for (int64_t dim : slot.shape)
+        shape.push_back(dim);
+      state.push_back(llvm::json::Object{
+          {"param", slot.param}, {"slot", slot.slot}, {"shape", std::move(shape)}, {"init", slot.init}});
+    }
+    trainStep["state"] = std::move(state);
+    root["train_step"] = std::move(trainStep);
+  }
   if (!model.optimizer.empty())
     root["optimizer"] = llvm::json::Object{{"name", model.optimizer}, {"hyperparameters", std::move(hyper)}};
   std::string text;
@@ -148,13 +165,13 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
   llvmModule->setDataLayout(targetMachine.createDataLayout());
 
   llvm::Type *ptr = llvm::PointerType::getUnqual(context);
-  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr});
+  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr});
   bool foundMain = mainModel.empty();
   for (const ModelInfo &model : models) {
-    llvm::Constant *entries[2] = {llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context)),
-                                  llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))};
-    const std::optional<FunctionInfo> *functions[2] = {&model.predict, &model.loss};
-    for (int i = 0; i < 2; ++i) {
+    llvm::Constant *null = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
+    llvm::Constant *entries[3] = {null, null, null};
+    const std::optional<FunctionInfo> *functions[3] = {&model.predict, &model.loss, &model.trainStep};
+    for (int i = 0; i < 3; ++i) {
       if (!*functions[i])
         continue;
       llvm::Function *wrapper = addPackedWrapper(*llvmModule, (*functions[i])->symbol);
@@ -168,7 +185,7 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
                                                 json, "kiln_model_" + model.name + "_json");
     auto *descriptor = new llvm::GlobalVariable(
         *llvmModule, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
-        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1]}), "kiln_model_" + model.name);
+        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2]}), "kiln_model_" + model.name);
     if (model.name == mainModel) {
       foundMain = true;
       new llvm::GlobalVariable(*llvmModule, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,

@@ -6,7 +6,10 @@
 //
 //   - on function arguments: `kiln.param = @sym` (the argument receives the
 //     `kiln.param` @sym and has its type) and `kiln.input = "name"`;
-//   - on function results: `kiln.output = "name"`;
+//   - on function results: `kiln.output = "name"`, `kiln.grad = @param`,
+//     `kiln.update = <argument index>`;
+//   - on train_step arguments: `kiln.state = {param, slot, init}` and
+//     `kiln.hyper = "lr" | "step"`;
 //   - on the model module: `kiln.model` (unit) and
 //     `kiln.optimizer = {name = "...", ...}`.
 //
@@ -79,6 +82,29 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
                              << " must be a string naming the model input";
     return success();
   }
+  if (name == getStateAttrName()) {
+    auto state = dyn_cast<DictionaryAttr>(attribute.getValue());
+    if (!state || !state.getAs<FlatSymbolRefAttr>("param") ||
+        !state.getAs<StringAttr>("slot") || !state.getAs<FloatAttr>("init"))
+      return op->emitError() << "'" << name << "' on argument #" << argIndex
+                             << " must be {param = @sym, slot = \"...\", "
+                                "init = <f64>}";
+    return success();
+  }
+  if (name == getClassesAttrName()) {
+    auto classes = dyn_cast<IntegerAttr>(attribute.getValue());
+    if (!classes || classes.getInt() < 1)
+      return op->emitError() << "'" << name << "' on argument #" << argIndex
+                             << " must be a positive number of classes";
+    return success();
+  }
+  if (name == getHyperAttrName()) {
+    auto hyper = dyn_cast<StringAttr>(attribute.getValue());
+    if (!hyper || (hyper.getValue() != "lr" && hyper.getValue() != "step"))
+      return op->emitError() << "'" << name << "' on argument #" << argIndex
+                             << " must be \"lr\" or \"step\"";
+    return success();
+  }
   if (name != getParamAttrName())
     return op->emitError() << "unknown kiln argument attribute '" << name
                            << "' on argument #" << argIndex;
@@ -106,6 +132,20 @@ LogicalResult KilnDialect::verifyRegionResultAttribute(
     Operation *op, unsigned /*regionIndex*/, unsigned resultIndex,
     NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
+  if (name == getGradAttrName()) {
+    auto symbol = dyn_cast<FlatSymbolRefAttr>(attribute.getValue());
+    if (!symbol || !SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol))
+      return op->emitError() << "'" << name << "' on result #" << resultIndex
+                             << " must be a flat symbol reference to a "
+                                "kiln.param";
+    return success();
+  }
+  if (name == getUpdateAttrName()) {
+    if (!isa<IntegerAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name << "' on result #" << resultIndex
+                             << " must be the index of the argument it updates";
+    return success();
+  }
   if (name != getOutputAttrName())
     return op->emitError() << "unknown kiln result attribute '" << name
                            << "' on result #" << resultIndex;

@@ -48,7 +48,21 @@ def Kiln_Dialect : Dialect {
     static ::llvm::StringRef getInputAttrName() { return "kiln.input"; }
     /// Function result attribute naming the model output a result is.
     static ::llvm::StringRef getOutputAttrName() { return "kiln.output"; }
+    /// On a result of `<Model>_grad`: the parameter (a flat symbol
+    /// reference to its kiln.param) whose gradient the result is.
+    static ::llvm::StringRef getGradAttrName() { return "kiln.grad"; }
     /// Module attribute (unit) marking a module as one Kiln model.
+    /// Argument attributes of `<Model>_train_step` (kiln-optimizer): an
+    /// optimizer state slot `{param = @w, slot = "m", init = 0.0}`, and a
+    /// run-time hyper-parameter ("lr" or "step").
+    static ::llvm::StringRef getStateAttrName() { return "kiln.state"; }
+    static ::llvm::StringRef getHyperAttrName() { return "kiln.hyper"; }
+    /// Argument attribute on an integer label input that feeds
+    /// cross_entropy: the number of classes (labels lie in [0, classes)).
+    static ::llvm::StringRef getClassesAttrName() { return "kiln.classes"; }
+    /// Result attribute: this result is the new value of argument #i
+    /// (kiln-update-in-place writes it into the argument).
+    static ::llvm::StringRef getUpdateAttrName() { return "kiln.update"; }
     static ::llvm::StringRef getModelAttrName() { return "kiln.model"; }
     /// Module attribute (dictionary with a string `name`) holding the
     /// model's optimizer and its hyper-parameters.

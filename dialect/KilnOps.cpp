@@ -409,3 +409,196 @@ LogicalResult DropoutOp::verify() {
     return emitOpError() << "rate must be in [0, 1), got " << rate;
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Internal ops of automatic differentiation
+//===----------------------------------------------------------------------===//
+
+LogicalResult TransposeOp::verify() {
+  auto input = getInput().getType();
+  ArrayRef<int64_t> permutation = getPermutation();
+  if (int64_t(permutation.size()) != input.getRank())
+    return emitOpError() << "permutation has " << permutation.size()
+                         << " entries for an input of rank " << input.getRank();
+  SmallVector<bool> seen(input.getRank(), false);
+  SmallVector<int64_t> expected;
+  for (int64_t p : permutation) {
+    if (p < 0 || p >= input.getRank() || seen[p])
+      return emitOpError() << "'permutation' must be a permutation of [0, "
+                           << input.getRank() << ")";
+    seen[p] = true;
+    expected.push_back(input.getDimSize(p));
+  }
+  return verifyResultShape(*this, expected);
+}
+
+/// Checks that `small` broadcasts to `large` (NumPy rules, aligned on the
+/// right): each dimension of `small` equals the aligned one of `large`, is
+/// 1, or one of the two is `?`.
+static bool broadcastsTo(RankedTensorType small, RankedTensorType large) {
+  if (small.getRank() > large.getRank())
+    return false;
+  int64_t offset = large.getRank() - small.getRank();
+  for (int64_t j = 0; j < small.getRank(); ++j) {
+    int64_t s = small.getDimSize(j), l = large.getDimSize(j + offset);
+    if (s != l && s != 1 && !ShapedType::isDynamic(s) &&
+        !ShapedType::isDynamic(l))
+      return false;
+  }
+  return true;
+}
+
+LogicalResult BroadcastToOp::verify() {
+  auto input = getInput().getType(), result = getResult().getType();
+  auto like = cast<RankedTensorType>(getLike().getType());
+  if (!sameShape(result.getShape(), like.getShape()))
+    return emitOpError() << "result type " << result
+                         << " must have the shape of " << like;
+  if (!broadcastsTo(input, result))
+    return emitOpError() << "input type " << input
+                         << " does not broadcast to " << result;
+  return success();
+}
+
+LogicalResult SumToOp::verify() {
+  auto input = getInput().getType(), result = getResult().getType();
+  if (!broadcastsTo(result, input))
+    return emitOpError() << "result type " << result
+                         << " does not broadcast to the input type " << input;
+  return success();
+}
+
+LogicalResult ElementCountOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  SmallVector<bool> seen(input.getRank(), false);
+  for (int64_t d : getDims()) {
+    if (failed(verifyAxis(*this, d, input.getRank())))
+      return failure();
+    if (seen[d])
+      return emitOpError() << "dimension " << d << " is listed twice";
+    seen[d] = true;
+  }
+  return verifyResultShape(*this, {});
+}
+
+LogicalResult OneHotOp::verify() {
+  auto indices = getIndices().getType(), result = getResult().getType();
+  if (result.getRank() != indices.getRank() + 1)
+    return emitOpError() << "result type " << result
+                         << " must have one dimension more than " << indices;
+  int64_t axis = getAxis();
+  if (failed(verifyAxis(*this, axis, result.getRank())))
+    return failure();
+  auto like = cast<RankedTensorType>(getLike().getType());
+  if (!sameShape(result.getShape(), like.getShape()))
+    return emitOpError() << "result type " << result
+                         << " must have the shape of " << like;
+  if (failed(verifyCompatibleShape(dropAxis(result.getShape(), axis),
+                                   indices.getShape())))
+    return emitOpError() << "result type " << result << " without dimension "
+                         << axis << " does not match the indices' type "
+                         << indices;
+  return success();
+}
+
+/// Checks that a convolution with `input` type, static HWCF `filter` type,
+/// `strides` and `padding` produces `output` (the shared shape check of the
+/// two convolution-gradient ops).
+static LogicalResult verifyConvGradShapes(Operation *op,
+                                          RankedTensorType input,
+                                          RankedTensorType filter,
+                                          RankedTensorType output,
+                                          ArrayRef<int64_t> strides,
+                                          ArrayRef<int64_t> padding) {
+  for (RankedTensorType type : {input, filter, output})
+    if (type.getRank() != 4)
+      return op->emitOpError() << "operands and result must have rank 4, got "
+                               << type;
+  if (!filter.hasStaticShape())
+    return op->emitOpError() << "filter type " << filter << " must be static";
+  for (int64_t i = 1; i < 4; ++i)
+    if (input.isDynamicDim(i) || output.isDynamicDim(i))
+      return op->emitOpError()
+             << "only the batch dimension may be dynamic, got " << input
+             << " and " << output;
+  if (failed(verifyPositivePair(op, "strides", strides)))
+    return failure();
+  if (padding.size() != 4 ||
+      llvm::any_of(padding, [](int64_t p) { return p < 0; }))
+    return op->emitOpError() << "'padding' must have 4 non-negative values "
+                                "[top, bottom, left, right]";
+  ArrayRef<int64_t> in = input.getShape(), k = filter.getShape(),
+                    out = output.getShape();
+  int64_t paddedH = in[1] + padding[0] + padding[1];
+  int64_t paddedW = in[2] + padding[2] + padding[3];
+  if (in[3] != k[2] || out[3] != k[3] || paddedH < k[0] || paddedW < k[1] ||
+      out[1] != slidingOutputSize(paddedH, k[0], strides[0]) ||
+      out[2] != slidingOutputSize(paddedW, k[1], strides[1]) ||
+      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
+                                   ArrayRef<int64_t>{out[0]})))
+    return op->emitOpError()
+           << "a convolution of " << input << " with " << filter
+           << " does not produce " << output;
+  return success();
+}
+
+LogicalResult Conv2DGradInputOp::verify() {
+  return verifyConvGradShapes(*this, getResult().getType(),
+                              getFilter().getType(),
+                              getOutputGrad().getType(), getStrides(),
+                              getPadding());
+}
+
+LogicalResult Conv2DGradFilterOp::verify() {
+  return verifyConvGradShapes(*this, getInput().getType(),
+                              getResult().getType(),
+                              getOutputGrad().getType(), getStrides(),
+                              getPadding());
+}
+
+/// Checks that pooling `input` with `window` and `strides` produces
+/// `output` (the shared shape check of the pooling-gradient ops).
+static LogicalResult verifyPoolGradShapes(Operation *op,
+                                          RankedTensorType input,
+                                          RankedTensorType output,
+                                          ArrayRef<int64_t> window,
+                                          ArrayRef<int64_t> strides) {
+  if (input.getRank() != 4 || output.getRank() != 4)
+    return op->emitOpError() << "input and output gradient must be rank-4 "
+                                "NHWC tensors, got "
+                             << input << " and " << output;
+  if (failed(verifyPositivePair(op, "window", window)) ||
+      failed(verifyPositivePair(op, "strides", strides)))
+    return failure();
+  ArrayRef<int64_t> in = input.getShape(), out = output.getShape();
+  for (int64_t i = 1; i < 4; ++i)
+    if (ShapedType::isDynamic(in[i]) || ShapedType::isDynamic(out[i]))
+      return op->emitOpError()
+             << "only the batch dimension may be dynamic, got " << input
+             << " and " << output;
+  if (in[1] < window[0] || in[2] < window[1] || in[3] != out[3] ||
+      out[1] != slidingOutputSize(in[1], window[0], strides[0]) ||
+      out[2] != slidingOutputSize(in[2], window[1], strides[1]) ||
+      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
+                                   ArrayRef<int64_t>{out[0]})))
+    return op->emitOpError() << "pooling " << input << " with window ["
+                             << window[0] << ", " << window[1]
+                             << "] does not produce " << output;
+  return success();
+}
+
+LogicalResult MaxPoolGradOp::verify() {
+  if (getInput().getType() != getResult().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " must be the input type "
+                         << getInput().getType();
+  return verifyPoolGradShapes(*this, getInput().getType(),
+                              getOutputGrad().getType(), getWindow(),
+                              getStrides());
+}
+
+LogicalResult AvgPoolGradOp::verify() {
+  return verifyPoolGradShapes(*this, getResult().getType(),
+                              getOutputGrad().getType(), getWindow(),
+                              getStrides());
+}

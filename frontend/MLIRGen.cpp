@@ -479,6 +479,15 @@ private:
     }
     mlir::func::ReturnOp::create(builder, locOf(model.getLoc()), values);
 
+    // A label input fed straight into cross_entropy records its number of
+    // classes, so that the runtime can check labels before training.
+    func.walk([&](kiln::CrossEntropyOp op) {
+      auto labels = llvm::dyn_cast<mlir::BlockArgument>(op.getRhs());
+      auto logits = llvm::cast<mlir::RankedTensorType>(op.getLhs().getType());
+      if (labels && labels.getOwner() == entry && !logits.isDynamicDim(1))
+        func.setArgAttr(labels.getArgNumber(), "kiln.classes", builder.getI64IntegerAttr(logits.getDimSize(1)));
+    });
+
     llvm::SmallVector<mlir::Type> resultTypes;
     for (mlir::Value value : values)
       resultTypes.push_back(value.getType());

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNFLATTENMODELS
@@ -30,15 +31,24 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
     UnitAttr unit = UnitAttr::get(&getContext());
     for (ModuleOp model : llvm::make_early_inc_range(top.getOps<ModuleOp>())) {
       for (func::FuncOp func : llvm::make_early_inc_range(model.getOps<func::FuncOp>())) {
+        // Rename first, calls included (train_step calls _grad), then move.
+        auto newName = StringAttr::get(&getContext(), kiln::implementationSymbol(func.getSymName().str()));
+        if (failed(SymbolTable::replaceAllSymbolUses(func, newName, model)))
+          return signalPassFailure();
+        func.setSymName(newName);
         func->moveBefore(top.getBody(), top.getBody()->end());
-        func.setSymName(kiln::implementationSymbol(func.getSymName().str()));
         // The kiln argument and result attributes are model metadata (and
         // name kiln.param symbols that are going away); LLVM has no use for them.
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
           for (StringRef name : {"kiln.param", "kiln.input"})
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
+        // kiln.update stays: kiln-update-in-place consumes it before bufferization.
+        for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+          for (StringRef name : {"kiln.state", "kiln.hyper", "kiln.classes"})
+            func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-          func.removeResultAttr(i, StringAttr::get(&getContext(), "kiln.output"));
+          for (StringRef name : {"kiln.output", "kiln.grad"})
+            func.removeResultAttr(i, StringAttr::get(&getContext(), name));
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
       }
       model->erase();

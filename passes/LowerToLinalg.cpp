@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/LoweringPatterns.h"
 #include "passes/Passes.h"
 
 #include "dialect/KilnDialect.h"
@@ -719,6 +720,8 @@ struct KilnLowerToLinalgPass : kiln::impl::KilnLowerToLinalgBase<KilnLowerToLina
                  ReductionLowering<kiln::ReduceMaxOp>, ReductionLowering<kiln::ReduceMinOp>, ArgmaxLowering,
                  SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>,
                  CrossEntropyLowering, BinaryCrossEntropyLowering, MseLowering>(context);
+    // The internal ops kiln-autodiff builds (LowerGradientsToLinalg.cpp).
+    kiln::populateLowerGradientsToLinalgPatterns(patterns);
 
     ConversionTarget target(*context);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect, math::MathDialect, tensor::TensorDialect,

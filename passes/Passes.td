@@ -12,6 +12,56 @@
 
 include "mlir/Pass/PassBase.td"
 
+def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Generate <Model>_grad, the reverse-mode gradient of <Model>_loss";
+  let description = [{
+    For every model module (`kiln.model`) with a `<Model>_loss` function,
+    adds `<Model>_grad`: the same arguments; results the loss, then the
+    metrics, then one cotangent per parameter (the parameter's type, in
+    parameter order, tagged `{kiln.grad = @param}`). It is the loss function
+    followed by its reverse sweep, built from each op's
+    `DifferentiableOpInterface` rule (the pass names no op):
+
+    1. activity analysis: an op is active if it depends on a parameter and
+       the loss depends on it; non-differentiable ops (`NonDifferentiable`:
+       comparisons, argmax, constants) and non-float operands stop it;
+    2. the loss is seeded with a rank-0 1.0 and the block is walked in
+       reverse; each active op's rule turns its result cotangents into
+       operand cotangents; a value used more than once gets its
+       contributions added (one `kiln.add` per extra use);
+    3. parameters the loss does not reach get zeros; dead ops are erased.
+
+    An active op without a rule is an error at its location (a .kiln
+    line). Every backward op carries the location of the forward op it
+    differentiates. The forward values the backward needs are SSA values
+    of the same function (no tape).
+
+    Before:
+    ```mlir
+    func.func @M_loss(%w: tensor<3xf32> {kiln.param = @w}, %x: tensor<?x3xf32> {kiln.input = "x"})
+        -> (tensor<f32> {kiln.output = "loss"}) {
+      %0 = kiln.mul %x, %w : tensor<?x3xf32>, tensor<3xf32> -> tensor<?x3xf32>
+      %1 = kiln.reduce_sum %0 : tensor<?x3xf32> -> tensor<f32>
+      return %1 : tensor<f32>
+    }
+    ```
+    After (added):
+    ```mlir
+    func.func @M_grad(%w: tensor<3xf32> {kiln.param = @w}, %x: tensor<?x3xf32> {kiln.input = "x"})
+        -> (tensor<f32> {kiln.output = "loss"}, tensor<3xf32> {kiln.grad = @w}) {
+      %0 = kiln.mul %x, %w : tensor<?x3xf32>, tensor<3xf32> -> tensor<?x3xf32>
+      %1 = kiln.reduce_sum %0 : tensor<?x3xf32> -> tensor<f32>
+      %seed = kiln.constant dense<1.000000e+00> : tensor<f32>
+      %2 = kiln.broadcast_to %seed like %0 : tensor<f32>, tensor<?x3xf32> -> tensor<?x3xf32>
+      %3 = kiln.mul %2, %x : tensor<?x3xf32>, tensor<?x3xf32> -> tensor<?x3xf32>
+      %4 = kiln.sum_to %3 : tensor<?x3xf32> -> tensor<3xf32>
+      return %1, %4 : tensor<f32>, tensor<3xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 def KilnLowerToLinalg : Pass<"kiln-lower-to-linalg", "::mlir::ModuleOp"> {
   let summary = "Lower kiln tensor ops to linalg, tensor, arith and math";
   let description = [{
@@ -163,6 +213,44 @@ def KilnLowerVectors : Pass<"kiln-lower-vectors", "::mlir::func::FuncOp"> {
     "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect",
   ];
+}
+
+def KilnOptimizer : Pass<"kiln-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Build <Model>_train_step: gradients plus the optimizer update";
+  let description = [{
+    For every model module with a `kiln.optimizer` attribute and a
+    `<Model>_grad` function (made by kiln-autodiff), adds
+    `<Model>_train_step(params..., state..., lr, step, inputs...)
+      -> (loss, metrics..., new params..., new state...)`.
+    It calls `<Model>_grad` (inlined later) and applies Keras's update rule
+    (DESIGN.md 3a) per parameter in kiln elementwise ops: sgd (momentum,
+    nesterov), adagrad, rmsprop (momentum), adam. `lr` and `step` (the
+    1-based step count, for Adam's bias correction) are rank-0 f32
+    arguments so that the runtime can change them; every other
+    hyper-parameter is a constant from the model. State arguments carry
+    `kiln.state = {param = @w, slot = "m", init = 0.0}` (what the runtime
+    allocates and checkpoints); each new parameter or state result carries
+    `kiln.update = <argument index>`, which kiln-update-in-place turns into
+    an in-place write before bufferization.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+def KilnUpdateInPlace : Pass<"kiln-update-in-place", "::mlir::ModuleOp"> {
+  let summary = "Write results tagged kiln.update into their arguments' buffers";
+  let description = [{
+    Runs right before one-shot bufferization. Every function result tagged
+    `kiln.update = i` is written into argument `i` with
+    `bufferization.materialize_in_destination` and dropped from the
+    function's results; argument `i` is marked `bufferization.writable`.
+    Bufferization then computes the update directly into the caller's
+    buffer: parameters and optimizer state are updated in place.
+
+    Before: `func.func @f(%w: tensor<4xf32>) -> (tensor<4xf32> {kiln.update = 0 : i64})`
+    After:  `func.func @f(%w: tensor<4xf32> {bufferization.writable = true})`
+            with `%r = bufferization.materialize_in_destination %new in %w`.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
 }
 
 #endif // KILN_PASSES_TD

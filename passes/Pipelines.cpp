@@ -34,6 +34,10 @@
 using namespace mlir;
 
 void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
+  // <Model>_grad is made on the kiln dialect, where each op knows its rule.
+  pm.addPass(kiln::createKilnAutodiff());
+  // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.
+  pm.addPass(kiln::createKilnOptimizer());
   pm.addPass(kiln::createKilnLowerToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -55,18 +59,28 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
 
   // Bufferize: tensors become memrefs, functions take and return memrefs
   // with identity layouts (what the C interface and the runtime expect).
+  // Right before it, results tagged kiln.update (train_step's new parameters
+  // and optimizer state) become writes into their arguments, so that they are
+  // updated in place; no canonicalization may run in between.
+  pm.addPass(kiln::createKilnUpdateInPlace());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+  // Returning a function argument (a gradient that is an input, after
+  // folding) leaves a bufferization.clone: lower it to alloc + memref.copy
+  // (which kiln-copy-to-linalg then turns into loops).
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   if (options.vectorize) {
     pm.addNestedPass<func::FuncOp>(kiln::createKilnLowerVectors());
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
+  // Drops the self-copies that in-place updates leave behind.
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(kiln::createKilnCopyToLinalg());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());

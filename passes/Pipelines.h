@@ -24,8 +24,10 @@ struct CpuPipelineOptions {
   bool vectorize = true;
 };
 
-/// kiln dialect -> linalg/tensor/arith/math on tensors (functions still in
-/// their model modules).
+/// kiln dialect -> linalg/tensor/arith/math on tensors: kiln-autodiff
+/// (`<Model>_grad`), kiln-optimizer (`<Model>_train_step`), then the lowering.
+/// Functions stay in their model modules with their kiln.* attributes, so
+/// that the model metadata (codegen/ModelInfo.cpp) is read after it.
 void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
 
 /// linalg on tensors -> LLVM dialect: flatten the model modules, tile and

@@ -84,10 +84,13 @@ public:
   /// The model called `name`, or null.
   const ModelInfo *findModel(llvm::StringRef name) const;
 
-  /// Calls `<model>_<function>` (`predict` or `loss`) with `args`: every
-  /// parameter of the model in declaration order, then the function's inputs
-  /// (see FunctionInfo). Checks every argument's element type and shape
-  /// (the batch size must agree across inputs) and returns the results.
+  /// Calls `<model>_<function>` (`predict`, `loss`, `grad` or `train_step`)
+  /// with `args`: every parameter of the model in declaration order, then
+  /// for `train_step` every optimizer state slot (ModelInfo::state), `lr`
+  /// and `step` (rank-0 f32), then the function's inputs (see FunctionInfo).
+  /// Checks every argument's element type and shape (the batch size must
+  /// agree across inputs) and returns the results. `train_step` updates the
+  /// parameter and state tensors passed to it in place.
   llvm::Expected<std::vector<Tensor>> call(llvm::StringRef model, llvm::StringRef function,
                                            llvm::ArrayRef<const Tensor *> args) const;
 

@@ -35,6 +35,8 @@ struct TensorInfo {
   std::string name;
   ElementType type = ElementType::F32;
   std::vector<int64_t> shape;
+  /// For an i32 label input of cross_entropy: the number of classes (0: none).
+  int64_t classes = 0;
 };
 
 /// A trainable parameter.
@@ -47,12 +49,20 @@ struct ParamInfo {
   double value = 0.0;
 };
 
-/// One entry point (`<model>_predict` or `<model>_loss`): it takes every
-/// parameter, then `inputs`; it returns `results`.
+/// One entry point (`<model>_predict`, `<model>_loss` or `<model>_grad`): it
+/// takes every parameter, then `inputs`; it returns `results`.
 struct FunctionInfo {
   std::string symbol; ///< e.g. "FashionCnn_predict"
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> results;
+};
+
+/// One slot of optimizer state (e.g. Adam's "m" of one parameter).
+struct StateInfo {
+  std::string param; ///< the parameter it belongs to
+  std::string slot;  ///< "m", "v", "momentum", "accumulator", "rms"
+  std::vector<int64_t> shape;
+  double init = 0.0; ///< its initial value
 };
 
 /// A model: its parameters and entry points.
@@ -61,6 +71,16 @@ struct ModelInfo {
   std::vector<ParamInfo> params;
   std::optional<FunctionInfo> predict;
   std::optional<FunctionInfo> loss;
+  /// `<model>_grad` (made by kiln-autodiff for every model with a loss): the
+  /// loss function's inputs; results the loss, the metrics, then one
+  /// gradient per parameter in parameter order, named `grad_<param>`.
+  std::optional<FunctionInfo> grad;
+  /// `<model>_train_step` (made by kiln-optimizer): takes every parameter,
+  /// then every `state` slot, then `lr` and `step` (rank-0 f32), then
+  /// `inputs`; updates parameters and state in place; returns the loss and
+  /// the metrics. Only present once the kiln-level passes have run.
+  std::optional<FunctionInfo> trainStep;
+  std::vector<StateInfo> state;
   /// The optimizer's name ("" without one) and hyper-parameters.
   std::string optimizer;
   std::map<std::string, double> hyperParams;

@@ -520,3 +520,238 @@ module attributes {kiln.optimizer = {lr = 1.0e-3 : f64}} {
 // expected-error @+1 {{unknown kiln attribute 'kiln.foo'}}
 module attributes {kiln.foo} {
 }
+
+// -----
+
+// kiln.transpose: the permutation has one entry per dimension.
+func.func @gradient_op_0(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{permutation has 1 entries for an input of rank 2}}
+  %0 = kiln.transpose %a permutation = [0] : tensor<?x10xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.transpose: the permutation is a permutation.
+func.func @gradient_op_1(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{'permutation' must be a permutation of [0, 2)}}
+  %0 = kiln.transpose %a permutation = [0, 0] : tensor<?x10xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.transpose: the result is the permuted shape.
+func.func @gradient_op_2(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x10xf32>' does not match the expected type 'tensor<10x?xf32>'}}
+  %0 = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.broadcast_to: the result has the shape of `like`.
+func.func @gradient_op_3(%s: tensor<f32>, %a: tensor<?x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<4x10xf32>' must have the shape of 'tensor<?x10xf32>'}}
+  %0 = kiln.broadcast_to %s like %a : tensor<f32>, tensor<?x10xf32> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
+// kiln.broadcast_to: the input broadcasts to the result.
+func.func @gradient_op_4(%s: tensor<3xf32>, %a: tensor<?x10xf32>) {
+  // expected-error @+1 {{input type 'tensor<3xf32>' does not broadcast to 'tensor<?x10xf32>'}}
+  %0 = kiln.broadcast_to %s like %a : tensor<3xf32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.sum_to: the result broadcasts to the input.
+func.func @gradient_op_5(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<3xf32>' does not broadcast to the input type 'tensor<?x10xf32>'}}
+  %0 = kiln.sum_to %a : tensor<?x10xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+// kiln.element_count: dimensions in range.
+func.func @gradient_op_6(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2 (expected [0, 2))}}
+  %0 = kiln.element_count %a dims = [2] : tensor<?x10xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// kiln.element_count: each dimension once.
+func.func @gradient_op_7(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{dimension 0 is listed twice}}
+  %0 = kiln.element_count %a dims = [0, 0] : tensor<?x10xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// kiln.element_count: a rank-0 result.
+func.func @gradient_op_8(%a: tensor<?x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<1xf32>' does not match the expected type 'tensor<f32>'}}
+  %0 = kiln.element_count %a dims = [0] : tensor<?x10xf32> -> tensor<1xf32>
+  return
+}
+
+// -----
+
+// kiln.onehot: one dimension more than the indices.
+func.func @gradient_op_9(%t: tensor<?xi32>, %l: tensor<?xf32>) {
+  // expected-error @+1 {{result type 'tensor<?xf32>' must have one dimension more than 'tensor<?xi32>'}}
+  %0 = kiln.onehot %t axis = 0 like %l : tensor<?xi32>, tensor<?xf32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+// kiln.onehot: the axis is in range.
+func.func @gradient_op_10(%t: tensor<?xi32>, %l: tensor<?x10xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2 (expected [0, 2))}}
+  %0 = kiln.onehot %t axis = 2 like %l : tensor<?xi32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.onehot: the result has the shape of `like`.
+func.func @gradient_op_11(%t: tensor<?xi32>, %l: tensor<?x9xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x10xf32>' must have the shape of 'tensor<?x9xf32>'}}
+  %0 = kiln.onehot %t axis = 1 like %l : tensor<?xi32>, tensor<?x9xf32> -> tensor<?x10xf32>
+  return
+}
+
+// -----
+
+// kiln.onehot: the other dimensions are the indices'.
+func.func @gradient_op_12(%t: tensor<5xi32>, %l: tensor<4x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<4x10xf32>' without dimension 1 does not match the indices' type 'tensor<5xi32>'}}
+  %0 = kiln.onehot %t axis = 1 like %l : tensor<5xi32>, tensor<4x10xf32> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_input: rank-4 operands and result.
+func.func @gradient_op_13(%dy: tensor<?x5x5x4xf32>, %k: tensor<3x3x2x4xf32>) {
+  // expected-error @+1 {{operands and result must have rank 4, got 'tensor<?x9x2xf32>'}}
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [1, 1] padding = [0, 0, 0, 0] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x9x2xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_input: the forward convolution must produce the output gradient.
+func.func @gradient_op_14(%dy: tensor<?x5x5x4xf32>, %k: tensor<3x3x2x4xf32>) {
+  // expected-error @+1 {{a convolution of 'tensor<?x9x9x2xf32>' with 'tensor<3x3x2x4xf32>' does not produce 'tensor<?x5x5x4xf32>'}}
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [1, 1] padding = [0, 0, 0, 0] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x9x9x2xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_input: only the batch is dynamic.
+func.func @gradient_op_15(%dy: tensor<?x5x5x4xf32>, %k: tensor<3x3x2x4xf32>) {
+  // expected-error @+1 {{only the batch dimension may be dynamic, got 'tensor<?x?x9x2xf32>' and 'tensor<?x5x5x4xf32>'}}
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x?x9x2xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_input: the filter is static.
+func.func @gradient_op_16(%dy: tensor<?x5x5x4xf32>, %k: tensor<?x3x2x4xf32>) {
+  // expected-error @+1 {{filter type 'tensor<?x3x2x4xf32>' must be static}}
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32>, tensor<?x3x2x4xf32> -> tensor<?x9x9x2xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_filter: positive strides.
+func.func @gradient_op_17(%x: tensor<?x9x9x2xf32>, %dy: tensor<?x7x7x4xf32>) {
+  // expected-error @+1 {{'strides' values must be positive, got [0, 1]}}
+  %0 = kiln.conv2d_grad_filter %x, %dy strides = [0, 1] padding = [0, 0, 0, 0] : tensor<?x9x9x2xf32>, tensor<?x7x7x4xf32> -> tensor<3x3x2x4xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_filter: four non-negative padding values.
+func.func @gradient_op_18(%x: tensor<?x9x9x2xf32>, %dy: tensor<?x7x7x4xf32>) {
+  // expected-error @+1 {{'padding' must have 4 non-negative values [top, bottom, left, right]}}
+  %0 = kiln.conv2d_grad_filter %x, %dy strides = [1, 1] padding = [0, 0] : tensor<?x9x9x2xf32>, tensor<?x7x7x4xf32> -> tensor<3x3x2x4xf32>
+  return
+}
+
+// -----
+
+// kiln.conv2d_grad_filter: the filter's channels must match.
+func.func @gradient_op_19(%x: tensor<?x9x9x2xf32>, %dy: tensor<?x7x7x4xf32>) {
+  // expected-error @+1 {{a convolution of 'tensor<?x9x9x2xf32>' with 'tensor<3x3x3x4xf32>' does not produce 'tensor<?x7x7x4xf32>'}}
+  %0 = kiln.conv2d_grad_filter %x, %dy strides = [1, 1] padding = [0, 0, 0, 0] : tensor<?x9x9x2xf32>, tensor<?x7x7x4xf32> -> tensor<3x3x3x4xf32>
+  return
+}
+
+// -----
+
+// kiln.maxpool_grad: the result is the input's type.
+func.func @gradient_op_20(%x: tensor<?x5x5x4xf32>, %dy: tensor<?x4x4x4xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x5x5x3xf32>' must be the input type 'tensor<?x5x5x4xf32>'}}
+  %0 = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x3xf32>
+  return
+}
+
+// -----
+
+// kiln.maxpool_grad: rank-4 operands.
+func.func @gradient_op_21(%x: tensor<?x5x4xf32>, %dy: tensor<?x4x4x4xf32>) {
+  // expected-error @+1 {{input and output gradient must be rank-4 NHWC tensors, got 'tensor<?x5x4xf32>' and 'tensor<?x4x4x4xf32>'}}
+  %0 = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x4xf32>
+  return
+}
+
+// -----
+
+// kiln.maxpool_grad: the pooling must produce the output gradient.
+func.func @gradient_op_22(%x: tensor<?x5x5x4xf32>, %dy: tensor<?x2x2x4xf32>) {
+  // expected-error @+1 {{pooling 'tensor<?x5x5x4xf32>' with window [2, 2] does not produce 'tensor<?x2x2x4xf32>'}}
+  %0 = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x2x2x4xf32> -> tensor<?x5x5x4xf32>
+  return
+}
+
+// -----
+
+// kiln.avgpool_grad: a positive window.
+func.func @gradient_op_23(%dy: tensor<?x2x2x4xf32>) {
+  // expected-error @+1 {{'window' values must be positive, got [0, 2]}}
+  %0 = kiln.avgpool_grad %dy window = [0, 2] strides = [2, 2] : tensor<?x2x2x4xf32> -> tensor<?x5x5x4xf32>
+  return
+}
+
+// -----
+
+// kiln.avgpool_grad: only the batch is dynamic.
+func.func @gradient_op_24(%dy: tensor<?x2x2x4xf32>) {
+  // expected-error @+1 {{only the batch dimension may be dynamic, got 'tensor<?x5x?x4xf32>' and 'tensor<?x2x2x4xf32>'}}
+  %0 = kiln.avgpool_grad %dy window = [2, 2] strides = [2, 2] : tensor<?x2x2x4xf32> -> tensor<?x5x?x4xf32>
+  return
+}
+
+// -----
+
+// kiln.grad: names a kiln.param.
+module {
+  // expected-error @+1 {{'kiln.grad' on result #0 must be a flat symbol reference to a kiln.param}}
+  func.func @f(%w: tensor<3xf32>) -> (tensor<3xf32> {kiln.grad = @nothing}) {
+    return %w : tensor<3xf32>
+  }
+}

@@ -147,6 +147,35 @@ func.func @losses(%logits: tensor<?x10xf32>, %labels: tensor<?xi32>,
   return
 }
 
+// The internal ops of automatic differentiation (built by kiln-autodiff).
+// CHECK-LABEL: func.func @gradient_ops
+func.func @gradient_ops(%a: tensor<?x10xf32>, %s: tensor<f32>, %labels: tensor<?xi32>,
+                        %x: tensor<?x9x9x2xf32>, %k: tensor<3x3x2x4xf32>,
+                        %dy: tensor<?x5x5x4xf32>, %p: tensor<?x5x5x4xf32>,
+                        %dp: tensor<?x4x4x4xf32>, %dq: tensor<?x2x2x4xf32>) {
+  // CHECK: kiln.transpose %{{.*}} permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+  %0 = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+  // CHECK: kiln.broadcast_to %{{.*}} like %{{.*}} : tensor<f32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  %1 = kiln.broadcast_to %s like %a : tensor<f32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  // CHECK: kiln.sum_to %{{.*}} : tensor<?x10xf32> -> tensor<10xf32>
+  %2 = kiln.sum_to %a : tensor<?x10xf32> -> tensor<10xf32>
+  // CHECK: kiln.sum_to %{{.*}} : tensor<?x10xf32> -> tensor<?x1xf32>
+  %3 = kiln.sum_to %a : tensor<?x10xf32> -> tensor<?x1xf32>
+  // CHECK: kiln.element_count %{{.*}} dims = [0, 1] : tensor<?x10xf32> -> tensor<f32>
+  %4 = kiln.element_count %a dims = [0, 1] : tensor<?x10xf32> -> tensor<f32>
+  // CHECK: kiln.onehot %{{.*}} axis = 1 like %{{.*}} : tensor<?xi32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  %5 = kiln.onehot %labels axis = 1 like %a : tensor<?xi32>, tensor<?x10xf32> -> tensor<?x10xf32>
+  // CHECK: kiln.conv2d_grad_input %{{.*}}, %{{.*}} strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x9x9x2xf32>
+  %6 = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x9x9x2xf32>
+  // CHECK: kiln.conv2d_grad_filter %{{.*}}, %{{.*}} strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x9x9x2xf32>, tensor<?x5x5x4xf32> -> tensor<3x3x2x4xf32>
+  %7 = kiln.conv2d_grad_filter %x, %dy strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x9x9x2xf32>, tensor<?x5x5x4xf32> -> tensor<3x3x2x4xf32>
+  // CHECK: kiln.maxpool_grad %{{.*}}, %{{.*}} window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x4xf32>
+  %8 = kiln.maxpool_grad %p, %dp window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x4xf32>
+  // CHECK: kiln.avgpool_grad %{{.*}} window = [2, 2] strides = [2, 2] : tensor<?x2x2x4xf32> -> tensor<?x5x5x4xf32>
+  %9 = kiln.avgpool_grad %dq window = [2, 2] strides = [2, 2] : tensor<?x2x2x4xf32> -> tensor<?x5x5x4xf32>
+  return
+}
+
 // The calling convention of docs/internals.md: a model module with its
 // parameters and a function taking them as tagged arguments.
 // CHECK-LABEL: module @M attributes {kiln.model, kiln.optimizer = {lr = 1.000000e-03 : f64, name = "adam"}}
@@ -169,5 +198,14 @@ module @M attributes {kiln.model, kiln.optimizer = {name = "adam", lr = 1.0e-3 :
     %0 = kiln.matmul %x, %w : tensor<?x10xf32>, tensor<10xf32> -> tensor<?xf32>
     %1 = kiln.add %0, %b : tensor<?xf32>, tensor<f32> -> tensor<?xf32>
     return %1 : tensor<?xf32>
+  }
+
+  // The gradient results of <Model>_grad name their parameter.
+  // CHECK-LABEL: func.func @M_grad
+  // CHECK-SAME: -> (tensor<f32> {kiln.output = "loss"}, tensor<10xf32> {kiln.grad = @w})
+  func.func @M_grad(%w: tensor<10xf32> {kiln.param = @w})
+      -> (tensor<f32> {kiln.output = "loss"}, tensor<10xf32> {kiln.grad = @w}) {
+    %0 = kiln.reduce_sum %w : tensor<10xf32> -> tensor<f32>
+    return %0, %w : tensor<f32>, tensor<10xf32>
   }
 }

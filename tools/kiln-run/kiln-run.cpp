@@ -4,10 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// `kiln-run FILE.kiln --model M --function predict|loss --args a.npy,b.npy,...
-//  --out-dir DIR` compiles FILE with kiln::Jit, calls `<M>_<function>` with
-// the arrays given (every parameter, then the inputs, as in the calling
-// convention) and writes each result to DIR/<result name>.npy. The numerical
+// `kiln-run FILE.kiln --model M --function predict|loss|grad --args
+//  a.npy,b.npy,... --out-dir DIR` compiles FILE with kiln::Jit, calls
+// `<M>_<function>` with the arrays given (every parameter, then the inputs,
+// as in the calling convention) and writes each result to DIR/<result
+// name>.npy (for grad: loss.npy, <metric>.npy, grad_<param>.npy). The numerical
 // tests drive it to compare Kiln with PyTorch on the same weights and inputs.
 //
 //===----------------------------------------------------------------------===//
@@ -27,7 +28,8 @@ using namespace llvm;
 
 static cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<model .kiln file>"), cl::Required);
 static cl::opt<std::string> modelName("model", cl::desc("Model to run (default: the first)"), cl::init(""));
-static cl::opt<std::string> functionName("function", cl::desc("Entry point: predict or loss"), cl::init("predict"));
+static cl::opt<std::string> functionName("function", cl::desc("Entry point: predict, loss or grad"),
+                                         cl::init("predict"));
 static cl::list<std::string> argFiles("args", cl::desc("Comma-separated .npy files: the parameters, then the inputs"),
                                       cl::CommaSeparated);
 static cl::opt<std::string> outDir("out-dir", cl::desc("Directory for the result .npy files"), cl::init("."));
@@ -108,7 +110,9 @@ int main(int argc, char **argv) {
   if (!results)
     return fail(toString(results.takeError()));
   const kiln::ModelInfo *info = (*jit)->findModel(model);
-  const kiln::FunctionInfo &entry = functionName == "loss" ? *info->loss : *info->predict;
+  const kiln::FunctionInfo &entry = functionName == "loss"   ? *info->loss
+                                    : functionName == "grad" ? *info->grad
+                                                             : *info->predict;
   for (size_t i = 0; i < results->size(); ++i) {
     std::string path = outDir + "/" + entry.results[i].name + ".npy";
     if (Error error = writeNpy(path, (*results)[i]))

@@ -149,7 +149,7 @@ void printModelSummary(const kiln::ModelInfo &model, raw_ostream &os) {
   }
   os << "  functions: ";
   const char *separator = "";
-  for (const auto *function : {&model.predict, &model.loss}) {
+  for (const auto *function : {&model.predict, &model.loss, &model.grad, &model.trainStep}) {
     if (*function) {
       os << separator << "@" << (*function)->symbol;
       separator = ", ";
@@ -247,29 +247,36 @@ int main(int argc, char **argv) {
     return 1;
   if (failed(mlir::verify(*module)))
     return fail("internal error: the emitted kiln dialect does not verify");
-  std::vector<kiln::ModelInfo> models = kiln::extractModelInfo(*module);
-
-  if (emitLevel == EmitLevel::Kiln || emitLevel == EmitLevel::Summary) {
+  if (emitLevel == EmitLevel::Kiln) {
     std::string text;
     raw_string_ostream os(text);
-    if (emitLevel == EmitLevel::Kiln) {
-      module->print(os);
-    } else {
-      for (size_t i = 0; i < models.size(); ++i) {
-        if (i)
-          os << "\n";
-        printModelSummary(models[i], os);
-      }
-    }
+    module->print(os);
     return writeTextFile(output, text) ? 0 : 1;
   }
 
-  mlir::PassManager pm(&context, mlir::ModuleOp::getOperationName());
-  kiln::buildKilnToLinalgPipeline(pm);
-  if (emitLevel != EmitLevel::Linalg)
-    kiln::buildLinalgToLLVMPipeline(pm, kiln::CpuPipelineOptions{});
-  if (failed(pm.run(*module)))
+  // The kiln-level passes derive _grad and _train_step; the model metadata
+  // (including those functions) is read after them, before codegen.
+  mlir::PassManager toLinalg(&context, mlir::ModuleOp::getOperationName());
+  kiln::buildKilnToLinalgPipeline(toLinalg);
+  if (failed(toLinalg.run(*module)))
     return fail("compilation failed");
+  std::vector<kiln::ModelInfo> models = kiln::extractModelInfo(*module);
+  if (emitLevel == EmitLevel::Summary) {
+    std::string text;
+    raw_string_ostream os(text);
+    for (size_t i = 0; i < models.size(); ++i) {
+      if (i)
+        os << "\n";
+      printModelSummary(models[i], os);
+    }
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  if (emitLevel != EmitLevel::Linalg) {
+    mlir::PassManager toLLVM(&context, mlir::ModuleOp::getOperationName());
+    kiln::buildLinalgToLLVMPipeline(toLLVM, kiln::CpuPipelineOptions{});
+    if (failed(toLLVM.run(*module)))
+      return fail("compilation failed");
+  }
   if (emitLevel == EmitLevel::Linalg) {
     std::string text;
     raw_string_ostream os(text);

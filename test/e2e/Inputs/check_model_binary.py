@@ -64,8 +64,11 @@ ok = compare("npy input, batches of 16", np.load(out), torch_probs(images))
 idx = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 if os.path.exists(idx):
     printed = run("predict", "--weights", weights, "--input", idx, "--output", out, "--show", "2")
-    real = kiln_ref.read_idx(idx)[:, :, :, None].astype(np.float32) / 255.0
+    # PyTorch (float64) on the first 1000 of the 10000 predictions keeps the
+    # reference's memory small.
+    real = kiln_ref.read_idx(idx)[:1000, :, :, None].astype(np.float32) / 255.0
     got = np.load(out)
-    ok = compare("Fashion-MNIST IDX input (10000 images)", got, torch_probs(real)) and ok
+    ok = got.shape == (10000, 10) and ok
+    ok = compare("Fashion-MNIST IDX input (first 1000 of 10000 images)", got[:1000], torch_probs(real)) and ok
     print(printed.splitlines()[0].split("=")[0].strip())
 print("all ok" if ok else "mismatch")

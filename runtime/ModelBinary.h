@@ -1,0 +1,85 @@
+//===- ModelBinary.h - Internals of the standalone model binary -*- C++ -*-===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The pieces the standalone binary's commands share (libkiln_model_main.a:
+// ModelMain.cpp, ModelSupport.cpp, ModelTraining.cpp). Not a public header:
+// the binary's interface is its command line (docs/artifacts.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef KILN_RUNTIME_MODELBINARY_H
+#define KILN_RUNTIME_MODELBINARY_H
+
+#include "kiln/runtime.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln_binary {
+
+/// What kilnc emits per model (codegen/ObjectEmitter.cpp): the metadata as
+/// JSON and the packed entry points (null when the model lacks one).
+struct ModelDescriptor {
+  const char *json;
+  kiln_packed_fn_t predict;
+  kiln_packed_fn_t loss;
+  kiln_packed_fn_t trainStep;
+};
+
+using json = nlohmann::json;
+
+struct TensorDeleter {
+  void operator()(kiln_tensor_t *tensor) const { kiln_tensor_free(tensor); }
+};
+using TensorPtr = std::unique_ptr<kiln_tensor_t, TensorDeleter>;
+
+/// argv[0], for messages.
+extern std::string programName;
+
+/// Prints `<program>: error: <message>` and exits with status 1.
+[[noreturn]] void fail(const std::string &message);
+/// Fails with the status's message if `status` is an error (and frees it).
+void check(kiln_status_t status);
+
+std::vector<int64_t> shapeOf(const json &tensor);
+/// `[N, 28, 28, 1]`.
+std::string formatShape(const std::vector<int64_t> &shape);
+/// `f32[N, 28, 28, 1]`.
+std::string formatTensorType(const json &tensor);
+kiln_init_kind_t initKind(const std::string &name);
+bool endsWith(const std::string &text, const std::string &suffix);
+
+/// The model's parameters: from a safetensors file, or seeded initializers.
+std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed);
+/// Reads one input file (.npy, .csv with `columns`, IDX) and converts it to
+/// the model input `input` (dtype, per-example shape; u8 scaled to [0, 1]).
+TensorPtr readInput(const std::string &path, const json &input, const std::vector<std::string> &columns);
+/// Converts an already-read tensor; `path` names it in errors.
+TensorPtr convertInput(TensorPtr file, const std::string &path, const json &input);
+/// Rows [begin, end) of `tensor` as a new tensor.
+TensorPtr sliceRows(const kiln_tensor_t *tensor, int64_t begin, int64_t end);
+
+/// `train` and `eval` (ModelTraining.cpp).
+struct TrainOptions {
+  std::string data, testData, save, resume, weights;
+  int64_t epochs = 1, batch = 32;
+  double lr = -1; ///< < 0: the model's own
+  uint64_t seed = 0;
+  int64_t limit = 0; ///< > 0: use only the first `limit` training examples
+  std::vector<std::string> columns; ///< CSV data: `input=col1,col2,...`
+  bool quiet = false;
+};
+int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options);
+int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options);
+
+} // namespace kiln_binary
+
+extern "C" const kiln_binary::ModelDescriptor *const kiln_main_model;
+
+#endif // KILN_RUNTIME_MODELBINARY_H

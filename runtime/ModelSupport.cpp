@@ -1,0 +1,176 @@
+//===- ModelSupport.cpp - Shared pieces of the standalone model binary ----===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// Errors, metadata helpers, parameter loading and input reading shared by
+// the model binary's commands (ModelMain.cpp: info and predict;
+// ModelTraining.cpp: train and eval). See ModelBinary.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ModelBinary.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace kiln_binary {
+std::string programName = "model";
+
+[[noreturn]] void fail(const std::string &message) {
+  std::fprintf(stderr, "%s: error: %s\n", programName.c_str(), message.c_str());
+  std::exit(1);
+}
+
+void check(kiln_status_t status) {
+  if (!status)
+    return;
+  std::string message = kiln_status_message(status);
+  kiln_status_free(status);
+  fail(message);
+}
+
+std::vector<int64_t> shapeOf(const json &tensor) { return tensor.at("shape").get<std::vector<int64_t>>(); }
+
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + (shape[i] < 0 ? std::string("N") : std::to_string(shape[i]));
+  return text + "]";
+}
+
+std::string formatTensorType(const json &tensor) {
+  std::string type = tensor.at("dtype").get<std::string>();
+  std::vector<int64_t> shape = shapeOf(tensor);
+  return shape.empty() ? type : type + formatShape(shape);
+}
+
+kiln_init_kind_t initKind(const std::string &name) {
+  if (name == "zeros")
+    return KILN_INIT_ZEROS;
+  if (name == "ones")
+    return KILN_INIT_ONES;
+  if (name == "glorot_uniform")
+    return KILN_INIT_GLOROT_UNIFORM;
+  return KILN_INIT_CONSTANT;
+}
+
+/// The model's parameters: from a safetensors file, or seeded initializers.
+std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed) {
+  kiln_checkpoint_t *checkpoint = nullptr;
+  if (!weights.empty())
+    check(kiln_checkpoint_load(weights.c_str(), &checkpoint));
+  std::vector<TensorPtr> params;
+  for (const json &param : model.at("params")) {
+    std::vector<int64_t> shape = shapeOf(param);
+    std::string name = param.at("name").get<std::string>();
+    kiln_tensor_t *tensor = nullptr;
+    check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
+    params.emplace_back(tensor);
+    if (checkpoint) {
+      if (!kiln_checkpoint_find(checkpoint, name.c_str())) {
+        kiln_checkpoint_free(checkpoint);
+        fail(weights + ": no tensor '" + name + "', a parameter of the model (f32" + formatShape(shape) + ")");
+      }
+      check(kiln_checkpoint_copy_to(checkpoint, name.c_str(), tensor));
+    } else {
+      check(kiln_init_param(tensor, initKind(param.at("init").get<std::string>()), param.value("value", 0.0), seed,
+                            name.c_str()));
+    }
+  }
+  kiln_checkpoint_free(checkpoint);
+  return params;
+}
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Reads one input file and converts it to what the model input expects:
+/// dtype `f32` or `i32`, [n, per-example shape].
+TensorPtr readInput(const std::string &path, const json &input, const std::vector<std::string> &columns) {
+  kiln_tensor_t *raw = nullptr;
+  if (endsWith(path, ".npy")) {
+    check(kiln_read_npy(path.c_str(), &raw));
+  } else if (endsWith(path, ".csv")) {
+    if (columns.empty())
+      fail(path + ": a CSV input needs --columns naming, in order, the columns that form input '" +
+           input.at("name").get<std::string>() + "'");
+    std::vector<const char *> names;
+    for (const std::string &column : columns)
+      names.push_back(column.c_str());
+    check(kiln_read_csv(path.c_str(), names.data(), names.size(), &raw));
+  } else {
+    check(kiln_read_idx(path.c_str(), &raw));
+  }
+  return convertInput(TensorPtr(raw), path, input);
+}
+
+TensorPtr convertInput(TensorPtr file, const std::string &path, const json &input) {
+  kiln_tensor_t *raw = file.get();
+  std::vector<int64_t> want = shapeOf(input);
+  std::string name = input.at("name").get<std::string>();
+  int64_t perExample = 1;
+  for (size_t d = 1; d < want.size(); ++d)
+    perExample *= want[d];
+  int32_t rank = kiln_tensor_rank(raw);
+  const int64_t *shape = kiln_tensor_shape(raw);
+  int64_t count = rank ? shape[0] : 1;
+  int64_t fileShapeCount = 1;
+  for (int32_t d = 1; d < rank; ++d)
+    fileShapeCount *= shape[d];
+  if (rank == 0 || fileShapeCount != perExample) {
+    std::vector<int64_t> got(shape, shape + rank);
+    fail(path + ": has shape " + formatShape(got) + ", but input '" + name + "' needs " + formatTensorType(input) +
+         " (" + std::to_string(perExample) + " values per example)");
+  }
+  want[0] = count;
+  bool wantF32 = input.at("dtype").get<std::string>() == "f32";
+  kiln_tensor_t *converted = nullptr;
+  check(kiln_tensor_create(wantF32 ? KILN_F32 : KILN_I32, int32_t(want.size()), want.data(), &converted));
+  TensorPtr result(converted);
+  int64_t total = kiln_tensor_num_elements(raw);
+  const void *src = kiln_tensor_const_data(raw);
+  kiln_dtype_t dtype = kiln_tensor_dtype(raw);
+  if (wantF32) {
+    float *dst = static_cast<float *>(kiln_tensor_data(converted));
+    for (int64_t i = 0; i < total; ++i) {
+      switch (dtype) {
+      case KILN_F32: dst[i] = static_cast<const float *>(src)[i]; break;
+      case KILN_F64: dst[i] = float(static_cast<const double *>(src)[i]); break;
+      case KILN_U8: dst[i] = float(static_cast<const uint8_t *>(src)[i]) / 255.0f; break;
+      case KILN_I32: dst[i] = float(static_cast<const int32_t *>(src)[i]); break;
+      case KILN_I64: dst[i] = float(static_cast<const int64_t *>(src)[i]); break;
+      default: fail(path + ": unsupported element type for input '" + name + "'");
+      }
+    }
+  } else {
+    int32_t *dst = static_cast<int32_t *>(kiln_tensor_data(converted));
+    for (int64_t i = 0; i < total; ++i) {
+      switch (dtype) {
+      case KILN_I32: dst[i] = static_cast<const int32_t *>(src)[i]; break;
+      case KILN_U8: dst[i] = static_cast<const uint8_t *>(src)[i]; break;
+      case KILN_I64: dst[i] = int32_t(static_cast<const int64_t *>(src)[i]); break;
+      default:
+        fail(path + ": input '" + name + "' holds integer labels (i32), but the file has " + kiln_dtype_name(dtype) +
+             " values");
+      }
+    }
+  }
+  return result;
+}
+
+/// Rows [begin, end) of `tensor` as a new tensor.
+TensorPtr sliceRows(const kiln_tensor_t *tensor, int64_t begin, int64_t end) {
+  std::vector<int64_t> shape(kiln_tensor_shape(tensor), kiln_tensor_shape(tensor) + kiln_tensor_rank(tensor));
+  size_t rowBytes = kiln_tensor_byte_size(tensor) / size_t(shape[0]);
+  shape[0] = end - begin;
+  kiln_tensor_t *slice = nullptr;
+  check(kiln_tensor_create(kiln_tensor_dtype(tensor), int32_t(shape.size()), shape.data(), &slice));
+  std::memcpy(kiln_tensor_data(slice), static_cast<const char *>(kiln_tensor_const_data(tensor)) + begin * rowBytes,
+              size_t(end - begin) * rowBytes);
+  return TensorPtr(slice);
+}
+
+} // namespace kiln_binary

@@ -1,0 +1,400 @@
+//===- ModelTraining.cpp - `train` and `eval` of the standalone binary ----===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+//   MODEL train --data PATH --epochs E --batch B [--lr X] [--seed S]
+//               [--save W.safetensors] [--resume W.safetensors] [--test-data PATH]
+//   MODEL eval  --data PATH --weights W.safetensors
+//
+// Data (docs/artifacts.md): a directory in the Fashion-MNIST layout
+// (train-/t10k-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz], feeding
+// the model's two training inputs in order, the t10k files being the test
+// split); a directory of `<input name>.npy` files; or a CSV file whose
+// columns `--columns input=a,b,c` name per input. Everything is checked
+// before the first step.
+//
+// A step is one call of the compiled `<Model>_train_step`, which updates
+// parameters and optimizer state in place. Shuffling is a seeded
+// Fisher-Yates over SplitMix64, so the same seed gives the same weights.
+// Checkpoints (safetensors) hold the parameters under their own names and
+// the optimizer state as `optimizer/<param>/<slot>`, with the step count in
+// the metadata; they are written atomically after every epoch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ModelBinary.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sys/stat.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
+
+namespace kiln_binary {
+namespace {
+
+bool isDirectory(const std::string &path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool exists(const std::string &path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+/// `dir/name` or `dir/name.gz`, whichever exists ("" if neither).
+std::string findIdx(const std::string &dir, const std::string &name) {
+  for (const std::string &candidate : {dir + "/" + name, dir + "/" + name + ".gz"})
+    if (exists(candidate))
+      return candidate;
+  return "";
+}
+
+/// One split of a data set: a tensor per model input, same example count.
+struct Split {
+  std::vector<TensorPtr> inputs;
+  int64_t count = 0;
+};
+
+void finishSplit(Split &split, const std::vector<std::string> &sources) {
+  split.count = kiln_tensor_shape(split.inputs[0].get())[0];
+  for (size_t i = 1; i < split.inputs.size(); ++i)
+    if (kiln_tensor_shape(split.inputs[i].get())[0] != split.count)
+      fail(sources[i] + ": has " + std::to_string(kiln_tensor_shape(split.inputs[i].get())[0]) +
+           " examples, but " + sources[0] + " has " + std::to_string(split.count));
+}
+
+/// Loads `path` for `inputs`. `test` selects the test split of an IDX
+/// directory. Returns a split with no inputs when `path` has no such split.
+Split loadSplit(const std::string &path, const json &inputs, const std::vector<std::string> &columnSpecs, bool test) {
+  Split split;
+  std::vector<std::string> sources;
+  if (isDirectory(path)) {
+    std::string prefix = test ? "t10k" : "train";
+    std::string images = findIdx(path, prefix + "-images-idx3-ubyte");
+    std::string labels = findIdx(path, prefix + "-labels-idx1-ubyte");
+    if (!images.empty() || !labels.empty()) {
+      if (inputs.size() != 2)
+        fail(path + ": an IDX data directory feeds a model with two inputs (images, labels); this model's training "
+                    "takes " + std::to_string(inputs.size()));
+      if (images.empty() || labels.empty())
+        fail(path + ": has " + (images.empty() ? labels : images) + " but not its " +
+             (images.empty() ? "images" : "labels") + " file");
+      sources = {images, labels};
+    } else {
+      if (test)
+        return split; // npy directories have no implicit test split
+      for (const json &input : inputs) {
+        std::string file = path + "/" + input.at("name").get<std::string>() + ".npy";
+        if (!exists(file))
+          fail(path + ": no " + input.at("name").get<std::string>() + ".npy for input '" +
+               input.at("name").get<std::string>() + "' (" + formatTensorType(input) + ")");
+        sources.push_back(file);
+      }
+    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      split.inputs.push_back(readInput(sources[i], inputs[i], {}));
+  } else if (endsWith(path, ".csv")) {
+    if (test)
+      return split;
+    for (const json &input : inputs) {
+      std::string name = input.at("name").get<std::string>();
+      std::vector<std::string> columns;
+      for (const std::string &spec : columnSpecs) {
+        if (spec.rfind(name + "=", 0) != 0)
+          continue;
+        std::string list = spec.substr(name.size() + 1);
+        for (size_t start = 0; start <= list.size();) {
+          size_t comma = list.find(',', start);
+          columns.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+          if (comma == std::string::npos)
+            break;
+          start = comma + 1;
+        }
+      }
+      if (columns.empty())
+        fail(path + ": say which CSV columns form input '" + name + "' with --columns " + name + "=col1,col2,...");
+      split.inputs.push_back(readInput(path, input, columns));
+      sources.push_back(path);
+    }
+  } else {
+    fail(path + ": --data takes a directory (IDX files or <input>.npy files) or a .csv file");
+  }
+  finishSplit(split, sources);
+  if (split.count == 0)
+    fail(path + ": has no examples");
+  return split;
+}
+
+/// Checks integer label inputs against the number of classes the model
+/// declares for them (`"classes"` in the metadata, from cross_entropy).
+void checkLabels(const Split &split, const json &inputs, const std::string &path) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].contains("classes"))
+      continue;
+    int64_t classes = inputs[i]["classes"].get<int64_t>();
+    const int32_t *labels = static_cast<const int32_t *>(kiln_tensor_const_data(split.inputs[i].get()));
+    int64_t n = kiln_tensor_num_elements(split.inputs[i].get());
+    for (int64_t k = 0; k < n; ++k)
+      if (labels[k] < 0 || labels[k] >= classes)
+        fail(path + ": label " + std::to_string(labels[k]) + " of example " + std::to_string(k) +
+             " is outside [0, " + std::to_string(classes) + ") for input '" +
+             inputs[i].at("name").get<std::string>() + "'");
+  }
+}
+
+/// Rows `order[begin..end)` of `tensor`, gathered into a new tensor.
+TensorPtr gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &order, int64_t begin, int64_t end) {
+  std::vector<int64_t> shape(kiln_tensor_shape(tensor), kiln_tensor_shape(tensor) + kiln_tensor_rank(tensor));
+  size_t rowBytes = kiln_tensor_byte_size(tensor) / size_t(shape[0]);
+  shape[0] = end - begin;
+  kiln_tensor_t *batch = nullptr;
+  check(kiln_tensor_create(kiln_tensor_dtype(tensor), int32_t(shape.size()), shape.data(), &batch));
+  const char *src = static_cast<const char *>(kiln_tensor_const_data(tensor));
+  char *dst = static_cast<char *>(kiln_tensor_data(batch));
+  for (int64_t i = begin; i < end; ++i)
+    std::memcpy(dst + (i - begin) * rowBytes, src + order[i] * rowBytes, rowBytes);
+  return TensorPtr(batch);
+}
+
+TensorPtr scalar(float value) {
+  kiln_tensor_t *tensor = nullptr;
+  check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
+  *static_cast<float *>(kiln_tensor_data(tensor)) = value;
+  return TensorPtr(tensor);
+}
+
+/// Runs `fn` on one batch; returns its scalar results (loss, metrics).
+std::vector<double> runBatch(kiln_packed_fn_t fn, const std::vector<const kiln_tensor_t *> &args, size_t numResults) {
+  std::vector<kiln_dtype_t> dtypes(numResults, KILN_F32);
+  std::vector<int32_t> ranks(numResults, 0);
+  std::vector<kiln_tensor_t *> results(numResults, nullptr);
+  check(kiln_invoke(fn, args.size(), args.data(), numResults, dtypes.data(), ranks.data(), results.data()));
+  std::vector<double> values;
+  for (kiln_tensor_t *result : results) {
+    values.push_back(*static_cast<const float *>(kiln_tensor_const_data(result)));
+    kiln_tensor_free(result);
+  }
+  return values;
+}
+
+/// Loss and metrics of `split`, averaged over examples (batch-size weighted).
+std::vector<double> evaluate(const json &model, const ModelDescriptor &descriptor,
+                             const std::vector<TensorPtr> &params, const Split &split, int64_t batch) {
+  size_t numResults = model["loss"]["results"].size();
+  std::vector<double> totals(numResults, 0.0);
+  std::vector<int64_t> order(split.count);
+  for (int64_t i = 0; i < split.count; ++i)
+    order[i] = i;
+  for (int64_t begin = 0; begin < split.count; begin += batch) {
+    int64_t end = std::min(split.count, begin + batch);
+    std::vector<TensorPtr> slices;
+    std::vector<const kiln_tensor_t *> args;
+    for (const TensorPtr &param : params)
+      args.push_back(param.get());
+    for (const TensorPtr &input : split.inputs) {
+      slices.push_back(gatherRows(input.get(), order, begin, end));
+      args.push_back(slices.back().get());
+    }
+    std::vector<double> values = runBatch(descriptor.loss, args, numResults);
+    for (size_t r = 0; r < numResults; ++r)
+      totals[r] += values[r] * double(end - begin);
+  }
+  for (double &total : totals)
+    total /= double(split.count);
+  return totals;
+}
+
+std::string formatResults(const json &results, const std::vector<double> &values, const std::string &prefix) {
+  std::string text;
+  char buffer[64];
+  for (size_t r = 0; r < values.size(); ++r) {
+    std::snprintf(buffer, sizeof buffer, "%.4f", values[r]);
+    text += " - " + prefix + results[r].at("name").get<std::string>() + ": " + buffer;
+  }
+  return text;
+}
+
+std::string stateName(const json &slot) {
+  return "optimizer/" + slot.at("param").get<std::string>() + "/" + slot.at("slot").get<std::string>();
+}
+
+void saveCheckpoint(const std::string &path, const json &model, const std::vector<TensorPtr> &params,
+                    const std::vector<TensorPtr> &state, int64_t step) {
+  kiln_checkpoint_t *checkpoint = nullptr;
+  check(kiln_checkpoint_create(&checkpoint));
+  std::unique_ptr<kiln_checkpoint_t, void (*)(kiln_checkpoint_t *)> owner(checkpoint, kiln_checkpoint_free);
+  const json &paramInfo = model.at("params");
+  for (size_t i = 0; i < params.size(); ++i)
+    check(kiln_checkpoint_add(checkpoint, paramInfo[i].at("name").get<std::string>().c_str(), params[i].get()));
+  const json &slots = model["train_step"]["state"];
+  for (size_t i = 0; i < state.size(); ++i)
+    check(kiln_checkpoint_add(checkpoint, stateName(slots[i]).c_str(), state[i].get()));
+  check(kiln_checkpoint_set_metadata(checkpoint, "format", "kiln"));
+  check(kiln_checkpoint_set_metadata(checkpoint, "model", model.at("name").get<std::string>().c_str()));
+  check(kiln_checkpoint_set_metadata(checkpoint, "step", std::to_string(step).c_str()));
+  check(kiln_checkpoint_save(checkpoint, path.c_str()));
+}
+} // namespace
+
+int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
+  if (!model.contains("train_step") || !descriptor.trainStep)
+    fail("the model cannot be trained: it has no loss and optimizer");
+  if (options.epochs < 1 || options.batch < 1)
+    fail("--epochs and --batch must be at least 1");
+  // Flush denormals to zero, as TensorFlow does: Adam's second moments go
+  // subnormal after a few epochs, and subnormal arithmetic is ~5x slower.
+#if defined(__x86_64__) || defined(__i386__)
+  _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+  _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+  const json &trainStep = model["train_step"];
+  const json &inputs = trainStep.at("inputs");
+  Split train = loadSplit(options.data, inputs, options.columns, /*test=*/false);
+  if (options.limit > 0 && options.limit < train.count) {
+    std::vector<int64_t> first(options.limit);
+    for (int64_t i = 0; i < options.limit; ++i)
+      first[i] = i;
+    for (TensorPtr &input : train.inputs)
+      input = gatherRows(input.get(), first, 0, options.limit);
+    train.count = options.limit;
+  }
+  checkLabels(train, inputs, options.data);
+  Split test = options.testData.empty() ? loadSplit(options.data, inputs, options.columns, /*test=*/true)
+                                        : loadSplit(options.testData, inputs, options.columns, /*test=*/false);
+  if (!test.inputs.empty())
+    checkLabels(test, inputs, options.testData.empty() ? options.data : options.testData);
+
+  // Parameters and optimizer state: from --resume, else initialized.
+  std::vector<TensorPtr> params = loadParams(model, options.resume, options.seed);
+  const json &slots = trainStep.at("state");
+  std::vector<TensorPtr> state;
+  kiln_checkpoint_t *resumed = nullptr;
+  int64_t step = 0;
+  if (!options.resume.empty()) {
+    check(kiln_checkpoint_load(options.resume.c_str(), &resumed));
+    if (const char *saved = kiln_checkpoint_metadata(resumed, "step"))
+      step = std::atoll(saved);
+  }
+  for (const json &slot : slots) {
+    std::vector<int64_t> shape = shapeOf(slot);
+    kiln_tensor_t *tensor = nullptr;
+    check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
+    state.emplace_back(tensor);
+    if (resumed) {
+      if (!kiln_checkpoint_find(resumed, stateName(slot).c_str())) {
+        kiln_checkpoint_free(resumed);
+        fail(options.resume + ": no optimizer state '" + stateName(slot) + "' to resume from");
+      }
+      check(kiln_checkpoint_copy_to(resumed, stateName(slot).c_str(), tensor));
+    } else {
+      check(kiln_init_param(tensor, KILN_INIT_CONSTANT, slot.at("init").get<double>(), 0, "state"));
+    }
+  }
+  kiln_checkpoint_free(resumed);
+
+  double lr = options.lr >= 0 ? options.lr : model["optimizer"]["hyperparameters"].value("lr", 0.001);
+  if (!(lr > 0))
+    fail("--lr must be positive");
+  TensorPtr lrTensor = scalar(float(lr));
+  const json &results = trainStep.at("results");
+  size_t numResults = results.size();
+  int64_t stepsPerEpoch = (train.count + options.batch - 1) / options.batch;
+  std::printf("Training %s on %lld examples (%lld steps per epoch, batch %lld), %s, lr %g, seed %llu\n",
+              model.at("name").get<std::string>().c_str(), (long long)train.count, (long long)stepsPerEpoch,
+              (long long)options.batch, model["optimizer"]["name"].get<std::string>().c_str(), lr,
+              (unsigned long long)options.seed);
+
+  std::vector<int64_t> order(train.count);
+  uint64_t shuffleState = kiln_param_stream_seed(options.seed, "shuffle");
+  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    for (int64_t i = 0; i < train.count; ++i)
+      order[i] = i;
+    for (int64_t i = train.count - 1; i > 0; --i)
+      std::swap(order[i], order[int64_t(kiln_splitmix64_next(&shuffleState) % uint64_t(i + 1))]);
+    std::printf("Epoch %lld/%lld\n", (long long)epoch, (long long)options.epochs);
+    auto start = std::chrono::steady_clock::now();
+    auto lastPrint = start;
+    std::vector<double> running(numResults, 0.0);
+    int64_t seen = 0;
+    for (int64_t s = 0; s < stepsPerEpoch; ++s) {
+      int64_t begin = s * options.batch, end = std::min(train.count, begin + options.batch);
+      ++step;
+      TensorPtr stepTensor = scalar(float(step));
+      std::vector<TensorPtr> batchInputs;
+      std::vector<const kiln_tensor_t *> args;
+      for (const TensorPtr &param : params)
+        args.push_back(param.get());
+      for (const TensorPtr &slot : state)
+        args.push_back(slot.get());
+      args.push_back(lrTensor.get());
+      args.push_back(stepTensor.get());
+      for (const TensorPtr &input : train.inputs) {
+        batchInputs.push_back(gatherRows(input.get(), order, begin, end));
+        args.push_back(batchInputs.back().get());
+      }
+      std::vector<double> values = runBatch(descriptor.trainStep, args, numResults);
+      for (size_t r = 0; r < numResults; ++r)
+        running[r] += values[r] * double(end - begin);
+      seen += end - begin;
+      if (!std::isfinite(values[0]))
+        fail("the loss became " + std::to_string(values[0]) + " at step " + std::to_string(step) +
+             " (try a smaller --lr)");
+      auto now = std::chrono::steady_clock::now();
+      bool last = s + 1 == stepsPerEpoch;
+      if (!options.quiet && (last || now - lastPrint > std::chrono::milliseconds(250))) {
+        lastPrint = now;
+        double seconds = std::chrono::duration<double>(now - start).count();
+        int width = 30, filled = int(double(width) * double(s + 1) / double(stepsPerEpoch));
+        std::string bar(size_t(filled), '=');
+        if (filled < width)
+          bar += '>' + std::string(size_t(width - filled - 1), '.');
+        std::vector<double> means(running);
+        for (double &mean : means)
+          mean /= double(seen);
+        std::printf("\r%6lld/%lld [%s] %.0f img/s%s", (long long)(s + 1), (long long)stepsPerEpoch, bar.c_str(),
+                    double(seen) / std::max(seconds, 1e-9), formatResults(results, means, "").c_str());
+        std::fflush(stdout);
+      }
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<double> means(running);
+    for (double &mean : means)
+      mean /= double(seen);
+    std::string summary = formatResults(results, means, "");
+    if (!test.inputs.empty())
+      summary += formatResults(model["loss"]["results"], evaluate(model, descriptor, params, test, 256), "test_");
+    std::printf("%sEpoch %lld/%lld - %.1fs - %.0f img/s%s\n", options.quiet ? "" : "\n", (long long)epoch,
+                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), summary.c_str());
+    if (!options.save.empty())
+      saveCheckpoint(options.save, model, params, state, step);
+  }
+  if (!options.save.empty())
+    std::printf("saved %s (step %lld)\n", options.save.c_str(), (long long)step);
+  return 0;
+}
+
+int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
+  if (!model.contains("loss") || !descriptor.loss)
+    fail("the model has no loss to evaluate");
+  const json &inputs = model["loss"].at("inputs");
+  // An IDX directory is evaluated on its test split; anything else as given.
+  Split split = loadSplit(options.data, inputs, options.columns, /*test=*/true);
+  if (split.inputs.empty())
+    split = loadSplit(options.data, inputs, options.columns, /*test=*/false);
+  checkLabels(split, inputs, options.data);
+  std::vector<TensorPtr> params = loadParams(model, options.weights, options.seed);
+  std::vector<double> values = evaluate(model, descriptor, params, split, std::max<int64_t>(options.batch, 1));
+  std::printf("%lld examples%s\n", (long long)split.count, formatResults(model["loss"]["results"], values, "").c_str());
+  return 0;
+}
+
+} // namespace kiln_binary
