@@ -77,7 +77,18 @@ void printInfo(const json &model) {
   }
 }
 
-void printExample(const std::string &name, const kiln_tensor_t *output, int64_t row) {
+/// The index of the largest value in row `row` of `output`.
+int64_t rowArgmax(const kiln_tensor_t *output, int64_t row) {
+  int64_t perRow = kiln_tensor_num_elements(output) / kiln_tensor_shape(output)[0];
+  const float *values = static_cast<const float *>(kiln_tensor_const_data(output)) + row * perRow;
+  int64_t best = 0;
+  for (int64_t i = 1; i < perRow; ++i)
+    if (values[i] > values[best])
+      best = i;
+  return best;
+}
+
+void printExample(const std::string &name, const kiln_tensor_t *output, int64_t row, const int32_t *labels) {
   int64_t perRow = kiln_tensor_num_elements(output) / kiln_tensor_shape(output)[0];
   const char *base = static_cast<const char *>(kiln_tensor_const_data(output));
   bool isFloat = kiln_tensor_dtype(output) == KILN_F32;
@@ -98,12 +109,14 @@ void printExample(const std::string &name, const kiln_tensor_t *output, int64_t 
     std::printf(" ... (%lld values)", (long long)perRow);
   if (perRow > 1)
     std::printf("  -> argmax %lld", (long long)best);
+  if (perRow > 1 && labels)
+    std::printf(" (true %d)", labels[row]);
   std::printf("\n");
 }
 
 int runPredict(const json &model, const std::string &weights, const std::vector<std::string> &inputPaths,
                const std::string &outputPath, const std::vector<std::string> &columns, int64_t batch, uint64_t seed,
-               int64_t show) {
+               int64_t show, const std::string &labelsPath) {
   if (!model.contains("predict") || !kiln_main_model->predict)
     fail("the model has no predict function");
   const json &predict = model["predict"];
@@ -161,9 +174,27 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
       kiln_tensor_free(results[r]);
     }
   }
+  // --labels: true classes to print beside the argmax, and its accuracy.
+  TensorPtr labels;
+  if (!labelsPath.empty()) {
+    json labelInput = {{"name", "labels"}, {"dtype", "i32"}, {"shape", {-1}}};
+    labels = readInput(labelsPath, labelInput, {});
+    if (kiln_tensor_shape(labels.get())[0] != count)
+      fail(labelsPath + ": has " + std::to_string(kiln_tensor_shape(labels.get())[0]) + " labels for " +
+           std::to_string(count) + " examples");
+  }
+  const int32_t *labelData = labels ? static_cast<const int32_t *>(kiln_tensor_const_data(labels.get())) : nullptr;
   for (int64_t row = 0; row < std::min(show, count); ++row)
     for (size_t r = 0; r < outputs.size(); ++r)
-      printExample(resultInfo[r].at("name").get<std::string>(), outputs[r].get(), row);
+      printExample(resultInfo[r].at("name").get<std::string>(), outputs[r].get(), row, labelData);
+  if (labelData && kiln_tensor_dtype(outputs[0].get()) == KILN_F32 && kiln_tensor_rank(outputs[0].get()) == 2) {
+    int64_t correct = 0;
+    for (int64_t row = 0; row < count; ++row)
+      correct += rowArgmax(outputs[0].get(), row) == labelData[row];
+    std::printf("argmax of %s matches the labels for %lld of %lld examples (%.2f%%)\n",
+                resultInfo[0].at("name").get<std::string>().c_str(), (long long)correct, (long long)count,
+                100.0 * double(correct) / double(count));
+  }
   if (!outputPath.empty()) {
     for (size_t r = 0; r < outputs.size(); ++r) {
       std::string path = outputPath;
@@ -201,6 +232,8 @@ int main(int argc, char **argv) {
   predict->add_option("--batch", batch, "Examples per call (default 256)");
   predict->add_option("--seed", seed, "Seed of the initializers when there is no --weights (default 0)");
   predict->add_option("--show", show, "How many examples to print (default 10)");
+  std::string labels;
+  predict->add_option("--labels", labels, "True classes (IDX or .npy) to print beside the predictions");
   TrainOptions train;
   CLI::App *trainCommand = app.add_subcommand("train", "Train the model and save its weights");
   trainCommand->add_option("--data", train.data, "Training data: an IDX directory, a directory of <input>.npy, or a .csv")
@@ -232,5 +265,5 @@ int main(int argc, char **argv) {
     return runTrain(model, *kiln_main_model, train);
   if (*evalCommand)
     return runEval(model, *kiln_main_model, evaluation);
-  return runPredict(model, weights, inputs, output, columns, batch, seed, show);
+  return runPredict(model, weights, inputs, output, columns, batch, seed, show, labels);
 }

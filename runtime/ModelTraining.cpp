@@ -320,7 +320,8 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       order[i] = i;
     for (int64_t i = train.count - 1; i > 0; --i)
       std::swap(order[i], order[int64_t(kiln_splitmix64_next(&shuffleState) % uint64_t(i + 1))]);
-    std::printf("Epoch %lld/%lld\n", (long long)epoch, (long long)options.epochs);
+    if (!options.quiet)
+      std::printf("Epoch %lld/%lld\n", (long long)epoch, (long long)options.epochs);
     auto start = std::chrono::steady_clock::now();
     auto lastPrint = start;
     std::vector<double> running(numResults, 0.0);

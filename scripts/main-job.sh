@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# Kiln's main job (README): set up and build, then compile every example in
-# examples/ to the kiln dialect and print a summary of each model (inputs,
-# parameters with shapes, outputs). Training arrives with the autodiff issue;
-# then this script trains the Fashion-MNIST CNN instead.
+# Kiln's main job (README): set up and build, print a summary of every
+# example model, then compile the Fashion-MNIST CNN (examples/fashion_cnn.kiln)
+# to a standalone binary, train it on Fashion-MNIST (Debian's
+# dataset-fashion-mnist), save its weights, and show it predicting test
+# images with their true classes.
+#
+# Training runs at about 90 images/s on this 2-core machine for now (the
+# gradient kernels are not vectorized yet: docs/performance.md), so by
+# default it trains one epoch on the first 12000 training images (~2.5
+# minutes, about 82% test accuracy). KILN_MAIN_LIMIT=0 KILN_MAIN_EPOCHS=3
+# runs the full recipe of docs/training.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 build="${KILN_BUILD_DIR:-$root/build}"
+data=/usr/share/datasets/fashion-mnist
+work="${KILN_MAIN_DIR:-$root/build/main-job}"
+mkdir -p "$work"
+
 for f in "$root"/examples/*.kiln; do
   echo "== ${f#$root/}"
   "$build/bin/kilnc" "$f" --emit=summary
 done
+
+echo "== compiling examples/fashion_cnn.kiln to $work/FashionCnn"
+"$build/bin/kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe -o "$work/FashionCnn"
+"$work/FashionCnn" train --data "$data" --epochs "${KILN_MAIN_EPOCHS:-1}" --batch 128 \
+  --limit "${KILN_MAIN_LIMIT:-12000}" --seed 0 --save "$work/fashion_cnn.safetensors"
+echo "== predicting test images with the trained weights"
+"$work/FashionCnn" predict --input "$data/t10k-images-idx3-ubyte.gz" --labels "$data/t10k-labels-idx1-ubyte.gz" \
+  --weights "$work/fashion_cnn.safetensors" --show 8

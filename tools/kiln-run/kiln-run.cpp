@@ -4,12 +4,21 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// `kiln-run FILE.kiln --model M --function predict|loss|grad --args
-//  a.npy,b.npy,... --out-dir DIR` compiles FILE with kiln::Jit, calls
+// `kiln-run FILE.kiln --model M --function predict|loss|grad|train_step
+//  --args a.npy,b.npy,... --out-dir DIR` compiles FILE with kiln::Jit, calls
 // `<M>_<function>` with the arrays given (every parameter, then the inputs,
 // as in the calling convention) and writes each result to DIR/<result
 // name>.npy (for grad: loss.npy, <metric>.npy, grad_<param>.npy). The numerical
 // tests drive it to compare Kiln with PyTorch on the same weights and inputs.
+//
+// For `train_step` the arguments are every parameter, then every optimizer
+// state slot (in ModelInfo::state order: per parameter, its slots), then `lr`
+// and `step` (rank-0 float32 arrays), then the inputs. One optimizer step
+// runs; besides the results (loss.npy, <metric>.npy) it writes every updated
+// parameter as DIR/param_<name>.npy and every updated state slot as
+// DIR/state_<param>_<slot>.npy (names kept as they are, dots included:
+// param_dense_0.kernel.npy, state_dense_0.kernel_m.npy). Every path written
+// is printed on stdout, one a line.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,10 +37,11 @@ using namespace llvm;
 
 static cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<model .kiln file>"), cl::Required);
 static cl::opt<std::string> modelName("model", cl::desc("Model to run (default: the first)"), cl::init(""));
-static cl::opt<std::string> functionName("function", cl::desc("Entry point: predict, loss or grad"),
+static cl::opt<std::string> functionName("function", cl::desc("Entry point: predict, loss, grad or train_step"),
                                          cl::init("predict"));
-static cl::list<std::string> argFiles("args", cl::desc("Comma-separated .npy files: the parameters, then the inputs"),
-                                      cl::CommaSeparated);
+static cl::list<std::string>
+    argFiles("args", cl::desc("Comma-separated .npy files: the parameters, (train_step: the state, lr, step,) the inputs"),
+             cl::CommaSeparated);
 static cl::opt<std::string> outDir("out-dir", cl::desc("Directory for the result .npy files"), cl::init("."));
 
 namespace {
@@ -106,18 +116,38 @@ int main(int argc, char **argv) {
   for (const kiln::Tensor &tensor : tensors)
     args.push_back(&tensor);
 
+  // train_step updates the parameter and state arguments in place although
+  // Jit::call takes `const Tensor *`: the tensors are ours (read above and
+  // written out below), so letting the call write into them is fine.
   auto results = (*jit)->call(model, functionName, args);
   if (!results)
     return fail(toString(results.takeError()));
   const kiln::ModelInfo *info = (*jit)->findModel(model);
-  const kiln::FunctionInfo &entry = functionName == "loss"   ? *info->loss
-                                    : functionName == "grad" ? *info->grad
-                                                             : *info->predict;
-  for (size_t i = 0; i < results->size(); ++i) {
-    std::string path = outDir + "/" + entry.results[i].name + ".npy";
-    if (Error error = writeNpy(path, (*results)[i]))
-      return fail(toString(std::move(error)));
+  const kiln::FunctionInfo &entry = functionName == "loss"         ? *info->loss
+                                    : functionName == "grad"       ? *info->grad
+                                    : functionName == "train_step" ? *info->trainStep
+                                                                   : *info->predict;
+  auto write = [&](const std::string &name, const kiln::Tensor &tensor) -> bool {
+    std::string path = outDir + "/" + name + ".npy";
+    if (Error error = writeNpy(path, tensor)) {
+      fail(toString(std::move(error)));
+      return false;
+    }
     outs() << path << "\n";
+    return true;
+  };
+  for (size_t i = 0; i < results->size(); ++i)
+    if (!write(entry.results[i].name, (*results)[i]))
+      return 1;
+  if (functionName == "train_step") {
+    // Jit::call checked the argument count: params, state, lr, step, inputs.
+    size_t numParams = info->params.size();
+    for (size_t p = 0; p < numParams; ++p)
+      if (!write("param_" + info->params[p].name, tensors[p]))
+        return 1;
+    for (size_t s = 0; s < info->state.size(); ++s)
+      if (!write("state_" + info->state[s].param + "_" + info->state[s].slot, tensors[numParams + s]))
+        return 1;
   }
   return 0;
 }
