@@ -27,6 +27,8 @@
 #include "codegen/ObjectEmitter.h"
 #include "dialect/KilnDialect.h"
 #include "frontend/AST.h"
+#include "kiln/GradCheck.h"
+#include "kiln/Jit.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
@@ -61,8 +63,9 @@ using namespace llvm;
 namespace {
 enum class EmitLevel { AST, Kiln, Summary, Linalg, LLVM, Asm, Obj, Lib, Exe };
 
-cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<input .kiln file>"), cl::init("-"),
-                                   cl::value_desc("filename"));
+cl::list<std::string> positionalArgs(cl::Positional, cl::desc("<input .kiln file> | gradcheck <input .kiln file>"));
+/// The input file (the positional argument; "-" for standard input).
+std::string inputFilename = "-";
 cl::opt<std::string> outputFilename("o", cl::desc("Output file (default: standard output for text, "
                                                   "<input name>.o/.so/<input name> for obj/lib/exe)"),
                                     cl::value_desc("filename"), cl::init(""));
@@ -81,6 +84,7 @@ cl::opt<std::string> targetCpu("target-cpu", cl::desc("CPU to generate code for 
                                cl::init("native"));
 cl::opt<std::string> modelName("model", cl::desc("The model a standalone binary runs (default: the first)"),
                                cl::init(""));
+cl::opt<uint64_t> gradcheckSeed("seed", cl::desc("gradcheck: seed of the random parameters and batch"), cl::init(0));
 cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Directory holding libkiln_runtime.a and libkiln_model_main.a"),
                                 cl::init(KILN_RUNTIME_LIBRARY_DIR), cl::Hidden);
 
@@ -207,7 +211,32 @@ bool writeTextFile(StringRef path, StringRef text) {
 
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
-  cl::ParseCommandLineOptions(argc, argv, "kilnc: the Kiln model compiler\n");
+  cl::ParseCommandLineOptions(argc, argv,
+                              "kilnc: the Kiln model compiler\n\n"
+                              "  kilnc FILE --emit=LEVEL [-o OUT]   compile\n"
+                              "  kilnc gradcheck FILE [--seed S]    check the generated gradients against\n"
+                              "                                     central finite differences\n");
+  bool gradcheck = !positionalArgs.empty() && positionalArgs[0] == "gradcheck";
+  if (positionalArgs.size() > (gradcheck ? 2u : 1u))
+    return fail("too many positional arguments (one input file, or `gradcheck FILE`)");
+  if (gradcheck && positionalArgs.size() != 2)
+    return fail("usage: kilnc gradcheck FILE.kiln [--seed S]");
+  if (!positionalArgs.empty())
+    inputFilename = positionalArgs[positionalArgs.size() - 1];
+  if (gradcheck) {
+    auto jit = kiln::Jit::compileFile(inputFilename);
+    if (!jit) {
+      errs() << toString(jit.takeError());
+      return 1;
+    }
+    kiln::GradCheckOptions options;
+    options.seed = gradcheckSeed;
+    auto ok = kiln::checkGradients(**jit, options, outs());
+    if (!ok)
+      return fail(toString(ok.takeError()));
+    outs() << (*ok ? "gradients match finite differences\n" : "gradient check FAILED\n");
+    return *ok ? 0 : 1;
+  }
   if (optLevel > 3)
     return fail("-O" + Twine(optLevel) + " is not an optimization level (use -O0 to -O3)");
 
