@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Generates `<file>.h` for `kilnc --emit=obj|lib`: per model, its parameter
-// table and one plain-C function per entry point,
+// table and one plain-C function per entry point (predict, loss and, for a
+// model with an optimizer, train_step with its state table),
 //
 //   int <Model>_predict(int64_t n, const float *const params[],
 //                       const float *image, float *probs);
@@ -20,6 +21,7 @@
 
 #include "codegen/ObjectEmitter.h"
 
+#include <cstdio>
 #include <sstream>
 
 using namespace kiln;
@@ -42,6 +44,16 @@ std::string cIdentifier(const std::string &name) {
   return result;
 }
 
+/// A C float literal for `value` ("0.1f", "0.0f").
+std::string floatLiteral(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  std::string literal = text;
+  if (literal.find_first_of(".eEn") == std::string::npos)
+    literal += ".0";
+  return literal + "f";
+}
+
 /// C expression for one dimension: `n` for the batch dimension.
 std::string dimExpr(int64_t dim) { return dim == kBatchDim ? "n" : std::to_string(dim); }
 
@@ -61,7 +73,10 @@ void emitDescriptor(std::ostringstream &os, const std::string &var, const std::s
   os << "};\n";
 }
 
-void emitFunction(std::ostringstream &os, const ModelInfo &model, const FunctionInfo &function) {
+/// Emits the plain-C wrapper of `function`. `train_step` also takes the
+/// optimizer state, `lr` and the step count, and updates `params` and
+/// `state` in place (so they are not const).
+void emitFunction(std::ostringstream &os, const ModelInfo &model, const FunctionInfo &function, bool trainStep = false) {
   const std::string &symbol = function.symbol;
   os << "/* Low-level entry: memref descriptors (see docs/artifacts.md). */\n";
   os << "void " << symbol << "_packed(void **args);\n\n";
@@ -73,9 +88,17 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
   os << "\n * Results, written to caller-allocated buffers:";
   for (const TensorInfo &result : function.results)
     os << "\n *   " << result.name << ": " << elementTypeName(result.type) << formatShape(result.shape);
-  os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Thread-safe: it keeps no state. */\n";
-
-  os << "static inline int " << symbol << "(int64_t n, const float *const params[]";
+  if (trainStep) {
+    os << "\n * One training step: params[] and state[] (the optimizer state, in the order of "
+       << upper(model.name) << "_STATE_NAMES, initialized to " << upper(model.name)
+       << "_STATE_INIT) are updated in place; lr is the learning rate and step the 1-based step count.";
+    os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Not thread-safe for the same params/state. */\n";
+    os << "static inline int " << symbol << "(int64_t n, float *const params[], float *const state[], float lr, "
+       << "float step";
+  } else {
+    os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Thread-safe: it keeps no state. */\n";
+    os << "static inline int " << symbol << "(int64_t n, const float *const params[]";
+  }
   for (const TensorInfo &input : function.inputs)
     os << ", const " << cType(input.type) << " *" << cIdentifier(input.name);
   for (const TensorInfo &result : function.results)
@@ -86,14 +109,27 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
   for (const TensorInfo &result : function.results)
     resultWords += 3 + 2 * result.shape.size();
   os << "  int64_t results[" << resultWords << "] = {0};\n";
-  size_t argCount = 1 + model.params.size() + function.inputs.size();
+  size_t numState = trainStep ? model.state.size() : 0;
+  size_t argCount = 1 + model.params.size() + numState + (trainStep ? 2 : 0) + function.inputs.size();
   for (size_t i = 0; i < model.params.size(); ++i)
     emitDescriptor(os, "p" + std::to_string(i), "params[" + std::to_string(i) + "]", model.params[i].shape);
+  for (size_t i = 0; i < numState; ++i)
+    emitDescriptor(os, "s" + std::to_string(i), "state[" + std::to_string(i) + "]", model.state[i].shape);
+  if (trainStep && numState == 0)
+    os << "  (void)state; /* this optimizer keeps no state */\n";
+  if (trainStep) {
+    emitDescriptor(os, "hlr", "&lr", {});
+    emitDescriptor(os, "hstep", "&step", {});
+  }
   for (size_t i = 0; i < function.inputs.size(); ++i)
     emitDescriptor(os, "in" + std::to_string(i), cIdentifier(function.inputs[i].name), function.inputs[i].shape);
   os << "  void *args[" << argCount << "] = {results";
   for (size_t i = 0; i < model.params.size(); ++i)
     os << ", p" << i;
+  for (size_t i = 0; i < numState; ++i)
+    os << ", s" << i;
+  if (trainStep)
+    os << ", hlr, hstep";
   for (size_t i = 0; i < function.inputs.size(); ++i)
     os << ", in" << i;
   os << "};\n";
@@ -118,6 +154,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
       os << "    owned = owned && allocated[" << i << "] != allocated[" << j << "];\n";
     for (size_t k = 0; k < model.params.size(); ++k)
       os << "    owned = owned && allocated[" << i << "] != (const void *)params[" << k << "];\n";
+    for (size_t k = 0; k < numState; ++k)
+      os << "    owned = owned && allocated[" << i << "] != (const void *)state[" << k << "];\n";
     for (const TensorInfo &input : function.inputs)
       os << "    owned = owned && allocated[" << i << "] != (const void *)" << cIdentifier(input.name) << ";\n";
     os << "    if (owned)\n      free(allocated[" << i << "]);\n  }\n";
@@ -159,6 +197,19 @@ std::string kiln::generateCHeader(const std::vector<ModelInfo> &models, const st
       emitFunction(os, model, *model.predict);
     if (model.loss)
       emitFunction(os, model, *model.loss);
+    if (model.trainStep) {
+      os << "/* Optimizer state of " << model.name << " (" << model.optimizer << "), in the order train_step takes it. */\n";
+      os << "#define " << prefix << "_NUM_STATE " << model.state.size() << "\n";
+      os << "static const char *const " << prefix << "_STATE_NAMES[] = {";
+      for (size_t i = 0; i < model.state.size(); ++i)
+        os << (i ? ", " : "") << "\"" << model.state[i].param << "/" << model.state[i].slot << "\"";
+      os << (model.state.empty() ? "0" : "") << "};\n";
+      os << "static const float " << prefix << "_STATE_INIT[] = {";
+      for (size_t i = 0; i < model.state.size(); ++i)
+        os << (i ? ", " : "") << floatLiteral(model.state[i].init);
+      os << (model.state.empty() ? "0" : "") << "};\n\n";
+      emitFunction(os, model, *model.trainStep, /*trainStep=*/true);
+    }
   }
   os << "#ifdef __cplusplus\n} /* extern \"C\" */\n#endif\n\n#endif /* " << guard << " */\n";
   return os.str();
