@@ -17,6 +17,7 @@
 #include "kiln/Jit.h"
 
 #include "codegen/ModelInfoExtraction.h"
+#include "codegen/ObjectEmitter.h"
 #include "dialect/KilnDialect.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
@@ -32,6 +33,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
@@ -73,6 +75,17 @@ Jit::Jit(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Jit::~Jit() = default;
 
 const std::vector<ModelInfo> &Jit::getModels() const { return impl->models; }
+
+const void *Jit::getModelDescriptor(llvm::StringRef name) const {
+  if (!findModel(name))
+    return nullptr;
+  auto address = impl->engine->lookup(("kiln_model_" + name).str());
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    return nullptr;
+  }
+  return *address;
+}
 
 const ModelInfo *Jit::findModel(llvm::StringRef name) const {
   for (const ModelInfo &model : impl->models)
@@ -126,6 +139,21 @@ llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, c
       mlir::makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
   mlir::ExecutionEngineOptions engineOptions;
   engineOptions.transformer = optimize;
+  // Translate with the same model ABI as kilnc's objects (packed entry
+  // points and kiln_model_<Model> descriptors), so that the runtime's
+  // training loop can drive JIT-compiled code too.
+  const std::vector<ModelInfo> &models = impl->models;
+  auto buildModule = [&models](mlir::Operation *op, llvm::LLVMContext &context) -> std::unique_ptr<llvm::Module> {
+    std::unique_ptr<llvm::Module> module = mlir::translateModuleToLLVMIR(op, context);
+    if (!module)
+      return nullptr;
+    if (llvm::Error error = addModelABI(*module, models, "")) {
+      llvm::consumeError(std::move(error));
+      return nullptr;
+    }
+    return module;
+  };
+  engineOptions.llvmModuleBuilder = buildModule;
   auto engine = mlir::ExecutionEngine::create(*module, engineOptions);
   if (!engine)
     return makeError("JIT compilation failed: " + llvm::toString(engine.takeError()));

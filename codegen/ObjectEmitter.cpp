@@ -155,15 +155,9 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
   return text;
 }
 
-llvm::Expected<std::unique_ptr<llvm::Module>>
-kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
-                        const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel) {
-  std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(module, context);
-  if (!llvmModule)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "translation to LLVM IR failed");
-  llvmModule->setTargetTriple(targetMachine.getTargetTriple());
-  llvmModule->setDataLayout(targetMachine.createDataLayout());
-
+llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo> &models,
+                              const std::string &mainModel) {
+  llvm::LLVMContext &context = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(context);
   auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr});
   bool foundMain = mainModel.empty();
@@ -174,26 +168,40 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
     for (int i = 0; i < 3; ++i) {
       if (!*functions[i])
         continue;
-      llvm::Function *wrapper = addPackedWrapper(*llvmModule, (*functions[i])->symbol);
+      llvm::Function *wrapper = addPackedWrapper(module, (*functions[i])->symbol);
       if (!wrapper)
         return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                        "internal error: no C interface for " + (*functions[i])->symbol);
       entries[i] = wrapper;
     }
     llvm::Constant *json = llvm::ConstantDataArray::getString(context, modelInfoToJson(model));
-    auto *jsonGlobal = new llvm::GlobalVariable(*llvmModule, json->getType(), true, llvm::GlobalValue::PrivateLinkage,
+    auto *jsonGlobal = new llvm::GlobalVariable(module, json->getType(), true, llvm::GlobalValue::PrivateLinkage,
                                                 json, "kiln_model_" + model.name + "_json");
     auto *descriptor = new llvm::GlobalVariable(
-        *llvmModule, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
+        module, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
         llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2]}), "kiln_model_" + model.name);
     if (model.name == mainModel) {
       foundMain = true;
-      new llvm::GlobalVariable(*llvmModule, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,
+      new llvm::GlobalVariable(module, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,
                                "kiln_main_model");
     }
   }
   if (!foundMain)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "no model named '" + mainModel + "'");
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
+                        const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel) {
+  std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(module, context);
+  if (!llvmModule)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "translation to LLVM IR failed");
+  llvmModule->setTargetTriple(targetMachine.getTargetTriple());
+  llvmModule->setDataLayout(targetMachine.createDataLayout());
+
+  if (llvm::Error error = addModelABI(*llvmModule, models, mainModel))
+    return std::move(error);
 
   auto optimize = mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &targetMachine);
   if (llvm::Error error = optimize(llvmModule.get()))

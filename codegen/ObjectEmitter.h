@@ -53,6 +53,12 @@ llvm::Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
                   const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel);
 
+/// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for
+/// every entry point, the `kiln_model_<Model>` descriptors and, when
+/// `mainModel` is non-empty, `kiln_main_model`. (translateToLLVMIR calls it;
+/// the JIT calls it on the module ExecutionEngine translates.)
+llvm::Error addModelABI(llvm::Module &module, const std::vector<ModelInfo> &models, const std::string &mainModel);
+
 /// Writes `module` as an object file or assembly.
 llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,
                             llvm::CodeGenFileType fileType);

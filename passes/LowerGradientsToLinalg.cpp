@@ -319,31 +319,63 @@ struct Conv2DGradInputLowering : OpRewritePattern<kiln::Conv2DGradInputOp> {
 };
 
 /// dK[i, j, c, f] = sum over (n, y, x) of in_padded[n, y*sh + i, x*sw + j, c]
-/// * dY[n, y, x, f]: one `linalg.generic` with loops (i, j, c, f, n, y, x).
+/// * dY[n, y, x, f]: for each window offset (i, j), a strided slice of the
+/// padded input and one contraction `linalg.generic` with loops
+/// (c, f | n, y, x) whose maps are all projected permutations (so that
+/// kiln-tile-and-vectorize blocks it like a matmul: c x f accumulators, one
+/// (n, y, x) step at a time), inserted at [i, j] of the result.
 struct Conv2DGradFilterLowering : OpRewritePattern<kiln::Conv2DGradFilterOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(kiln::Conv2DGradFilterOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     RankedTensorType type = op.getType();
+    Type element = type.getElementType();
     ArrayRef<int64_t> strides = op.getStrides();
+    Value dy = op.getOutputGrad();
+    RankedTensorType dyType = typeOf(dy);
     Value input = padSpatial(rewriter, loc, op.getInput(), op.getPadding());
+    ArrayRef<int64_t> k = type.getShape(); // (kh, kw, c, f)
     SmallVector<AffineExpr> d;
-    for (unsigned k = 0; k < 7; ++k)
-      d.push_back(getAffineDimExpr(k, context));
-    // d = (i, j, c, f, n, y, x)
-    SmallVector<AffineMap> maps = {AffineMap::get(7, 0, {d[4], d[5] * strides[0] + d[0], d[6] * strides[1] + d[1], d[2]},
-                                                  context),
-                                   AffineMap::get(7, 0, {d[4], d[5], d[6], d[3]}, context),
-                                   AffineMap::get(7, 0, {d[0], d[1], d[2], d[3]}, context)};
-    Value init = filled(rewriter, loc, type, {}, floatConstant(rewriter, loc, type.getElementType(), 0.0));
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{type}, ValueRange{input, op.getOutputGrad()}, ValueRange{init}, maps,
-        iterators({false, false, false, false, true, true, true}), [](OpBuilder &b, Location l, ValueRange args) {
-          Value product = arith::MulFOp::create(b, l, args[0], args[1]);
-          linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, args[2], product).getResult()});
-        });
-    rewriter.replaceOp(op, generic.getResults());
+    for (unsigned e = 0; e < 5; ++e)
+      d.push_back(getAffineDimExpr(e, context));
+    // d = (c, f, n, y, x)
+    SmallVector<AffineMap> maps = {AffineMap::get(5, 0, {d[2], d[3], d[4], d[0]}, context),
+                                   AffineMap::get(5, 0, {d[2], d[3], d[4], d[1]}, context),
+                                   AffineMap::get(5, 0, {d[0], d[1]}, context)};
+    auto sliceType = RankedTensorType::get({dyType.getDimSize(0), dyType.getDimSize(1), dyType.getDimSize(2), k[2]},
+                                           element);
+    auto blockType = RankedTensorType::get({k[2], k[3]}, element);
+    Value zero = floatConstant(rewriter, loc, element, 0.0);
+    Value result = tensor::EmptyOp::create(rewriter, loc, type.getShape(), element);
+    SmallVector<OpFoldResult> sliceSizes = tensor::getMixedSizes(rewriter, loc, dy);
+    sliceSizes[3] = rewriter.getIndexAttr(k[2]);
+    SmallVector<OpFoldResult> sliceSteps = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(strides[0]),
+                                            rewriter.getIndexAttr(strides[1]), rewriter.getIndexAttr(1)};
+    for (int64_t i = 0; i < k[0]; ++i)
+      for (int64_t j = 0; j < k[1]; ++j) {
+        SmallVector<OpFoldResult> offsets = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(i),
+                                             rewriter.getIndexAttr(j), rewriter.getIndexAttr(0)};
+        Value window =
+            tensor::ExtractSliceOp::create(rewriter, loc, sliceType, input, offsets, sliceSizes, sliceSteps);
+        Value init = filled(rewriter, loc, blockType, {}, zero);
+        Value block = linalg::GenericOp::create(
+                          rewriter, loc, TypeRange{blockType}, ValueRange{window, dy}, ValueRange{init}, maps,
+                          iterators({false, false, true, true, true}),
+                          [](OpBuilder &b, Location l, ValueRange args) {
+                            Value product = arith::MulFOp::create(b, l, args[0], args[1]);
+                            linalg::YieldOp::create(
+                                b, l, ValueRange{arith::AddFOp::create(b, l, args[2], product).getResult()});
+                          })
+                          .getResult(0);
+        SmallVector<OpFoldResult> at = {rewriter.getIndexAttr(i), rewriter.getIndexAttr(j), rewriter.getIndexAttr(0),
+                                        rewriter.getIndexAttr(0)};
+        SmallVector<OpFoldResult> blockSizes = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+                                                rewriter.getIndexAttr(k[2]), rewriter.getIndexAttr(k[3])};
+        SmallVector<OpFoldResult> ones(4, rewriter.getIndexAttr(1));
+        result = tensor::InsertSliceOp::create(rewriter, loc, block, result, at, blockSizes, ones);
+      }
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

@@ -14,6 +14,13 @@
 // per op, from its static shape: they always divide the static dimensions,
 // and the dynamic batch dimension is tiled by 1, so no tile needs masking.
 //
+// The gradients' contractions are first brought into shapes the blocks fit:
+// a matmul of a transposed operand into a contraction generic reading it
+// untransposed, a contraction generic that reshape fusion expanded back into
+// a matmul, and a contraction generic into a static 2-D result (the
+// convolution filter gradient) is blocked like a matmul, reducing over the
+// batch outermost. Large transposes are copied in cache-sized blocks.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
@@ -100,12 +107,27 @@ bool isContraction(Operation *op) {
   return isa<linalg::MatmulOp, linalg::MatvecOp, linalg::VecmatOp, linalg::DotOp>(op);
 }
 
+/// A `linalg.generic` contraction into a static 2-D result (m, n) whose
+/// reduction loops may be several (the convolution filter gradient's
+/// (n, y, x)): blocked like a matmul, reduced one step at a time.
+bool isGenericMatmul(Operation *op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic || generic->getNumResults() != 1 || generic.getNumDpsInputs() != 2)
+    return false;
+  auto type = dyn_cast<RankedTensorType>(generic->getResult(0).getType());
+  if (!type || type.getRank() != 2 || !type.hasStaticShape())
+    return false;
+  if (!generic.getIndexingMapMatchingResult(cast<OpResult>(generic->getResult(0))).isProjectedPermutation())
+    return false;
+  return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
+}
+
 /// The tile of each output dimension of a compute op (its register block).
 SmallVector<int64_t> outputTile(linalg::LinalgOp op) {
   ArrayRef<int64_t> shape = cast<ShapedType>(op.getDpsInits()[0].getType()).getShape();
   if (isConvOrPool(op)) // (n, oh, ow, channels)
     return {1, 1, pixelTile(shape[2]), tileOf(shape[3], kConvChannels)};
-  if (isa<linalg::MatmulOp>(op)) { // (m, n); a dynamic m is peeled later
+  if (isa<linalg::MatmulOp>(op) || isGenericMatmul(op)) { // (m, n); a dynamic m is peeled later
     int64_t columns = tileOf(shape[1], kMatmulColumns);
     int64_t rows = columns > 32 ? kMatmulRowsWide : kMatmulRowsNarrow;
     return {ShapedType::isDynamic(shape[0]) ? rows : largestDivisorAtMost(shape[0], rows), columns};
@@ -148,6 +170,12 @@ SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op) {
     sizes[4] = 1;
     return sizes;
   }
+  if (isGenericMatmul(op)) { // every reduction step by 1: one outer product
+    for (auto [i, iterator] : llvm::enumerate(iterators))
+      if (iterator == utils::IteratorType::reduction)
+        sizes[i] = 1;
+    return sizes;
+  }
   int64_t cap = isContraction(op) && !isa<linalg::DotOp, linalg::MatvecOp>(op) ? kMatmulK : kReductionInner;
   for (auto [i, iterator] : llvm::enumerate(iterators)) {
     if (iterator != utils::IteratorType::reduction)
@@ -156,6 +184,27 @@ SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op) {
       sizes[i] = 1;
     else if (isContraction(op) || ranges[i] > kReductionInner)
       sizes[i] = largestDivisorAtMost(ranges[i], cap);
+  }
+  // A block still too large to vectorize whole (a bias gradient's 24 x 24 x
+  // 32 per image) reduces one step at a time: over every reduction dimension
+  // when the innermost dimension is parallel (each step is then one vector
+  // add into the accumulator, no horizontal reduction), else over its outer
+  // dimensions until it fits.
+  if (!isContraction(op)) {
+    auto volume = [&] {
+      int64_t product = 1;
+      for (auto [range, size] : llvm::zip(ranges, sizes))
+        product *= size != 0 ? size : (ShapedType::isDynamic(range) ? 1 : range);
+      return product;
+    };
+    bool innerParallel = !iterators.empty() && iterators.back() == utils::IteratorType::parallel;
+    bool tooLarge = volume() > kMaxVectorElements;
+    for (auto [i, iterator] : llvm::enumerate(iterators)) {
+      if (!tooLarge || (!innerParallel && volume() <= kMaxVectorElements))
+        break;
+      if (iterator == utils::IteratorType::reduction && sizes[i] == 0)
+        sizes[i] = 1;
+    }
   }
   return sizes;
 }
@@ -311,6 +360,137 @@ LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
   return success();
 }
 
+/// A contraction `linalg.generic` whose output has more than two dimensions
+/// and whose trailing output dimensions run together in every operand (the
+/// dense input gradient after reshape fusion: (n, y, x, c | k) reading
+/// W^T[k, y, x, c]) is collapsed back to 2-D and, where it then is one,
+/// rewritten as a `linalg.matmul`, so that it is blocked like a matmul
+/// rather than as one matrix-vector product per output pixel.
+void collapseToMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
+  if (!op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumDpsInputs() != 2 ||
+      !linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op.getOperation())))
+    return;
+  AffineMap outputMap = op.getIndexingMapMatchingResult(cast<OpResult>(op->getResult(0)));
+  if (outputMap.getNumResults() <= 2 || !outputMap.isProjectedPermutation())
+    return;
+  ReassociationIndices trailing;
+  for (unsigned r = 1; r < outputMap.getNumResults(); ++r)
+    trailing.push_back(outputMap.getDimPosition(r));
+  SmallVector<ReassociationIndices> groups = {trailing};
+  if (!linalg::areDimSequencesPreserved(op.getIndexingMapsArray(), groups))
+    return;
+  rewriter.setInsertionPoint(op);
+  FailureOr<linalg::CollapseResult> collapsed =
+      linalg::collapseOpIterationDims(cast<linalg::LinalgOp>(op.getOperation()), groups, rewriter);
+  if (failed(collapsed))
+    return;
+  rewriter.replaceOp(op, collapsed->results);
+  if (auto generic = dyn_cast<linalg::GenericOp>(collapsed->collapsedOp.getOperation())) {
+    rewriter.setInsertionPoint(generic);
+    (void)linalg::specializeGenericOp(rewriter, generic);
+  }
+}
+
+/// A `linalg.matmul` whose A operand is a 2-D `linalg.transpose` and whose
+/// result is static (a weight gradient: activations^T @ dY) becomes a
+/// contraction `linalg.generic` reading the untransposed A with a transposed
+/// map: each reduction step then reads a contiguous row of A for the block's
+/// rows, and the transpose (a scalar copy of the whole activation) is gone.
+void foldTransposedLhs(RewriterBase &rewriter, linalg::MatmulOp matmul) {
+  if (!matmul.hasPureTensorSemantics() || matmul.hasUserDefinedMaps())
+    return;
+  auto transpose = matmul.getInputs()[0].getDefiningOp<linalg::TransposeOp>();
+  if (!transpose || transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
+    return;
+  auto resultType = cast<RankedTensorType>(matmul->getResult(0).getType());
+  Type element = resultType.getElementType();
+  if (!resultType.hasStaticShape() || !isa<FloatType>(element) ||
+      cast<ShapedType>(matmul.getInputs()[1].getType()).getElementType() != element ||
+      cast<ShapedType>(transpose.getInput().getType()).getElementType() != element)
+    return;
+  MLIRContext *context = rewriter.getContext();
+  AffineExpr m = getAffineDimExpr(0, context), n = getAffineDimExpr(1, context), k = getAffineDimExpr(2, context);
+  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k, m}, context), AffineMap::get(3, 0, {k, n}, context),
+                                 AffineMap::get(3, 0, {m, n}, context)};
+  rewriter.setInsertionPoint(matmul);
+  auto generic = linalg::GenericOp::create(
+      rewriter, matmul.getLoc(), TypeRange{resultType}, ValueRange{transpose.getInput(), matmul.getInputs()[1]},
+      ValueRange{matmul.getOutputs()[0]}, maps,
+      SmallVector<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
+                                       utils::IteratorType::reduction},
+      [](OpBuilder &b, Location l, ValueRange args) {
+        Value product = arith::MulFOp::create(b, l, args[0], args[1]);
+        linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, args[2], product).getResult()});
+      });
+  rewriter.replaceOp(matmul, generic->getResults());
+  if (transpose->use_empty())
+    rewriter.eraseOp(transpose);
+}
+
+/// Tiles the dynamic (batch) reduction loops of a generic contraction by 1,
+/// outermost, before its register blocks: each block then reduces over one
+/// batch element at a time, whose operands stay in cache across the blocks
+/// (a block loop outside the batch loop would stream the whole batch from
+/// memory once per block).
+LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  SmallVector<int64_t> sizes(ranges.size(), 0);
+  bool any = false, staticReduction = false;
+  for (auto [i, iterator] : llvm::enumerate(op.getIteratorTypesArray())) {
+    if (iterator != utils::IteratorType::reduction)
+      continue;
+    if (ShapedType::isDynamic(ranges[i])) {
+      sizes[i] = 1;
+      any = true;
+    } else {
+      staticReduction = true;
+    }
+  }
+  // With only the batch to reduce over, it stays the inner loop of each
+  // block (the accumulators would otherwise go through memory every step).
+  if (!any || !staticReduction)
+    return success();
+  scf::SCFTilingOptions tiling;
+  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  if (failed(result))
+    return failure();
+  rewriter.replaceOp(op, result->replacements);
+  return success();
+}
+
+/// Marks a transpose tile that stays scalar (vectorized, it would become a
+/// fully unrolled element-by-element vector.transpose).
+constexpr llvm::StringLiteral kScalarMarker = "kiln.scalar_block";
+
+/// Tiles a large `linalg.transpose` into blocks of up to 64 x 64 elements
+/// (the input's and the output's innermost dimensions; the others by 1), so
+/// that its scalar copy reads and writes within cache instead of striding
+/// through the whole input once per output row.
+LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
+  auto type = cast<ShapedType>(op.getInit().getType());
+  if (!op.hasPureTensorSemantics() || type.getRank() < 2 || !type.hasStaticShape() ||
+      type.getNumElements() <= kMaxVectorElements)
+    return success();
+  ArrayRef<int64_t> permutation = op.getPermutation();
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> sizes(rank, 1);
+  for (int64_t i = 0; i < rank; ++i)
+    if (i == rank - 1 || permutation[i] == rank - 1)
+      sizes[i] = tileOf(type.getDimSize(i), kElementwiseInner);
+  scf::SCFTilingOptions tiling;
+  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  if (failed(result))
+    return failure();
+  for (Operation *tiled : result->tiledOps)
+    tiled->setAttr(kScalarMarker, rewriter.getUnitAttr());
+  rewriter.replaceOp(op, result->replacements);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Vectorization
 //===----------------------------------------------------------------------===//
@@ -318,7 +498,7 @@ LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
 /// Whether `op` has a static, register-sized shape and a body the vectorizer
 /// handles without gathers.
 bool shouldVectorize(linalg::LinalgOp op) {
-  if (!op.hasPureTensorSemantics() || op.getNumLoops() == 0 || op.hasDynamicShape())
+  if (!op.hasPureTensorSemantics() || op.getNumLoops() == 0 || op.hasDynamicShape() || op->hasAttr(kScalarMarker))
     return false;
   for (Value operand : op->getOperands()) {
     auto type = dyn_cast<ShapedType>(operand.getType());
@@ -345,6 +525,83 @@ void vectorizeAll(RewriterBase &rewriter, func::FuncOp func) {
       rewriter.replaceOp(op, result->replacements);
   }
 }
+
+/// Drops the unit reduction dimensions of a `vector.contract` that has more
+/// than one reduction dimension, keeping the last reduction dimension (a
+/// generic contraction tiled by 1 over (n, y, x) vectorizes to one with three
+/// unit reductions, which the outer-product lowering does not take: it would
+/// become separate multiplies and adds instead of FMAs).
+struct DropUnitReductionDims : OpRewritePattern<vector::ContractionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(vector::ContractionOp op, PatternRewriter &rewriter) const override {
+    if (isa_and_nonnull<vector::MaskOp>(op->getParentOp()))
+      return failure();
+    auto lhsType = dyn_cast<VectorType>(op.getLhs().getType());
+    auto rhsType = dyn_cast<VectorType>(op.getRhs().getType());
+    if (!lhsType || !rhsType || lhsType.isScalable() || rhsType.isScalable())
+      return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    SmallVector<vector::IteratorType> iterators = op.getIteratorTypesArray();
+    unsigned numDims = maps[0].getNumDims();
+    SmallVector<int64_t> sizes(numDims, ShapedType::kDynamic);
+    VectorType operandTypes[2] = {lhsType, rhsType};
+    for (unsigned operand = 0; operand < 2; ++operand) {
+      AffineMap map = maps[operand];
+      VectorType type = operandTypes[operand];
+      for (unsigned r = 0; r < map.getNumResults(); ++r) {
+        auto dim = dyn_cast<AffineDimExpr>(map.getResult(r));
+        if (!dim)
+          return failure();
+        sizes[dim.getPosition()] = type.getDimSize(r);
+      }
+    }
+    SmallVector<unsigned> reductions;
+    for (unsigned d = 0; d < numDims; ++d)
+      if (iterators[d] == vector::IteratorType::reduction)
+        reductions.push_back(d);
+    if (reductions.size() < 2)
+      return failure();
+    llvm::SmallBitVector drop(numDims);
+    for (unsigned d : reductions)
+      if (sizes[d] == 1)
+        drop.set(d);
+    // Keep one reduction dimension: the last non-unit one, else the last.
+    bool keepsOne = llvm::any_of(reductions, [&](unsigned d) { return !drop.test(d); });
+    if (!keepsOne)
+      drop.reset(reductions.back());
+    if (drop.none())
+      return failure();
+
+    auto reduceOperand = [&](Value value, VectorType type, AffineMap map, AffineMap &newMap) -> Value {
+      SmallVector<int64_t> shape;
+      SmallVector<AffineExpr> results;
+      for (unsigned r = 0; r < map.getNumResults(); ++r) {
+        unsigned d = cast<AffineDimExpr>(map.getResult(r)).getPosition();
+        if (drop.test(d))
+          continue;
+        shape.push_back(type.getDimSize(r));
+        results.push_back(map.getResult(r));
+      }
+      newMap = compressDims(AffineMap::get(numDims, 0, results, rewriter.getContext()), drop);
+      auto newType = VectorType::get(shape, type.getElementType());
+      if (newType == type)
+        return value;
+      return vector::ShapeCastOp::create(rewriter, op.getLoc(), newType, value);
+    };
+    SmallVector<AffineMap> newMaps(3);
+    Value lhs = reduceOperand(op.getLhs(), lhsType, maps[0], newMaps[0]);
+    Value rhs = reduceOperand(op.getRhs(), rhsType, maps[1], newMaps[1]);
+    newMaps[2] = compressDims(maps[2], drop);
+    SmallVector<Attribute> newIterators;
+    for (unsigned d = 0; d < numDims; ++d)
+      if (!drop.test(d))
+        newIterators.push_back(vector::IteratorTypeAttr::get(rewriter.getContext(), iterators[d]));
+    rewriter.replaceOpWithNewOp<vector::ContractionOp>(op, lhs, rhs, op.getAcc(),
+                                                       rewriter.getAffineMapArrayAttr(newMaps),
+                                                       rewriter.getArrayAttr(newIterators), op.getKind());
+    return success();
+  }
+};
 
 /// The clean-up that `transform.structured.vectorize_children_and_apply_patterns`
 /// applies after vectorizing: fold slices into transfers, canonicalize them.
@@ -398,6 +655,40 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
     MLIRContext *context = &getContext();
     IRRewriter rewriter(context);
 
+    // 0. Generic contractions: back to matmuls where they are ones; the
+    // others reduce over the batch outermost.
+    {
+      SmallVector<linalg::MatmulOp> matmuls;
+      func.walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
+      for (linalg::MatmulOp op : matmuls)
+        foldTransposedLhs(rewriter, op);
+      SmallVector<linalg::GenericOp> expanded;
+      func.walk([&](linalg::GenericOp op) { expanded.push_back(op); });
+      for (linalg::GenericOp op : expanded)
+        collapseToMatmul(rewriter, op);
+    }
+    if (failed(canonicalize(func)))
+      return signalPassFailure();
+    {
+      SmallVector<linalg::LinalgOp> contractions;
+      func.walk([&](linalg::GenericOp op) {
+        if (op.hasPureTensorSemantics() && isGenericMatmul(op))
+          contractions.push_back(op);
+      });
+      for (linalg::LinalgOp op : contractions)
+        if (failed(tileBatchReductions(rewriter, op)))
+          op->emitWarning("kiln-tile-and-vectorize: could not tile the batch reduction");
+    }
+
+    // Large transposes in cache-sized blocks.
+    {
+      SmallVector<linalg::TransposeOp> transposes;
+      func.walk([&](linalg::TransposeOp op) { transposes.push_back(op); });
+      for (linalg::TransposeOp op : transposes)
+        if (failed(tileTranspose(rewriter, op)))
+          op->emitWarning("kiln-tile-and-vectorize: could not tile the transpose");
+    }
+
     // 1. Register blocks with fused fills and epilogues.
     for (TilingRoot root : collectRoots(func))
       if (failed(tileRegisterBlock(rewriter, root)))
@@ -429,6 +720,7 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
         return signalPassFailure();
     }
     vectorizeAll(rewriter, func);
+    func.walk([](linalg::TransposeOp op) { op->removeAttr(kScalarMarker); });
     {
       RewritePatternSet patterns(context);
       populateVectorCleanupPatterns(patterns);
@@ -439,11 +731,14 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
 
     // 4. Accumulators out of the reduction loops, on tensors; then drop the
     // unit dimensions the 1-D convolutions left (PERF.md: otherwise a large
-    // buffer is allocated and leaked per call).
+    // buffer is allocated and leaked per call) and the unit reductions of
+    // generic contractions (once their broadcasts are folded into the
+    // contraction maps above).
     hoistOnTensors(rewriter, func);
     {
       RewritePatternSet patterns(context);
       vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
+      patterns.add<DropUnitReductionDims>(context);
       populateCanonicalizationPatterns(patterns);
       GreedyRewriteConfig config;
       config.setMaxIterations(8);

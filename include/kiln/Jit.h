@@ -83,6 +83,10 @@ public:
   const std::vector<ModelInfo> &getModels() const;
   /// The model called `name`, or null.
   const ModelInfo *findModel(llvm::StringRef name) const;
+  /// The address of the compiled `kiln_model_<name>` descriptor, the same
+  /// struct an object file defines (`{json, predict, loss, train_step}`
+  /// packed entry points, docs/artifacts.md), or null. Valid while the Jit lives.
+  const void *getModelDescriptor(llvm::StringRef name) const;
 
   /// Calls `<model>_<function>` (`predict`, `loss`, `grad` or `train_step`)
   /// with `args`: every parameter of the model in declaration order, then

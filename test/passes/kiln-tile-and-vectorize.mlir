@@ -121,3 +121,144 @@ func.func @row_max(%x: tensor<?x10xf32>) -> tensor<?xf32> {
   } -> tensor<?xf32>
   return %r : tensor<?xf32>
 }
+
+// -----
+
+// A convolution's filter gradient for one window offset (kiln-lower-to-linalg's
+// form): a contraction over (c, f | n, y, x). The batch is reduced outermost
+// (one image's operands stay in cache across the blocks), then blocks of
+// 8 input x 32 output channels reduce over (y, x) one step at a time; the
+// unit reduction dimensions are dropped so that each step is one outer
+// product (8 broadcasts, 16 FMAs).
+
+#in = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d0)>
+#dy = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d1)>
+#out = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1)>
+// CHECK-LABEL: func.func @filter_grad
+// CHECK:         scf.for {{.*}} -> (tensor<32x32xf32>)
+// CHECK:           scf.for {{.*}} step %c8 iter_args({{.*}}) -> (tensor<32x32xf32>)
+// CHECK:             scf.for {{.*}} -> (vector<8x32xf32>)
+// CHECK:               scf.for {{.*}} -> (vector<8x32xf32>)
+// CHECK:                 vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<8xf32>
+// CHECK:                 vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<32xf32>
+// CHECK:                 vector.contract {{.*}}iterator_types = ["parallel", "parallel", "reduction"]{{.*}} : vector<1x8xf32>, vector<1x32xf32> into vector<8x32xf32>
+// CHECK-NOT:     linalg.generic
+func.func @filter_grad(%x: tensor<?x24x24x32xf32>, %dy: tensor<?x24x24x32xf32>) -> tensor<32x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<32x32xf32>) -> tensor<32x32xf32>
+  %r = linalg.generic {indexing_maps = [#in, #dy, #out], iterator_types = ["parallel", "parallel", "reduction", "reduction", "reduction"]}
+    ins(%x, %dy : tensor<?x24x24x32xf32>, tensor<?x24x24x32xf32>) outs(%f : tensor<32x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<32x32xf32>
+  return %r : tensor<32x32xf32>
+}
+
+// -----
+
+// A dense weight gradient, activations^T @ dY: the transpose folds into the
+// contraction's map, so each batch step reads a contiguous row of the
+// activations for the block's 4 rows; the batch stays the inner loop.
+
+// CHECK-LABEL: func.func @weight_grad
+// CHECK-NOT:     linalg.transpose
+// CHECK:         scf.for {{.*}} step %c4 iter_args({{.*}}) -> (tensor<256x64xf32>)
+// CHECK:           scf.for {{.*}} -> (vector<4x64xf32>)
+// CHECK:             vector.transfer_read {{.*}} : tensor<?x256xf32>, vector<4xf32>
+// CHECK:             vector.transfer_read {{.*}} : tensor<?x64xf32>, vector<64xf32>
+// CHECK:             vector.contract {{.*}} : vector<1x4xf32>, vector<1x64xf32> into vector<4x64xf32>
+// CHECK-NOT:     linalg.matmul
+func.func @weight_grad(%a: tensor<?x256xf32>, %dy: tensor<?x64xf32>) -> tensor<256x64xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %a, %c0 : tensor<?x256xf32>
+  %te = tensor.empty(%n) : tensor<256x?xf32>
+  %t = linalg.transpose ins(%a : tensor<?x256xf32>) outs(%te : tensor<256x?xf32>) permutation = [1, 0]
+  %e = tensor.empty() : tensor<256x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<256x64xf32>) -> tensor<256x64xf32>
+  %m = linalg.matmul ins(%t, %dy : tensor<256x?xf32>, tensor<?x64xf32>) outs(%f : tensor<256x64xf32>) -> tensor<256x64xf32>
+  return %m : tensor<256x64xf32>
+}
+
+// -----
+
+// A dense input gradient after reshape fusion expanded it to the image's
+// shape, (n, y, x, c | k): collapsed back to a matmul and blocked as one
+// (4 rows x 64 columns, k by 8), not one matrix-vector product per pixel.
+
+#dyk = affine_map<(d0, d1, d2, d3, d4) -> (d0, d4)>
+#wt = affine_map<(d0, d1, d2, d3, d4) -> (d4, d1, d2, d3)>
+#img = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @input_grad_expanded
+// CHECK:         scf.for {{.*}} step %c4 iter_args({{.*}}) -> (tensor<?x2048xf32>)
+// CHECK:           scf.for {{.*}} -> (vector<4x64xf32>)
+// CHECK:             vector.contract {{.*}} : vector<4x8xf32>, vector<8x64xf32> into vector<4x64xf32>
+// CHECK:         tensor.expand_shape {{.*}} : tensor<?x2048xf32> into tensor<?x8x8x32xf32>
+// CHECK-NOT:     linalg.generic
+func.func @input_grad_expanded(%dy: tensor<?x64xf32>, %wt: tensor<64x8x8x32xf32>) -> tensor<?x8x8x32xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %dy, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%n) : tensor<?x8x8x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x8x8x32xf32>) -> tensor<?x8x8x32xf32>
+  %r = linalg.generic {indexing_maps = [#dyk, #wt, #img], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+    ins(%dy, %wt : tensor<?x64xf32>, tensor<64x8x8x32xf32>) outs(%f : tensor<?x8x8x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x8x8x32xf32>
+  return %r : tensor<?x8x8x32xf32>
+}
+
+// -----
+
+// A bias gradient: the sum over (n, y, x) of a ?x24x24x32 tensor. A block of
+// 24 x 24 x 32 is too large to vectorize whole, and the innermost dimension
+// is parallel, so every reduction dimension is stepped by 1: each step is one
+// vector add into the 32-channel accumulator.
+
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#ch = affine_map<(d0, d1, d2, d3) -> (d3)>
+// CHECK-LABEL: func.func @bias_grad
+// CHECK:         scf.for {{.*}} -> (vector<32xf32>)
+// CHECK:           scf.for {{.*}} -> (vector<32xf32>)
+// CHECK:             scf.for {{.*}} -> (vector<32xf32>)
+// CHECK:               vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<32xf32>
+// CHECK:               arith.addf {{.*}} : vector<32xf32>
+// CHECK:         vector.transfer_write {{.*}} : vector<32xf32>, tensor<32xf32>
+// CHECK-NOT:     linalg.generic
+func.func @bias_grad(%dy: tensor<?x24x24x32xf32>) -> tensor<32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<32xf32>) -> tensor<32xf32>
+  %r = linalg.generic {indexing_maps = [#id4, #ch], iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+    ins(%dy : tensor<?x24x24x32xf32>) outs(%f : tensor<32xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %acc, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<32xf32>
+  return %r : tensor<32xf32>
+}
+
+// -----
+
+// A large transpose (a dense kernel 18432x64 seen as 24x24x32x64, to
+// 64x24x24x32): tiled into blocks of 64 x 32 (the input's and the output's
+// innermost dimensions) so that its copy stays in cache; the blocks stay
+// scalar (no unrolled vector.transpose).
+
+// CHECK-LABEL: func.func @big_transpose
+// CHECK:         scf.for {{.*}} -> (tensor<64x24x24x32xf32>)
+// CHECK:           scf.for {{.*}} -> (tensor<64x24x24x32xf32>)
+// CHECK:             linalg.transpose ins(%{{.*}} : tensor<1x1x32x64xf32>) outs(%{{.*}} : tensor<64x1x1x32xf32>) permutation = [3, 0, 1, 2]
+// CHECK-NOT:     kiln.scalar_block
+// CHECK-NOT:     vector.transpose
+func.func @big_transpose(%w: tensor<24x24x32x64xf32>) -> tensor<64x24x24x32xf32> {
+  %e = tensor.empty() : tensor<64x24x24x32xf32>
+  %t = linalg.transpose ins(%w : tensor<24x24x32x64xf32>) outs(%e : tensor<64x24x24x32xf32>) permutation = [3, 0, 1, 2]
+  return %t : tensor<64x24x24x32xf32>
+}

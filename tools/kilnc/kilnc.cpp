@@ -29,6 +29,7 @@
 #include "frontend/AST.h"
 #include "kiln/GradCheck.h"
 #include "kiln/Jit.h"
+#include "ModelBinary.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
 #include "frontend/Parser.h"
@@ -84,7 +85,23 @@ cl::opt<std::string> targetCpu("target-cpu", cl::desc("CPU to generate code for 
                                cl::init("native"));
 cl::opt<std::string> modelName("model", cl::desc("The model a standalone binary runs (default: the first)"),
                                cl::init(""));
-cl::opt<uint64_t> gradcheckSeed("seed", cl::desc("gradcheck: seed of the random parameters and batch"), cl::init(0));
+cl::opt<uint64_t> gradcheckSeed("seed", cl::desc("gradcheck, train: seed of the random values"), cl::init(0));
+// `kilnc train FILE ...`: the model binaries' training loop on JIT-compiled code.
+cl::OptionCategory trainCategory("kilnc train options (the same as a model binary's `train`)");
+cl::opt<std::string> trainData("data", cl::desc("Training data (IDX directory, <input>.npy directory or .csv)"),
+                               cl::cat(trainCategory));
+cl::opt<std::string> trainTestData("test-data", cl::desc("Test data evaluated after every epoch"),
+                                   cl::cat(trainCategory));
+cl::opt<int64_t> trainEpochs("epochs", cl::desc("Epochs"), cl::init(1), cl::cat(trainCategory));
+cl::opt<int64_t> trainBatch("batch", cl::desc("Batch size"), cl::init(32), cl::cat(trainCategory));
+cl::opt<double> trainLr("lr", cl::desc("Learning rate (default: the model's)"), cl::init(-1), cl::cat(trainCategory));
+cl::opt<std::string> trainSave("save", cl::desc("Checkpoint to write after every epoch"), cl::cat(trainCategory));
+cl::opt<std::string> trainResume("resume", cl::desc("Checkpoint to resume from"), cl::cat(trainCategory));
+cl::opt<int64_t> trainLimit("limit", cl::desc("Use only the first N training examples"), cl::init(0),
+                            cl::cat(trainCategory));
+cl::opt<bool> trainQuiet("quiet", cl::desc("No progress bar"), cl::cat(trainCategory));
+cl::list<std::string> trainColumns("columns", cl::desc("CSV data: input=col1,col2,... (repeat per input)"),
+                                   cl::cat(trainCategory));
 cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Directory holding libkiln_runtime.a and libkiln_model_main.a"),
                                 cl::init(KILN_RUNTIME_LIBRARY_DIR), cl::Hidden);
 
@@ -215,12 +232,46 @@ int main(int argc, char **argv) {
                               "kilnc: the Kiln model compiler\n\n"
                               "  kilnc FILE --emit=LEVEL [-o OUT]   compile\n"
                               "  kilnc gradcheck FILE [--seed S]    check the generated gradients against\n"
-                              "                                     central finite differences\n");
+                              "                                     central finite differences\n"
+                              "  kilnc train FILE --data PATH ...   train through the JIT (as a model binary's\n"
+                              "                                     `train`; see the train options)\n");
   bool gradcheck = !positionalArgs.empty() && positionalArgs[0] == "gradcheck";
-  if (positionalArgs.size() > (gradcheck ? 2u : 1u))
-    return fail("too many positional arguments (one input file, or `gradcheck FILE`)");
+  bool train = !positionalArgs.empty() && positionalArgs[0] == "train";
+  if (positionalArgs.size() > (gradcheck || train ? 2u : 1u))
+    return fail("too many positional arguments (one input file, `gradcheck FILE` or `train FILE`)");
   if (gradcheck && positionalArgs.size() != 2)
     return fail("usage: kilnc gradcheck FILE.kiln [--seed S]");
+  if (train && (positionalArgs.size() != 2 || trainData.empty()))
+    return fail("usage: kilnc train FILE.kiln --data PATH [--epochs E] [--batch B] [--lr X] [--seed S] "
+                "[--save W.safetensors] [--resume W.safetensors] [--model NAME]");
+  if (train) {
+    auto jit = kiln::Jit::compileFile(positionalArgs[1]);
+    if (!jit) {
+      errs() << toString(jit.takeError());
+      return 1;
+    }
+    if ((*jit)->getModels().empty())
+      return fail("'" + positionalArgs[1] + "' has no model");
+    std::string name = modelName.empty() ? (*jit)->getModels().front().name : modelName.getValue();
+    auto *descriptor = static_cast<const kiln_binary::ModelDescriptor *>((*jit)->getModelDescriptor(name));
+    if (!descriptor)
+      return fail("no model named '" + name + "'");
+    kiln_binary::json model = kiln_binary::json::parse(descriptor->json, nullptr, /*allow_exceptions=*/false);
+    kiln_binary::programName = "kilnc";
+    kiln_binary::TrainOptions options;
+    options.data = trainData;
+    options.testData = trainTestData;
+    options.epochs = trainEpochs;
+    options.batch = trainBatch;
+    options.lr = trainLr;
+    options.seed = gradcheckSeed;
+    options.save = trainSave;
+    options.resume = trainResume;
+    options.limit = trainLimit;
+    options.quiet = trainQuiet;
+    options.columns.assign(trainColumns.begin(), trainColumns.end());
+    return kiln_binary::runTrain(model, *descriptor, options);
+  }
   if (!positionalArgs.empty())
     inputFilename = positionalArgs[positionalArgs.size() - 1];
   if (gradcheck) {
@@ -377,8 +428,8 @@ int main(int argc, char **argv) {
     failure = runLinker({"-shared", "-o", output, objectPath, "-lm"});
   } else {
     std::string dir = runtimeDir;
-    failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_runtime.a", "-lz",
-                         "-lm"});
+    failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_model_support.a",
+                         dir + "/libkiln_runtime.a", "-lz", "-lm"});
   }
   sys::fs::remove(objectPath);
   if (!failure.empty())
