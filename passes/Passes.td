@@ -253,4 +253,19 @@ def KilnUpdateInPlace : Pass<"kiln-update-in-place", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
 }
 
+def KilnFuseOptimizerUpdates : Pass<"kiln-fuse-optimizer-updates", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each parameter's optimizer update into one multi-result loop";
+  let description = [{
+    In `<Model>_train_step` functions (only there), fuses elementwise linalg
+    ops even when the producer has several uses: Adam's new `m` feeds the
+    new weight and is also a result of its own, and plain elementwise fusion
+    (which fuses single-use producers) leaves one loop each for `m`, `v` and
+    `w`. Fusing a multi-use producer keeps its value as an extra result of
+    the fused op, so nothing is computed twice, and each parameter's update
+    becomes one loop that reads `w`, `g` and the state once and writes the
+    new values (in place after kiln-update-in-place): one pass over memory.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -45,8 +45,11 @@ void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
 
 void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
   pm.addPass(kiln::createKilnFlattenModels());
-  if (options.fuseElementwise)
+  if (options.fuseElementwise) {
     pm.addPass(createLinalgElementwiseOpFusionPass());
+    // One loop per parameter's optimizer update (train_step only).
+    pm.addNestedPass<func::FuncOp>(kiln::createKilnFuseOptimizerUpdates());
+  }
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

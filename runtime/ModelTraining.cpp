@@ -351,7 +351,9 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
              " (try a smaller --lr)");
       auto now = std::chrono::steady_clock::now();
       bool last = s + 1 == stepsPerEpoch;
-      if (!options.quiet && (last || now - lastPrint > std::chrono::milliseconds(250))) {
+      // Print the first step at once (its time to arrive is the start-up
+      // cost bench/train_vs_torch.py measures), then at most 4 times a second.
+      if (!options.quiet && (s == 0 || last || now - lastPrint > std::chrono::milliseconds(250))) {
         lastPrint = now;
         double seconds = std::chrono::duration<double>(now - start).count();
         int width = 30, filled = int(double(width) * double(s + 1) / double(stepsPerEpoch));

@@ -1,0 +1,129 @@
+//===- FuseOptimizerUpdates.cpp - one loop per parameter update -----------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The `kiln-fuse-optimizer-updates` pass (see Passes.td): upstream
+// elementwise fusion with a control function that also accepts producers
+// with several uses, applied to train_step functions only (elsewhere the
+// default single-use rule keeps the tiling recipes' patterns intact).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNFUSEOPTIMIZERUPDATES
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+/// True for an all-parallel generic with one identity-mapped result.
+bool isElementwiseUpdate(linalg::GenericOp op) {
+  return op.getNumDpsInits() == 1 && op.getNumLoops() == op.getNumParallelLoops() &&
+         op.getIndexingMapMatchingResult(op->getResult(0)).isIdentity();
+}
+
+/// Merges `group` (elementwise generics over the same domain, each result
+/// used only by the return) into one multi-result generic. Identical inputs
+/// become one block argument, so that CSE later shares the computations the
+/// bodies have in common (Adam's new m inside the new w).
+void mergeGroup(SmallVector<linalg::GenericOp> group, OpBuilder &builder) {
+  linalg::GenericOp last = group.back();
+  builder.setInsertionPoint(last);
+  SmallVector<Value> inputs, outputs;
+  SmallVector<AffineMap> inputMaps, outputMaps;
+  SmallVector<Type> resultTypes;
+  for (linalg::GenericOp op : group) {
+    for (OpOperand *operand : op.getDpsInputOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(operand);
+      bool seen = false;
+      for (size_t i = 0; i < inputs.size(); ++i)
+        seen = seen || (inputs[i] == operand->get() && inputMaps[i] == map);
+      if (!seen) {
+        inputs.push_back(operand->get());
+        inputMaps.push_back(map);
+      }
+    }
+    outputs.push_back(op.getDpsInitOperand(0)->get());
+    outputMaps.push_back(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
+    resultTypes.push_back(op->getResult(0).getType());
+  }
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.append(outputMaps);
+  auto merged = linalg::GenericOp::create(
+      builder, last.getLoc(), resultTypes, inputs, outputs, maps, last.getIteratorTypesArray(),
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> yields;
+        for (size_t k = 0; k < group.size(); ++k) {
+          linalg::GenericOp op = group[k];
+          IRMapping mapping;
+          for (OpOperand *operand : op.getDpsInputOperands()) {
+            AffineMap map = op.getMatchingIndexingMap(operand);
+            for (size_t i = 0; i < inputs.size(); ++i)
+              if (inputs[i] == operand->get() && inputMaps[i] == map)
+                mapping.map(op.getMatchingBlockArgument(operand), args[i]);
+          }
+          mapping.map(op.getMatchingBlockArgument(op.getDpsInitOperand(0)), args[inputs.size() + k]);
+          for (Operation &bodyOp : op.getBody()->without_terminator())
+            b.clone(bodyOp, mapping);
+          auto yield = cast<linalg::YieldOp>(op.getBody()->getTerminator());
+          yields.push_back(mapping.lookupOrDefault(yield.getOperand(0)));
+        }
+        linalg::YieldOp::create(b, loc, yields);
+      });
+  for (size_t k = 0; k < group.size(); ++k) {
+    linalg::GenericOp op = group[k];
+    op->getResult(0).replaceAllUsesWith(merged->getResult(k));
+    op->erase();
+  }
+}
+
+struct KilnFuseOptimizerUpdatesPass : kiln::impl::KilnFuseOptimizerUpdatesBase<KilnFuseOptimizerUpdatesPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    if (!func.getSymName().ends_with("_train_step") || func.isExternal())
+      return;
+    // 1. Vertical: fuse producers into consumers even with several uses
+    //    (their other uses keep the producer, which now only feeds the return).
+    RewritePatternSet patterns(&getContext());
+    linalg::populateElementwiseOpsFusionPatterns(patterns, [](OpOperand *) { return true; });
+    if (failed(applyPatternsGreedily(func, std::move(patterns))))
+      return signalPassFailure();
+    // 2. Horizontal: the update generics of one parameter (same domain, each
+    //    result returned, nothing else reading it) become one generic.
+    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+    llvm::MapVector<Value, SmallVector<linalg::GenericOp>> groups; // keyed by the parameter's gradient
+    for (Operation &op : func.getBody().front()) {
+      auto generic = dyn_cast<linalg::GenericOp>(&op);
+      if (!generic || !isElementwiseUpdate(generic) || !generic->getResult(0).hasOneUse() ||
+          *generic->getResult(0).getUsers().begin() != ret)
+        continue;
+      // Group by the gradient operand: the one input that comes from the
+      // _grad call (or its inlined body), shared by all of a parameter's updates.
+      Value key;
+      for (OpOperand *operand : generic.getDpsInputOperands())
+        if (!isa<BlockArgument>(operand->get()) && !operand->get().getDefiningOp<arith::ConstantOp>() &&
+            cast<ShapedType>(operand->get().getType()).getRank() > 0)
+          key = operand->get();
+      if (key)
+        groups[key].push_back(generic);
+    }
+    OpBuilder builder(&getContext());
+    for (auto &[key, group] : groups)
+      if (group.size() > 1)
+        mergeGroup(group, builder);
+  }
+};
+} // namespace
