@@ -98,7 +98,12 @@ struct KilnFuseOptimizerUpdatesPass : kiln::impl::KilnFuseOptimizerUpdatesBase<K
     // 1. Vertical: fuse producers into consumers even with several uses
     //    (their other uses keep the producer, which now only feeds the return).
     RewritePatternSet patterns(&getContext());
-    linalg::populateElementwiseOpsFusionPatterns(patterns, [](OpOperand *) { return true; });
+    // Rank-0 producers (Adam's bias correction from lr and the step count)
+    // stay separate: fused, they would be recomputed for every element.
+    linalg::populateElementwiseOpsFusionPatterns(patterns, [](OpOperand *operand) {
+      auto type = dyn_cast<RankedTensorType>(operand->get().getType());
+      return !type || type.getRank() > 0;
+    });
     if (failed(applyPatternsGreedily(func, std::move(patterns))))
       return signalPassFailure();
     // 2. Horizontal: the update generics of one parameter (same domain, each
