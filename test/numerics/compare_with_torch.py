@@ -45,16 +45,23 @@ def run_kiln(kiln_run, source, model, function, arrays, workdir):
 failures = 0
 
 
-def check(label, got, want):
-    global failures
+def relative_error(got, want):
+    """Norm-wise relative error of `got` against `want` (in float64), or
+    None when the shapes differ."""
     want = np.asarray(want, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
     if got.shape != want.shape:
-        print(f"FAIL {label}: shape {got.shape}, PyTorch {want.shape}")
+        return None
+    return np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
+
+
+def check(label, got, want):
+    global failures
+    error = relative_error(got, want)
+    if error is None:
+        print(f"FAIL {label}: shape {np.shape(got)}, PyTorch {np.shape(want)}")
         failures += 1
         return
-    denom = max(np.linalg.norm(want), 1e-12)
-    error = np.linalg.norm(got - want) / denom
     status = "ok  " if error < TOLERANCE else "FAIL"
     if error >= TOLERANCE:
         failures += 1

@@ -29,48 +29,18 @@
 #include <unistd.h>
 #include <vector>
 
-namespace {
+#include "RuntimeTestUtils.h"
 
-struct TensorHolder {
-  kiln_tensor_t *tensor = nullptr;
-  ~TensorHolder() { kiln_tensor_free(tensor); }
-};
+namespace {
+using namespace kiln_test;
 
 struct CheckpointHolder {
   kiln_checkpoint_t *checkpoint = nullptr;
   ~CheckpointHolder() { kiln_checkpoint_free(checkpoint); }
 };
 
-std::string take(kiln_status_t status) {
-  std::string message = kiln_status_message(status);
-  kiln_status_free(status);
-  return message;
-}
-
-class RuntimeCheckpoint : public ::testing::Test {
+class RuntimeCheckpoint : public TempDirTest {
 protected:
-  void SetUp() override {
-    const char *base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/kiln-ckpt-XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    ASSERT_NE(mkdtemp(buffer.data()), nullptr);
-    dir = buffer.data();
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-
-  std::string path(const std::string &name) const { return dir + "/" + name; }
-
-  std::string write(const std::string &name, const std::string &bytes) {
-    std::string file = path(name);
-    std::ofstream out(file, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return file;
-  }
-
   static std::string read(const std::string &file) {
     std::ifstream in(file, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -123,8 +93,6 @@ protected:
     EXPECT_EQ(kiln_checkpoint_save(c.checkpoint, file.c_str()), nullptr);
     return file;
   }
-
-  std::string dir;
 };
 
 TEST_F(RuntimeCheckpoint, SaveLoadRoundTrip) {

@@ -27,44 +27,14 @@
 #include <vector>
 #include <zlib.h>
 
+#include "RuntimeTestUtils.h"
+
 namespace {
+using namespace kiln_test;
 
-struct TensorHolder {
-  kiln_tensor_t *tensor = nullptr;
-  ~TensorHolder() { kiln_tensor_free(tensor); }
-};
-
-std::string take(kiln_status_t status) {
-  std::string message = kiln_status_message(status);
-  kiln_status_free(status);
-  return message;
-}
-
-/// A fresh temporary directory per test, removed afterwards.
-class RuntimeReader : public ::testing::Test {
+/// Reader tests: a fresh temporary directory per test, plus gzip files.
+class RuntimeReader : public TempDirTest {
 protected:
-  void SetUp() override {
-    const char *base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/kiln-rt-XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    ASSERT_NE(mkdtemp(buffer.data()), nullptr);
-    dir = buffer.data();
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-
-  std::string path(const std::string &name) const { return dir + "/" + name; }
-
-  std::string write(const std::string &name, const std::string &bytes) {
-    std::string file = path(name);
-    std::ofstream out(file, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return file;
-  }
-
   std::string writeGzip(const std::string &name, const std::string &bytes) {
     std::string file = path(name);
     gzFile gz = gzopen(file.c_str(), "wb");
@@ -73,8 +43,6 @@ protected:
     gzclose(gz);
     return file;
   }
-
-  std::string dir;
 };
 
 std::string bigEndian32(uint32_t v) {

@@ -20,20 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "RuntimeTestUtils.h"
+
 namespace {
-
-/// Owns a tensor for the length of a test.
-struct TensorHolder {
-  kiln_tensor_t *tensor = nullptr;
-  ~TensorHolder() { kiln_tensor_free(tensor); }
-};
-
-/// The message of `status` (freed), or "" for success.
-std::string take(kiln_status_t status) {
-  std::string message = kiln_status_message(status);
-  kiln_status_free(status);
-  return message;
-}
+using namespace kiln_test;
 
 TEST(RuntimeStatus, CarriesCodeAndMessage) {
   kiln_status_t status =
