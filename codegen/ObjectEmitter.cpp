@@ -129,7 +129,7 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
   llvm::json::Object hyper;
   for (const auto &[name, value] : model.hyperParams)
     hyper[name] = value;
-  llvm::json::Object root{{"name", model.name}, {"params", std::move(params)}};
+  llvm::json::Object root{{"name", model.name}, {"device", model.device}, {"params", std::move(params)}};
   if (model.predict)
     root["predict"] = functionJson(*model.predict);
   if (model.loss)

@@ -268,4 +268,50 @@ def KilnFuseOptimizerUpdates : Pass<"kiln-fuse-optimizer-updates", "::mlir::func
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+
+def KilnMapToGpu : Pass<"kiln-map-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Run every linalg op of the model functions as a GPU kernel";
+  let description = [{
+    The GPU half of the lowering, on bufferized model functions
+    (`kiln_impl_*`; helpers such as the deallocation helper stay on the
+    host). After it, host code only allocates, frees, launches and calls:
+
+    1. Contractions whose body is a multiply-add (matmul, matvec,
+       convolution, the convolution filter gradient) become shared-memory
+       tiled kernels: 64x64 output tiles per block of 256 threads, each
+       thread 4x4 outputs in registers, K in steps of 16 staged through
+       workgroup memory, loads coalesced along the operand's innermost
+       dimension. The operands are addressed through the op's indexing
+       maps, so a convolution is an implicit GEMM (no im2col buffer). When
+       the output has few tiles and K is long (filter gradients), K is split
+       across blocks that add their partial sums atomically.
+    2. Every other linalg op becomes `scf.parallel` loops whose iteration
+       space is linearized onto a 1-D grid (256 threads per block), one
+       thread per output element, reductions as loops in the thread.
+       Elementwise chains are one kernel because fusion ran on tensors.
+    3. Whatever still touches memory at the top level runs in a one-thread
+       kernel.
+    4. Buffers used by kernels, returned or passed to model functions are
+       allocated with `gpu.alloc`; all GPU ops of a function are async on
+       the one stream `gpu.wait async` gives at its entry (the runtime's
+       stream: one synchronization per call, in the runtime).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+
+def KilnMergeGpuModules : Pass<"kiln-merge-gpu-modules", "::mlir::ModuleOp"> {
+  let summary = "Put every outlined kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` makes one `gpu.module` per kernel; each becomes
+    its own binary, compiled by its own ptxas run and loaded by its own
+    `cuModuleLoadData`. This pass moves every `gpu.func` into the first
+    module (kernel names are already unique) and points each
+    `gpu.launch_func` at it: one cubin per model file.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // KILN_PASSES_TD

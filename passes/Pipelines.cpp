@@ -22,6 +22,12 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/OptimizeForNVVM.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -43,9 +49,11 @@ void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
-void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+namespace {
+/// Flattening, elementwise fusion, and (CPU only) register-block tiling.
+void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
   pm.addPass(kiln::createKilnFlattenModels());
-  if (options.fuseElementwise) {
+  if (fuseElementwise) {
     pm.addPass(createLinalgElementwiseOpFusionPass());
     // One loop per parameter's optimizer update (train_step only).
     pm.addNestedPass<func::FuncOp>(kiln::createKilnFuseOptimizerUpdates());
@@ -54,17 +62,19 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   pm.addPass(createCSEPass());
 
   // Register-block tiling and vectorization on tensors (PERF.md's recipe).
-  if (options.vectorize) {
+  if (vectorize) {
     pm.addNestedPass<func::FuncOp>(kiln::createKilnTileAndVectorize());
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
+}
 
-  // Bufferize: tensors become memrefs, functions take and return memrefs
-  // with identity layouts (what the C interface and the runtime expect).
-  // Right before it, results tagged kiln.update (train_step's new parameters
-  // and optimizer state) become writes into their arguments, so that they are
-  // updated in place; no canonicalization may run in between.
+/// Bufferize: tensors become memrefs, functions take and return memrefs
+/// with identity layouts (what the C interface and the runtime expect).
+/// Right before it, results tagged kiln.update (train_step's new parameters
+/// and optimizer state) become writes into their arguments, so that they are
+/// updated in place; no canonicalization may run in between.
+void addBufferizationPasses(OpPassManager &pm) {
   pm.addPass(kiln::createKilnUpdateInPlace());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
@@ -76,6 +86,12 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   // folding) leaves a bufferization.clone: lower it to alloc + memref.copy
   // (which kiln-copy-to-linalg then turns into loops).
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+} // namespace
+
+void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  addTensorPasses(pm, options.fuseElementwise, options.vectorize);
+  addBufferizationPasses(pm);
 
   if (options.vectorize) {
     pm.addNestedPass<func::FuncOp>(kiln::createKilnLowerVectors());
@@ -105,12 +121,69 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   pm.addPass(createCanonicalizerPass());
 }
 
+void kiln::buildLinalgToGpuPipeline(OpPassManager &pm) {
+  addTensorPasses(pm, /*fuseElementwise=*/true, /*vectorize=*/false);
+  addBufferizationPasses(pm);
+  // Drops the self-copies that in-place updates leave behind.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(kiln::createKilnCopyToLinalg());
+  pm.addPass(kiln::createKilnMapToGpu());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void kiln::buildGpuToLLVMPipeline(OpPassManager &pm, const GpuPipelineOptions &options) {
+  // As upstream's gpu-lower-to-nvvm-pipeline (GPUToNVVMPipeline.cpp), with
+  // the host's memref lowering and Kiln's target options.
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(kiln::createKilnMergeGpuModules());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Device code: gpu.func -> NVVM.
+  pm.addNestedPass<gpu::GPUModuleOp>(createStripDebugInfoPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  pm.addNestedPass<gpu::GPUModuleOp>(LLVM::createNVVMOptimizeForTargetPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+
+  // Host code: launches and allocations become mgpu* runtime calls.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  binary.toolkitPath = options.toolkitPath;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
 void kiln::registerCompilerDialects(DialectRegistry &registry) {
   registry.insert<kiln::KilnDialect>();
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
 }
 
 void kiln::registerKilnPassesAndPipelines() {
@@ -121,5 +194,10 @@ void kiln::registerKilnPassesAndPipelines() {
                              [](OpPassManager &pm) {
                                buildKilnToLinalgPipeline(pm);
                                buildLinalgToLLVMPipeline(pm, CpuPipelineOptions{});
+                             });
+  PassPipelineRegistration<>("kiln-to-gpu", "Lower the kiln dialect to host functions launching GPU kernels",
+                             [](OpPassManager &pm) {
+                               buildKilnToLinalgPipeline(pm);
+                               buildLinalgToGpuPipeline(pm);
                              });
 }

@@ -12,6 +12,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace kiln {
 
 /// Options of the CPU pipeline.
@@ -22,6 +24,21 @@ struct CpuPipelineOptions {
   /// and vectorize them (kiln-tile-and-vectorize, then kiln-lower-vectors
   /// after bufferization); when false, linalg is lowered to scalar loops.
   bool vectorize = true;
+};
+
+/// Options of the CUDA pipeline (kilnc --target=cuda).
+struct GpuPipelineOptions {
+  /// The GPU architecture the cubin is for (`sm_90`: H100/H200).
+  std::string chip = "sm_90";
+  /// PTX ISA version of the embedded PTX (8.0: CUDA 12.0 drivers and later).
+  std::string features = "+ptx80";
+  /// What gpu-module-to-binary embeds: `fatbin` (cubin + PTX, needs ptxas
+  /// and fatbinary from a CUDA toolkit), `bin` (cubin) or `isa` (PTX, which
+  /// the driver compiles at load time; needs no toolkit).
+  std::string format = "fatbin";
+  /// The CUDA toolkit (empty: CUDA_HOME, CUDA_PATH or PATH).
+  std::string toolkitPath;
+  unsigned optLevel = 3;
 };
 
 /// kiln dialect -> linalg/tensor/arith/math on tensors: kiln-autodiff
@@ -35,6 +52,16 @@ void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
 /// identity layouts), lower the vectors and what is left of linalg to loops,
 /// then to LLVM (the lowering order TOOLCHAIN.md records as working).
 void buildLinalgToLLVMPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
+
+/// linalg on tensors -> host functions launching GPU kernels (`gpu.launch`
+/// in the functions; kilnc --emit=gpu): flatten, fuse, bufferize as for the
+/// CPU, then kiln-map-to-gpu.
+void buildLinalgToGpuPipeline(mlir::OpPassManager &pm);
+
+/// The output of buildLinalgToGpuPipeline -> LLVM dialect with the device
+/// code compiled and embedded (gpu.binary): kernels outlined, NVVM, NVPTX,
+/// gpu-module-to-binary; host calls to the runtime's mgpu* functions.
+void buildGpuToLLVMPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options);
 
 /// Adds every dialect, extension and LLVM translation the pipelines need to
 /// `registry` (kiln, the upstream dialects with their bufferization and

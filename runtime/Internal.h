@@ -25,7 +25,8 @@
 #error "the Kiln runtime supports little-endian hosts only"
 #endif
 
-/// The opaque tensor: a shape and the 64-byte-aligned data it owns.
+/// The opaque tensor: a shape and the 64-byte-aligned data it owns, plus,
+/// once kiln_tensor_to_device has run, a device copy (Cuda.cpp).
 struct kiln_tensor_s {
   kiln_dtype_t dtype;
   int32_t rank;
@@ -33,6 +34,11 @@ struct kiln_tensor_s {
   int64_t numElements;
   size_t byteSize;
   void *data;
+  /// Device memory holding the tensor (null: host only).
+  void *deviceData;
+  /// The device copy is newer than `data` (a compiled GPU function may have
+  /// updated it); kiln_tensor_to_host copies it back.
+  bool hostStale;
 };
 
 namespace kiln::runtime {
@@ -107,6 +113,20 @@ private:
 kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank,
                              const int64_t *shape, const std::string &what,
                              kiln_tensor_t **out);
+
+/// Calls a packed model function with the given argument data pointers
+/// (host or device memory) and copies its results into new host tensors;
+/// `device`: results are device buffers (copied back, freed on the device).
+kiln_status_t invokePacked(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
+                           const void *const *data, size_t num_results, const kiln_dtype_t *result_dtypes,
+                           const int32_t *result_ranks, kiln_tensor_t **results, bool device);
+
+/// Cuda.cpp: copies device memory to the host after the stream's work.
+kiln_status_t copyDeviceResult(void *hostDestination, const void *deviceSource, size_t bytes);
+/// Cuda.cpp: frees a buffer a compiled GPU function allocated.
+void freeDeviceResult(void *pointer);
+/// Cuda.cpp: frees the tensor's device copy, if any.
+void freeDeviceCopy(kiln_tensor_t *tensor);
 
 } // namespace kiln::runtime
 

@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// kiln_invoke (runtime.h): packs tensors into MLIR memref descriptors for a
+// kiln_invoke (runtime.h) and the shared half of kiln_invoke_device
+// (Cuda.cpp): packs tensors into MLIR memref descriptors for a
 // kilnc-generated `<Model>_<fn>_packed` entry point, and unpacks the result
 // descriptors into tensors. A descriptor of rank r is 3 + 2r 64-bit words:
 // allocated pointer, aligned pointer, offset, sizes, strides.
@@ -19,8 +20,7 @@
 #include <vector>
 
 namespace {
-std::vector<int64_t> makeDescriptor(const kiln_tensor_t *tensor) {
-  const void *data = kiln_tensor_const_data(tensor);
+std::vector<int64_t> makeDescriptor(const kiln_tensor_t *tensor, const void *data) {
   int32_t rank = kiln_tensor_rank(tensor);
   const int64_t *shape = kiln_tensor_shape(tensor);
   std::vector<int64_t> words = {reinterpret_cast<int64_t>(data), reinterpret_cast<int64_t>(data), 0};
@@ -31,13 +31,23 @@ std::vector<int64_t> makeDescriptor(const kiln_tensor_t *tensor) {
   words.insert(words.end(), strides.begin(), strides.end());
   return words;
 }
+
+/// Whether sizes/strides describe a dense row-major buffer.
+bool isRowMajor(int32_t rank, const int64_t *sizes, const int64_t *strides) {
+  int64_t expected = 1;
+  for (int32_t d = rank - 1; d >= 0; --d) {
+    if (sizes[d] != 1 && strides[d] != expected)
+      return false;
+    expected *= sizes[d];
+  }
+  return true;
+}
 } // namespace
 
-extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
-                                     size_t num_results, const kiln_dtype_t *result_dtypes,
-                                     const int32_t *result_ranks, kiln_tensor_t **results) {
-  if (!fn || (num_args && !args) || (num_results && (!result_dtypes || !result_ranks || !results)))
-    return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: null argument");
+kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
+                                          const void *const *data, size_t num_results,
+                                          const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
+                                          kiln_tensor_t **results, bool device) {
   size_t resultWords = 0;
   for (size_t i = 0; i < num_results; ++i) {
     if (result_ranks[i] < 0 || result_ranks[i] > KILN_MAX_RANK)
@@ -48,19 +58,14 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
   std::vector<int64_t> resultStruct(resultWords, 0);
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<void *> pointers = {resultStruct.data()};
-  for (size_t i = 0; i < num_args; ++i) {
-    if (!args[i])
-      return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: argument %zu is null", i);
-    descriptors.push_back(makeDescriptor(args[i]));
-  }
+  for (size_t i = 0; i < num_args; ++i)
+    descriptors.push_back(makeDescriptor(args[i], data[i]));
   for (auto &descriptor : descriptors)
     pointers.push_back(descriptor.data());
   fn(pointers.data());
 
   // Copy every result before freeing anything: results may share a buffer.
-  std::set<const void *> argumentData;
-  for (size_t i = 0; i < num_args; ++i)
-    argumentData.insert(kiln_tensor_const_data(args[i]));
+  std::set<const void *> argumentData(data, data + num_args);
   std::set<void *> toFree;
   kiln_status_t status = nullptr;
   size_t word = 0;
@@ -78,16 +83,25 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
       size_t itemSize = kiln_dtype_size(result_dtypes[i]);
       char *dst = static_cast<char *>(kiln_tensor_data(results[i]));
       int64_t count = kiln_tensor_num_elements(results[i]);
-      std::vector<int64_t> index(rank, 0);
-      for (int64_t n = 0; n < count; ++n) {
-        int64_t element = offset;
-        for (int32_t d = 0; d < rank; ++d)
-          element += index[d] * strides[d];
-        std::memcpy(dst + n * itemSize, aligned + element * itemSize, itemSize);
-        for (int32_t d = rank - 1; d >= 0; --d) {
-          if (++index[d] < sizes[d])
-            break;
-          index[d] = 0;
+      if (device) {
+        // Compiled GPU functions return dense buffers (identity layouts).
+        if (!isRowMajor(rank, sizes, strides))
+          status = kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
+                                      "kiln_invoke: result %zu is not a dense device buffer", i);
+        else
+          status = copyDeviceResult(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
+      } else {
+        std::vector<int64_t> index(rank, 0);
+        for (int64_t n = 0; n < count; ++n) {
+          int64_t element = offset;
+          for (int32_t d = 0; d < rank; ++d)
+            element += index[d] * strides[d];
+          std::memcpy(dst + n * itemSize, aligned + element * itemSize, itemSize);
+          for (int32_t d = rank - 1; d >= 0; --d) {
+            if (++index[d] < sizes[d])
+              break;
+            index[d] = 0;
+          }
         }
       }
     }
@@ -95,8 +109,12 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
       toFree.insert(allocated);
     word += 3 + 2 * size_t(rank);
   }
-  for (void *allocated : toFree)
-    std::free(allocated);
+  for (void *allocated : toFree) {
+    if (device)
+      freeDeviceResult(allocated);
+    else
+      std::free(allocated);
+  }
   if (status) {
     for (size_t i = 0; i < num_results; ++i) {
       kiln_tensor_free(results[i]);
@@ -104,4 +122,19 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
     }
   }
   return status;
+}
+
+extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
+                                     size_t num_results, const kiln_dtype_t *result_dtypes,
+                                     const int32_t *result_ranks, kiln_tensor_t **results) {
+  if (!fn || (num_args && !args) || (num_results && (!result_dtypes || !result_ranks || !results)))
+    return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: null argument");
+  std::vector<const void *> data(num_args);
+  for (size_t i = 0; i < num_args; ++i) {
+    if (!args[i])
+      return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: argument %zu is null", i);
+    data[i] = kiln_tensor_const_data(args[i]);
+  }
+  return kiln::runtime::invokePacked(fn, num_args, args, data.data(), num_results, result_dtypes, result_ranks,
+                                     results, /*device=*/false);
 }

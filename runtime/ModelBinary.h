@@ -55,8 +55,19 @@ std::string formatTensorType(const json &tensor);
 kiln_init_kind_t initKind(const std::string &name);
 bool endsWith(const std::string &text, const std::string &suffix);
 
-/// The model's parameters: from a safetensors file, or seeded initializers.
+/// The model's parameters: from a safetensors file, or seeded initializers;
+/// on the GPU for a GPU model.
 std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed);
+/// Whether the model was compiled with --target=cuda (its JSON `device`):
+/// then loadParams puts the parameters on the GPU, and calls go through
+/// kiln_invoke_device.
+bool runsOnGpu(const json &model);
+/// For a GPU model: initializes CUDA, or fails saying why it cannot.
+void requireDevice(const json &model);
+/// Calls a model function on its device; `results` receives new host tensors.
+void invokeModel(const json &model, kiln_packed_fn_t fn, const std::vector<kiln_tensor_t *> &args,
+                 const std::vector<kiln_dtype_t> &dtypes, const std::vector<int32_t> &ranks,
+                 std::vector<kiln_tensor_t *> &results);
 /// Reads one input file (.npy, .csv with `columns`, IDX) and converts it to
 /// the model input `input` (dtype, per-example shape; u8 scaled to [0, 1]).
 TensorPtr readInput(const std::string &path, const json &input, const std::vector<std::string> &columns);

@@ -42,6 +42,8 @@ using namespace kiln_binary;
 
 void printInfo(const json &model) {
   std::printf("model %s\n", model.at("name").get<std::string>().c_str());
+  if (runsOnGpu(model))
+    std::printf("  runs on: an NVIDIA GPU (compiled with --target=cuda)\n");
   auto printTensors = [](const char *title, const json &tensors) {
     std::printf("  %s:\n", title);
     for (const json &tensor : tensors)
@@ -130,6 +132,7 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
   }
   if (batch < 1)
     fail("--batch must be at least 1");
+  requireDevice(model);
   std::vector<TensorPtr> params = loadParams(model, weights, seed);
   std::vector<TensorPtr> data;
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -156,16 +159,15 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
   for (int64_t begin = 0; begin < count; begin += batch) {
     int64_t end = std::min(count, begin + batch);
     std::vector<TensorPtr> slices;
-    std::vector<const kiln_tensor_t *> args;
+    std::vector<kiln_tensor_t *> args;
     for (const TensorPtr &param : params)
       args.push_back(param.get());
     for (const TensorPtr &input : data) {
       slices.push_back(sliceRows(input.get(), begin, end));
       args.push_back(slices.back().get());
     }
-    std::vector<kiln_tensor_t *> results(resultInfo.size(), nullptr);
-    check(kiln_invoke(kiln_main_model->predict, args.size(), args.data(), results.size(), dtypes.data(), ranks.data(),
-                      results.data()));
+    std::vector<kiln_tensor_t *> results;
+    invokeModel(model, kiln_main_model->predict, args, dtypes, ranks, results);
     for (size_t r = 0; r < results.size(); ++r) {
       size_t bytes = kiln_tensor_byte_size(results[r]);
       size_t rowBytes = kiln_tensor_byte_size(outputs[r].get()) / size_t(count);

@@ -80,7 +80,36 @@ std::vector<TensorPtr> loadParams(const json &model, const std::string &weights,
     }
   }
   kiln_checkpoint_free(checkpoint);
+  if (runsOnGpu(model))
+    for (const TensorPtr &param : params)
+      check(kiln_tensor_to_device(param.get()));
   return params;
+}
+
+bool runsOnGpu(const json &model) { return model.value("device", std::string("cpu")) == "cuda"; }
+
+void requireDevice(const json &model) {
+  if (!runsOnGpu(model))
+    return;
+  if (kiln_status_t status = kiln_cuda_init()) {
+    std::string message = kiln_status_message(status);
+    kiln_status_free(status);
+    fail("this binary was compiled for an NVIDIA GPU (kilnc --target=cuda), but there is " + message);
+  }
+}
+
+void invokeModel(const json &model, kiln_packed_fn_t fn, const std::vector<kiln_tensor_t *> &args,
+                 const std::vector<kiln_dtype_t> &dtypes, const std::vector<int32_t> &ranks,
+                 std::vector<kiln_tensor_t *> &results) {
+  results.assign(dtypes.size(), nullptr);
+  if (runsOnGpu(model)) {
+    check(kiln_invoke_device(fn, args.size(), args.data(), results.size(), dtypes.data(), ranks.data(),
+                             results.data()));
+    return;
+  }
+  std::vector<const kiln_tensor_t *> constArgs(args.begin(), args.end());
+  check(kiln_invoke(fn, constArgs.size(), constArgs.data(), results.size(), dtypes.data(), ranks.data(),
+                    results.data()));
 }
 
 bool endsWith(const std::string &text, const std::string &suffix) {

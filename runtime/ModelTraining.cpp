@@ -173,11 +173,12 @@ TensorPtr scalar(float value) {
 }
 
 /// Runs `fn` on one batch; returns its scalar results (loss, metrics).
-std::vector<double> runBatch(kiln_packed_fn_t fn, const std::vector<const kiln_tensor_t *> &args, size_t numResults) {
+std::vector<double> runBatch(const json &model, kiln_packed_fn_t fn, const std::vector<kiln_tensor_t *> &args,
+                             size_t numResults) {
   std::vector<kiln_dtype_t> dtypes(numResults, KILN_F32);
   std::vector<int32_t> ranks(numResults, 0);
-  std::vector<kiln_tensor_t *> results(numResults, nullptr);
-  check(kiln_invoke(fn, args.size(), args.data(), numResults, dtypes.data(), ranks.data(), results.data()));
+  std::vector<kiln_tensor_t *> results;
+  invokeModel(model, fn, args, dtypes, ranks, results);
   std::vector<double> values;
   for (kiln_tensor_t *result : results) {
     values.push_back(*static_cast<const float *>(kiln_tensor_const_data(result)));
@@ -197,14 +198,14 @@ std::vector<double> evaluate(const json &model, const ModelDescriptor &descripto
   for (int64_t begin = 0; begin < split.count; begin += batch) {
     int64_t end = std::min(split.count, begin + batch);
     std::vector<TensorPtr> slices;
-    std::vector<const kiln_tensor_t *> args;
+    std::vector<kiln_tensor_t *> args;
     for (const TensorPtr &param : params)
       args.push_back(param.get());
     for (const TensorPtr &input : split.inputs) {
       slices.push_back(gatherRows(input.get(), order, begin, end));
       args.push_back(slices.back().get());
     }
-    std::vector<double> values = runBatch(descriptor.loss, args, numResults);
+    std::vector<double> values = runBatch(model, descriptor.loss, args, numResults);
     for (size_t r = 0; r < numResults; ++r)
       totals[r] += values[r] * double(end - begin);
   }
@@ -232,6 +233,11 @@ void saveCheckpoint(const std::string &path, const json &model, const std::vecto
   kiln_checkpoint_t *checkpoint = nullptr;
   check(kiln_checkpoint_create(&checkpoint));
   std::unique_ptr<kiln_checkpoint_t, void (*)(kiln_checkpoint_t *)> owner(checkpoint, kiln_checkpoint_free);
+  // A GPU model's parameters and state were updated on the device.
+  for (const TensorPtr &tensor : params)
+    check(kiln_tensor_to_host(tensor.get()));
+  for (const TensorPtr &tensor : state)
+    check(kiln_tensor_to_host(tensor.get()));
   const json &paramInfo = model.at("params");
   for (size_t i = 0; i < params.size(); ++i)
     check(kiln_checkpoint_add(checkpoint, paramInfo[i].at("name").get<std::string>().c_str(), params[i].get()));
@@ -256,6 +262,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
   _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
 #endif
+  requireDevice(model);
   const json &trainStep = model["train_step"];
   const json &inputs = trainStep.at("inputs");
   Split train = loadSplit(options.data, inputs, options.columns, /*test=*/false);
@@ -292,6 +299,9 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     if (resumed) {
       if (!kiln_checkpoint_find(resumed, stateName(slot).c_str())) {
         kiln_checkpoint_free(resumed);
+  if (runsOnGpu(model))
+    for (const TensorPtr &slot : state)
+      check(kiln_tensor_to_device(slot.get()));
         fail(options.resume + ": no optimizer state '" + stateName(slot) + "' to resume from");
       }
       check(kiln_checkpoint_copy_to(resumed, stateName(slot).c_str(), tensor));
@@ -300,6 +310,9 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     }
   }
   kiln_checkpoint_free(resumed);
+  if (runsOnGpu(model))
+    for (const TensorPtr &slot : state)
+      check(kiln_tensor_to_device(slot.get()));
 
   double lr = options.lr >= 0 ? options.lr : model["optimizer"]["hyperparameters"].value("lr", 0.001);
   if (!(lr > 0))
@@ -331,7 +344,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       ++step;
       TensorPtr stepTensor = scalar(float(step));
       std::vector<TensorPtr> batchInputs;
-      std::vector<const kiln_tensor_t *> args;
+      std::vector<kiln_tensor_t *> args;
       for (const TensorPtr &param : params)
         args.push_back(param.get());
       for (const TensorPtr &slot : state)
@@ -342,7 +355,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         batchInputs.push_back(gatherRows(input.get(), order, begin, end));
         args.push_back(batchInputs.back().get());
       }
-      std::vector<double> values = runBatch(descriptor.trainStep, args, numResults);
+      std::vector<double> values = runBatch(model, descriptor.trainStep, args, numResults);
       for (size_t r = 0; r < numResults; ++r)
         running[r] += values[r] * double(end - begin);
       seen += end - begin;
@@ -388,6 +401,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
 int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
   if (!model.contains("loss") || !descriptor.loss)
     fail("the model has no loss to evaluate");
+  requireDevice(model);
   const json &inputs = model["loss"].at("inputs");
   // An IDX directory is evaluated on its test split; anything else as given.
   Split split = loadSplit(options.data, inputs, options.columns, /*test=*/true);

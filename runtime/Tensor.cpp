@@ -182,6 +182,7 @@ extern "C" kiln_status_t kiln_tensor_clone(const kiln_tensor_t *tensor,
 extern "C" void kiln_tensor_free(kiln_tensor_t *tensor) {
   if (!tensor)
     return;
+  kiln::runtime::freeDeviceCopy(tensor);
   kiln_aligned_free(tensor->data);
   delete tensor;
 }

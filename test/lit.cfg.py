@@ -28,3 +28,18 @@ tools = ["kilnc", "kiln-opt", "kiln-run", "kiln-runtime-tool", ToolSubst("FileCh
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# GPU tests: ptxas (from CUDA_HOME or /usr/local/cuda) checks the PTX kilnc
+# emits; `cuda-driver` marks a machine where libcuda.so.1 loads (a model
+# binary built for the GPU would then run instead of refusing).
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+ptxas = os.path.join(cuda_home, "bin", "ptxas")
+if os.access(ptxas, os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

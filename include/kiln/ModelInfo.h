@@ -84,6 +84,9 @@ struct ModelInfo {
   /// The optimizer's name ("" without one) and hyper-parameters.
   std::string optimizer;
   std::map<std::string, double> hyperParams;
+  /// Where the compiled functions run and their buffers live: "cpu" (host
+  /// memory) or "cuda" (device pointers; the runtime moves data).
+  std::string device = "cpu";
 };
 
 /// Formats a shape the way the language writes it: `[N, 28, 28, 1]`.

@@ -36,6 +36,7 @@
 #include "frontend/Sema.h"
 #include "passes/Pipelines.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -55,6 +56,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdlib>
+
 using namespace llvm;
 
 #ifndef KILN_RUNTIME_LIBRARY_DIR
@@ -62,7 +65,8 @@ using namespace llvm;
 #endif
 
 namespace {
-enum class EmitLevel { AST, Kiln, Summary, Linalg, LLVM, Asm, Obj, Lib, Exe };
+enum class EmitLevel { AST, Kiln, Summary, Linalg, Gpu, Ptx, LLVM, Asm, Obj, Lib, Exe };
+enum class TargetKind { Cpu, Cuda };
 
 cl::list<std::string> positionalArgs(cl::Positional, cl::desc("<input .kiln file> | gradcheck <input .kiln file>"));
 /// The input file (the positional argument; "-" for standard input).
@@ -76,10 +80,20 @@ cl::opt<EmitLevel> emitLevel(
                clEnumValN(EmitLevel::Kiln, "kiln", "the kiln dialect (MLIR)"),
                clEnumValN(EmitLevel::Summary, "summary", "a summary of each model: inputs, parameters, outputs"),
                clEnumValN(EmitLevel::Linalg, "linalg", "linalg/tensor/arith/math on tensors (MLIR)"),
+               clEnumValN(EmitLevel::Gpu, "gpu", "--target=cuda: host functions launching GPU kernels (MLIR)"),
+               clEnumValN(EmitLevel::Ptx, "ptx", "--target=cuda: the kernels' PTX"),
                clEnumValN(EmitLevel::LLVM, "llvm", "LLVM IR"), clEnumValN(EmitLevel::Asm, "asm", "target assembly"),
                clEnumValN(EmitLevel::Obj, "obj", "an object file and a C header"),
                clEnumValN(EmitLevel::Lib, "lib", "a shared library and a C header"),
                clEnumValN(EmitLevel::Exe, "exe", "a standalone model binary")));
+cl::opt<TargetKind> target("target", cl::desc("What the model runs on"), cl::init(TargetKind::Cpu),
+                       cl::values(clEnumValN(TargetKind::Cpu, "cpu", "the host CPU (default)"),
+                                  clEnumValN(TargetKind::Cuda, "cuda", "an NVIDIA GPU, through the CUDA driver")));
+cl::opt<std::string> gpuArch("gpu-arch", cl::desc("--target=cuda: the GPU architecture (default sm_90)"),
+                             cl::init("sm_90"));
+cl::opt<std::string> cudaPath("cuda-path",
+                              cl::desc("--target=cuda: the CUDA toolkit whose ptxas and fatbinary make the cubin "
+                                       "(default: CUDA_HOME, then /usr/local/cuda; without one, only PTX is embedded)"));
 cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (-O0 to -O3, default -O3)"), cl::Prefix, cl::init(3));
 cl::opt<std::string> targetCpu("target-cpu", cl::desc("CPU to generate code for (default: native, the host)"),
                                cl::init("native"));
@@ -193,6 +207,22 @@ std::string defaultOutput(StringRef extension) {
   return extension.empty() ? stem : stem + "." + extension.str();
 }
 
+/// The CUDA toolkit to make cubins with: --cuda-path, CUDA_HOME, CUDA_PATH,
+/// /usr/local/cuda; "" if none has bin/ptxas.
+std::string findCudaToolkit() {
+  std::vector<std::string> candidates;
+  if (!cudaPath.empty())
+    candidates.push_back(cudaPath);
+  for (const char *variable : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(variable))
+      candidates.push_back(value);
+  candidates.push_back("/usr/local/cuda");
+  for (const std::string &candidate : candidates)
+    if (sys::fs::can_execute(candidate + "/bin/ptxas") && sys::fs::can_execute(candidate + "/bin/fatbinary"))
+      return candidate;
+  return "";
+}
+
 /// Runs the C++ compiler driver as a linker. Returns a failure message or "".
 std::string runLinker(ArrayRef<std::string> arguments) {
   ErrorOr<std::string> driver = std::make_error_code(std::errc::no_such_file_or_directory);
@@ -302,6 +332,9 @@ int main(int argc, char **argv) {
   if (!ast || failed(kiln::checkModule(*ast, diagnostics)))
     return 1;
 
+  if (target == TargetKind::Cuda && (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib))
+    return fail("--target=cuda builds model binaries (--emit=exe) and --emit=gpu|ptx|llvm|asm; the C header's plain "
+                "C functions take host memory, so --emit=obj|lib are CPU-only for now");
   bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
   std::string output = outputFilename;
   if (output.empty())
@@ -351,13 +384,52 @@ int main(int argc, char **argv) {
     }
     return writeTextFile(output, text) ? 0 : 1;
   }
-  if (emitLevel != EmitLevel::Linalg) {
+  bool cuda = target == TargetKind::Cuda;
+  if ((emitLevel == EmitLevel::Gpu || emitLevel == EmitLevel::Ptx) && !cuda)
+    return fail("--emit=gpu and --emit=ptx need --target=cuda");
+  if (cuda) {
+    for (kiln::ModelInfo &model : models)
+      model.device = "cuda";
+    if (emitLevel != EmitLevel::Linalg) {
+      mlir::PassManager toGpu(&context, mlir::ModuleOp::getOperationName());
+      kiln::buildLinalgToGpuPipeline(toGpu);
+      if (failed(toGpu.run(*module)))
+        return fail("compilation failed");
+    }
+    if (emitLevel != EmitLevel::Linalg && emitLevel != EmitLevel::Gpu) {
+      kiln::GpuPipelineOptions gpuOptions;
+      gpuOptions.chip = gpuArch;
+      gpuOptions.optLevel = std::min(optLevel.getValue(), 3u);
+      std::string toolkit = findCudaToolkit();
+      if (!cudaPath.empty() && toolkit != cudaPath)
+        return fail("--cuda-path '" + cudaPath + "' is not a CUDA toolkit (it has no executable bin/ptxas and "
+                    "bin/fatbinary)");
+      gpuOptions.toolkitPath = toolkit;
+      gpuOptions.format = emitLevel == EmitLevel::Ptx || toolkit.empty() ? "isa" : "fatbin";
+      if (toolkit.empty() && emitLevel > EmitLevel::Ptx)
+        errs() << "kilnc: warning: no CUDA toolkit found (--cuda-path, CUDA_HOME, /usr/local/cuda): embedding PTX "
+                  "only, which the driver compiles when the model loads\n";
+      mlir::PassManager toLLVM(&context, mlir::ModuleOp::getOperationName());
+      kiln::buildGpuToLLVMPipeline(toLLVM, gpuOptions);
+      if (failed(toLLVM.run(*module)))
+        return fail("compilation failed");
+    }
+    if (emitLevel == EmitLevel::Ptx) {
+      std::string text;
+      module->walk([&](mlir::gpu::BinaryOp binary) {
+        for (mlir::Attribute object : binary.getObjects())
+          if (auto gpuObject = dyn_cast<mlir::gpu::ObjectAttr>(object))
+            text += gpuObject.getObject().getValue().str();
+      });
+      return writeTextFile(output, text) ? 0 : 1;
+    }
+  } else if (emitLevel != EmitLevel::Linalg) {
     mlir::PassManager toLLVM(&context, mlir::ModuleOp::getOperationName());
     kiln::buildLinalgToLLVMPipeline(toLLVM, kiln::CpuPipelineOptions{});
     if (failed(toLLVM.run(*module)))
       return fail("compilation failed");
   }
-  if (emitLevel == EmitLevel::Linalg) {
+  if (emitLevel == EmitLevel::Linalg || emitLevel == EmitLevel::Gpu) {
     std::string text;
     raw_string_ostream os(text);
     module->print(os);
@@ -429,7 +501,7 @@ int main(int argc, char **argv) {
   } else {
     std::string dir = runtimeDir;
     failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_model_support.a",
-                         dir + "/libkiln_runtime.a", "-lz", "-lm"});
+                         dir + "/libkiln_runtime.a", "-lz", "-lm", "-ldl"});
   }
   sys::fs::remove(objectPath);
   if (!failure.empty())

@@ -350,6 +350,42 @@ kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args,
                           const kiln_dtype_t *result_dtypes,
                           const int32_t *result_ranks, kiln_tensor_t **results);
 
+/*===----------------------------------------------------------------------===*
+ * NVIDIA GPUs (models compiled with kilnc --target=cuda)
+ *===----------------------------------------------------------------------===*/
+
+/// Loads the CUDA driver (`libcuda.so.1`, with dlopen: nothing links
+/// against CUDA) and makes GPU 0's primary context current. Returns
+/// KILN_STATUS_FAILED_PRECONDITION saying why when there is no driver, no
+/// GPU, or the driver is too old. Idempotent; the first call decides.
+kiln_status_t kiln_cuda_init(void);
+
+/// "NVIDIA H200 (sm_90, 132 SMs)" once kiln_cuda_init succeeded, else NULL.
+const char *kiln_cuda_device_name(void);
+
+/// Gives `tensor` a device copy (allocated on first use) and uploads its
+/// host data. kiln_invoke_device then passes the device copy (and does not
+/// upload it again); compiled code may update it in place (a training
+/// step's parameters), after which the host data is stale until
+/// kiln_tensor_to_host. kiln_tensor_free frees the device copy too.
+kiln_status_t kiln_tensor_to_device(kiln_tensor_t *tensor);
+
+/// Copies the device copy back to the host data if a call may have changed
+/// it since (no-op otherwise, and for host-only tensors).
+kiln_status_t kiln_tensor_to_host(kiln_tensor_t *tensor);
+
+/// kiln_invoke for functions compiled with --target=cuda (they take and
+/// return device buffers): arguments with a device copy are passed as they
+/// are (and marked host-stale afterwards), the others are uploaded for the
+/// call only; results are copied to new host tensors and their device
+/// buffers freed. Waits for the GPU once, before copying results. A CUDA
+/// error anywhere in the call (launch, allocation) is returned here.
+kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args,
+                                 kiln_tensor_t *const *args, size_t num_results,
+                                 const kiln_dtype_t *result_dtypes,
+                                 const int32_t *result_ranks,
+                                 kiln_tensor_t **results);
+
 #ifdef __cplusplus
 } // extern "C"
 #endif

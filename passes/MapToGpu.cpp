@@ -1,0 +1,651 @@
+//===- MapToGpu.cpp - Linalg on buffers onto GPU kernels -----------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// The `kiln-map-to-gpu` pass (see Passes.td): after bufferization, every
+// linalg op of a model function becomes a `gpu.launch`. Multiply-add
+// contractions (matmul, convolution and their gradients) get a shared-memory
+// tiled kernel built here directly with scf/memref/gpu ops; all other ops are
+// lowered to parallel loops whose iteration space is linearized onto a 1-D
+// grid. Built by hand rather than with the transform dialect (GPU.md's route)
+// because the batch dimension is dynamic everywhere in Kiln: the kernels
+// below check bounds per element instead of needing static or masked tiles,
+// and they address operands through the op's indexing maps, which makes a
+// convolution an implicit GEMM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_KILNMAPTOGPU
+#define GEN_PASS_DEF_KILNMERGEGPUMODULES
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace {
+
+/// Threads per block of the elementwise/reduction kernels and of the tiled
+/// contraction kernel (16 x 16).
+constexpr int64_t kThreadsPerBlock = 256;
+/// Contraction tile: 64 x 64 outputs per block, 4 x 4 per thread, K staged
+/// through workgroup memory 16 at a time.
+constexpr int64_t kTileM = 64;
+constexpr int64_t kTileN = 64;
+constexpr int64_t kTileK = 16;
+constexpr int64_t kThreadGrid = 16;
+constexpr int64_t kPerThread = kTileM / kThreadGrid;
+/// Split K when the output has fewer tiles than this many blocks' worth
+/// (about two blocks per SM of an H100/H200) ...
+constexpr int64_t kTargetBlocks = 264;
+/// ... but keep at least this much K per block.
+constexpr int64_t kMinKPerSplit = 512;
+
+Value index(OpBuilder &b, Location loc, int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
+
+Value ceilDiv(OpBuilder &b, Location loc, Value x, Value y) {
+  return arith::CeilDivUIOp::create(b, loc, x, y);
+}
+
+Value product(OpBuilder &b, Location loc, ArrayRef<Value> values) {
+  Value result = index(b, loc, 1);
+  for (Value value : values)
+    result = arith::MulIOp::create(b, loc, result, value);
+  return result;
+}
+
+/// `linear` as row-major coordinates over `sizes` (the last varies fastest).
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value linear, ArrayRef<Value> sizes) {
+  SmallVector<Value> coordinates(sizes.size());
+  for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
+    if (i == 0) {
+      coordinates[i] = linear;
+      break;
+    }
+    coordinates[i] = arith::RemUIOp::create(b, loc, linear, sizes[i]);
+    linear = arith::DivUIOp::create(b, loc, linear, sizes[i]);
+  }
+  return coordinates;
+}
+
+/// The indices `map` gives for the loop coordinates `ivs`.
+SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map, ArrayRef<Value> ivs) {
+  SmallVector<Value> indices;
+  for (unsigned r = 0; r < map.getNumResults(); ++r)
+    indices.push_back(affine::AffineApplyOp::create(b, loc, map.getSubMap({r}), ivs));
+  return indices;
+}
+
+/// A launch of grid x block threads with an empty body ending in
+/// gpu.terminator; the builder is left at the start of the body.
+gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, Value stream, std::array<Value, 3> grid, Value threads,
+                           TypeRange workgroupBuffers = {}) {
+  Value one = index(b, loc, 1);
+  auto launch = gpu::LaunchOp::create(b, loc, grid[0], grid[1], grid[2], threads, one, one,
+                                      /*dynamicSharedMemorySize=*/nullptr, b.getType<gpu::AsyncTokenType>(),
+                                      ValueRange{stream}, workgroupBuffers);
+  Block &body = launch.getBody().front();
+  b.setInsertionPointToEnd(&body);
+  gpu::TerminatorOp::create(b, loc);
+  b.setInsertionPointToStart(&body);
+  return launch;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise and reduction ops: one thread per output element
+//===----------------------------------------------------------------------===//
+
+/// Replaces a top-level scf.parallel (no reductions) by a launch over its
+/// linearized iteration space.
+LogicalResult launchParallelLoop(RewriterBase &rewriter, scf::ParallelOp loop, Value stream) {
+  if (loop.getNumResults() != 0)
+    return loop.emitError("kiln-map-to-gpu: parallel loops with reductions are not mapped");
+  Location loc = loop.getLoc();
+  rewriter.setInsertionPoint(loop);
+  SmallVector<Value> counts;
+  for (auto [lower, upper, step] : llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep()))
+    counts.push_back(ceilDiv(rewriter, loc, arith::SubIOp::create(rewriter, loc, upper, lower), step));
+  Value total = product(rewriter, loc, counts);
+  Value threads = index(rewriter, loc, kThreadsPerBlock);
+  Value blocks = ceilDiv(rewriter, loc, total, threads);
+  Value one = index(rewriter, loc, 1);
+  auto launch = createLaunch(rewriter, loc, stream, {blocks, one, one}, threads);
+
+  Value id = arith::AddIOp::create(rewriter, loc,
+                                   arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, threads),
+                                   launch.getThreadIds().x);
+  Value inRange = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, total);
+  auto guard = scf::IfOp::create(rewriter, loc, inRange, /*withElseRegion=*/false);
+  rewriter.setInsertionPointToStart(guard.thenBlock());
+  SmallVector<Value> coordinates = delinearize(rewriter, loc, id, counts);
+  IRMapping mapping;
+  for (auto [iv, coordinate, lower, step] :
+       llvm::zip(loop.getInductionVars(), coordinates, loop.getLowerBound(), loop.getStep()))
+    mapping.map(iv, arith::AddIOp::create(rewriter, loc, lower,
+                                          arith::MulIOp::create(rewriter, loc, coordinate, step)));
+  for (Operation &op : loop.getBody()->without_terminator())
+    rewriter.clone(op, mapping);
+  rewriter.eraseOp(loop);
+  return success();
+}
+
+/// Moves `op` (which touches memory but has no parallelism, e.g. the loops
+/// of a full reduction) into a one-thread kernel.
+void launchSingleThread(RewriterBase &rewriter, Operation *op, Value stream) {
+  Location loc = op->getLoc();
+  rewriter.setInsertionPoint(op);
+  Value one = index(rewriter, loc, 1);
+  auto launch = createLaunch(rewriter, loc, stream, {one, one, one}, one);
+  rewriter.moveOpBefore(op, launch.getBody().front().getTerminator());
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions: shared-memory tiled kernels
+//===----------------------------------------------------------------------===//
+
+/// Whether the op's body is `out + a * b` (either order), so partial sums
+/// over K can be added atomically.
+bool isMulAddBody(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  Value acc = body->getArgument(2);
+  Value product = add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
+  auto mul = product ? product.getDefiningOp<arith::MulFOp>() : nullptr;
+  if (!mul)
+    return false;
+  Value a = body->getArgument(0), b = body->getArgument(1);
+  return (mul.getLhs() == a && mul.getRhs() == b) || (mul.getLhs() == b && mul.getRhs() == a);
+}
+
+/// The loop dimensions of a contraction, split GEMM-style: M are the output
+/// dimensions only the first operand uses, N those only the second uses, K
+/// the reductions.
+struct GemmDims {
+  SmallVector<unsigned> m, n, k;
+};
+
+std::optional<GemmDims> classifyContraction(linalg::LinalgOp op) {
+  if (op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || !op.hasPureBufferSemantics() ||
+      op.getNumReductionLoops() == 0 || !isMulAddBody(op) || op.hasIndexSemantics())
+    return std::nullopt;
+  AffineMap mapA = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
+  AffineMap mapB = op.getMatchingIndexingMap(op.getDpsInputOperand(1));
+  AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+  if (!mapC.isProjectedPermutation())
+    return std::nullopt;
+  auto uses = [](AffineMap map, unsigned dim) {
+    return llvm::any_of(map.getResults(), [&](AffineExpr expr) { return expr.isFunctionOfDim(dim); });
+  };
+  GemmDims dims;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (unsigned d = 0; d < iterators.size(); ++d) {
+    bool inA = uses(mapA, d), inB = uses(mapB, d);
+    if (iterators[d] == utils::IteratorType::reduction) {
+      if (uses(mapC, d))
+        return std::nullopt;
+      dims.k.push_back(d);
+    } else if (inA && !inB) {
+      dims.m.push_back(d);
+    } else if (inB && !inA) {
+      dims.n.push_back(d);
+    } else {
+      return std::nullopt; // a batch dimension (or one no operand reads)
+    }
+  }
+  return dims;
+}
+
+/// Builds the tiled kernel for `op` (see Passes.td) and erases the op.
+void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const GemmDims &dims, Value stream) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> loopSizes;
+  for (Range range : op.createLoopRanges(rewriter, loc))
+    loopSizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, range.size));
+  auto sizesOf = [&](ArrayRef<unsigned> list) {
+    SmallVector<Value> sizes;
+    for (unsigned d : list)
+      sizes.push_back(loopSizes[d]);
+    return sizes;
+  };
+  SmallVector<Value> sizesM = sizesOf(dims.m), sizesN = sizesOf(dims.n), sizesK = sizesOf(dims.k);
+  Value sizeM = product(rewriter, loc, sizesM), sizeN = product(rewriter, loc, sizesN);
+  Value sizeK = product(rewriter, loc, sizesK);
+  Value tileM = index(rewriter, loc, kTileM), tileN = index(rewriter, loc, kTileN);
+  Value blocksM = ceilDiv(rewriter, loc, sizeM, tileM), blocksN = ceilDiv(rewriter, loc, sizeN, tileN);
+
+  // Split K over gridDim.z when the output alone gives too few blocks.
+  bool canSplit = isa<FloatType>(getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType()));
+  Value one = index(rewriter, loc, 1);
+  Value splits = one;
+  if (canSplit) {
+    Value tiles = arith::MulIOp::create(rewriter, loc, blocksM, blocksN);
+    Value wanted = ceilDiv(rewriter, loc, index(rewriter, loc, kTargetBlocks), tiles);
+    Value most = arith::MaxUIOp::create(rewriter, loc, one,
+                                        arith::DivUIOp::create(rewriter, loc, sizeK,
+                                                               index(rewriter, loc, kMinKPerSplit)));
+    splits = arith::MaxUIOp::create(rewriter, loc, one, arith::MinUIOp::create(rewriter, loc, wanted, most));
+  }
+  Value tileK = index(rewriter, loc, kTileK);
+  // K per split, rounded up to whole K tiles.
+  Value chunk = arith::MulIOp::create(
+      rewriter, loc, ceilDiv(rewriter, loc, ceilDiv(rewriter, loc, sizeK, splits), tileK), tileK);
+
+  Value operandA = op.getDpsInputOperand(0)->get(), operandB = op.getDpsInputOperand(1)->get();
+  Value operandC = op.getDpsInitOperand(0)->get();
+  Type typeA = getElementTypeOrSelf(operandA.getType()), typeB = getElementTypeOrSelf(operandB.getType());
+  Type typeC = getElementTypeOrSelf(operandC.getType());
+  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(), gpu::AddressSpace::Workgroup);
+  auto tileTypeA = MemRefType::get({kTileK, kTileM}, typeA, AffineMap(), workgroup);
+  auto tileTypeB = MemRefType::get({kTileK, kTileN}, typeB, AffineMap(), workgroup);
+  auto launch = createLaunch(rewriter, loc, stream, {blocksN, blocksM, splits}, index(rewriter, loc, kThreadsPerBlock),
+                             {tileTypeA, tileTypeB});
+  Value tileA = launch.getWorkgroupAttributions()[0], tileB = launch.getWorkgroupAttributions()[1];
+
+  Value thread = launch.getThreadIds().x;
+  Value grid = index(rewriter, loc, kThreadGrid);
+  Value tx = arith::RemUIOp::create(rewriter, loc, thread, grid);
+  Value ty = arith::DivUIOp::create(rewriter, loc, thread, grid);
+  Value m0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().y, tileM);
+  Value n0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, tileN);
+  Value kBegin = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().z, chunk);
+  Value kEnd = arith::MinUIOp::create(rewriter, loc, sizeK, arith::AddIOp::create(rewriter, loc, kBegin, chunk));
+  Value zero = index(rewriter, loc, 0);
+  unsigned numLoops = op.getNumLoops();
+
+  // The full loop coordinates from the linear (m, n, k); dimensions the
+  // operand does not use are left 0.
+  auto coordinates = [&](OpBuilder &b, Value m, Value n, Value k) {
+    SmallVector<Value> ivs(numLoops, zero);
+    auto scatter = [&](Value linear, ArrayRef<unsigned> list, ArrayRef<Value> sizes) {
+      if (!linear || list.empty())
+        return;
+      for (auto [d, value] : llvm::zip(list, delinearize(b, loc, linear, sizes)))
+        ivs[d] = value;
+    };
+    scatter(m, dims.m, sizesM);
+    scatter(n, dims.n, sizesN);
+    scatter(k, dims.k, sizesK);
+    return ivs;
+  };
+  // Whether the operand's innermost memory dimension follows K (then
+  // consecutive threads take consecutive k) or the M/N dimension.
+  auto kIsInnermost = [&](AffineMap map) {
+    AffineExpr last = map.getResults().back();
+    return llvm::any_of(dims.k, [&](unsigned d) { return last.isFunctionOfDim(d); });
+  };
+  AffineMap mapA = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
+  AffineMap mapB = op.getMatchingIndexingMap(op.getDpsInputOperand(1));
+  AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
+
+  // Initial accumulators: 0 when splitting (partial sums are added to the
+  // output), else the output's current value.
+  auto outputIndex = [&](OpBuilder &b, int64_t i, int64_t j) {
+    Value m = arith::AddIOp::create(b, loc, m0,
+                                    arith::AddIOp::create(b, loc, ty, index(b, loc, i * kThreadGrid)));
+    Value n = arith::AddIOp::create(b, loc, n0,
+                                    arith::AddIOp::create(b, loc, tx, index(b, loc, j * kThreadGrid)));
+    Value valid = arith::AndIOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, m, sizeM),
+                                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n, sizeN));
+    return std::make_tuple(m, n, valid);
+  };
+  Value zeroC = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(typeC));
+  SmallVector<Value> initial;
+  for (int64_t i = 0; i < kPerThread; ++i)
+    for (int64_t j = 0; j < kPerThread; ++j) {
+      if (canSplit) {
+        initial.push_back(zeroC);
+        continue;
+      }
+      auto [m, n, valid] = outputIndex(rewriter, i, j);
+      auto load = scf::IfOp::create(rewriter, loc, TypeRange{typeC}, valid, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(load.thenBlock());
+      Value value = memref::LoadOp::create(rewriter, loc, operandC, applyMap(rewriter, loc, mapC, coordinates(rewriter, m, n, nullptr)));
+      scf::YieldOp::create(rewriter, loc, value);
+      rewriter.setInsertionPointToStart(load.elseBlock());
+      scf::YieldOp::create(rewriter, loc, zeroC);
+      rewriter.setInsertionPointAfter(load);
+      initial.push_back(load.getResult(0));
+    }
+
+  auto outer = scf::ForOp::create(rewriter, loc, kBegin, kEnd, tileK, initial);
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(outer.getBody());
+    Value k0 = outer.getInductionVar();
+    // Stage one K tile of each operand: 1024 elements, 4 per thread.
+    auto stage = [&](Value operand, AffineMap map, Value tile, Value base, Value size, int64_t width, bool isA) {
+      Type type = getElementTypeOrSelf(operand.getType());
+      Value zeroValue = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(type));
+      bool kFast = kIsInnermost(map);
+      for (int64_t e = 0; e < kTileK * width / kThreadsPerBlock; ++e) {
+        Value element = arith::AddIOp::create(rewriter, loc, thread, index(rewriter, loc, e * kThreadsPerBlock));
+        Value kl, xl;
+        if (kFast) {
+          kl = arith::RemUIOp::create(rewriter, loc, element, tileK);
+          xl = arith::DivUIOp::create(rewriter, loc, element, tileK);
+        } else {
+          Value w = index(rewriter, loc, width);
+          xl = arith::RemUIOp::create(rewriter, loc, element, w);
+          kl = arith::DivUIOp::create(rewriter, loc, element, w);
+        }
+        Value k = arith::AddIOp::create(rewriter, loc, k0, kl);
+        Value x = arith::AddIOp::create(rewriter, loc, base, xl);
+        Value valid = arith::AndIOp::create(rewriter, loc,
+                                            arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, k, kEnd),
+                                            arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, x, size));
+        auto load = scf::IfOp::create(rewriter, loc, TypeRange{type}, valid, /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard inner(rewriter);
+          rewriter.setInsertionPointToStart(load.thenBlock());
+          SmallVector<Value> ivs = isA ? coordinates(rewriter, x, nullptr, k) : coordinates(rewriter, nullptr, x, k);
+          Value value = memref::LoadOp::create(rewriter, loc, operand, applyMap(rewriter, loc, map, ivs));
+          scf::YieldOp::create(rewriter, loc, value);
+          rewriter.setInsertionPointToStart(load.elseBlock());
+          scf::YieldOp::create(rewriter, loc, zeroValue);
+        }
+        memref::StoreOp::create(rewriter, loc, load.getResult(0), tile, ValueRange{kl, xl});
+      }
+    };
+    stage(operandA, mapA, tileA, m0, sizeM, kTileM, /*isA=*/true);
+    stage(operandB, mapB, tileB, n0, sizeN, kTileN, /*isA=*/false);
+    gpu::BarrierOp::create(rewriter, loc);
+
+    auto inner = scf::ForOp::create(rewriter, loc, zero, tileK, one, outer.getRegionIterArgs());
+    {
+      OpBuilder::InsertionGuard innerGuard(rewriter);
+      rewriter.setInsertionPointToStart(inner.getBody());
+      Value kk = inner.getInductionVar();
+      SmallVector<Value> a, b;
+      for (int64_t i = 0; i < kPerThread; ++i) {
+        Value row = arith::AddIOp::create(rewriter, loc, ty, index(rewriter, loc, i * kThreadGrid));
+        a.push_back(memref::LoadOp::create(rewriter, loc, tileA, ValueRange{kk, row}));
+        Value column = arith::AddIOp::create(rewriter, loc, tx, index(rewriter, loc, i * kThreadGrid));
+        b.push_back(memref::LoadOp::create(rewriter, loc, tileB, ValueRange{kk, column}));
+      }
+      // acc = body(a, b, acc), the op's own scalar body.
+      Block *body = op.getBlock();
+      SmallVector<Value> next;
+      for (int64_t i = 0; i < kPerThread; ++i)
+        for (int64_t j = 0; j < kPerThread; ++j) {
+          IRMapping mapping;
+          mapping.map(body->getArgument(0), a[i]);
+          mapping.map(body->getArgument(1), b[j]);
+          mapping.map(body->getArgument(2), inner.getRegionIterArgs()[i * kPerThread + j]);
+          for (Operation &bodyOp : body->without_terminator()) {
+            Operation *clone = rewriter.clone(bodyOp, mapping);
+            // Let the multiply-add become one FMA (GPU.md: without the
+            // contract flag NVPTX keeps mul.rn + add.rn apart).
+            if (auto fastMath = dyn_cast<arith::ArithFastMathInterface>(clone))
+              clone->setAttr(fastMath.getFastMathAttrName(),
+                             arith::FastMathFlagsAttr::get(rewriter.getContext(), arith::FastMathFlags::contract));
+          }
+          next.push_back(mapping.lookup(body->getTerminator()->getOperand(0)));
+        }
+      scf::YieldOp::create(rewriter, loc, next);
+    }
+    gpu::BarrierOp::create(rewriter, loc);
+    scf::YieldOp::create(rewriter, loc, inner.getResults());
+  }
+
+  for (int64_t i = 0; i < kPerThread; ++i)
+    for (int64_t j = 0; j < kPerThread; ++j) {
+      auto [m, n, valid] = outputIndex(rewriter, i, j);
+      auto store = scf::IfOp::create(rewriter, loc, valid, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(store.thenBlock());
+      SmallVector<Value> indices = applyMap(rewriter, loc, mapC, coordinates(rewriter, m, n, nullptr));
+      Value value = outer.getResult(i * kPerThread + j);
+      if (canSplit)
+        memref::AtomicRMWOp::create(rewriter, loc, arith::AtomicRMWKind::addf, value, operandC, indices);
+      else
+        memref::StoreOp::create(rewriter, loc, value, operandC, indices);
+    }
+  rewriter.eraseOp(op);
+}
+
+//===----------------------------------------------------------------------===//
+// Buffers
+//===----------------------------------------------------------------------===//
+
+/// Whether the buffer `value` (or a view of it) is read or written by
+/// kernels, returned, or passed to another function: then it lives on the
+/// device. The deallocation bookkeeping (arrays of pointers and flags that
+/// buffer-deallocation builds) stays on the host.
+bool isDeviceBuffer(Value value) {
+  SmallVector<Value> worklist = {value};
+  while (!worklist.empty()) {
+    Value current = worklist.pop_back_val();
+    for (Operation *user : current.getUsers()) {
+      if (isa<linalg::LinalgOp, func::ReturnOp>(user))
+        return true;
+      if (auto call = dyn_cast<func::CallOp>(user); call && call.getCallee().starts_with("kiln_impl_"))
+        return true;
+      if (isa<ViewLikeOpInterface, memref::CastOp>(user))
+        llvm::append_range(worklist, user->getResults());
+    }
+  }
+  return false;
+}
+
+/// Kernels, allocations and frees of `func` are async on `stream`.
+void moveBuffersToDevice(RewriterBase &rewriter, func::FuncOp func, Value stream) {
+  auto tokenType = rewriter.getType<gpu::AsyncTokenType>();
+  SmallVector<memref::AllocOp> allocs;
+  func.walk([&](memref::AllocOp alloc) {
+    if (isDeviceBuffer(alloc.getResult()))
+      allocs.push_back(alloc);
+  });
+  for (memref::AllocOp alloc : allocs) {
+    rewriter.setInsertionPoint(alloc);
+    Value result = alloc.getResult();
+    SmallVector<memref::DeallocOp> deallocs;
+    for (Operation *user : result.getUsers())
+      if (auto dealloc = dyn_cast<memref::DeallocOp>(user))
+        deallocs.push_back(dealloc);
+    auto deviceAlloc = gpu::AllocOp::create(rewriter, alloc.getLoc(), alloc.getType(), tokenType, ValueRange{stream},
+                                            alloc.getDynamicSizes(), alloc.getSymbolOperands());
+    rewriter.replaceOp(alloc, deviceAlloc.getMemref());
+    for (memref::DeallocOp dealloc : deallocs) {
+      rewriter.setInsertionPoint(dealloc);
+      gpu::DeallocOp::create(rewriter, dealloc.getLoc(), tokenType, ValueRange{stream}, dealloc.getMemref());
+      rewriter.eraseOp(dealloc);
+    }
+  }
+}
+
+/// memref.dealloc of pointers that may be device buffers (the deallocation
+/// helper's conditional frees of function results and arguments): every
+/// remaining dealloc in a model function frees a device buffer, since the
+/// host bookkeeping arrays are never freed conditionally.
+void convertRemainingDeallocs(RewriterBase &rewriter, func::FuncOp func, Value stream) {
+  SmallVector<memref::DeallocOp> deallocs;
+  func.walk([&](memref::DeallocOp dealloc) {
+    Value root = dealloc.getMemref();
+    while (Operation *def = root.getDefiningOp()) {
+      if (auto view = dyn_cast<ViewLikeOpInterface>(def))
+        root = view.getViewSource();
+      else if (auto cast = dyn_cast<memref::CastOp>(def))
+        root = cast.getSource();
+      else
+        break;
+    }
+    if (!root.getDefiningOp<memref::AllocOp>())
+      deallocs.push_back(dealloc);
+  });
+  auto tokenType = rewriter.getType<gpu::AsyncTokenType>();
+  for (memref::DeallocOp dealloc : deallocs) {
+    rewriter.setInsertionPoint(dealloc);
+    gpu::DeallocOp::create(rewriter, dealloc.getLoc(), tokenType, ValueRange{stream}, dealloc.getMemref());
+    rewriter.eraseOp(dealloc);
+  }
+}
+
+bool touchesMemory(Operation *op) {
+  if (isa<memref::AllocOp, memref::DeallocOp, gpu::AllocOp, gpu::DeallocOp, gpu::LaunchOp, gpu::WaitOp, func::CallOp,
+          func::ReturnOp>(op))
+    return false;
+  if (isa<memref::ExtractAlignedPointerAsIndexOp, memref::ExtractStridedMetadataOp, memref::DimOp>(op))
+    return false;
+  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+  if (effects)
+    return !effects.hasNoEffect();
+  return op->getNumRegions() > 0 || !isMemoryEffectFree(op);
+}
+
+/// Lowers a linalg op that is not a tiled contraction to loops: parallel
+/// dimensions outermost (so that they become one scf.parallel, launched by
+/// launchParallelLoop), reductions as scf.for inside. An op without
+/// parallel dimensions (a full reduction, or rank 0) runs in one thread.
+LogicalResult lowerToLoops(RewriterBase &rewriter, linalg::LinalgOp op, Value stream) {
+  rewriter.setInsertionPoint(op);
+  if (!isa<linalg::GenericOp>(op)) {
+    FailureOr<linalg::GenericOp> generic = linalg::generalizeNamedOp(rewriter, op);
+    if (failed(generic))
+      return op.emitError("kiln-map-to-gpu: cannot generalize this op");
+    op = *generic;
+  }
+  auto generic = cast<linalg::GenericOp>(op.getOperation());
+  SmallVector<unsigned> order;
+  SmallVector<utils::IteratorType> iterators = generic.getIteratorTypesArray();
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    if (iterators[d] == utils::IteratorType::parallel)
+      order.push_back(d);
+  bool hasParallel = !order.empty();
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    if (iterators[d] != utils::IteratorType::parallel)
+      order.push_back(d);
+  if (!llvm::equal(order, llvm::seq<unsigned>(0, iterators.size()))) {
+    FailureOr<linalg::GenericOp> interchanged = linalg::interchangeGenericOp(rewriter, generic, order);
+    if (failed(interchanged))
+      return generic.emitError("kiln-map-to-gpu: cannot interchange this op's loops");
+    generic = *interchanged;
+  }
+  if (!hasParallel)
+    launchSingleThread(rewriter, generic, stream);
+  rewriter.setInsertionPoint(generic);
+  FailureOr<linalg::LinalgLoops> loops = hasParallel ? linalg::linalgOpToParallelLoops(rewriter, generic)
+                                                     : linalg::linalgOpToLoops(rewriter, generic);
+  if (failed(loops))
+    return generic.emitError("kiln-map-to-gpu: cannot lower this op to loops");
+  rewriter.eraseOp(generic);
+  return success();
+}
+
+LogicalResult mapFunction(func::FuncOp func) {
+  IRRewriter rewriter(func.getContext());
+  Block &entry = func.getBody().front();
+  rewriter.setInsertionPointToStart(&entry);
+  Value stream =
+      gpu::WaitOp::create(rewriter, func.getLoc(), rewriter.getType<gpu::AsyncTokenType>(), ValueRange{})
+          .getAsyncToken();
+
+  // Host bookkeeping buffers are those that stay memref.alloc; classify
+  // before the linalg ops (which mark device buffers) are rewritten.
+  moveBuffersToDevice(rewriter, func, stream);
+  convertRemainingDeallocs(rewriter, func, stream);
+
+  SmallVector<linalg::LinalgOp> linalgOps;
+  for (Operation &op : entry)
+    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
+      linalgOps.push_back(linalgOp);
+  for (linalg::LinalgOp op : linalgOps) {
+    if (std::optional<GemmDims> dims = classifyContraction(op)) {
+      launchTiledContraction(rewriter, op, *dims, stream);
+      continue;
+    }
+    if (failed(lowerToLoops(rewriter, op, stream)))
+      return failure();
+  }
+
+  // Each top-level loop nest that touches memory becomes a kernel.
+  SmallVector<Operation *> hostOps;
+  for (Operation &op : entry)
+    if (touchesMemory(&op))
+      hostOps.push_back(&op);
+  for (Operation *op : hostOps) {
+    if (auto parallel = dyn_cast<scf::ParallelOp>(op)) {
+      if (failed(launchParallelLoop(rewriter, parallel, stream)))
+        return failure();
+      continue;
+    }
+    // Host bookkeeping stores and loads into host buffers stay.
+    bool hostBookkeeping = false;
+    if (auto store = dyn_cast<memref::StoreOp>(op))
+      hostBookkeeping = store.getMemRef().getDefiningOp<memref::AllocOp>() != nullptr;
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      hostBookkeeping = load.getMemRef().getDefiningOp<memref::AllocOp>() != nullptr;
+    if (hostBookkeeping || isa<scf::IfOp>(op))
+      continue;
+    if (op->getNumResults() != 0)
+      return op->emitError("kiln-map-to-gpu: this op reads device memory on the host");
+    launchSingleThread(rewriter, op, stream);
+  }
+  return success();
+}
+
+struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal() || !func.getSymName().starts_with("kiln_impl_"))
+        continue;
+      if (failed(mapFunction(func)))
+        return signalPassFailure();
+    }
+  }
+};
+
+struct KilnMergeGpuModulesPass : kiln::impl::KilnMergeGpuModulesBase<KilnMergeGpuModulesPass> {
+  void runOnOperation() override {
+    SmallVector<gpu::GPUModuleOp> modules(getOperation().getOps<gpu::GPUModuleOp>());
+    if (modules.size() < 2)
+      return;
+    // Outlining names each module uniquely but may give the kernels inside
+    // the same name: a kernel takes its module's name.
+    gpu::GPUModuleOp target = modules.front();
+    Block &body = target.getBodyRegion().front();
+    DenseMap<StringAttr, StringAttr> kernelOfModule;
+    for (gpu::GPUModuleOp module : modules) {
+      auto kernels = llvm::to_vector(module.getOps<gpu::GPUFuncOp>());
+      if (kernels.size() != 1) {
+        module.emitError("kiln-merge-gpu-modules: expected one kernel per outlined module");
+        return signalPassFailure();
+      }
+      SymbolTable::setSymbolName(kernels.front(), module.getSymNameAttr());
+      kernelOfModule[module.getSymNameAttr()] = module.getSymNameAttr();
+    }
+    for (gpu::GPUModuleOp module : ArrayRef(modules).drop_front()) {
+      for (Operation &op : llvm::make_early_inc_range(module.getBodyRegion().front()))
+        op.moveBefore(&body, body.end());
+      module.erase();
+    }
+    StringAttr targetName = target.getSymNameAttr();
+    getOperation().walk([&](gpu::LaunchFuncOp launch) {
+      StringAttr kernel = kernelOfModule.lookup(launch.getKernelModuleName());
+      launch.setKernelAttr(SymbolRefAttr::get(targetName, {FlatSymbolRefAttr::get(kernel)}));
+    });
+  }
+};
+} // namespace
