@@ -125,7 +125,10 @@ llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, c
     return makeError("compilation failed:\n" + diagnosticText);
   impl->models = extractModelInfo(*module);
   mlir::PassManager toLLVM(impl->context.get(), mlir::ModuleOp::getOperationName());
-  buildLinalgToLLVMPipeline(toLLVM, CpuPipelineOptions{});
+  if (options.emulateGpu)
+    buildGpuEmulationPipeline(toLLVM);
+  else
+    buildLinalgToLLVMPipeline(toLLVM, CpuPipelineOptions{});
   if (failed(toLLVM.run(*module)))
     return makeError("compilation failed:\n" + diagnosticText);
 

@@ -314,4 +314,22 @@ def KilnMergeGpuModules : Pass<"kiln-merge-gpu-modules", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+
+def KilnEmulateGpuOnCpu : Pass<"kiln-emulate-gpu-on-cpu", "::mlir::ModuleOp"> {
+  let summary = "Run kiln-map-to-gpu's kernels as CPU loops (testing without a GPU)";
+  let description = [{
+    A test instrument: each `gpu.launch` becomes loops over its blocks and
+    threads, so that the GPU lowering (tiling, bounds checks, split-K,
+    linearized launches, buffer placement) can be checked numerically by
+    the JIT on any machine (`kiln-run --emulate-gpu`, `kilnc train
+    --emulate-gpu`). Barriers are supported where kiln-map-to-gpu puts
+    them: directly in one top-level loop of the kernel, which then runs
+    stretch by stretch for all threads (loop fission; per-thread loop
+    state in a buffer). `gpu.alloc`/`gpu.dealloc` become host allocations
+    and the stream disappears.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -87,6 +87,25 @@ void addBufferizationPasses(OpPassManager &pm) {
   // (which kiln-copy-to-linalg then turns into loops).
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
+
+/// Loops, vectors and memrefs on the host -> the LLVM dialect, in the order
+/// TOOLCHAIN.md records as working.
+void addLoopsToLLVMPasses(OpPassManager &pm) {
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
 } // namespace
 
 void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
@@ -103,22 +122,7 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   pm.addPass(kiln::createKilnCopyToLinalg());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createCanonicalizerPass());
-
-  // To LLVM, in the order TOOLCHAIN.md records as working.
-  pm.addPass(createConvertVectorToSCFPass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createCanonicalizerPass());
+  addLoopsToLLVMPasses(pm);
 }
 
 void kiln::buildLinalgToGpuPipeline(OpPassManager &pm) {
@@ -172,6 +176,13 @@ void kiln::buildGpuToLLVMPipeline(OpPassManager &pm, const GpuPipelineOptions &o
   pm.addPass(createGpuModuleToBinaryPass(binary));
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
+}
+
+void kiln::buildGpuEmulationPipeline(OpPassManager &pm) {
+  buildLinalgToGpuPipeline(pm);
+  pm.addPass(kiln::createKilnEmulateGpuOnCpu());
+  pm.addPass(createCanonicalizerPass());
+  addLoopsToLLVMPasses(pm);
 }
 
 void kiln::registerCompilerDialects(DialectRegistry &registry) {

@@ -63,6 +63,11 @@ void buildLinalgToGpuPipeline(mlir::OpPassManager &pm);
 /// gpu-module-to-binary; host calls to the runtime's mgpu* functions.
 void buildGpuToLLVMPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options);
 
+/// Test instrument: buildLinalgToGpuPipeline, then the kernels as CPU loops
+/// (kiln-emulate-gpu-on-cpu) and the host lowering to LLVM. The JIT runs
+/// the GPU lowering this way on machines without a GPU.
+void buildGpuEmulationPipeline(mlir::OpPassManager &pm);
+
 /// Adds every dialect, extension and LLVM translation the pipelines need to
 /// `registry` (kiln, the upstream dialects with their bufferization and
 /// to-LLVM interfaces).

@@ -11,6 +11,7 @@
 // them:
 //
 //   MODEL info
+//   MODEL bench [--batch B] [--iters N] [--weights W.safetensors]
 //   MODEL train ... / MODEL eval ...   (ModelTraining.cpp)
 //   MODEL predict --input X.(npy|csv|idx[.gz]) [--weights W.safetensors]
 //                 [--output Y.npy] [--columns a,b,...] [--batch B] [--seed S]
@@ -30,6 +31,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -114,6 +116,63 @@ void printExample(const std::string &name, const kiln_tensor_t *output, int64_t 
   if (perRow > 1 && labels)
     std::printf(" (true %d)", labels[row]);
   std::printf("\n");
+}
+
+/// `bench`: predict on random inputs of the model's shapes, `iters` timed
+/// calls after 3 warm-up calls; prints the median time per call.
+int runBench(const json &model, const std::string &weights, int64_t batch, int64_t iters) {
+  if (!model.contains("predict") || !kiln_main_model->predict)
+    fail("the model has no predict function");
+  if (batch < 1 || iters < 1)
+    fail("--batch and --iters must be at least 1");
+  requireDevice(model);
+  std::vector<TensorPtr> params = loadParams(model, weights, 0);
+  const json &predict = model["predict"];
+  std::vector<TensorPtr> inputs;
+  uint64_t state = kiln_param_stream_seed(0, "bench");
+  for (const json &input : predict.at("inputs")) {
+    std::vector<int64_t> shape = shapeOf(input);
+    shape[0] = batch;
+    bool isFloat = input.at("dtype").get<std::string>() == "f32";
+    kiln_tensor_t *tensor = nullptr;
+    check(kiln_tensor_create(isFloat ? KILN_F32 : KILN_I32, int32_t(shape.size()), shape.data(), &tensor));
+    inputs.emplace_back(tensor);
+    int64_t count = kiln_tensor_num_elements(tensor);
+    for (int64_t i = 0; i < count; ++i) {
+      uint64_t bits = kiln_splitmix64_next(&state);
+      if (isFloat)
+        static_cast<float *>(kiln_tensor_data(tensor))[i] = float(bits >> 40) / float(1 << 24);
+      else
+        static_cast<int32_t *>(kiln_tensor_data(tensor))[i] = int32_t(bits % 2);
+    }
+  }
+  std::vector<kiln_dtype_t> dtypes;
+  std::vector<int32_t> ranks;
+  for (const json &result : predict.at("results")) {
+    dtypes.push_back(result.at("dtype").get<std::string>() == "f32" ? KILN_F32 : KILN_I32);
+    ranks.push_back(int32_t(result.at("shape").size()));
+  }
+  std::vector<kiln_tensor_t *> args;
+  for (const TensorPtr &param : params)
+    args.push_back(param.get());
+  for (const TensorPtr &input : inputs)
+    args.push_back(input.get());
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < iters + 3; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    std::vector<kiln_tensor_t *> results;
+    invokeModel(model, kiln_main_model->predict, args, dtypes, ranks, results);
+    auto end = std::chrono::steady_clock::now();
+    for (kiln_tensor_t *result : results)
+      kiln_tensor_free(result);
+    if (i >= 3)
+      seconds.push_back(std::chrono::duration<double>(end - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  double median = seconds[seconds.size() / 2];
+  std::printf("predict batch %lld: %.4f ms/call (median of %lld), %.0f examples/s\n", (long long)batch,
+              median * 1e3, (long long)iters, double(batch) / median);
+  return 0;
 }
 
 int runPredict(const json &model, const std::string &weights, const std::vector<std::string> &inputPaths,
@@ -236,6 +295,13 @@ int main(int argc, char **argv) {
   predict->add_option("--show", show, "How many examples to print (default 10)");
   std::string labels;
   predict->add_option("--labels", labels, "True classes (IDX or .npy) to print beside the predictions");
+  CLI::App *benchCommand =
+      app.add_subcommand("bench", "Time predict per call (inputs in, outputs out) on random inputs");
+  int64_t benchBatch = 256, benchIters = 50;
+  std::string benchWeights;
+  benchCommand->add_option("--batch", benchBatch, "Examples per call (default 256)");
+  benchCommand->add_option("--iters", benchIters, "Timed calls (default 50, after 3 warm-up calls)");
+  benchCommand->add_option("--weights", benchWeights, "Parameters (safetensors); default: the seeded initializers");
   TrainOptions train;
   CLI::App *trainCommand = app.add_subcommand("train", "Train the model and save its weights");
   trainCommand->add_option("--data", train.data, "Training data: an IDX directory, a directory of <input>.npy, or a .csv")
@@ -267,5 +333,7 @@ int main(int argc, char **argv) {
     return runTrain(model, *kiln_main_model, train);
   if (*evalCommand)
     return runEval(model, *kiln_main_model, evaluation);
+  if (*benchCommand)
+    return runBench(model, benchWeights, benchBatch, benchIters);
   return runPredict(model, weights, inputs, output, columns, batch, seed, show, labels);
 }

@@ -65,6 +65,10 @@ private:
 struct JitOptions {
   /// LLVM optimization level (0-3).
   unsigned optLevel = 3;
+  /// Compile through the GPU lowering (kiln-map-to-gpu) and run its kernels
+  /// as CPU loops (kiln-emulate-gpu-on-cpu): slow, for testing the GPU
+  /// code generation on machines without a GPU.
+  bool emulateGpu = false;
 };
 
 /// A compiled .kiln module with callable entry points.

@@ -8,8 +8,10 @@ python3-torch), then checks the norm-wise relative error of every result
 against 1e-5 (float32). Writes its arrays under WORKDIR.
 
 Usage: compare_with_torch.py KILN_RUN SRC_ROOT WORKDIR
+(KILN_RUN may include flags: "kiln-run --emulate-gpu" checks the GPU lowering.)
 """
 import os
+import shlex
 import subprocess
 import sys
 
@@ -34,7 +36,8 @@ def run_kiln(kiln_run, source, model, function, arrays, workdir):
         paths.append(path)
     out = os.path.join(workdir, f"{model}_{function}")
     os.makedirs(out, exist_ok=True)
-    result = subprocess.run([kiln_run, source, "--model", model, "--function", function,
+    # `kiln_run` may carry flags ("kiln-run --emulate-gpu").
+    result = subprocess.run(shlex.split(kiln_run) + [source, "--model", model, "--function", function,
                              "--args", ",".join(paths), "--out-dir", out],
                             capture_output=True, text=True)
     if result.returncode != 0:

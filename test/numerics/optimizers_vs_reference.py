@@ -27,6 +27,7 @@ Usage: optimizers_vs_reference.py KILN_RUN KILNC WORKDIR
 """
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -159,7 +160,7 @@ def run_step(kiln_run, src, model, arrays, outdir):
         path = os.path.join(outdir, "in_" + name + ".npy")
         np.save(path, array)
         paths.append(path)
-    result = subprocess.run([kiln_run, src, "--model", model, "--function", "train_step",
+    result = subprocess.run(shlex.split(kiln_run) + [src, "--model", model, "--function", "train_step",
                              "--args", ",".join(paths), "--out-dir", outdir],
                             capture_output=True, text=True)
     if result.returncode != 0:

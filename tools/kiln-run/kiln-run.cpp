@@ -42,6 +42,9 @@ static cl::opt<std::string> functionName("function", cl::desc("Entry point: pred
 static cl::list<std::string>
     argFiles("args", cl::desc("Comma-separated .npy files: the parameters, (train_step: the state, lr, step,) the inputs"),
              cl::CommaSeparated);
+static cl::opt<bool> emulateGpu("emulate-gpu",
+                                cl::desc("Compile for the GPU (--target=cuda's lowering) and run the kernels as "
+                                         "CPU loops, to test the GPU code generation without a GPU"));
 static cl::opt<std::string> outDir("out-dir", cl::desc("Directory for the result .npy files"), cl::init("."));
 
 namespace {
@@ -96,7 +99,9 @@ int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "kiln-run: run a Kiln model through the JIT\n");
 
-  auto jit = kiln::Jit::compileFile(inputFilename);
+  kiln::JitOptions jitOptions;
+  jitOptions.emulateGpu = emulateGpu;
+  auto jit = kiln::Jit::compileFile(inputFilename, jitOptions);
   if (!jit) {
     errs() << toString(jit.takeError());
     return 1;

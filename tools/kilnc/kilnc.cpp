@@ -500,6 +500,9 @@ int main(int argc, char **argv) {
     failure = runLinker({"-shared", "-o", output, objectPath, "-lm"});
   } else {
     std::string dir = runtimeDir;
+    // The C++ runtime stays dynamic: linking it statically would pull in
+    // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
+    // binaries built here refuse to start on older systems.
     failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_model_support.a",
                          dir + "/libkiln_runtime.a", "-lz", "-lm", "-ldl"});
   }

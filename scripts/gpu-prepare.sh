@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Prepares the GPU check of Kiln's CUDA target (scripts/gpu-check.sh), here on
+# the build machine, after the normal build: compiles examples/fashion_cnn.kiln
+# into build/gpu-check/ (made fresh) as fashion_cnn_cuda (--target=cuda) and
+# fashion_cnn_cpu (--target-cpu=x86-64-v3, portable to the GPU machine's CPU),
+# copies in the Fashion-MNIST files and the check scripts, and prints the size
+# (everything that travels must stay under 64 MiB) and the `run` call to make.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${KILN_BUILD_DIR:-$root/build}"
+kilnc="$build/bin/kilnc"
+data=/usr/share/datasets/fashion-mnist
+out="$root/build/gpu-check"  # the `run` call carries it by this path
+
+[[ -x "$kilnc" ]] || { echo "gpu-prepare: $kilnc is missing: build Kiln first (scripts/setup.sh)" >&2; exit 1; }
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+  [[ -f "$data/$f" ]] || { echo "gpu-prepare: $data/$f is missing (Debian's dataset-fashion-mnist)" >&2; exit 1; }
+done
+
+rm -rf "$out"
+mkdir -p "$out/data"
+"$kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe --target=cuda -o "$out/fashion_cnn_cuda"
+"$kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/fashion_cnn_cpu"
+cp "$data"/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$out/data/"
+cp "$root/scripts/gpu-check.sh" "$root/bench/gpu_vs_torch.py" "$root/bench/predict_vs_torch.py" "$out/"
+
+ls -l "$out" "$out/data"
+du -sh "$out"
+# Everything that travels: tracked and untracked-but-not-ignored files, plus the carried folder.
+tree_bytes=$(cd "$root" && git ls-files -z -co --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null |
+  awk '{s += $1} END {print s + 0}')
+carry_bytes=$(du -sb "$out" | cut -f1)
+total_mib=$(( (tree_bytes + carry_bytes) / 1048576 ))
+echo "working tree $((tree_bytes / 1048576)) MiB + build/gpu-check $((carry_bytes / 1048576)) MiB = $total_mib MiB (limit 64 MiB)"
+if (( tree_bytes + carry_bytes >= 64 * 1048576 )); then
+  echo "gpu-prepare: too big to travel (64 MiB limit)" >&2
+  exit 1
+fi
+
+cat <<'EOF'
+
+Next, on the GPU machine (the `run` tool):
+  run(carry=["build/gpu-check"], command="bash build/gpu-check/gpu-check.sh build/gpu-check", timeout_s=420)
+It writes log.txt, summary.md and cnn.safetensors under $OUT.
+EOF

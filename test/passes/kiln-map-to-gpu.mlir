@@ -1,0 +1,79 @@
+// RUN: kiln-opt --kiln-map-to-gpu --canonicalize --cse %s | FileCheck %s
+// RUN: kiln-opt --kiln-map-to-gpu --kiln-emulate-gpu-on-cpu --canonicalize %s | FileCheck %s --check-prefix=EMU
+//
+// A model function (kiln_impl_*) after bufferization: the matmul becomes a
+// shared-memory tiled kernel (two 16x64 workgroup tiles, barriers around the
+// inner product, partial sums added atomically so that K can be split over
+// gridDim.z), the fill a linearized one-thread-per-element kernel, the full
+// reduction a one-thread kernel; buffers move to the device and every GPU op
+// is async on the stream of the function's entry. Other functions (the
+// deallocation helper) stay on the host.
+
+func.func @kiln_impl_M_predict(%a: memref<?x8xf32>, %b: memref<8x4xf32>) -> memref<?x4xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = memref.dim %a, %c0 : memref<?x8xf32>
+  %out = memref.alloc(%n) : memref<?x4xf32>
+  linalg.fill ins(%zero : f32) outs(%out : memref<?x4xf32>)
+  linalg.matmul ins(%a, %b : memref<?x8xf32>, memref<8x4xf32>) outs(%out : memref<?x4xf32>)
+  %sum = memref.alloc() : memref<f32>
+  linalg.fill ins(%zero : f32) outs(%sum : memref<f32>)
+  linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> ()>], iterator_types = ["reduction", "reduction"]} ins(%out : memref<?x4xf32>) outs(%sum : memref<f32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %s = arith.addf %x, %acc : f32
+    linalg.yield %s : f32
+  }
+  memref.dealloc %sum : memref<f32>
+  return %out : memref<?x4xf32>
+}
+func.func private @helper(%x: memref<4xf32>) {
+  %one = arith.constant 1.0 : f32
+  linalg.fill ins(%one : f32) outs(%x : memref<4xf32>)
+  return
+}
+
+// CHECK-LABEL: func.func @kiln_impl_M_predict(
+// CHECK:         %[[S:.*]] = gpu.wait async
+// CHECK:         %[[OUT:.*]], %{{.*}} = gpu.alloc async [%[[S]]] (%{{.*}}) : memref<?x4xf32>
+// The fill: ceil(N * 4 / 256) blocks of 256 threads.
+// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1) {
+// CHECK:           scf.if
+// CHECK:             memref.store %{{.*}}, %[[OUT]]
+// The matmul: (N / 64, M / 64, splits) blocks of 256 threads.
+// CHECK:         gpu.launch async [%[[S]]] {{.*}} threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[TA:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>, %[[TB:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>) {
+// CHECK:           scf.for %{{.*}} step %c16 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-COUNT-4:     memref.store %{{.*}}, %[[TA]]
+// CHECK-COUNT-4:     memref.store %{{.*}}, %[[TB]]
+// CHECK:             gpu.barrier
+// CHECK:             scf.for %{{.*}} = %c0 to %c16 step %c1
+// CHECK:               memref.load %[[TA]]
+// CHECK:               memref.load %[[TB]]
+// CHECK:               arith.mulf %{{.*}} fastmath<contract>
+// CHECK:               arith.addf %{{.*}} fastmath<contract>
+// CHECK:             gpu.barrier
+// CHECK-COUNT-16:  memref.atomic_rmw addf %{{.*}}, %[[OUT]]
+// The reduction into a scalar: one thread.
+// CHECK:         %[[SUM:.*]], %{{.*}} = gpu.alloc async [%[[S]]] () : memref<f32>
+// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:         gpu.dealloc async [%[[S]]] %[[SUM]]
+// CHECK:         return %[[OUT]]
+// CHECK-LABEL: func.func private @helper(
+// CHECK-NOT:     gpu.
+// CHECK:         linalg.fill
+
+// kiln-emulate-gpu-on-cpu: the same kernels as loops over blocks and threads,
+// the tiled kernel split at its barriers (each stretch for all 256 threads in
+// turn, the accumulators in per-thread buffers); no GPU op is left.
+// EMU-LABEL: func.func @kiln_impl_M_predict(
+// EMU-NOT:     gpu.
+// EMU:         %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<?x4xf32>
+// EMU:         scf.for
+// EMU:           scf.for %{{.*}} = %c0 to %c256 step %c1 {
+// EMU:         memref.alloca() : memref<16x64xf32>
+// EMU:         memref.alloca() : memref<16x64xf32>
+// EMU:         memref.alloc() : memref<256xf32>
+// EMU-NOT:     gpu.
+// EMU:         return %[[OUT]]
