@@ -4,6 +4,7 @@
 # find_package(GTest) and include(GoogleTest) there.
 add_executable(kiln-runtime-tests
   ${PROJECT_SOURCE_DIR}/test/unit/RuntimeCheckpointTest.cpp
+  ${PROJECT_SOURCE_DIR}/test/unit/RuntimeCudaTest.cpp
   ${PROJECT_SOURCE_DIR}/test/unit/RuntimeReaderTest.cpp
   ${PROJECT_SOURCE_DIR}/test/unit/RuntimeTensorTest.cpp
 )
