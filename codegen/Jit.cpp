@@ -224,19 +224,28 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
   if (!model)
     return makeError("no model named '" + modelName + "'");
   static const std::optional<FunctionInfo> none;
-  const std::optional<FunctionInfo> &entry = function == "predict" ? model->predict
-                                            : function == "loss"   ? model->loss
-                                            : function == "grad"   ? model->grad
+  std::optional<FunctionInfo> gather;
+  // gather_<input>: rows of a whole dataset (no parameters; the dataset
+  // and the row indices have batch sizes of their own).
+  bool isGather = function.starts_with("gather_");
+  for (const FunctionInfo &candidate : model->gathers)
+    if (isGather && llvm::StringRef(candidate.symbol).ends_with("_" + function.str()))
+      gather = candidate;
+  const std::optional<FunctionInfo> &entry = isGather                  ? gather
+                                            : function == "predict"    ? model->predict
+                                            : function == "loss"       ? model->loss
+                                            : function == "grad"       ? model->grad
                                             : function == "train_step" ? model->trainStep
-                                                                   : none;
+                                                                       : none;
   if (!entry)
     return makeError("model '" + modelName + "' has no function '" + function + "'");
 
   // Expected argument types: the parameters, then (train_step) the optimizer
   // state, lr and step, then the inputs.
   std::vector<TensorInfo> expected;
-  for (const ParamInfo &param : model->params)
-    expected.push_back({param.name, ElementType::F32, param.shape});
+  if (!isGather)
+    for (const ParamInfo &param : model->params)
+      expected.push_back({param.name, ElementType::F32, param.shape});
   if (function == "train_step") {
     for (const StateInfo &slot : model->state)
       expected.push_back({slot.param + "/" + slot.slot, ElementType::F32, slot.shape});
@@ -256,7 +265,7 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
     for (size_t d = 0; ok && d < got.size(); ++d) {
       if (want.shape[d] != kBatchDim) {
         ok = got[d] == want.shape[d];
-      } else if (batch < 0) {
+      } else if (batch < 0 || isGather) {
         batch = got[d];
       } else {
         ok = got[d] == batch;

@@ -112,7 +112,12 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
                              kiln::stringifyInitKind(param.getInit()).str(),
                              param.getValue() ? param.getValue()->convertToDouble() : 0.0});
     for (func::FuncOp func : model.getOps<func::FuncOp>()) {
-      if (func.getSymName().ends_with("_predict"))
+      if (auto input = func->getAttrOfType<StringAttr>("kiln.gather"))
+        info.gathers.push_back({func.getSymName().str(),
+                                {tensorInfo(input.str(), func.getArgumentTypes()[0]),
+                                 tensorInfo("rows", func.getArgumentTypes()[1])},
+                                {tensorInfo(input.str(), func.getResultTypes()[0])}});
+      else if (func.getSymName().ends_with("_predict"))
         info.predict = functionInfo(func);
       else if (func.getSymName().ends_with("_loss"))
         info.loss = functionInfo(func);

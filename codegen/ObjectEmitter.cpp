@@ -147,6 +147,12 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
     trainStep["state"] = std::move(state);
     root["train_step"] = std::move(trainStep);
   }
+  if (!model.gathers.empty()) {
+    llvm::json::Array gathers;
+    for (const FunctionInfo &gather : model.gathers)
+      gathers.push_back(gather.symbol);
+    root["gather"] = std::move(gathers);
+  }
   if (!model.optimizer.empty())
     root["optimizer"] = llvm::json::Object{{"name", model.optimizer}, {"hyperparameters", std::move(hyper)}};
   std::string text;
@@ -159,7 +165,7 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                               const std::string &mainModel) {
   llvm::LLVMContext &context = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(context);
-  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr});
+  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr, ptr});
   bool foundMain = mainModel.empty();
   for (const ModelInfo &model : models) {
     llvm::Constant *null = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
@@ -174,12 +180,28 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                                        "internal error: no C interface for " + (*functions[i])->symbol);
       entries[i] = wrapper;
     }
+    // The gather functions, as an array in the loss's input order.
+    llvm::Constant *gathers = null;
+    if (!model.gathers.empty()) {
+      std::vector<llvm::Constant *> wrappers;
+      for (const FunctionInfo &gather : model.gathers) {
+        llvm::Function *wrapper = addPackedWrapper(module, gather.symbol);
+        if (!wrapper)
+          return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                         "internal error: no C interface for " + gather.symbol);
+        wrappers.push_back(wrapper);
+      }
+      auto *arrayType = llvm::ArrayType::get(ptr, wrappers.size());
+      gathers = new llvm::GlobalVariable(module, arrayType, true, llvm::GlobalValue::PrivateLinkage,
+                                         llvm::ConstantArray::get(arrayType, wrappers),
+                                         "kiln_model_" + model.name + "_gathers");
+    }
     llvm::Constant *json = llvm::ConstantDataArray::getString(context, modelInfoToJson(model));
     auto *jsonGlobal = new llvm::GlobalVariable(module, json->getType(), true, llvm::GlobalValue::PrivateLinkage,
                                                 json, "kiln_model_" + model.name + "_json");
     auto *descriptor = new llvm::GlobalVariable(
         module, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
-        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2]}), "kiln_model_" + model.name);
+        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2], gathers}), "kiln_model_" + model.name);
     if (model.name == mainModel) {
       foundMain = true;
       new llvm::GlobalVariable(module, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,

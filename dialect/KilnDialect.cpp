@@ -11,7 +11,8 @@
 //   - on train_step arguments: `kiln.state = {param, slot, init}` and
 //     `kiln.hyper = "lr" | "step"`;
 //   - on the model module: `kiln.model` (unit) and
-//     `kiln.optimizer = {name = "...", ...}`.
+//     `kiln.optimizer = {name = "...", ...}`;
+//   - on a batch gather function: `kiln.gather = "<input>"`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -158,6 +159,12 @@ LogicalResult KilnDialect::verifyRegionResultAttribute(
 LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
+  // kiln.gather = "<input>" marks a batch gather function (kiln-add-batch-gather).
+  if (name == "kiln.gather") {
+    if (!isa<FunctionOpInterface>(op) || !isa<StringAttr>(attribute.getValue()))
+      return op->emitError() << "'kiln.gather' must be a string (the input it gathers) on a function";
+    return success();
+  }
   if (name != getModelAttrName() && name != getOptimizerAttrName())
     return op->emitError() << "unknown kiln attribute '" << name << "'";
   if (!isa<ModuleOp>(op))

@@ -150,7 +150,8 @@ struct LaunchEmulator {
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(outer.getBody());
-      for (auto [i, stretch] : llvm::enumerate(stretches)) {
+      for (size_t i = 0; i < stretches.size(); ++i) {
+        ArrayRef<Operation *> stretch = stretches[i];
         bool last = i + 1 == stretches.size();
         forEach(b, loc, numThreads, [&](Value t) {
           IRMapping mapping = threadMapping(t);
@@ -211,7 +212,8 @@ struct LaunchEmulator {
               spills[result] = memref::AllocOp::create(
                   b, loc, MemRefType::get({ShapedType::kDynamic}, result.getType()), ValueRange{numThreads});
           }
-    for (auto [i, stretch] : llvm::enumerate(stretches)) {
+    for (size_t i = 0; i < stretches.size(); ++i) {
+      ArrayRef<Operation *> stretch = stretches[i];
       forEach(b, loc, numThreads, [&](Value t) {
         IRMapping mapping = threadMapping(t);
         for (auto [value, buffer] : spills)

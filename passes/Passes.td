@@ -332,4 +332,19 @@ def KilnEmulateGpuOnCpu : Pass<"kiln-emulate-gpu-on-cpu", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+
+def KilnAddBatchGather : Pass<"kiln-add-batch-gather", "::mlir::ModuleOp"> {
+  let summary = "Add <Model>_gather_<input>: rows of a dataset by index";
+  let description = [{
+    For every data input of `<Model>_loss` (what training and evaluation
+    feed), adds `<Model>_gather_<input>(%data, %rows: tensor<?xi32>)`
+    returning `data[rows[i], ...]`, tagged `kiln.gather = "<input>"`. GPU
+    training keeps each dataset on the device and makes every shuffled
+    batch with it there; the model binary finds these functions through
+    the model descriptor.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif // KILN_PASSES_TD

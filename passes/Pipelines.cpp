@@ -45,6 +45,8 @@ void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
   // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.
   pm.addPass(kiln::createKilnOptimizer());
   pm.addPass(kiln::createKilnLowerToLinalg());
+  // <Model>_gather_<input>: batches made from device-resident datasets.
+  pm.addPass(kiln::createKilnAddBatchGather());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

@@ -367,9 +367,10 @@ extern "C" kiln_status_t kiln_tensor_to_host(kiln_tensor_t *tensor) {
   return nullptr;
 }
 
-extern "C" kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args,
-                                            size_t num_results, const kiln_dtype_t *result_dtypes,
-                                            const int32_t *result_ranks, kiln_tensor_t **results) {
+namespace {
+kiln_status_t invokeOnDevice(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args, size_t num_results,
+                             const kiln_dtype_t *result_dtypes, const int32_t *result_ranks, kiln_tensor_t **results,
+                             kiln::runtime::InvokeMode mode) {
   if (!fn || (num_args && !args) || (num_results && (!result_dtypes || !result_ranks || !results)))
     return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke_device: null argument");
   Cuda *c = connection();
@@ -401,7 +402,7 @@ extern "C" kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args
   if (!status) {
     std::vector<const void *> data(devicePointers.begin(), devicePointers.end());
     status = kiln::runtime::invokePacked(fn, num_args, args, data.data(), num_results, result_dtypes, result_ranks,
-                                         results, /*device=*/true);
+                                         results, mode);
   }
   // The call may have updated device-resident arguments in place.
   for (size_t i = 0; i < num_args; ++i)
@@ -412,6 +413,22 @@ extern "C" kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args
   if (!status)
     status = stickyStatus();
   return status;
+}
+} // namespace
+
+extern "C" kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args,
+                                            size_t num_results, const kiln_dtype_t *result_dtypes,
+                                            const int32_t *result_ranks, kiln_tensor_t **results) {
+  return invokeOnDevice(fn, num_args, args, num_results, result_dtypes, result_ranks, results,
+                        kiln::runtime::InvokeMode::Device);
+}
+
+extern "C" kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args,
+                                                     kiln_tensor_t *const *args, size_t num_results,
+                                                     const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
+                                                     kiln_tensor_t **results) {
+  return invokeOnDevice(fn, num_args, args, num_results, result_dtypes, result_ranks, results,
+                        kiln::runtime::InvokeMode::DeviceResident);
 }
 
 namespace kiln::runtime {

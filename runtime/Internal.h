@@ -114,12 +114,18 @@ kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank,
                              const int64_t *shape, const std::string &what,
                              kiln_tensor_t **out);
 
+/// Where a packed function's buffers live, and where its results go.
+enum class InvokeMode {
+  Host,         ///< host buffers; results copied into new tensors
+  Device,       ///< device buffers; results copied back to the host
+  DeviceResident ///< device buffers; results stay on the device (hostStale)
+};
+
 /// Calls a packed model function with the given argument data pointers
-/// (host or device memory) and copies its results into new host tensors;
-/// `device`: results are device buffers (copied back, freed on the device).
+/// (host or device memory) and turns its results into new tensors.
 kiln_status_t invokePacked(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
                            const void *const *data, size_t num_results, const kiln_dtype_t *result_dtypes,
-                           const int32_t *result_ranks, kiln_tensor_t **results, bool device);
+                           const int32_t *result_ranks, kiln_tensor_t **results, InvokeMode mode);
 
 /// Cuda.cpp: copies device memory to the host after the stream's work.
 kiln_status_t copyDeviceResult(void *hostDestination, const void *deviceSource, size_t bytes);

@@ -47,7 +47,8 @@ bool isRowMajor(int32_t rank, const int64_t *sizes, const int64_t *strides) {
 kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
                                           const void *const *data, size_t num_results,
                                           const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
-                                          kiln_tensor_t **results, bool device) {
+                                          kiln_tensor_t **results, InvokeMode mode) {
+  bool device = mode != InvokeMode::Host;
   size_t resultWords = 0;
   for (size_t i = 0; i < num_results; ++i) {
     if (result_ranks[i] < 0 || result_ranks[i] > KILN_MAX_RANK)
@@ -66,7 +67,7 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
 
   // Copy every result before freeing anything: results may share a buffer.
   std::set<const void *> argumentData(data, data + num_args);
-  std::set<void *> toFree;
+  std::set<void *> toFree, adopted;
   kiln_status_t status = nullptr;
   size_t word = 0;
   for (size_t i = 0; i < num_results; ++i) {
@@ -85,11 +86,22 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
       int64_t count = kiln_tensor_num_elements(results[i]);
       if (device) {
         // Compiled GPU functions return dense buffers (identity layouts).
-        if (!isRowMajor(rank, sizes, strides))
+        bool owned = allocated && !argumentData.count(allocated);
+        if (!isRowMajor(rank, sizes, strides)) {
           status = kiln_status_create(KILN_STATUS_FAILED_PRECONDITION,
                                       "kiln_invoke: result %zu is not a dense device buffer", i);
-        else
+        } else if (mode == InvokeMode::DeviceResident && owned && aligned == allocated && offset == 0 &&
+                   !toFree.count(allocated) && !adopted.count(allocated)) {
+          // The buffer becomes the result's device copy (once: results
+          // sharing a buffer are copied).
+          results[i]->deviceData = allocated;
+          results[i]->hostStale = true;
+          adopted.insert(allocated);
+          word += 3 + 2 * size_t(rank);
+          continue;
+        } else {
           status = copyDeviceResult(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
+        }
       } else {
         std::vector<int64_t> index(rank, 0);
         for (int64_t n = 0; n < count; ++n) {
@@ -105,7 +117,7 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
         }
       }
     }
-    if (allocated && !argumentData.count(allocated))
+    if (allocated && !argumentData.count(allocated) && !adopted.count(allocated))
       toFree.insert(allocated);
     word += 3 + 2 * size_t(rank);
   }
@@ -136,5 +148,5 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
     data[i] = kiln_tensor_const_data(args[i]);
   }
   return kiln::runtime::invokePacked(fn, num_args, args, data.data(), num_results, result_dtypes, result_ranks,
-                                     results, /*device=*/false);
+                                     results, kiln::runtime::InvokeMode::Host);
 }

@@ -30,6 +30,9 @@ struct ModelDescriptor {
   kiln_packed_fn_t predict;
   kiln_packed_fn_t loss;
   kiln_packed_fn_t trainStep;
+  /// `<model>_gather_<input>` per data input of the loss, in its order
+  /// (JSON "gather"); null without a loss.
+  const kiln_packed_fn_t *gather;
 };
 
 using json = nlohmann::json;

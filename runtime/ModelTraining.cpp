@@ -165,6 +165,47 @@ TensorPtr gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &or
   return TensorPtr(batch);
 }
 
+/// Makes the batches of a split: for a GPU model, on the device from the
+/// split uploaded once (the model's gather functions); otherwise on the host.
+class BatchMaker {
+public:
+  BatchMaker(const json &model, const ModelDescriptor &descriptor, Split &split)
+      : split_(split), gather_(runsOnGpu(model) ? descriptor.gather : nullptr) {
+    if (gather_)
+      for (TensorPtr &input : split.inputs)
+        check(kiln_tensor_to_device(input.get()));
+  }
+
+  /// Rows order[begin, end) of every input.
+  std::vector<TensorPtr> batch(const std::vector<int64_t> &order, int64_t begin, int64_t end) const {
+    std::vector<TensorPtr> batch;
+    if (!gather_) {
+      for (const TensorPtr &input : split_.inputs)
+        batch.push_back(gatherRows(input.get(), order, begin, end));
+      return batch;
+    }
+    int64_t count = end - begin;
+    kiln_tensor_t *rows = nullptr;
+    check(kiln_tensor_create(KILN_I32, 1, &count, &rows));
+    TensorPtr rowsOwner(rows);
+    for (int64_t i = 0; i < count; ++i)
+      static_cast<int32_t *>(kiln_tensor_data(rows))[i] = int32_t(order[begin + i]);
+    for (size_t i = 0; i < split_.inputs.size(); ++i) {
+      kiln_tensor_t *args[2] = {split_.inputs[i].get(), rows};
+      kiln_dtype_t dtype = kiln_tensor_dtype(args[0]);
+      int32_t rank = kiln_tensor_rank(args[0]);
+      kiln_tensor_t *result = nullptr;
+      check(kiln_invoke_device_resident(gather_[i], 2, args, 1, &dtype, &rank, &result));
+      batch.emplace_back(result);
+    }
+    return batch;
+  }
+
+private:
+  Split &split_;
+  const kiln_packed_fn_t *gather_;
+};
+
 TensorPtr scalar(float value) {
   kiln_tensor_t *tensor = nullptr;
   check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
@@ -189,7 +230,8 @@ std::vector<double> runBatch(const json &model, kiln_packed_fn_t fn, const std::
 
 /// Loss and metrics of `split`, averaged over examples (batch-size weighted).
 std::vector<double> evaluate(const json &model, const ModelDescriptor &descriptor,
-                             const std::vector<TensorPtr> &params, const Split &split, int64_t batch) {
+                             const std::vector<TensorPtr> &params, const Split &split, const BatchMaker &batches,
+                             int64_t batch) {
   size_t numResults = model["loss"]["results"].size();
   std::vector<double> totals(numResults, 0.0);
   std::vector<int64_t> order(split.count);
@@ -197,14 +239,12 @@ std::vector<double> evaluate(const json &model, const ModelDescriptor &descripto
     order[i] = i;
   for (int64_t begin = 0; begin < split.count; begin += batch) {
     int64_t end = std::min(split.count, begin + batch);
-    std::vector<TensorPtr> slices;
+    std::vector<TensorPtr> slices = batches.batch(order, begin, end);
     std::vector<kiln_tensor_t *> args;
     for (const TensorPtr &param : params)
       args.push_back(param.get());
-    for (const TensorPtr &input : split.inputs) {
-      slices.push_back(gatherRows(input.get(), order, begin, end));
-      args.push_back(slices.back().get());
-    }
+    for (const TensorPtr &slice : slices)
+      args.push_back(slice.get());
     std::vector<double> values = runBatch(model, descriptor.loss, args, numResults);
     for (size_t r = 0; r < numResults; ++r)
       totals[r] += values[r] * double(end - begin);
@@ -314,6 +354,12 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     for (const TensorPtr &slot : state)
       check(kiln_tensor_to_device(slot.get()));
 
+  // On the GPU, both splits go to the device once, here.
+  BatchMaker trainBatches(model, descriptor, train);
+  std::unique_ptr<BatchMaker> testBatches;
+  if (!test.inputs.empty())
+    testBatches = std::make_unique<BatchMaker>(model, descriptor, test);
+
   double lr = options.lr >= 0 ? options.lr : model["optimizer"]["hyperparameters"].value("lr", 0.001);
   if (!(lr > 0))
     fail("--lr must be positive");
@@ -351,10 +397,9 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         args.push_back(slot.get());
       args.push_back(lrTensor.get());
       args.push_back(stepTensor.get());
-      for (const TensorPtr &input : train.inputs) {
-        batchInputs.push_back(gatherRows(input.get(), order, begin, end));
-        args.push_back(batchInputs.back().get());
-      }
+      batchInputs = trainBatches.batch(order, begin, end);
+      for (const TensorPtr &input : batchInputs)
+        args.push_back(input.get());
       std::vector<double> values = runBatch(model, descriptor.trainStep, args, numResults);
       for (size_t r = 0; r < numResults; ++r)
         running[r] += values[r] * double(end - begin);
@@ -387,7 +432,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       mean /= double(seen);
     std::string summary = formatResults(results, means, "");
     if (!test.inputs.empty())
-      summary += formatResults(model["loss"]["results"], evaluate(model, descriptor, params, test, 256), "test_");
+      summary += formatResults(model["loss"]["results"], evaluate(model, descriptor, params, test, *testBatches, 256), "test_");
     std::printf("%sEpoch %lld/%lld - %.1fs - %.0f img/s%s\n", options.quiet ? "" : "\n", (long long)epoch,
                 (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), summary.c_str());
     if (!options.save.empty())
@@ -409,7 +454,9 @@ int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOpt
     split = loadSplit(options.data, inputs, options.columns, /*test=*/false);
   checkLabels(split, inputs, options.data);
   std::vector<TensorPtr> params = loadParams(model, options.weights, options.seed);
-  std::vector<double> values = evaluate(model, descriptor, params, split, std::max<int64_t>(options.batch, 1));
+  BatchMaker batches(model, descriptor, split);
+  std::vector<double> values =
+      evaluate(model, descriptor, params, split, batches, std::max<int64_t>(options.batch, 1));
   std::printf("%lld examples%s\n", (long long)split.count, formatResults(model["loss"]["results"], values, "").c_str());
   return 0;
 }

@@ -88,7 +88,7 @@ public:
   /// The model called `name`, or null.
   const ModelInfo *findModel(llvm::StringRef name) const;
   /// The address of the compiled `kiln_model_<name>` descriptor, the same
-  /// struct an object file defines (`{json, predict, loss, train_step}`
+  /// struct an object file defines (`{json, predict, loss, train_step, gather}`
   /// packed entry points, docs/artifacts.md), or null. Valid while the Jit lives.
   const void *getModelDescriptor(llvm::StringRef name) const;
 
@@ -96,6 +96,8 @@ public:
   /// with `args`: every parameter of the model in declaration order, then
   /// for `train_step` every optimizer state slot (ModelInfo::state), `lr`
   /// and `step` (rank-0 f32), then the function's inputs (see FunctionInfo).
+  /// `gather_<input>` takes no parameters: a whole dataset of that input and
+  /// i32 row indices, each with its own batch size (ModelInfo::gathers).
   /// Checks every argument's element type and shape (the batch size must
   /// agree across inputs) and returns the results. `train_step` updates the
   /// parameter and state tensors passed to it in place.

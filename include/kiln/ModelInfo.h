@@ -81,6 +81,9 @@ struct ModelInfo {
   /// the metrics. Only present once the kiln-level passes have run.
   std::optional<FunctionInfo> trainStep;
   std::vector<StateInfo> state;
+  /// `<model>_gather_<input>` (kiln-add-batch-gather), one per data input of
+  /// the loss, in that order: inputs the dataset and the row indices.
+  std::vector<FunctionInfo> gathers;
   /// The optimizer's name ("" without one) and hyper-parameters.
   std::string optimizer;
   std::map<std::string, double> hyperParams;

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// `kiln-run FILE.kiln --model M --function predict|loss|grad|train_step
+// `kiln-run FILE.kiln --model M --function predict|loss|grad|train_step|gather_<input>
 //  --args a.npy,b.npy,... --out-dir DIR` compiles FILE with kiln::Jit, calls
 // `<M>_<function>` with the arrays given (every parameter, then the inputs,
 // as in the calling convention) and writes each result to DIR/<result
@@ -37,7 +37,8 @@ using namespace llvm;
 
 static cl::opt<std::string> inputFilename(cl::Positional, cl::desc("<model .kiln file>"), cl::Required);
 static cl::opt<std::string> modelName("model", cl::desc("Model to run (default: the first)"), cl::init(""));
-static cl::opt<std::string> functionName("function", cl::desc("Entry point: predict, loss, grad or train_step"),
+static cl::opt<std::string> functionName("function",
+                                         cl::desc("Entry point: predict, loss, grad, train_step or gather_<input>"),
                                          cl::init("predict"));
 static cl::list<std::string>
     argFiles("args", cl::desc("Comma-separated .npy files: the parameters, (train_step: the state, lr, step,) the inputs"),
@@ -128,10 +129,18 @@ int main(int argc, char **argv) {
   if (!results)
     return fail(toString(results.takeError()));
   const kiln::ModelInfo *info = (*jit)->findModel(model);
-  const kiln::FunctionInfo &entry = functionName == "loss"         ? *info->loss
-                                    : functionName == "grad"       ? *info->grad
-                                    : functionName == "train_step" ? *info->trainStep
-                                                                   : *info->predict;
+  // Result names: of gather_<input> the input's; else the function's.
+  std::vector<std::string> resultNames;
+  if (StringRef(functionName).starts_with("gather_")) {
+    resultNames.push_back(StringRef(functionName).drop_front(7).str());
+  } else {
+    const kiln::FunctionInfo &entry = functionName == "loss"         ? *info->loss
+                                      : functionName == "grad"       ? *info->grad
+                                      : functionName == "train_step" ? *info->trainStep
+                                                                     : *info->predict;
+    for (const kiln::TensorInfo &result : entry.results)
+      resultNames.push_back(result.name);
+  }
   auto write = [&](const std::string &name, const kiln::Tensor &tensor) -> bool {
     std::string path = outDir + "/" + name + ".npy";
     if (Error error = writeNpy(path, tensor)) {
@@ -142,7 +151,7 @@ int main(int argc, char **argv) {
     return true;
   };
   for (size_t i = 0; i < results->size(); ++i)
-    if (!write(entry.results[i].name, (*results)[i]))
+    if (!write(resultNames[i], (*results)[i]))
       return 1;
   if (functionName == "train_step") {
     // Jit::call checked the argument count: params, state, lr, step, inputs.

@@ -386,6 +386,19 @@ kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args,
                                  const int32_t *result_ranks,
                                  kiln_tensor_t **results);
 
+/// kiln_invoke_device whose results stay on the device: each result tensor
+/// owns the device buffer the function returned and is host-stale (its host
+/// data is allocated but filled only by kiln_tensor_to_host). For feeding
+/// one compiled function's results to another without a round trip (a
+/// batch gathered on the device, then a training step). Does not wait for
+/// the GPU.
+kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args,
+                                          kiln_tensor_t *const *args,
+                                          size_t num_results,
+                                          const kiln_dtype_t *result_dtypes,
+                                          const int32_t *result_ranks,
+                                          kiln_tensor_t **results);
+
 #ifdef __cplusplus
 } // extern "C"
 #endif
