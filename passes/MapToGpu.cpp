@@ -515,6 +515,122 @@ bool touchesMemory(Operation *op) {
   return op->getNumRegions() > 0 || !isMemoryEffectFree(op);
 }
 
+//===----------------------------------------------------------------------===//
+// Sum reductions with few outputs: split over many threads
+//===----------------------------------------------------------------------===//
+
+/// Sum reductions whose output has at most this many elements (known at
+/// compile time) are split: one thread per output would leave the GPU idle
+/// and run a long serial loop (a convolution's bias gradient sums
+/// batch x 26 x 26 values into each of 32 outputs).
+constexpr int64_t kSplitReductionMaxOutputs = 16384;
+/// Threads to aim for (about 2048 per SM of an H100/H200) ...
+constexpr int64_t kSplitReductionThreads = 270336;
+/// ... each summing at least this many values.
+constexpr int64_t kSplitReductionMinPerThread = 64;
+
+/// The value a reduction generic adds to its accumulator, when its body is
+/// `out + f(ins)` with `out` used nowhere else; null otherwise.
+Value summand(linalg::GenericOp op) {
+  if (op.getNumDpsInits() != 1 || !isa<FloatType>(getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType())))
+    return nullptr;
+  Block *body = op.getBlock();
+  BlockArgument acc = body->getArguments().back();
+  auto add = body->getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add || !acc.hasOneUse())
+    return nullptr;
+  return add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
+}
+
+/// Runs a sum reduction (see summand) as threads that each add a strided
+/// part of the reduction into a register and then atomically into the
+/// output (which holds the initial value). Thread `s * P + p` takes output
+/// `p` (outputs fastest, for coalescing) and reduction steps s, s + S, ...
+LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op, Value summandValue,
+                                   Value stream) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Value> loopSizes;
+  for (Range range : cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc))
+    loopSizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, range.size));
+  SmallVector<unsigned> parallelDims, reductionDims;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  for (unsigned d = 0; d < iterators.size(); ++d)
+    (iterators[d] == utils::IteratorType::parallel ? parallelDims : reductionDims).push_back(d);
+  auto sizesOf = [&](ArrayRef<unsigned> dims) {
+    SmallVector<Value> sizes;
+    for (unsigned d : dims)
+      sizes.push_back(loopSizes[d]);
+    return sizes;
+  };
+  SmallVector<Value> parallelSizes = sizesOf(parallelDims), reductionSizes = sizesOf(reductionDims);
+  Value outputs = product(rewriter, loc, parallelSizes), steps = product(rewriter, loc, reductionSizes);
+  Value one = index(rewriter, loc, 1);
+  Value splits = arith::MaxUIOp::create(
+      rewriter, loc, one,
+      arith::MinUIOp::create(rewriter, loc,
+                             arith::DivUIOp::create(rewriter, loc, index(rewriter, loc, kSplitReductionThreads), outputs),
+                             arith::DivUIOp::create(rewriter, loc, steps,
+                                                    index(rewriter, loc, kSplitReductionMinPerThread))));
+  Value total = arith::MulIOp::create(rewriter, loc, outputs, splits);
+  Value threads = index(rewriter, loc, kThreadsPerBlock);
+  auto launch = createLaunch(rewriter, loc, stream, {ceilDiv(rewriter, loc, total, threads), one, one}, threads);
+  Value id = arith::AddIOp::create(rewriter, loc, arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, threads),
+                                   launch.getThreadIds().x);
+  auto guard = scf::IfOp::create(rewriter, loc,
+                                 arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, total),
+                                 /*withElseRegion=*/false);
+  rewriter.setInsertionPointToStart(guard.thenBlock());
+  Value p = arith::RemUIOp::create(rewriter, loc, id, outputs);
+  Value s = arith::DivUIOp::create(rewriter, loc, id, outputs);
+  // Reduction coordinates stay 0 here: the output does not depend on them.
+  SmallVector<Value> ivs(iterators.size(), index(rewriter, loc, 0));
+  for (auto [d, value] : llvm::zip(parallelDims, delinearize(rewriter, loc, p, parallelSizes)))
+    ivs[d] = value;
+  Type type = summandValue.getType();
+  Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(type));
+  auto loop = scf::ForOp::create(rewriter, loc, s, steps, splits, ValueRange{zero});
+  {
+    OpBuilder::InsertionGuard inner(rewriter);
+    rewriter.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> all = ivs;
+    for (auto [d, value] : llvm::zip(reductionDims, delinearize(rewriter, loc, loop.getInductionVar(), reductionSizes)))
+      all[d] = value;
+    IRMapping mapping;
+    Block *body = op.getBlock();
+    for (OpOperand *input : op.getDpsInputOperands())
+      mapping.map(body->getArgument(input->getOperandNumber()),
+                  memref::LoadOp::create(rewriter, loc, input->get(),
+                                         applyMap(rewriter, loc, op.getMatchingIndexingMap(input), all)));
+    for (Operation &bodyOp : body->without_terminator()) {
+      if (auto indexOp = dyn_cast<linalg::IndexOp>(bodyOp)) {
+        mapping.map(indexOp.getResult(), all[indexOp.getDim()]);
+        continue;
+      }
+      if (bodyOp.getNumResults() == 1 && bodyOp.getResult(0) == body->getTerminator()->getOperand(0))
+        continue; // the accumulation itself
+      rewriter.clone(bodyOp, mapping);
+    }
+    Value sum = arith::AddFOp::create(rewriter, loc, loop.getRegionIterArgs()[0], mapping.lookupOrDefault(summandValue));
+    scf::YieldOp::create(rewriter, loc, sum);
+  }
+  OpOperand *init = op.getDpsInitOperand(0);
+  memref::AtomicRMWOp::create(rewriter, loc, arith::AtomicRMWKind::addf, loop.getResult(0), init->get(),
+                              applyMap(rewriter, loc, op.getMatchingIndexingMap(init), ivs));
+  rewriter.eraseOp(op);
+  return success();
+}
+
+/// Whether `op` is a sum reduction into few outputs (a static count).
+bool isSplitReductionCandidate(linalg::GenericOp op) {
+  if (op.getNumReductionLoops() == 0 || op.getNumParallelLoops() == 0 || !summand(op))
+    return false;
+  if (!op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isProjectedPermutation())
+    return false;
+  auto outputType = cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
+  return outputType.hasStaticShape() && outputType.getNumElements() <= kSplitReductionMaxOutputs;
+}
+
 /// Lowers a linalg op that is not a tiled contraction to loops: parallel
 /// dimensions outermost (so that they become one scf.parallel, launched by
 /// launchParallelLoop), reductions as scf.for inside. An op without
@@ -528,6 +644,8 @@ LogicalResult lowerToLoops(RewriterBase &rewriter, linalg::LinalgOp op, Value st
     op = *generic;
   }
   auto generic = cast<linalg::GenericOp>(op.getOperation());
+  if (isSplitReductionCandidate(generic))
+    return launchSplitReduction(rewriter, generic, summand(generic), stream);
   SmallVector<unsigned> order;
   SmallVector<utils::IteratorType> iterators = generic.getIteratorTypesArray();
   for (unsigned d = 0; d < iterators.size(); ++d)

@@ -285,13 +285,17 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "::mlir::ModuleOp"> {
        maps, so a convolution is an implicit GEMM (no im2col buffer). When
        the output has few tiles and K is long (filter gradients), K is split
        across blocks that add their partial sums atomically.
-    2. Every other linalg op becomes `scf.parallel` loops whose iteration
+    2. Sums into few outputs (at most 16384, known at compile time, e.g. a
+       bias gradient) are split: thread `s * P + p` adds every S-th value
+       of output p's reduction in a register, then atomically into the
+       output, with S chosen at run time for about 270k threads.
+    3. Every other linalg op becomes `scf.parallel` loops whose iteration
        space is linearized onto a 1-D grid (256 threads per block), one
        thread per output element, reductions as loops in the thread.
        Elementwise chains are one kernel because fusion ran on tensors.
-    3. Whatever still touches memory at the top level runs in a one-thread
+    4. Whatever still touches memory at the top level runs in a one-thread
        kernel.
-    4. Buffers used by kernels, returned or passed to model functions are
+    5. Buffers used by kernels, returned or passed to model functions are
        allocated with `gpu.alloc`; all GPU ops of a function are async on
        the one stream `gpu.wait async` gives at its entry (the runtime's
        stream: one synchronization per call, in the runtime).

@@ -32,6 +32,21 @@ func.func private @helper(%x: memref<4xf32>) {
   return
 }
 
+// A sum into few outputs (a bias gradient): split over threads, each adding
+// every S-th row into a register, then atomically into its output.
+func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %out = memref.alloc() : memref<32xf32>
+  linalg.fill ins(%zero : f32) outs(%out : memref<32xf32>)
+  linalg.generic {indexing_maps = [affine_map<(n, c) -> (n, c)>, affine_map<(n, c) -> (c)>], iterator_types = ["reduction", "parallel"]} ins(%g : memref<?x32xf32>) outs(%out : memref<32xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %sq = arith.mulf %x, %x : f32
+    %s = arith.addf %acc, %sq : f32
+    linalg.yield %s : f32
+  }
+  return %out : memref<32xf32>
+}
+
 // CHECK-LABEL: func.func @kiln_impl_M_predict(
 // CHECK:         %[[S:.*]] = gpu.wait async
 // CHECK:         %[[OUT:.*]], %{{.*}} = gpu.alloc async [%[[S]]] (%{{.*}}) : memref<?x4xf32>
@@ -63,6 +78,20 @@ func.func private @helper(%x: memref<4xf32>) {
 // CHECK-LABEL: func.func private @helper(
 // CHECK-NOT:     gpu.
 // CHECK:         linalg.fill
+// CHECK-LABEL: func.func @kiln_impl_M_loss(
+// CHECK:         %[[N:.*]] = memref.dim %arg0, %c0
+// CHECK:         %[[SPLITS:.*]] = arith.maxui %{{.*}}, %c1 : index
+// CHECK:         %[[THREADS:.*]] = arith.muli %[[SPLITS]], %c32 : index
+// CHECK:         gpu.launch
+// CHECK:           %[[ID:.*]] = arith.addi
+// CHECK:           scf.if
+// CHECK:             %[[C:.*]] = arith.remui %[[ID]], %c32
+// CHECK:             %[[S:.*]] = arith.divui %[[ID]], %c32
+// CHECK:             %[[SUM:.*]] = scf.for %[[R:.*]] = %[[S]] to %[[N]] step %[[SPLITS]] iter_args
+// CHECK:               memref.load %arg0[%[[R]], %[[C]]]
+// CHECK:               arith.mulf
+// CHECK:               arith.addf
+// CHECK:             memref.atomic_rmw addf %[[SUM]], %{{.*}}[%[[C]]]
 
 // kiln-emulate-gpu-on-cpu: the same kernels as loops over blocks and threads,
 // the tiled kernel split at its barriers (each stretch for all 256 threads in
