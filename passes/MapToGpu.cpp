@@ -259,7 +259,10 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(), gpu::AddressSpace::Workgroup);
   auto tileTypeA = MemRefType::get({kTileK, kTileM}, typeA, AffineMap(), workgroup);
   auto tileTypeB = MemRefType::get({kTileK, kTileN}, typeB, AffineMap(), workgroup);
-  auto launch = createLaunch(rewriter, loc, stream, {blocksN, blocksM, splits}, index(rewriter, loc, kThreadsPerBlock),
+  // M tiles on x (up to 2^31 - 1 blocks: M grows with the batch), N tiles
+  // on y and K splits on z (up to 65535 each); neighbouring blocks share
+  // their N tile (the weights) in L2.
+  auto launch = createLaunch(rewriter, loc, stream, {blocksM, blocksN, splits}, index(rewriter, loc, kThreadsPerBlock),
                              {tileTypeA, tileTypeB});
   Value tileA = launch.getWorkgroupAttributions()[0], tileB = launch.getWorkgroupAttributions()[1];
 
@@ -267,8 +270,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Value grid = index(rewriter, loc, kThreadGrid);
   Value tx = arith::RemUIOp::create(rewriter, loc, thread, grid);
   Value ty = arith::DivUIOp::create(rewriter, loc, thread, grid);
-  Value m0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().y, tileM);
-  Value n0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, tileN);
+  Value m0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, tileM);
+  Value n0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().y, tileN);
   Value kBegin = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().z, chunk);
   Value kEnd = arith::MinUIOp::create(rewriter, loc, sizeK, arith::AddIOp::create(rewriter, loc, kBegin, chunk));
   Value zero = index(rewriter, loc, 0);
@@ -621,9 +624,10 @@ LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op,
   return success();
 }
 
-/// Whether `op` is a sum reduction into few outputs (a static count).
+/// Whether `op` is a sum reduction into few outputs (a static count; a
+/// full sum into a scalar included).
 bool isSplitReductionCandidate(linalg::GenericOp op) {
-  if (op.getNumReductionLoops() == 0 || op.getNumParallelLoops() == 0 || !summand(op))
+  if (op.getNumReductionLoops() == 0 || !summand(op))
     return false;
   if (!op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isProjectedPermutation())
     return false;

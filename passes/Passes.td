@@ -286,7 +286,7 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "::mlir::ModuleOp"> {
        the output has few tiles and K is long (filter gradients), K is split
        across blocks that add their partial sums atomically.
     2. Sums into few outputs (at most 16384, known at compile time, e.g. a
-       bias gradient) are split: thread `s * P + p` adds every S-th value
+       bias gradient or a scalar mean) are split: thread `s * P + p` adds every S-th value
        of output p's reduction in a register, then atomically into the
        output, with S chosen at run time for about 270k threads.
     3. Every other linalg op becomes `scf.parallel` loops whose iteration

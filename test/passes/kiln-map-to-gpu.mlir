@@ -54,7 +54,7 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
 // CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1) {
 // CHECK:           scf.if
 // CHECK:             memref.store %{{.*}}, %[[OUT]]
-// The matmul: (N / 64, M / 64, splits) blocks of 256 threads.
+// The matmul: (M / 64, N / 64, splits) blocks of 256 threads.
 // CHECK:         gpu.launch async [%[[S]]] {{.*}} threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[TA:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>, %[[TB:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>) {
 // CHECK:           scf.for %{{.*}} step %c16 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK-COUNT-4:     memref.store %{{.*}}, %[[TA]]
@@ -67,12 +67,14 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
 // CHECK:               arith.addf %{{.*}} fastmath<contract>
 // CHECK:             gpu.barrier
 // CHECK-COUNT-16:  memref.atomic_rmw addf %{{.*}}, %[[OUT]]
-// The reduction into a scalar: one thread.
+// The fill of the scalar: one thread. The sum into it: split over threads
+// that each add every S-th element, then atomically into the scalar.
 // CHECK:         %[[SUM:.*]], %{{.*}} = gpu.alloc async [%[[S]]] () : memref<f32>
 // CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
-// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1)
 // CHECK:           scf.for
-// CHECK:             scf.for
+// CHECK:             memref.load %[[OUT]]
+// CHECK:           memref.atomic_rmw addf %{{.*}}, %[[SUM]][]
 // CHECK:         gpu.dealloc async [%[[S]]] %[[SUM]]
 // CHECK:         return %[[OUT]]
 // CHECK-LABEL: func.func private @helper(
