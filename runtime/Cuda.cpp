@@ -58,6 +58,7 @@ constexpr int kStreamNonBlocking = 0x1;
 constexpr int kAttributeMultiprocessorCount = 16;
 constexpr int kAttributeComputeCapabilityMajor = 75;
 constexpr int kAttributeComputeCapabilityMinor = 76;
+constexpr int kAttributeMemoryPoolsSupported = 115;
 constexpr int kMemPoolAttrReleaseThreshold = 4;
 
 struct Driver {
@@ -79,6 +80,8 @@ struct Driver {
                              CUstream, void **, void **);
   CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
   CUresult (*cuMemFreeAsync)(CUdeviceptr, CUstream);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*cuGetErrorName)(CUresult, const char **);
@@ -94,6 +97,9 @@ struct Cuda {
   CUcontext context = nullptr;
   CUstream stream = nullptr;
   std::string deviceName;
+  /// Stream-ordered allocation (cuMemAllocAsync) works; else (some virtual
+  /// GPUs) plain cuMemAlloc/cuMemFree, which synchronize.
+  bool memoryPools = false;
   /// The first error of an mgpu* call ("" while there is none).
   std::string stickyError;
 };
@@ -146,6 +152,8 @@ void initialize(Cuda &c) {
   bind(d.cuLaunchKernel, "cuLaunchKernel");
   bind(d.cuMemAllocAsync, "cuMemAllocAsync");
   bind(d.cuMemFreeAsync, "cuMemFreeAsync");
+  bind(d.cuMemAlloc, "cuMemAlloc_v2");
+  bind(d.cuMemFree, "cuMemFree_v2");
   bind(d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   bind(d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
   bind(d.cuGetErrorName, "cuGetErrorName");
@@ -179,8 +187,11 @@ void initialize(Cuda &c) {
     return fail("cuStreamCreate", r);
   // Keep freed memory in the pool: a training step frees and allocates the
   // same buffers every step.
+  int pools = 0;
+  d.cuDeviceGetAttribute(&pools, kAttributeMemoryPoolsSupported, device);
+  c.memoryPools = pools != 0;
   CUmemoryPool pool = nullptr;
-  if (d.cuDeviceGetDefaultMemPool(&pool, device) == 0) {
+  if (c.memoryPools && d.cuDeviceGetDefaultMemPool(&pool, device) == 0) {
     unsigned long long threshold = ~0ull;
     d.cuMemPoolSetAttribute(pool, kMemPoolAttrReleaseThreshold, &threshold);
   }
@@ -297,15 +308,22 @@ extern "C" void *mgpuMemAlloc(uint64_t bytes, void *stream, bool /*isHostShared*
     return nullptr;
   CUdeviceptr pointer = 0;
   // A zero-size buffer (an empty batch) still gets a distinct address.
-  if (!ok("cuMemAllocAsync", c->driver.cuMemAllocAsync(&pointer, bytes ? bytes : 1, static_cast<CUstream>(stream))))
-    return nullptr;
-  return reinterpret_cast<void *>(pointer);
+  size_t size = bytes ? bytes : 1;
+  bool allocated = c->memoryPools
+                       ? ok("cuMemAllocAsync", c->driver.cuMemAllocAsync(&pointer, size, static_cast<CUstream>(stream)))
+                       : ok("cuMemAlloc", c->driver.cuMemAlloc(&pointer, size));
+  return allocated ? reinterpret_cast<void *>(pointer) : nullptr;
 }
 
 extern "C" void mgpuMemFree(void *pointer, void *stream) {
   Cuda *c = connection();
-  if (c && pointer)
-    ok("cuMemFreeAsync", c->driver.cuMemFreeAsync(reinterpret_cast<CUdeviceptr>(pointer), static_cast<CUstream>(stream)));
+  if (!c || !pointer)
+    return;
+  auto device = reinterpret_cast<CUdeviceptr>(pointer);
+  if (c->memoryPools)
+    ok("cuMemFreeAsync", c->driver.cuMemFreeAsync(device, static_cast<CUstream>(stream)));
+  else
+    ok("cuMemFree", c->driver.cuMemFree(device)); // waits for the work using it
 }
 
 //===----------------------------------------------------------------------===//

@@ -523,6 +523,20 @@ module attributes {kiln.foo} {
 
 // -----
 
+// kiln.gather: a string naming the input, on a function.
+// expected-error @+1 {{'kiln.gather' must be a string (the input it gathers) on a function}}
+func.func @M_gather_x(%data: tensor<?x4xf32>, %rows: tensor<?xi32>) -> tensor<?x4xf32> attributes {kiln.gather = 1 : i64} {
+  return %data : tensor<?x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'kiln.gather' must be a string (the input it gathers) on a function}}
+module attributes {kiln.gather = "x"} {
+}
+
+// -----
+
 // kiln.transpose: the permutation has one entry per dimension.
 func.func @gradient_op_0(%a: tensor<?x10xf32>) {
   // expected-error @+1 {{permutation has 1 entries for an input of rank 2}}
