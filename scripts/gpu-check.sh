@@ -5,7 +5,8 @@
 # the CPU, Fashion-MNIST, and bench/gpu_vs_torch.py.
 #   Correctness: GPU vs CPU predictions with seeded and with trained weights
 #   (norm-wise relative error < 1e-4), and one epoch of GPU training reaching
-#   a test accuracy above 0.80.
+#   a test accuracy above 0.80; every op: the every-op model's outputs GPU vs
+#   CPU (< 1e-4), and its weights after 4 training steps (< 1e-3).
 #   Speed: training img/s and predict ms/call at batch 256 and 1, against
 #   PyTorch on the same GPU.
 # Usage: gpu-check.sh DIR. Writes log.txt, summary.md (a markdown table) and
@@ -49,6 +50,44 @@ elif command == "compare":  # GPU.npy CPU.npy TOL [LABELS.gz]: one line of numbe
         text += f"; accuracy GPU {np.mean(gpu.argmax(1) == labels):.4f}, CPU {np.mean(cpu.argmax(1) == labels):.4f}"
     print(text)
     sys.exit(0 if error < float(args[2]) else 1)  # NaN fails too
+elif command == "every-inputs":  # DIR COUNT: random inputs of the every-op model, as DIR/<input>.npy
+    rng = np.random.default_rng(7)
+    n = int(args[1])
+    np.save(f"{args[0]}/image.npy", rng.standard_normal((n, 9, 9, 2)).astype(np.float32))
+    np.save(f"{args[0]}/x.npy", rng.standard_normal((n, 6)).astype(np.float32))
+    np.save(f"{args[0]}/label.npy", rng.integers(0, 6, n).astype(np.int32))
+elif command == "compare-outputs":  # GPU_PREFIX CPU_PREFIX NAMES: every output; floats < 1e-4, ints >= 99.5% equal
+    worst, lines, ok = 0.0, [], True
+    for name in args[2].split(","):
+        gpu, cpu = np.load(f"{args[0]}.{name}.npy"), np.load(f"{args[1]}.{name}.npy")
+        if gpu.shape != cpu.shape:
+            lines.append(f"{name}: shapes differ"); ok = False
+        elif gpu.dtype.kind == "f" and name not in ("cmp", "hit", "neg"):
+            e = np.linalg.norm(gpu.astype(np.float64) - cpu) / max(np.linalg.norm(cpu.astype(np.float64)), 1e-30)
+            worst = max(worst, e); ok &= bool(e < 1e-4)
+            lines.append(f"{name} {e:.1e}")
+        else:
+            same = float(np.mean(gpu == cpu)); ok &= same >= 0.995
+            lines.append(f"{name} {100 * same:.1f}% equal")
+    print("; ".join(lines))
+    sys.exit(0 if ok else 1)
+elif command == "compare-checkpoints":  # A B TOL: all tensors of two safetensors files, norm-wise
+    import json, struct
+    def tensors(path):
+        raw = open(path, "rb").read()
+        size = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + size])
+        data = raw[8 + size:]
+        return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], np.float32)
+                for k, v in header.items() if k != "__metadata__"}
+    a, b = tensors(args[0]), tensors(args[1])
+    if a.keys() != b.keys():
+        print("different tensors"); sys.exit(1)
+    va = np.concatenate([a[k] for k in sorted(a)]).astype(np.float64)
+    vb = np.concatenate([b[k] for k in sorted(a)]).astype(np.float64)
+    e = np.linalg.norm(va - vb) / np.linalg.norm(vb)
+    print(f"{len(a)} tensors, rel. error {e:.1e}")
+    sys.exit(0 if e < float(args[2]) else 1)
 elif command == "grab":  # FILE REGEX: REGEX's group 1 in its last match in FILE, else n/a
     try:
         matches = re.findall(args[1], open(args[0], errors="replace").read(), re.M)
@@ -114,6 +153,33 @@ main() {
   step predict-seeded-gpu 60 "$gpu" predict --input "$work/images1000.npy" --show 0 --output "$work/seeded_gpu.npy" || true
   step predict-seeded-cpu 60 "$cpu" predict --input "$work/images1000.npy" --show 0 --output "$work/seeded_cpu.npy" || true
   compare "predict, seeded weights, 1000 test images: GPU vs CPU" "$work/seeded_gpu.npy" "$work/seeded_cpu.npy"
+
+  # b2. Every op on the GPU: the every-op model's outputs, GPU vs CPU (seeded
+  # weights), and a few training steps (every gradient kernel, Adam): the
+  # weights after them, GPU vs CPU.
+  mkdir -p "$work/every"
+  step every-inputs 30 python3 "$work/check.py" every-inputs "$work/every" 64 || true
+  local every_inputs=(--input "$work/every/image.npy" --input "$work/every/x.npy" --input "$work/every/label.npy")
+  step every-gpu 30 "$dir/every_op_cuda" predict "${every_inputs[@]}" --show 0 --output "$work/every_gpu.npy" || true
+  step every-cpu 30 "$dir/every_op_cpu" predict "${every_inputs[@]}" --show 0 --output "$work/every_cpu.npy" || true
+  local text
+  if text=$(python3 "$work/check.py" compare-outputs "$work/every_gpu" "$work/every_cpu" ls,r,cmp,idx,hit,neg 2>&1 | tail -n 1); then
+    row "every op, predict (6 outputs): GPU vs CPU" "$text" "-" "PASS"
+  else
+    row "every op, predict (6 outputs): GPU vs CPU" "$text" "-" "**FAIL** (floats < 1e-4, ints >= 99.5% equal)"
+    correctness_failed=1
+  fi
+  step every-train-gpu 30 "$dir/every_op_cuda" train --data "$work/every" --epochs 1 --batch 16 --quiet \
+    --save "$work/every_gpu.safetensors" || true
+  step every-train-cpu 30 "$dir/every_op_cpu" train --data "$work/every" --epochs 1 --batch 16 --quiet \
+    --save "$work/every_cpu.safetensors" || true
+  if text=$(python3 "$work/check.py" compare-checkpoints "$work/every_gpu.safetensors" "$work/every_cpu.safetensors" \
+      1e-3 2>&1 | tail -n 1); then
+    row "every op, 4 training steps: weights GPU vs CPU" "$text" "-" "PASS (< 1e-3)"
+  else
+    row "every op, 4 training steps: weights GPU vs CPU" "$text" "-" "**FAIL** (needs < 1e-3)"
+    correctness_failed=1
+  fi
 
   # c. One epoch of training on the GPU.
   step train 150 "$gpu" train --data "$data" --epochs 1 --batch 128 --save "$out/cnn.safetensors" --quiet || true

@@ -3,6 +3,7 @@
 # the build machine, after the normal build: compiles examples/fashion_cnn.kiln
 # into build/gpu-check/ (made fresh) as fashion_cnn_cuda (--target=cuda) and
 # fashion_cnn_cpu (--target-cpu=x86-64-v3, portable to the GPU machine's CPU),
+# the every-op model of the tests the same two ways,
 # copies in the Fashion-MNIST files and the check scripts, and prints the size
 # (everything that travels must stay under 64 MiB) and the `run` call to make.
 set -euo pipefail
@@ -21,6 +22,12 @@ rm -rf "$out"
 mkdir -p "$out/data"
 "$kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe --target=cuda -o "$out/fashion_cnn_cuda"
 "$kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/fashion_cnn_cpu"
+# The model that uses every op (test/numerics/compare_with_torch.py), for
+# GPU-vs-CPU checks of every kernel kind.
+/usr/bin/python3 -c "import sys; sys.path.insert(0, '$root/test/numerics'); from compare_with_torch import EVERY_OP; print(EVERY_OP)" \
+  >"$out/every_op.kiln"
+"$kilnc" "$out/every_op.kiln" --emit=exe --target=cuda -o "$out/every_op_cuda"
+"$kilnc" "$out/every_op.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/every_op_cpu"
 cp "$data"/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$out/data/"
 cp "$root/scripts/gpu-check.sh" "$root/bench/gpu_vs_torch.py" "$root/bench/predict_vs_torch.py" "$out/"
 
