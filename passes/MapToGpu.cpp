@@ -46,13 +46,13 @@ namespace {
 /// Threads per block of the elementwise/reduction kernels and of the tiled
 /// contraction kernel (16 x 16).
 constexpr int64_t kThreadsPerBlock = 256;
-/// Contraction tile: 64 x 64 outputs per block, 4 x 4 per thread, K staged
-/// through workgroup memory 16 at a time.
-constexpr int64_t kTileM = 64;
-constexpr int64_t kTileN = 64;
+/// Contraction tile: 4 x 4 outputs per thread, so 4096 per block: 64 x 64,
+/// or 128 x 32 when N is that narrow (a convolution with 32 output channels
+/// would leave half the threads idle in a 64-wide tile);
+/// K staged through workgroup memory 16 at a time.
+constexpr int64_t kPerThread = 4;
+constexpr int64_t kTileOutputs = kThreadsPerBlock * kPerThread * kPerThread;
 constexpr int64_t kTileK = 16;
-constexpr int64_t kThreadGrid = 16;
-constexpr int64_t kPerThread = kTileM / kThreadGrid;
 /// Split K when the output has fewer tiles than this many blocks' worth
 /// (about two blocks per SM of an H100/H200) ...
 constexpr int64_t kTargetBlocks = 264;
@@ -232,7 +232,18 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   SmallVector<Value> sizesM = sizesOf(dims.m), sizesN = sizesOf(dims.n), sizesK = sizesOf(dims.k);
   Value sizeM = product(rewriter, loc, sizesM), sizeN = product(rewriter, loc, sizesN);
   Value sizeK = product(rewriter, loc, sizesK);
-  Value tileM = index(rewriter, loc, kTileM), tileN = index(rewriter, loc, kTileN);
+  // The tile's width: N when N is known and narrow, else 64.
+  int64_t staticN = 1;
+  for (Value size : sizesN)
+    staticN = staticN < 0 ? -1 : (getConstantIntValue(size) ? staticN * *getConstantIntValue(size) : -1);
+  // (A 256 x 16 tile for N <= 16 needs about 200 registers per thread: one
+  // block per SM; 128 x 32 needs about 125.)
+  const int64_t tileSizeN = staticN > 0 && staticN <= 32 ? 32 : 64;
+  const int64_t tileSizeM = kTileOutputs / tileSizeN;
+  // Threads form a (tileSizeM / 4) x (tileSizeN / 4) grid; thread (ty, tx) owns rows
+  // ty + i * rowStride and columns tx + j * columnStride.
+  const int64_t rowStride = tileSizeM / kPerThread, columnStride = tileSizeN / kPerThread;
+  Value tileM = index(rewriter, loc, tileSizeM), tileN = index(rewriter, loc, tileSizeN);
   Value blocksM = ceilDiv(rewriter, loc, sizeM, tileM), blocksN = ceilDiv(rewriter, loc, sizeN, tileN);
 
   // Split K over gridDim.z when the output alone gives too few blocks.
@@ -257,8 +268,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Type typeA = getElementTypeOrSelf(operandA.getType()), typeB = getElementTypeOrSelf(operandB.getType());
   Type typeC = getElementTypeOrSelf(operandC.getType());
   auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(), gpu::AddressSpace::Workgroup);
-  auto tileTypeA = MemRefType::get({kTileK, kTileM}, typeA, AffineMap(), workgroup);
-  auto tileTypeB = MemRefType::get({kTileK, kTileN}, typeB, AffineMap(), workgroup);
+  auto tileTypeA = MemRefType::get({kTileK, tileSizeM}, typeA, AffineMap(), workgroup);
+  auto tileTypeB = MemRefType::get({kTileK, tileSizeN}, typeB, AffineMap(), workgroup);
   // M tiles on x (up to 2^31 - 1 blocks: M grows with the batch), N tiles
   // on y and K splits on z (up to 65535 each); neighbouring blocks share
   // their N tile (the weights) in L2.
@@ -267,9 +278,9 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Value tileA = launch.getWorkgroupAttributions()[0], tileB = launch.getWorkgroupAttributions()[1];
 
   Value thread = launch.getThreadIds().x;
-  Value grid = index(rewriter, loc, kThreadGrid);
-  Value tx = arith::RemUIOp::create(rewriter, loc, thread, grid);
-  Value ty = arith::DivUIOp::create(rewriter, loc, thread, grid);
+  Value columns = index(rewriter, loc, columnStride);
+  Value tx = arith::RemUIOp::create(rewriter, loc, thread, columns);
+  Value ty = arith::DivUIOp::create(rewriter, loc, thread, columns);
   Value m0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, tileM);
   Value n0 = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().y, tileN);
   Value kBegin = arith::MulIOp::create(rewriter, loc, launch.getBlockIds().z, chunk);
@@ -306,9 +317,9 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   // output), else the output's current value.
   auto outputIndex = [&](OpBuilder &b, int64_t i, int64_t j) {
     Value m = arith::AddIOp::create(b, loc, m0,
-                                    arith::AddIOp::create(b, loc, ty, index(b, loc, i * kThreadGrid)));
+                                    arith::AddIOp::create(b, loc, ty, index(b, loc, i * rowStride)));
     Value n = arith::AddIOp::create(b, loc, n0,
-                                    arith::AddIOp::create(b, loc, tx, index(b, loc, j * kThreadGrid)));
+                                    arith::AddIOp::create(b, loc, tx, index(b, loc, j * columnStride)));
     Value valid = arith::AndIOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, m, sizeM),
                                         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n, sizeN));
     return std::make_tuple(m, n, valid);
@@ -372,8 +383,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
         memref::StoreOp::create(rewriter, loc, load.getResult(0), tile, ValueRange{kl, xl});
       }
     };
-    stage(operandA, mapA, tileA, m0, sizeM, kTileM, /*isA=*/true);
-    stage(operandB, mapB, tileB, n0, sizeN, kTileN, /*isA=*/false);
+    stage(operandA, mapA, tileA, m0, sizeM, tileSizeM, /*isA=*/true);
+    stage(operandB, mapB, tileB, n0, sizeN, tileSizeN, /*isA=*/false);
     gpu::BarrierOp::create(rewriter, loc);
 
     auto inner = scf::ForOp::create(rewriter, loc, zero, tileK, one, outer.getRegionIterArgs());
@@ -383,9 +394,9 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
       Value kk = inner.getInductionVar();
       SmallVector<Value> a, b;
       for (int64_t i = 0; i < kPerThread; ++i) {
-        Value row = arith::AddIOp::create(rewriter, loc, ty, index(rewriter, loc, i * kThreadGrid));
+        Value row = arith::AddIOp::create(rewriter, loc, ty, index(rewriter, loc, i * rowStride));
         a.push_back(memref::LoadOp::create(rewriter, loc, tileA, ValueRange{kk, row}));
-        Value column = arith::AddIOp::create(rewriter, loc, tx, index(rewriter, loc, i * kThreadGrid));
+        Value column = arith::AddIOp::create(rewriter, loc, tx, index(rewriter, loc, i * columnStride));
         b.push_back(memref::LoadOp::create(rewriter, loc, tileB, ValueRange{kk, column}));
       }
       // acc = body(a, b, acc), the op's own scalar body.

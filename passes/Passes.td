@@ -278,7 +278,8 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "::mlir::ModuleOp"> {
 
     1. Contractions whose body is a multiply-add (matmul, matvec,
        convolution, the convolution filter gradient) become shared-memory
-       tiled kernels: 64x64 output tiles per block of 256 threads, each
+       tiled kernels: 64x64 output tiles (128x32 when N <= 32) per block
+       of 256 threads, each
        thread 4x4 outputs in registers, K in steps of 16 staged through
        workgroup memory, loads coalesced along the operand's innermost
        dimension. The operands are addressed through the op's indexing

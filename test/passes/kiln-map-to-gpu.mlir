@@ -54,11 +54,12 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
 // CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1) {
 // CHECK:           scf.if
 // CHECK:             memref.store %{{.*}}, %[[OUT]]
-// The matmul: (M / 64, N / 64, splits) blocks of 256 threads.
-// CHECK:         gpu.launch async [%[[S]]] {{.*}} threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[TA:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>, %[[TB:.*]] : memref<16x64xf32, #gpu.address_space<workgroup>>) {
+// The matmul: (M / 128, N / 32, splits) blocks of 256 threads (N = 4 is
+// narrow: 128 x 32 tiles rather than 64 x 64).
+// CHECK:         gpu.launch async [%[[S]]] {{.*}} threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[TA:.*]] : memref<16x128xf32, #gpu.address_space<workgroup>>, %[[TB:.*]] : memref<16x32xf32, #gpu.address_space<workgroup>>) {
 // CHECK:           scf.for %{{.*}} step %c16 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
-// CHECK-COUNT-4:     memref.store %{{.*}}, %[[TA]]
-// CHECK-COUNT-4:     memref.store %{{.*}}, %[[TB]]
+// CHECK-COUNT-8:     memref.store %{{.*}}, %[[TA]]
+// CHECK-COUNT-2:     memref.store %{{.*}}, %[[TB]]
 // CHECK:             gpu.barrier
 // CHECK:             scf.for %{{.*}} = %c0 to %c16 step %c1
 // CHECK:               memref.load %[[TA]]
@@ -103,8 +104,8 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
 // EMU:         %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<?x4xf32>
 // EMU:         scf.for
 // EMU:           scf.for %{{.*}} = %c0 to %c256 step %c1 {
-// EMU:         memref.alloca() : memref<16x64xf32>
-// EMU:         memref.alloca() : memref<16x64xf32>
+// EMU:         memref.alloca() : memref<16x128xf32>
+// EMU:         memref.alloca() : memref<16x32xf32>
 // EMU:         memref.alloc() : memref<256xf32>
 // EMU-NOT:     gpu.
 // EMU:         return %[[OUT]]
