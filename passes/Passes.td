@@ -279,17 +279,17 @@ def KilnMapToGpu : Pass<"kiln-map-to-gpu", "::mlir::ModuleOp"> {
     1. Contractions whose body is a multiply-add (matmul, matvec,
        convolution, the convolution filter gradient) become shared-memory
        tiled kernels: 64x64 output tiles (128x32 when N <= 32) per block
-       of 256 threads, each
-       thread 4x4 outputs in registers, K in steps of 16 staged through
-       workgroup memory, loads coalesced along the operand's innermost
-       dimension. The operands are addressed through the op's indexing
+       of 256 threads, each thread 4x4 outputs in registers, K in steps of
+       16 staged through workgroup memory, loads coalesced along the
+       operand's innermost dimension. The operands are addressed through the op's indexing
        maps, so a convolution is an implicit GEMM (no im2col buffer). When
        the output has few tiles and K is long (filter gradients), K is split
        across blocks that add their partial sums atomically.
     2. Sums into few outputs (at most 16384, known at compile time, e.g. a
-       bias gradient or a scalar mean) are split: thread `s * P + p` adds every S-th value
-       of output p's reduction in a register, then atomically into the
-       output, with S chosen at run time for about 270k threads.
+       bias gradient or a scalar mean) are split: thread `s * P + p` adds
+       every S-th value of output p's reduction in a register, then
+       atomically into the output, with S chosen at run time for about
+       270k threads.
     3. Every other linalg op becomes `scf.parallel` loops whose iteration
        space is linearized onto a 1-D grid (256 threads per block), one
        thread per output element, reductions as loops in the thread.
