@@ -120,7 +120,7 @@ llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, c
   // Metadata is read after the kiln-level passes, which add _grad and
   // _train_step, and before code generation erases it.
   mlir::PassManager toLinalg(impl->context.get(), mlir::ModuleOp::getOperationName());
-  buildKilnToLinalgPipeline(toLinalg);
+  buildKilnToLinalgPipeline(toLinalg, /*forGpu=*/options.emulateGpu);
   if (failed(toLinalg.run(*module)))
     return makeError("compilation failed:\n" + diagnosticText);
   impl->models = extractModelInfo(*module);

@@ -268,7 +268,7 @@ struct Conv2DGradInputLowering : OpRewritePattern<kiln::Conv2DGradInputOp> {
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     Value dy = op.getOutputGrad(), filter = op.getFilter();
-    RankedTensorType dyType = typeOf(dy), filterType = typeOf(filter), type = op.getType();
+    RankedTensorType filterType = typeOf(filter), type = op.getType();
     Type element = type.getElementType();
     ArrayRef<int64_t> k = filterType.getShape(), strides = op.getStrides(), pad = op.getPadding();
     int64_t paddedH = type.getDimSize(1) + pad[0] + pad[1], paddedW = type.getDimSize(2) + pad[2] + pad[3];
@@ -325,8 +325,44 @@ struct Conv2DGradInputLowering : OpRewritePattern<kiln::Conv2DGradInputOp> {
 /// kiln-tile-and-vectorize blocks it like a matmul: c x f accumulators, one
 /// (n, y, x) step at a time), inserted at [i, j] of the result.
 struct Conv2DGradFilterLowering : OpRewritePattern<kiln::Conv2DGradFilterOp> {
-  using OpRewritePattern::OpRewritePattern;
+  Conv2DGradFilterLowering(MLIRContext *context, bool asOneContraction)
+      : OpRewritePattern(context), asOneContraction(asOneContraction) {}
+  bool asOneContraction;
+
+  /// dK[i, j, c, f] as one contraction with loops (i, j, c, f | n, y, x):
+  /// the input is read at (n, y*sh + i, x*sw + j, c). kiln-map-to-gpu runs it
+  /// as one implicit GEMM (M = kh*kw*c, N = f, K = n*y*x).
+  LogicalResult rewriteAsOneContraction(kiln::Conv2DGradFilterOp op, PatternRewriter &rewriter) const {
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    RankedTensorType type = op.getType();
+    ArrayRef<int64_t> strides = op.getStrides();
+    Value input = padSpatial(rewriter, loc, op.getInput(), op.getPadding());
+    SmallVector<AffineExpr> d;
+    for (unsigned e = 0; e < 7; ++e)
+      d.push_back(getAffineDimExpr(e, context));
+    // d = (i, j, c, f, n, y, x)
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(7, 0, {d[4], d[5] * strides[0] + d[0], d[6] * strides[1] + d[1], d[2]}, context),
+        AffineMap::get(7, 0, {d[4], d[5], d[6], d[3]}, context),
+        AffineMap::get(7, 0, {d[0], d[1], d[2], d[3]}, context)};
+    Value init = filled(rewriter, loc, type, {}, floatConstant(rewriter, loc, type.getElementType(), 0.0));
+    Value result = linalg::GenericOp::create(
+                       rewriter, loc, TypeRange{type}, ValueRange{input, op.getOutputGrad()}, ValueRange{init}, maps,
+                       iterators({false, false, false, false, true, true, true}),
+                       [](OpBuilder &b, Location l, ValueRange args) {
+                         Value product = arith::MulFOp::create(b, l, args[0], args[1]);
+                         linalg::YieldOp::create(b, l,
+                                                 ValueRange{arith::AddFOp::create(b, l, args[2], product).getResult()});
+                       })
+                       .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
   LogicalResult matchAndRewrite(kiln::Conv2DGradFilterOp op, PatternRewriter &rewriter) const override {
+    if (asOneContraction)
+      return rewriteAsOneContraction(op, rewriter);
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     RankedTensorType type = op.getType();
@@ -522,8 +558,8 @@ struct AvgPoolGradLowering : OpRewritePattern<kiln::AvgPoolGradOp> {
 
 } // namespace
 
-void kiln::populateLowerGradientsToLinalgPatterns(RewritePatternSet &patterns) {
+void kiln::populateLowerGradientsToLinalgPatterns(RewritePatternSet &patterns, bool filterGradientAsOneContraction) {
   patterns.add<TransposeLowering, BroadcastToLowering, SumToLowering, ElementCountLowering, OneHotLowering,
-               Conv2DGradInputLowering, Conv2DGradFilterLowering, MaxPoolGradLowering, AvgPoolGradLowering>(
-      patterns.getContext());
+               Conv2DGradInputLowering, MaxPoolGradLowering, AvgPoolGradLowering>(patterns.getContext());
+  patterns.add<Conv2DGradFilterLowering>(patterns.getContext(), filterGradientAsOneContraction);
 }

@@ -703,6 +703,7 @@ struct MseLowering : OpRewritePattern<kiln::MseOp> {
 //===----------------------------------------------------------------------===//
 
 struct KilnLowerToLinalgPass : kiln::impl::KilnLowerToLinalgBase<KilnLowerToLinalgPass> {
+  using KilnLowerToLinalgBase::KilnLowerToLinalgBase;
   void runOnOperation() override {
     MLIRContext *context = &getContext();
     RewritePatternSet patterns(context);
@@ -721,7 +722,7 @@ struct KilnLowerToLinalgPass : kiln::impl::KilnLowerToLinalgBase<KilnLowerToLina
                  SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>,
                  CrossEntropyLowering, BinaryCrossEntropyLowering, MseLowering>(context);
     // The internal ops kiln-autodiff builds (LowerGradientsToLinalg.cpp).
-    kiln::populateLowerGradientsToLinalgPatterns(patterns);
+    kiln::populateLowerGradientsToLinalgPatterns(patterns, filterGradientAsOneContraction);
 
     ConversionTarget target(*context);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect, math::MathDialect, tensor::TensorDialect,

@@ -19,8 +19,10 @@ namespace kiln {
 
 /// Adds the patterns lowering `transpose`, `broadcast_to`, `sum_to`,
 /// `element_count`, `onehot` and the convolution and pooling gradients to
-/// linalg, tensor and arith.
-void populateLowerGradientsToLinalgPatterns(mlir::RewritePatternSet &patterns);
+/// linalg, tensor and arith. `filterGradientAsOneContraction`: see the
+/// kiln-lower-to-linalg option of that name.
+void populateLowerGradientsToLinalgPatterns(mlir::RewritePatternSet &patterns,
+                                            bool filterGradientAsOneContraction = false);
 
 } // namespace kiln
 

@@ -93,6 +93,11 @@ def KilnLowerToLinalg : Pass<"kiln-lower-to-linalg", "::mlir::ModuleOp"> {
     } -> tensor<?x64xf32>
     ```
   }];
+  let options = [
+    Option<"filterGradientAsOneContraction", "filter-gradient-as-one-contraction", "bool", "false",
+           "Lower a convolution's filter gradient as one contraction over (kh, kw, c | f | n, y, x) "
+           "(the GPU's implicit GEMM) instead of one per window offset (the CPU's register blocks)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",

@@ -39,12 +39,14 @@
 
 using namespace mlir;
 
-void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
+void kiln::buildKilnToLinalgPipeline(OpPassManager &pm, bool forGpu) {
   // <Model>_grad is made on the kiln dialect, where each op knows its rule.
   pm.addPass(kiln::createKilnAutodiff());
   // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.
   pm.addPass(kiln::createKilnOptimizer());
-  pm.addPass(kiln::createKilnLowerToLinalg());
+  KilnLowerToLinalgOptions lowering;
+  lowering.filterGradientAsOneContraction = forGpu;
+  pm.addPass(kiln::createKilnLowerToLinalg(lowering));
   // <Model>_gather_<input>: batches made from device-resident datasets.
   pm.addPass(kiln::createKilnAddBatchGather());
   pm.addPass(createCanonicalizerPass());
@@ -210,7 +212,7 @@ void kiln::registerKilnPassesAndPipelines() {
                              });
   PassPipelineRegistration<>("kiln-to-gpu", "Lower the kiln dialect to host functions launching GPU kernels",
                              [](OpPassManager &pm) {
-                               buildKilnToLinalgPipeline(pm);
+                               buildKilnToLinalgPipeline(pm, /*forGpu=*/true);
                                buildLinalgToGpuPipeline(pm);
                              });
 }

@@ -45,7 +45,10 @@ struct GpuPipelineOptions {
 /// (`<Model>_grad`), kiln-optimizer (`<Model>_train_step`), then the lowering.
 /// Functions stay in their model modules with their kiln.* attributes, so
 /// that the model metadata (codegen/ModelInfo.cpp) is read after it.
-void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
+/// `forGpu`: lower for buildLinalgToGpuPipeline (a convolution's filter
+/// gradient as one contraction, the GPU's implicit GEMM, rather than one per
+/// window offset).
+void buildKilnToLinalgPipeline(mlir::OpPassManager &pm, bool forGpu = false);
 
 /// linalg on tensors -> LLVM dialect: flatten the model modules, tile and
 /// vectorize (unless disabled), bufferize (function boundaries included,

@@ -370,7 +370,7 @@ int main(int argc, char **argv) {
   // The kiln-level passes derive _grad and _train_step; the model metadata
   // (including those functions) is read after them, before codegen.
   mlir::PassManager toLinalg(&context, mlir::ModuleOp::getOperationName());
-  kiln::buildKilnToLinalgPipeline(toLinalg);
+  kiln::buildKilnToLinalgPipeline(toLinalg, /*forGpu=*/target == TargetKind::Cuda);
   if (failed(toLinalg.run(*module)))
     return fail("compilation failed");
   std::vector<kiln::ModelInfo> models = kiln::extractModelInfo(*module);
