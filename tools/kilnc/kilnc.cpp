@@ -44,6 +44,9 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/IR/LLVMContext.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/TargetParser/Triple.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -57,6 +60,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
+
+extern "C" void LLVMInitializeNVPTXTargetInfo();
+extern "C" void LLVMInitializeNVPTXTargetMC();
 
 using namespace llvm;
 
@@ -223,6 +229,20 @@ std::string findCudaToolkit() {
   return "";
 }
 
+/// Whether LLVM's NVPTX backend knows the GPU architecture `arch` (sm_90...).
+bool isKnownGpuArch(const std::string &arch) {
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTargetMC();
+  llvm::Triple triple("nvptx64-nvidia-cuda");
+  std::string error;
+  const llvm::Target *nvptx = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!nvptx)
+    return false;
+  // Created for the default CPU: creating it for an unknown one prints a warning.
+  std::unique_ptr<llvm::MCSubtargetInfo> info(nvptx->createMCSubtargetInfo(triple, "", ""));
+  return info && info->isCPUStringValid(arch);
+}
+
 /// Runs the C++ compiler driver as a linker. Returns a failure message or "".
 std::string runLinker(ArrayRef<std::string> arguments) {
   ErrorOr<std::string> driver = std::make_error_code(std::errc::no_such_file_or_directory);
@@ -387,6 +407,9 @@ int main(int argc, char **argv) {
   bool cuda = target == TargetKind::Cuda;
   if ((emitLevel == EmitLevel::Gpu || emitLevel == EmitLevel::Ptx) && !cuda)
     return fail("--emit=gpu and --emit=ptx need --target=cuda");
+  if (cuda && !isKnownGpuArch(gpuArch))
+    return fail("unknown GPU architecture '" + gpuArch + "' for --gpu-arch (try sm_90 for H100/H200, sm_80 for A100, "
+                "sm_89 for L4/L40)");
   if (cuda) {
     for (kiln::ModelInfo &model : models)
       model.device = "cuda";
