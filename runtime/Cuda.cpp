@@ -25,7 +25,10 @@
 // training step cost no driver round trip after the first step.
 //
 // Compiled code has no error path: the first driver error is kept (later
-// calls do nothing) and kiln_invoke_device returns it as its status.
+// calls do nothing) and kiln_invoke_device returns it as its status. Kernel
+// faults surface at the next synchronization; with KILN_CUDA_SYNC=1 the
+// runtime waits for every kernel, so that the error names the kernel that
+// failed (for debugging; slow).
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +37,7 @@
 #include <dlfcn.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -102,6 +106,10 @@ struct Cuda {
   bool memoryPools = false;
   /// The first error of an mgpu* call ("" while there is none).
   std::string stickyError;
+  /// KILN_CUDA_SYNC=1: wait for every kernel, so that an error names it.
+  bool syncEachKernel = false;
+  /// Kernel names, for messages.
+  std::unordered_map<CUfunction, std::string> kernelNames;
 };
 
 Cuda &cuda() {
@@ -195,6 +203,8 @@ void initialize(Cuda &c) {
     unsigned long long threshold = ~0ull;
     d.cuMemPoolSetAttribute(pool, kMemPoolAttrReleaseThreshold, &threshold);
   }
+  const char *sync = std::getenv("KILN_CUDA_SYNC");
+  c.syncEachKernel = sync && *sync && std::strcmp(sync, "0") != 0;
   char name[256] = {};
   int major = 0, minor = 0, sms = 0;
   d.cuDeviceGetName(name, sizeof name - 1, device);
@@ -274,6 +284,7 @@ extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   if (!ok("cuModuleGetFunction", c->driver.cuModuleGetFunction(&function, lazy->module, name)))
     return nullptr;
   lazy->functions[name] = function;
+  c->kernelNames[function] = name;
   return function;
 }
 
@@ -285,9 +296,15 @@ extern "C" void mgpuLaunchKernel(void *function, int64_t gridX, int64_t gridY, i
     return;
   if (gridX == 0 || gridY == 0 || gridZ == 0)
     return; // an empty batch: nothing to do
-  ok("cuLaunchKernel", c->driver.cuLaunchKernel(static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
-                                                unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
-                                                unsigned(sharedMemory), static_cast<CUstream>(stream), params, extra));
+  auto kernel = static_cast<CUfunction>(function);
+  std::string what = "launching kernel " + c->kernelNames[kernel];
+  if (ok(what.c_str(), c->driver.cuLaunchKernel(kernel, unsigned(gridX), unsigned(gridY), unsigned(gridZ),
+                                                unsigned(blockX), unsigned(blockY), unsigned(blockZ),
+                                                unsigned(sharedMemory), static_cast<CUstream>(stream), params, extra)) &&
+      c->syncEachKernel) {
+    what = "running kernel " + c->kernelNames[kernel];
+    ok(what.c_str(), c->driver.cuStreamSynchronize(static_cast<CUstream>(stream)));
+  }
 }
 
 extern "C" void *mgpuStreamCreate() {

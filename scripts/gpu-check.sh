@@ -150,7 +150,11 @@ main() {
 
   # b. Seeded weights: GPU vs CPU on the first 1000 test images.
   step images 30 python3 "$work/check.py" images "$tests" 1000 "$work/images1000.npy" || true
-  step predict-seeded-gpu 60 "$gpu" predict --input "$work/images1000.npy" --show 0 --output "$work/seeded_gpu.npy" || true
+  if ! step predict-seeded-gpu 60 "$gpu" predict --input "$work/images1000.npy" --show 0 \
+    --output "$work/seeded_gpu.npy"; then
+    # Again, waiting for every kernel, so that a CUDA error names its kernel.
+    KILN_CUDA_SYNC=1 step predict-seeded-gpu-sync 60 "$gpu" predict --input "$work/images1000.npy" --show 0 || true
+  fi
   step predict-seeded-cpu 60 "$cpu" predict --input "$work/images1000.npy" --show 0 --output "$work/seeded_cpu.npy" || true
   compare "predict, seeded weights, 1000 test images: GPU vs CPU" "$work/seeded_gpu.npy" "$work/seeded_cpu.npy"
 
