@@ -24,6 +24,7 @@ rm -f "$out/cnn.safetensors"  # from an earlier run
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 gpu="$dir/fashion_cnn_cuda" cpu="$dir/fashion_cnn_cpu" data="$dir/data"
+chmod +x "$dir"/*_cuda "$dir"/*_cpu 2>/dev/null || true  # in case the copy lost the mode bits
 tests="$data/t10k-images-idx3-ubyte.gz" test_labels="$data/t10k-labels-idx1-ubyte.gz"
 
 # Small numeric helpers (python3 with numpy).
