@@ -7,9 +7,12 @@
 // The `kiln-map-to-gpu` pass (see Passes.td): after bufferization, every
 // linalg op of a model function becomes a `gpu.launch`. Multiply-add
 // contractions (matmul, convolution and their gradients) get a shared-memory
-// tiled kernel built here directly with scf/memref/gpu ops; all other ops are
-// lowered to parallel loops whose iteration space is linearized onto a 1-D
-// grid. Built by hand rather than with the transform dialect (GPU.md's route)
+// tiled kernel built here directly with scf/memref/gpu ops; sums into few
+// outputs (bias gradients) are split over many threads with atomic adds; all
+// other ops are lowered to parallel loops whose iteration space is
+// linearized onto a 1-D grid. The file also holds kiln-merge-gpu-modules
+// (one gpu.module after outlining). Built by hand rather than with the
+// transform dialect (GPU.md's route)
 // because the batch dimension is dynamic everywhere in Kiln: the kernels
 // below check bounds per element instead of needing static or masked tiles,
 // and they address operands through the op's indexing maps, which makes a
