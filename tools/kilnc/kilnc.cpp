@@ -352,9 +352,6 @@ int main(int argc, char **argv) {
   if (!ast || failed(kiln::checkModule(*ast, diagnostics)))
     return 1;
 
-  if (target == TargetKind::Cuda && (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib))
-    return fail("--target=cuda builds model binaries (--emit=exe) and --emit=gpu|ptx|llvm|asm; the C header's plain "
-                "C functions take host memory, so --emit=obj|lib are CPU-only for now");
   bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
   std::string output = outputFilename;
   if (output.empty())
@@ -512,7 +509,7 @@ int main(int argc, char **argv) {
   std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
   if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
     std::string headerPath = withExtension(output, "h");
-    if (!writeTextFile(headerPath, kiln::generateCHeader(models, sourceName)))
+    if (!writeTextFile(headerPath, kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda)))
       return 1;
   }
   if (emitLevel == EmitLevel::Obj)
