@@ -169,8 +169,16 @@ TensorPtr gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &or
 /// split uploaded once (the model's gather functions); otherwise on the host.
 class BatchMaker {
 public:
-  BatchMaker(const json &model, const ModelDescriptor &descriptor, Split &split)
+  BatchMaker(const json &model, const ModelDescriptor &descriptor, const json &inputs, Split &split)
       : split_(split), gather_(runsOnGpu(model) ? descriptor.gather : nullptr) {
+    // The gather functions follow the loss's inputs: use them only if the
+    // split's inputs are those, in that order.
+    const json &gathers = model.contains("gather") ? model["gather"] : json::array();
+    if (gather_ && gathers.size() != inputs.size())
+      gather_ = nullptr;
+    for (size_t i = 0; gather_ && i < inputs.size(); ++i)
+      if (!endsWith(gathers[i].get<std::string>(), "_gather_" + inputs[i].at("name").get<std::string>()))
+        gather_ = nullptr;
     if (gather_)
       for (TensorPtr &input : split.inputs)
         check(kiln_tensor_to_device(input.get()));
@@ -355,10 +363,10 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       check(kiln_tensor_to_device(slot.get()));
 
   // On the GPU, both splits go to the device once, here.
-  BatchMaker trainBatches(model, descriptor, train);
+  BatchMaker trainBatches(model, descriptor, inputs, train);
   std::unique_ptr<BatchMaker> testBatches;
   if (!test.inputs.empty())
-    testBatches = std::make_unique<BatchMaker>(model, descriptor, test);
+    testBatches = std::make_unique<BatchMaker>(model, descriptor, inputs, test);
 
   double lr = options.lr >= 0 ? options.lr : model["optimizer"]["hyperparameters"].value("lr", 0.001);
   if (!(lr > 0))
@@ -454,7 +462,7 @@ int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOpt
     split = loadSplit(options.data, inputs, options.columns, /*test=*/false);
   checkLabels(split, inputs, options.data);
   std::vector<TensorPtr> params = loadParams(model, options.weights, options.seed);
-  BatchMaker batches(model, descriptor, split);
+  BatchMaker batches(model, descriptor, inputs, split);
   std::vector<double> values =
       evaluate(model, descriptor, params, split, batches, std::max<int64_t>(options.batch, 1));
   std::printf("%lld examples%s\n", (long long)split.count, formatResults(model["loss"]["results"], values, "").c_str());
