@@ -297,14 +297,17 @@ extern "C" void mgpuLaunchKernel(void *function, int64_t gridX, int64_t gridY, i
   if (gridX == 0 || gridY == 0 || gridZ == 0)
     return; // an empty batch: nothing to do
   auto kernel = static_cast<CUfunction>(function);
-  std::string what = "launching kernel " + c->kernelNames[kernel];
-  if (ok(what.c_str(), c->driver.cuLaunchKernel(kernel, unsigned(gridX), unsigned(gridY), unsigned(gridZ),
-                                                unsigned(blockX), unsigned(blockY), unsigned(blockZ),
-                                                unsigned(sharedMemory), static_cast<CUstream>(stream), params, extra)) &&
-      c->syncEachKernel) {
-    what = "running kernel " + c->kernelNames[kernel];
-    ok(what.c_str(), c->driver.cuStreamSynchronize(static_cast<CUstream>(stream)));
+  // (The messages are built only on failure: this runs for every kernel.)
+  CUresult result = c->driver.cuLaunchKernel(kernel, unsigned(gridX), unsigned(gridY), unsigned(gridZ),
+                                             unsigned(blockX), unsigned(blockY), unsigned(blockZ),
+                                             unsigned(sharedMemory), static_cast<CUstream>(stream), params, extra);
+  if (result != 0) {
+    ok(("launching kernel " + c->kernelNames[kernel]).c_str(), result);
+    return;
   }
+  if (c->syncEachKernel)
+    if (CUresult sync = c->driver.cuStreamSynchronize(static_cast<CUstream>(stream)))
+      ok(("running kernel " + c->kernelNames[kernel]).c_str(), sync);
 }
 
 extern "C" void *mgpuStreamCreate() {
