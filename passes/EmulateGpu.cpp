@@ -50,6 +50,19 @@ void forEach(OpBuilder &b, Location loc, Value upper, llvm::function_ref<void(Va
   body(loop.getInductionVar());
 }
 
+/// The ops of `block` (its terminator excepted) in the stretches between
+/// its gpu.barrier ops.
+SmallVector<SmallVector<Operation *>> splitAtBarriers(Block &block) {
+  SmallVector<SmallVector<Operation *>> stretches(1);
+  for (Operation &op : block.without_terminator()) {
+    if (isa<gpu::BarrierOp>(op))
+      stretches.emplace_back();
+    else
+      stretches.back().push_back(&op);
+  }
+  return stretches;
+}
+
 struct LaunchEmulator {
   gpu::LaunchOp launch;
   OpBuilder &b;
@@ -96,14 +109,7 @@ struct LaunchEmulator {
     auto pre = llvm::make_range(body.begin(), Block::iterator(loop));
     auto post = llvm::make_range(std::next(Block::iterator(loop)), Block::iterator(body.getTerminator()));
     // Stretches of the loop body between barriers.
-    SmallVector<SmallVector<Operation *>> stretches(1);
-    for (Operation &op : loop.getBody()->without_terminator()) {
-      if (isa<gpu::BarrierOp>(op)) {
-        stretches.emplace_back();
-        continue;
-      }
-      stretches.back().push_back(&op);
-    }
+    SmallVector<SmallVector<Operation *>> stretches = splitAtBarriers(*loop.getBody());
     // Values may not flow from one stretch to another (except iter_args).
     for (auto [i, stretch] : llvm::enumerate(stretches))
       for (Operation *op : stretch)
@@ -189,14 +195,7 @@ struct LaunchEmulator {
   /// that cross a barrier go through per-thread buffers.
   void emulateTopLevelFission() {
     Block &body = launch.getBody().front();
-    SmallVector<SmallVector<Operation *>> stretches(1);
-    for (Operation &op : body.without_terminator()) {
-      if (isa<gpu::BarrierOp>(op)) {
-        stretches.emplace_back();
-        continue;
-      }
-      stretches.back().push_back(&op);
-    }
+    SmallVector<SmallVector<Operation *>> stretches = splitAtBarriers(body);
     DenseMap<Operation *, size_t> stretchOf;
     for (auto [i, stretch] : llvm::enumerate(stretches))
       for (Operation *op : stretch)

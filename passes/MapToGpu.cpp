@@ -164,21 +164,44 @@ void launchSingleThread(RewriterBase &rewriter, Operation *op, Value stream) {
 // Contractions: shared-memory tiled kernels
 //===----------------------------------------------------------------------===//
 
-/// Whether the op's body is `out + a * b` (either order), so partial sums
-/// over K can be added atomically.
-bool isMulAddBody(linalg::LinalgOp op) {
+/// The value the op adds to its one output, when its body is `out + x` (a
+/// float sum) with `out` used nowhere else; null otherwise. Such partial sums
+/// can be added into the output atomically, from any number of threads.
+Value summand(linalg::LinalgOp op) {
+  if (op.getNumDpsInits() != 1)
+    return nullptr;
   Block *body = op.getBlock();
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return false;
-  Value acc = body->getArgument(2);
-  Value product = add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
+  BlockArgument acc = body->getArguments().back();
+  auto add = body->getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add || !acc.hasOneUse())
+    return nullptr;
+  return add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
+}
+
+/// Whether the op's body is `out + a * b` (either order): a contraction.
+bool isMulAddBody(linalg::LinalgOp op) {
+  Value product = summand(op);
   auto mul = product ? product.getDefiningOp<arith::MulFOp>() : nullptr;
   if (!mul)
     return false;
-  Value a = body->getArgument(0), b = body->getArgument(1);
+  Value a = op.getBlock()->getArgument(0), b = op.getBlock()->getArgument(1);
   return (mul.getLhs() == a && mul.getRhs() == b) || (mul.getLhs() == b && mul.getRhs() == a);
+}
+
+/// The sizes of the op's loops, as index values before the op.
+SmallVector<Value> loopSizes(RewriterBase &rewriter, linalg::LinalgOp op) {
+  SmallVector<Value> sizes;
+  for (Range range : op.createLoopRanges(rewriter, op.getLoc()))
+    sizes.push_back(getValueOrCreateConstantIndexOp(rewriter, op.getLoc(), range.size));
+  return sizes;
+}
+
+/// `sizes[d]` for each d of `dims`.
+SmallVector<Value> sizesOf(ArrayRef<Value> sizes, ArrayRef<unsigned> dims) {
+  SmallVector<Value> result;
+  for (unsigned d : dims)
+    result.push_back(sizes[d]);
+  return result;
 }
 
 /// The loop dimensions of a contraction, split GEMM-style: M are the output
@@ -223,16 +246,9 @@ std::optional<GemmDims> classifyContraction(linalg::LinalgOp op) {
 void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const GemmDims &dims, Value stream) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  SmallVector<Value> loopSizes;
-  for (Range range : op.createLoopRanges(rewriter, loc))
-    loopSizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, range.size));
-  auto sizesOf = [&](ArrayRef<unsigned> list) {
-    SmallVector<Value> sizes;
-    for (unsigned d : list)
-      sizes.push_back(loopSizes[d]);
-    return sizes;
-  };
-  SmallVector<Value> sizesM = sizesOf(dims.m), sizesN = sizesOf(dims.n), sizesK = sizesOf(dims.k);
+  SmallVector<Value> sizes = loopSizes(rewriter, op);
+  SmallVector<Value> sizesM = sizesOf(sizes, dims.m), sizesN = sizesOf(sizes, dims.n),
+                     sizesK = sizesOf(sizes, dims.k);
   Value sizeM = product(rewriter, loc, sizesM), sizeN = product(rewriter, loc, sizesN);
   Value sizeK = product(rewriter, loc, sizesK);
   // The tile's width: N when N is known and narrow, else 64.
@@ -250,17 +266,14 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Value blocksM = ceilDiv(rewriter, loc, sizeM, tileM), blocksN = ceilDiv(rewriter, loc, sizeN, tileN);
 
   // Split K over gridDim.z when the output alone gives too few blocks.
-  bool canSplit = isa<FloatType>(getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType()));
+  // Every block adds its partial sums to the output atomically (the body is
+  // a float sum, see summand), so one split needs nothing different.
   Value one = index(rewriter, loc, 1);
-  Value splits = one;
-  if (canSplit) {
-    Value tiles = arith::MulIOp::create(rewriter, loc, blocksM, blocksN);
-    Value wanted = ceilDiv(rewriter, loc, index(rewriter, loc, kTargetBlocks), tiles);
-    Value most = arith::MaxUIOp::create(rewriter, loc, one,
-                                        arith::DivUIOp::create(rewriter, loc, sizeK,
-                                                               index(rewriter, loc, kMinKPerSplit)));
-    splits = arith::MaxUIOp::create(rewriter, loc, one, arith::MinUIOp::create(rewriter, loc, wanted, most));
-  }
+  Value tiles = arith::MulIOp::create(rewriter, loc, blocksM, blocksN);
+  Value wanted = ceilDiv(rewriter, loc, index(rewriter, loc, kTargetBlocks), tiles);
+  Value most = arith::MaxUIOp::create(
+      rewriter, loc, one, arith::DivUIOp::create(rewriter, loc, sizeK, index(rewriter, loc, kMinKPerSplit)));
+  Value splits = arith::MaxUIOp::create(rewriter, loc, one, arith::MinUIOp::create(rewriter, loc, wanted, most));
   Value tileK = index(rewriter, loc, kTileK);
   // K per split, rounded up to whole K tiles.
   Value chunk = arith::MulIOp::create(
@@ -316,8 +329,6 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   AffineMap mapB = op.getMatchingIndexingMap(op.getDpsInputOperand(1));
   AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
 
-  // Initial accumulators: 0 when splitting (partial sums are added to the
-  // output), else the output's current value.
   auto outputIndex = [&](OpBuilder &b, int64_t i, int64_t j) {
     Value m = arith::AddIOp::create(b, loc, m0,
                                     arith::AddIOp::create(b, loc, ty, index(b, loc, i * rowStride)));
@@ -327,25 +338,9 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
                                         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n, sizeN));
     return std::make_tuple(m, n, valid);
   };
+  // The accumulators start at 0: the partial sums go into the output.
   Value zeroC = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(typeC));
-  SmallVector<Value> initial;
-  for (int64_t i = 0; i < kPerThread; ++i)
-    for (int64_t j = 0; j < kPerThread; ++j) {
-      if (canSplit) {
-        initial.push_back(zeroC);
-        continue;
-      }
-      auto [m, n, valid] = outputIndex(rewriter, i, j);
-      auto load = scf::IfOp::create(rewriter, loc, TypeRange{typeC}, valid, /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(load.thenBlock());
-      Value value = memref::LoadOp::create(rewriter, loc, operandC, applyMap(rewriter, loc, mapC, coordinates(rewriter, m, n, nullptr)));
-      scf::YieldOp::create(rewriter, loc, value);
-      rewriter.setInsertionPointToStart(load.elseBlock());
-      scf::YieldOp::create(rewriter, loc, zeroC);
-      rewriter.setInsertionPointAfter(load);
-      initial.push_back(load.getResult(0));
-    }
+  SmallVector<Value> initial(kPerThread * kPerThread, zeroC);
 
   auto outer = scf::ForOp::create(rewriter, loc, kBegin, kEnd, tileK, initial);
   {
@@ -434,11 +429,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPointToStart(store.thenBlock());
       SmallVector<Value> indices = applyMap(rewriter, loc, mapC, coordinates(rewriter, m, n, nullptr));
-      Value value = outer.getResult(i * kPerThread + j);
-      if (canSplit)
-        memref::AtomicRMWOp::create(rewriter, loc, arith::AtomicRMWKind::addf, value, operandC, indices);
-      else
-        memref::StoreOp::create(rewriter, loc, value, operandC, indices);
+      memref::AtomicRMWOp::create(rewriter, loc, arith::AtomicRMWKind::addf, outer.getResult(i * kPerThread + j),
+                                  operandC, indices);
     }
   rewriter.eraseOp(op);
 }
@@ -546,19 +538,6 @@ constexpr int64_t kSplitReductionThreads = 270336;
 /// ... each summing at least this many values.
 constexpr int64_t kSplitReductionMinPerThread = 64;
 
-/// The value a reduction generic adds to its accumulator, when its body is
-/// `out + f(ins)` with `out` used nowhere else; null otherwise.
-Value summand(linalg::GenericOp op) {
-  if (op.getNumDpsInits() != 1 || !isa<FloatType>(getElementTypeOrSelf(op.getDpsInitOperand(0)->get().getType())))
-    return nullptr;
-  Block *body = op.getBlock();
-  BlockArgument acc = body->getArguments().back();
-  auto add = body->getTerminator()->getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add || !acc.hasOneUse())
-    return nullptr;
-  return add.getLhs() == acc ? add.getRhs() : add.getRhs() == acc ? add.getLhs() : Value();
-}
-
 /// Runs a sum reduction (see summand) as threads that each add a strided
 /// part of the reduction into a register and then atomically into the
 /// output (which holds the initial value). Thread `s * P + p` takes output
@@ -567,20 +546,12 @@ LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op,
                                    Value stream) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  SmallVector<Value> loopSizes;
-  for (Range range : cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc))
-    loopSizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, range.size));
+  SmallVector<Value> sizes = loopSizes(rewriter, op);
   SmallVector<unsigned> parallelDims, reductionDims;
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   for (unsigned d = 0; d < iterators.size(); ++d)
     (iterators[d] == utils::IteratorType::parallel ? parallelDims : reductionDims).push_back(d);
-  auto sizesOf = [&](ArrayRef<unsigned> dims) {
-    SmallVector<Value> sizes;
-    for (unsigned d : dims)
-      sizes.push_back(loopSizes[d]);
-    return sizes;
-  };
-  SmallVector<Value> parallelSizes = sizesOf(parallelDims), reductionSizes = sizesOf(reductionDims);
+  SmallVector<Value> parallelSizes = sizesOf(sizes, parallelDims), reductionSizes = sizesOf(sizes, reductionDims);
   Value outputs = product(rewriter, loc, parallelSizes), steps = product(rewriter, loc, reductionSizes);
   Value one = index(rewriter, loc, 1);
   Value splits = arith::MaxUIOp::create(
