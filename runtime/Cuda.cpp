@@ -392,15 +392,8 @@ extern "C" kiln_status_t kiln_tensor_to_host(kiln_tensor_t *tensor) {
     return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_to_host: NULL tensor");
   if (!tensor->hostStale)
     return nullptr;
-  Cuda *c = connection();
-  if (!c)
-    return unavailable();
-  if (tensor->byteSize &&
-      !ok("cuMemcpyDtoHAsync", c->driver.cuMemcpyDtoHAsync(tensor->data, reinterpret_cast<CUdeviceptr>(tensor->deviceData),
-                                                          tensor->byteSize, c->stream)))
-    return stickyStatus();
-  if (!ok("cuStreamSynchronize", c->driver.cuStreamSynchronize(c->stream)))
-    return stickyStatus();
+  if (kiln_status_t status = kiln::runtime::copyDeviceToHost(tensor->data, tensor->deviceData, tensor->byteSize))
+    return status;
   tensor->hostStale = false;
   return nullptr;
 }
@@ -470,7 +463,7 @@ extern "C" kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t
 }
 
 namespace kiln::runtime {
-kiln_status_t copyDeviceResult(void *hostDestination, const void *deviceSource, size_t bytes) {
+kiln_status_t copyDeviceToHost(void *hostDestination, const void *deviceSource, size_t bytes) {
   Cuda *c = connection();
   if (!c)
     return unavailable();

@@ -128,7 +128,7 @@ kiln_status_t invokePacked(kiln_packed_fn_t fn, size_t num_args, const kiln_tens
                            const int32_t *result_ranks, kiln_tensor_t **results, InvokeMode mode);
 
 /// Cuda.cpp: copies device memory to the host after the stream's work.
-kiln_status_t copyDeviceResult(void *hostDestination, const void *deviceSource, size_t bytes);
+kiln_status_t copyDeviceToHost(void *hostDestination, const void *deviceSource, size_t bytes);
 /// Cuda.cpp: frees a buffer a compiled GPU function allocated.
 void freeDeviceResult(void *pointer);
 /// Cuda.cpp: frees the tensor's device copy, if any.

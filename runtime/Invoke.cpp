@@ -100,7 +100,7 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
           word += 3 + 2 * size_t(rank);
           continue;
         } else {
-          status = copyDeviceResult(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
+          status = copyDeviceToHost(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
         }
       } else {
         std::vector<int64_t> index(rank, 0);

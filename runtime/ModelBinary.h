@@ -51,6 +51,8 @@ extern std::string programName;
 void check(kiln_status_t status);
 
 std::vector<int64_t> shapeOf(const json &tensor);
+/// KILN_F32 or KILN_I32, from the metadata's "dtype".
+kiln_dtype_t dtypeOf(const json &tensor);
 /// `[N, 28, 28, 1]`.
 std::string formatShape(const std::vector<int64_t> &shape);
 /// `f32[N, 28, 28, 1]`.

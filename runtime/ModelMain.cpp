@@ -133,7 +133,7 @@ int runBench(const json &model, const std::string &weights, int64_t batch, int64
   for (const json &input : predict.at("inputs")) {
     std::vector<int64_t> shape = shapeOf(input);
     shape[0] = batch;
-    bool isFloat = input.at("dtype").get<std::string>() == "f32";
+    bool isFloat = dtypeOf(input) == KILN_F32;
     kiln_tensor_t *tensor = nullptr;
     check(kiln_tensor_create(isFloat ? KILN_F32 : KILN_I32, int32_t(shape.size()), shape.data(), &tensor));
     inputs.emplace_back(tensor);
@@ -149,7 +149,7 @@ int runBench(const json &model, const std::string &weights, int64_t batch, int64
   std::vector<kiln_dtype_t> dtypes;
   std::vector<int32_t> ranks;
   for (const json &result : predict.at("results")) {
-    dtypes.push_back(result.at("dtype").get<std::string>() == "f32" ? KILN_F32 : KILN_I32);
+    dtypes.push_back(dtypeOf(result));
     ranks.push_back(int32_t(result.at("shape").size()));
   }
   std::vector<kiln_tensor_t *> args;
@@ -209,7 +209,7 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
   for (const json &result : resultInfo) {
     std::vector<int64_t> shape = shapeOf(result);
     shape[0] = count;
-    dtypes.push_back(result.at("dtype").get<std::string>() == "f32" ? KILN_F32 : KILN_I32);
+    dtypes.push_back(dtypeOf(result));
     ranks.push_back(int32_t(shape.size()));
     kiln_tensor_t *output = nullptr;
     check(kiln_tensor_create(dtypes.back(), ranks.back(), shape.data(), &output));

@@ -33,6 +33,10 @@ void check(kiln_status_t status) {
 
 std::vector<int64_t> shapeOf(const json &tensor) { return tensor.at("shape").get<std::vector<int64_t>>(); }
 
+kiln_dtype_t dtypeOf(const json &tensor) {
+  return tensor.at("dtype").get<std::string>() == "f32" ? KILN_F32 : KILN_I32;
+}
+
 std::string formatShape(const std::vector<int64_t> &shape) {
   std::string text = "[";
   for (size_t i = 0; i < shape.size(); ++i)
@@ -155,7 +159,7 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
          " (" + std::to_string(perExample) + " values per example)");
   }
   want[0] = count;
-  bool wantF32 = input.at("dtype").get<std::string>() == "f32";
+  bool wantF32 = dtypeOf(input) == KILN_F32;
   kiln_tensor_t *converted = nullptr;
   check(kiln_tensor_create(wantF32 ? KILN_F32 : KILN_I32, int32_t(want.size()), want.data(), &converted));
   TensorPtr result(converted);
