@@ -99,6 +99,43 @@ llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+} // namespace
+
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInfo> &models, unsigned optLevel) {
+  static std::once_flag nativeTargetOnce;
+  std::call_once(nativeTargetOnce, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  // engineOptions holds function_refs: the callables must outlive create().
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  // Translate with the buffer cache and the same model ABI as kilnc's
+  // objects (packed entry points and kiln_model_<Model> descriptors), so
+  // that the runtime's training loop can drive JIT-compiled code too.
+  auto buildModule = [&models](mlir::Operation *op, llvm::LLVMContext &context) -> std::unique_ptr<llvm::Module> {
+    std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(op, context);
+    if (!llvmModule)
+      return nullptr;
+    if (llvm::Error error = linkBufferCache(*llvmModule)) {
+      llvm::consumeError(std::move(error));
+      return nullptr;
+    }
+    if (!models.empty())
+      if (llvm::Error error = addModelABI(*llvmModule, models, "")) {
+        llvm::consumeError(std::move(error));
+        return nullptr;
+      }
+    return llvmModule;
+  };
+  mlir::ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = optimize;
+  engineOptions.llvmModuleBuilder = buildModule;
+  return mlir::ExecutionEngine::create(module, engineOptions);
+}
+
+namespace {
 llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, const JitOptions &options) {
   std::string diagnosticText;
   llvm::raw_string_ostream diagnosticStream(diagnosticText);
@@ -132,32 +169,7 @@ llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, c
   if (failed(toLLVM.run(*module)))
     return makeError("compilation failed:\n" + diagnosticText);
 
-  static std::once_flag nativeTargetOnce;
-  std::call_once(nativeTargetOnce, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
-  // engineOptions holds a function_ref: the transformer must outlive create().
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      mlir::makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
-  mlir::ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = optimize;
-  // Translate with the same model ABI as kilnc's objects (packed entry
-  // points and kiln_model_<Model> descriptors), so that the runtime's
-  // training loop can drive JIT-compiled code too.
-  const std::vector<ModelInfo> &models = impl->models;
-  auto buildModule = [&models](mlir::Operation *op, llvm::LLVMContext &context) -> std::unique_ptr<llvm::Module> {
-    std::unique_ptr<llvm::Module> module = mlir::translateModuleToLLVMIR(op, context);
-    if (!module)
-      return nullptr;
-    if (llvm::Error error = addModelABI(*module, models, "")) {
-      llvm::consumeError(std::move(error));
-      return nullptr;
-    }
-    return module;
-  };
-  engineOptions.llvmModuleBuilder = buildModule;
-  auto engine = mlir::ExecutionEngine::create(*module, engineOptions);
+  auto engine = createCpuExecutionEngine(*module, impl->models, options.optLevel);
   if (!engine)
     return makeError("JIT compilation failed: " + llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);

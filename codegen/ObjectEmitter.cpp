@@ -222,6 +222,8 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
   llvmModule->setTargetTriple(targetMachine.getTargetTriple());
   llvmModule->setDataLayout(targetMachine.createDataLayout());
 
+  if (llvm::Error error = linkBufferCache(*llvmModule))
+    return std::move(error);
   if (llvm::Error error = addModelABI(*llvmModule, models, mainModel))
     return std::move(error);
 

@@ -31,6 +31,9 @@ namespace llvm {
 class LLVMContext;
 class Module;
 } // namespace llvm
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
 
 namespace kiln {
 
@@ -58,6 +61,17 @@ translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::
 /// `mainModel` is non-empty, `kiln_main_model`. (translateToLLVMIR calls it;
 /// the JIT calls it on the module ExecutionEngine translates.)
 llvm::Error addModelABI(llvm::Module &module, const std::vector<ModelInfo> &models, const std::string &mainModel);
+
+/// Links the buffer cache (codegen/buffer-cache/BufferCache.c: the
+/// allocator behind memref.alloc that keeps large buffers from one call to
+/// the next) into `module`, with internal linkage, if the module calls it.
+llvm::Error linkBufferCache(llvm::Module &module);
+
+/// JIT-compiles `module`, lowered by the CPU pipeline, for the host: LLVM IR
+/// with the buffer cache and the model ABI of `models` (none: no ABI),
+/// optimized at `optLevel`. kiln::Jit and the gradient tests use it.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInfo> &models, unsigned optLevel);
 
 /// Writes `module` as an object file or assembly.
 llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,

@@ -102,6 +102,8 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
         } else {
           status = copyDeviceToHost(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
         }
+      } else if (isRowMajor(rank, sizes, strides)) {
+        std::memcpy(dst, aligned + offset * int64_t(itemSize), size_t(count) * itemSize);
       } else {
         std::vector<int64_t> index(rank, 0);
         for (int64_t n = 0; n < count; ++n) {

@@ -11,7 +11,7 @@
 // them:
 //
 //   MODEL info
-//   MODEL bench [--batch B] [--iters N] [--weights W.safetensors]
+//   MODEL bench [--function predict|train_step] [--batch B] [--iters N] [--weights W.safetensors]
 //   MODEL train ... / MODEL eval ...   (ModelTraining.cpp)
 //   MODEL predict --input X.(npy|csv|idx[.gz]) [--weights W.safetensors]
 //                 [--output Y.npy] [--columns a,b,...] [--batch B] [--seed S]
@@ -29,6 +29,8 @@
 #include "ModelBinary.h"
 
 #include <CLI/CLI.hpp>
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -118,25 +120,18 @@ void printExample(const std::string &name, const kiln_tensor_t *output, int64_t 
   std::printf("\n");
 }
 
-/// `bench`: predict on random inputs of the model's shapes, `iters` timed
-/// calls after 3 warm-up calls; prints the median time per call.
-int runBench(const json &model, const std::string &weights, int64_t batch, int64_t iters) {
-  if (!model.contains("predict") || !kiln_main_model->predict)
-    fail("the model has no predict function");
-  if (batch < 1 || iters < 1)
-    fail("--batch and --iters must be at least 1");
-  requireDevice(model);
-  std::vector<TensorPtr> params = loadParams(model, weights, 0);
-  const json &predict = model["predict"];
-  std::vector<TensorPtr> inputs;
+/// Random tensors for the `inputs` of a function, with `batch` rows: floats
+/// in [0, 1), integers 0 or 1 (valid labels for any classifier).
+std::vector<TensorPtr> randomInputs(const json &inputs, int64_t batch) {
+  std::vector<TensorPtr> tensors;
   uint64_t state = kiln_param_stream_seed(0, "bench");
-  for (const json &input : predict.at("inputs")) {
+  for (const json &input : inputs) {
     std::vector<int64_t> shape = shapeOf(input);
     shape[0] = batch;
     bool isFloat = dtypeOf(input) == KILN_F32;
     kiln_tensor_t *tensor = nullptr;
     check(kiln_tensor_create(isFloat ? KILN_F32 : KILN_I32, int32_t(shape.size()), shape.data(), &tensor));
-    inputs.emplace_back(tensor);
+    tensors.emplace_back(tensor);
     int64_t count = kiln_tensor_num_elements(tensor);
     for (int64_t i = 0; i < count; ++i) {
       uint64_t bits = kiln_splitmix64_next(&state);
@@ -146,32 +141,86 @@ int runBench(const json &model, const std::string &weights, int64_t batch, int64
         static_cast<int32_t *>(kiln_tensor_data(tensor))[i] = int32_t(bits % 2);
     }
   }
-  std::vector<kiln_dtype_t> dtypes;
-  std::vector<int32_t> ranks;
-  for (const json &result : predict.at("results")) {
-    dtypes.push_back(dtypeOf(result));
-    ranks.push_back(int32_t(result.at("shape").size()));
-  }
+  return tensors;
+}
+
+long minorPageFaults() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+/// `bench`: `function` (predict or train_step) on random inputs of the
+/// model's shapes, `iters` timed calls after 3 warm-up calls; prints the
+/// median time per call and the minor page faults per timed call (0 when
+/// the compiled code reuses its buffers, as it should).
+int runBench(const json &model, const std::string &function, const std::string &weights, int64_t batch,
+             int64_t iters) {
+  bool training = function == "train_step";
+  if (!training && function != "predict")
+    fail("--function must be predict or train_step, not '" + function + "'");
+  kiln_packed_fn_t fn = training ? kiln_main_model->trainStep : kiln_main_model->predict;
+  if (!model.contains(function) || !fn)
+    fail("the model has no " + function + " function");
+  if (batch < 1 || iters < 1)
+    fail("--batch and --iters must be at least 1");
+  requireDevice(model);
+  const json &signature = model[function];
+  std::vector<TensorPtr> params = loadParams(model, weights, 0);
   std::vector<kiln_tensor_t *> args;
   for (const TensorPtr &param : params)
     args.push_back(param.get());
+  // train_step: the optimizer state (initialized), lr and the step number.
+  std::vector<TensorPtr> extra;
+  if (training) {
+    for (const json &slot : signature.at("state")) {
+      std::vector<int64_t> shape = shapeOf(slot);
+      kiln_tensor_t *tensor = nullptr;
+      check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
+      check(kiln_init_param(tensor, KILN_INIT_CONSTANT, slot.at("init").get<double>(), 0, "state"));
+      extra.emplace_back(tensor);
+    }
+    for (float value : {float(model["optimizer"]["hyperparameters"].value("lr", 0.001)), 1.0f}) {
+      kiln_tensor_t *tensor = nullptr;
+      check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
+      *static_cast<float *>(kiln_tensor_data(tensor)) = value;
+      extra.emplace_back(tensor);
+    }
+    if (runsOnGpu(model))
+      for (const TensorPtr &tensor : extra)
+        check(kiln_tensor_to_device(tensor.get()));
+  }
+  std::vector<TensorPtr> inputs = randomInputs(signature.at("inputs"), batch);
+  for (const TensorPtr &tensor : extra)
+    args.push_back(tensor.get());
   for (const TensorPtr &input : inputs)
     args.push_back(input.get());
+  std::vector<kiln_dtype_t> dtypes;
+  std::vector<int32_t> ranks;
+  for (const json &result : signature.at("results")) {
+    dtypes.push_back(dtypeOf(result));
+    ranks.push_back(int32_t(result.at("shape").size()));
+  }
   std::vector<double> seconds;
+  long faults = 0;
   for (int64_t i = 0; i < iters + 3; ++i) {
+    long faultsBefore = minorPageFaults();
     auto start = std::chrono::steady_clock::now();
     std::vector<kiln_tensor_t *> results;
-    invokeModel(model, kiln_main_model->predict, args, dtypes, ranks, results);
+    invokeModel(model, fn, args, dtypes, ranks, results);
     auto end = std::chrono::steady_clock::now();
     for (kiln_tensor_t *result : results)
       kiln_tensor_free(result);
-    if (i >= 3)
+    if (i >= 3) {
       seconds.push_back(std::chrono::duration<double>(end - start).count());
+      faults += minorPageFaults() - faultsBefore;
+    }
   }
   std::sort(seconds.begin(), seconds.end());
   double median = seconds[seconds.size() / 2];
-  std::printf("predict batch %lld: %.4f ms/call (median of %lld), %.0f examples/s\n", (long long)batch,
-              median * 1e3, (long long)iters, double(batch) / median);
+  std::printf("%s batch %lld: %.4f ms/call (median of %lld), %.0f examples/s, %.1f minor page faults/call\n",
+              function.c_str(), (long long)batch, median * 1e3, (long long)iters, double(batch) / median,
+              double(faults) / double(iters));
   return 0;
 }
 
@@ -296,9 +345,10 @@ int main(int argc, char **argv) {
   std::string labels;
   predict->add_option("--labels", labels, "True classes (IDX or .npy) to print beside the predictions");
   CLI::App *benchCommand =
-      app.add_subcommand("bench", "Time predict per call (inputs in, outputs out) on random inputs");
+      app.add_subcommand("bench", "Time predict or train_step per call (inputs in, outputs out) on random inputs");
   int64_t benchBatch = 256, benchIters = 50;
-  std::string benchWeights;
+  std::string benchWeights, benchFunction = "predict";
+  benchCommand->add_option("--function", benchFunction, "predict (default) or train_step");
   benchCommand->add_option("--batch", benchBatch, "Examples per call (default 256)");
   benchCommand->add_option("--iters", benchIters, "Timed calls (default 50, after 3 warm-up calls)");
   benchCommand->add_option("--weights", benchWeights, "Parameters (safetensors); default: the seeded initializers");
@@ -334,6 +384,6 @@ int main(int argc, char **argv) {
   if (*evalCommand)
     return runEval(model, *kiln_main_model, evaluation);
   if (*benchCommand)
-    return runBench(model, benchWeights, benchBatch, benchIters);
+    return runBench(model, benchFunction, benchWeights, benchBatch, benchIters);
   return runPredict(model, weights, inputs, output, columns, batch, seed, show, labels);
 }

@@ -151,18 +151,30 @@ void checkLabels(const Split &split, const json &inputs, const std::string &path
   }
 }
 
-/// Rows `order[begin..end)` of `tensor`, gathered into a new tensor.
-TensorPtr gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &order, int64_t begin, int64_t end) {
+/// Rows `order[begin..end)` of `tensor`, gathered into `batch`, which is
+/// (re)made only when it does not already have the right shape: a training
+/// loop reuses one batch buffer instead of mapping fresh pages every step.
+void gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &order, int64_t begin, int64_t end,
+                TensorPtr &batch) {
   std::vector<int64_t> shape(kiln_tensor_shape(tensor), kiln_tensor_shape(tensor) + kiln_tensor_rank(tensor));
   size_t rowBytes = kiln_tensor_byte_size(tensor) / size_t(shape[0]);
   shape[0] = end - begin;
-  kiln_tensor_t *batch = nullptr;
-  check(kiln_tensor_create(kiln_tensor_dtype(tensor), int32_t(shape.size()), shape.data(), &batch));
+  if (!batch || kiln_tensor_dtype(batch.get()) != kiln_tensor_dtype(tensor) ||
+      kiln_tensor_shape(batch.get())[0] != shape[0]) {
+    kiln_tensor_t *made = nullptr;
+    check(kiln_tensor_create(kiln_tensor_dtype(tensor), int32_t(shape.size()), shape.data(), &made));
+    batch.reset(made);
+  }
   const char *src = static_cast<const char *>(kiln_tensor_const_data(tensor));
-  char *dst = static_cast<char *>(kiln_tensor_data(batch));
+  char *dst = static_cast<char *>(kiln_tensor_data(batch.get()));
   for (int64_t i = begin; i < end; ++i)
     std::memcpy(dst + (i - begin) * rowBytes, src + order[i] * rowBytes, rowBytes);
-  return TensorPtr(batch);
+}
+
+TensorPtr gatherRows(const kiln_tensor_t *tensor, const std::vector<int64_t> &order, int64_t begin, int64_t end) {
+  TensorPtr batch;
+  gatherRows(tensor, order, begin, end, batch);
+  return batch;
 }
 
 /// Makes the batches of a split: for a GPU model, on the device from the
@@ -184,14 +196,17 @@ public:
         check(kiln_tensor_to_device(input.get()));
   }
 
-  /// Rows order[begin, end) of every input.
-  std::vector<TensorPtr> batch(const std::vector<int64_t> &order, int64_t begin, int64_t end) const {
-    std::vector<TensorPtr> batch;
+  /// Rows order[begin, end) of every input. The tensors belong to the
+  /// BatchMaker and are overwritten by the next call (on the host, in place).
+  const std::vector<TensorPtr> &batch(const std::vector<int64_t> &order, int64_t begin, int64_t end) {
+    std::vector<TensorPtr> &batch = batch_;
     if (!gather_) {
-      for (const TensorPtr &input : split_.inputs)
-        batch.push_back(gatherRows(input.get(), order, begin, end));
+      batch.resize(split_.inputs.size());
+      for (size_t i = 0; i < split_.inputs.size(); ++i)
+        gatherRows(split_.inputs[i].get(), order, begin, end, batch[i]);
       return batch;
     }
+    batch.clear();
     int64_t count = end - begin;
     kiln_tensor_t *rows = nullptr;
     check(kiln_tensor_create(KILN_I32, 1, &count, &rows));
@@ -212,6 +227,7 @@ public:
 private:
   Split &split_;
   const kiln_packed_fn_t *gather_;
+  std::vector<TensorPtr> batch_;
 };
 
 TensorPtr scalar(float value) {
@@ -238,7 +254,7 @@ std::vector<double> runBatch(const json &model, kiln_packed_fn_t fn, const std::
 
 /// Loss and metrics of `split`, averaged over examples (batch-size weighted).
 std::vector<double> evaluate(const json &model, const ModelDescriptor &descriptor,
-                             const std::vector<TensorPtr> &params, const Split &split, const BatchMaker &batches,
+                             const std::vector<TensorPtr> &params, const Split &split, BatchMaker &batches,
                              int64_t batch) {
   size_t numResults = model["loss"]["results"].size();
   std::vector<double> totals(numResults, 0.0);
@@ -247,7 +263,7 @@ std::vector<double> evaluate(const json &model, const ModelDescriptor &descripto
     order[i] = i;
   for (int64_t begin = 0; begin < split.count; begin += batch) {
     int64_t end = std::min(split.count, begin + batch);
-    std::vector<TensorPtr> slices = batches.batch(order, begin, end);
+    const std::vector<TensorPtr> &slices = batches.batch(order, begin, end);
     std::vector<kiln_tensor_t *> args;
     for (const TensorPtr &param : params)
       args.push_back(param.get());
@@ -397,7 +413,6 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       int64_t begin = s * options.batch, end = std::min(train.count, begin + options.batch);
       ++step;
       TensorPtr stepTensor = scalar(float(step));
-      std::vector<TensorPtr> batchInputs;
       std::vector<kiln_tensor_t *> args;
       for (const TensorPtr &param : params)
         args.push_back(param.get());
@@ -405,8 +420,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         args.push_back(slot.get());
       args.push_back(lrTensor.get());
       args.push_back(stepTensor.get());
-      batchInputs = trainBatches.batch(order, begin, end);
-      for (const TensorPtr &input : batchInputs)
+      for (const TensorPtr &input : trainBatches.batch(order, begin, end))
         args.push_back(input.get());
       std::vector<double> values = runBatch(model, descriptor.trainStep, args, numResults);
       for (size_t r = 0; r < numResults; ++r)

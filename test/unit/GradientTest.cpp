@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/ObjectEmitter.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
 
@@ -127,11 +128,7 @@ protected:
     kiln::buildKilnToLinalgPipeline(pm);
     kiln::buildLinalgToLLVMPipeline(pm, kiln::CpuPipelineOptions{});
     ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << source;
-    mlir::ExecutionEngineOptions options;
-    std::function<llvm::Error(llvm::Module *)> optimize =
-        mlir::makeOptimizingTransformer(/*optLevel=*/2, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
-    options.transformer = optimize;
-    auto created = mlir::ExecutionEngine::create(*module, options);
+    auto created = kiln::createCpuExecutionEngine(*module, {}, /*optLevel=*/2);
     ASSERT_TRUE(bool(created)) << llvm::toString(created.takeError());
     engine = std::move(*created);
   }
