@@ -132,6 +132,9 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
   mlir::ExecutionEngineOptions engineOptions;
   engineOptions.transformer = optimize;
   engineOptions.llvmModuleBuilder = buildModule;
+  // Parallel loops call the OpenMP runtime: load it (once per process).
+  static const llvm::StringRef sharedLibs[] = {KILN_OMP_LIBRARY};
+  engineOptions.sharedLibPaths = sharedLibs;
   return mlir::ExecutionEngine::create(module, engineOptions);
 }
 

@@ -150,7 +150,11 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
        4 x 64 or 8 x 32 for matmuls, 1 x <=64 for elementwise ops). When the op's
        only user is an elementwise `linalg.generic` (bias + activation), that
        consumer is tiled instead and the op and its `linalg.fill` are fused
-       into the tile, so that the epilogue runs on registers.
+       into the tile, so that the epilogue runs on registers. The blocks
+       form one `scf.forall` (the CPU pipeline runs it on OpenMP threads),
+       except for a matmul with a dynamic row count tiled by more than one
+       row, whose row loop is an `scf.for` peeled into full blocks and a
+       remainder.
     2. Tiles the reduction dimensions inside the block (matmul k by up to 8;
        convolution windows to 1 x 1 and input channels by up to 4; generic
        reductions longer than 64).

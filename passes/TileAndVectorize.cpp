@@ -13,6 +13,8 @@
 // the reduction loops while still on tensors. Tile sizes are chosen here,
 // per op, from its static shape: they always divide the static dimensions,
 // and the dynamic batch dimension is tiled by 1, so no tile needs masking.
+// The register blocks of an op form one scf.forall: the CPU pipeline runs
+// them on OpenMP's thread pool (Pipelines.cpp).
 //
 // The gradients' contractions are first brought into shapes the blocks fit:
 // a matmul of a transposed operand into a contraction generic reading it
@@ -281,8 +283,16 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
     return success();
   }
 
+  // The blocks are independent (they tile parallel dimensions only): they
+  // become one scf.forall, which the CPU pipeline runs on the OpenMP thread
+  // pool. Each block computes the same values whatever the thread count, so
+  // results do not depend on it. A matmul whose dynamic row loop is peeled
+  // below keeps scf.for loops.
+  bool dynamicRows = isa<linalg::MatmulOp>(root.compute) && root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic &&
+                     sizes[0] > 1;
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  tiling.setLoopType(dynamicRows ? scf::SCFTilingOptions::LoopType::ForOp : scf::SCFTilingOptions::LoopType::ForallOp);
   scf::SCFTileAndFuseOptions options;
   options.setTilingOptions(tiling);
   Operation *compute = root.compute;
@@ -311,9 +321,7 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
     return failure();
   tiledCompute->setAttr(kBlockMarker, rewriter.getUnitAttr());
 
-  bool dynamicRows = isa<linalg::MatmulOp>(compute) && root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic &&
-                     sizes[0] > 1 && !result->loops.empty();
-  if (dynamicRows) {
+  if (dynamicRows && !result->loops.empty()) {
     if (auto rowLoop = dyn_cast<scf::ForOp>(result->loops.front().getOperation())) {
       scf::ForOp remainder;
       (void)scf::peelForLoopAndSimplifyBounds(rewriter, rowLoop, remainder);

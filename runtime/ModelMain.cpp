@@ -218,9 +218,9 @@ int runBench(const json &model, const std::string &function, const std::string &
   }
   std::sort(seconds.begin(), seconds.end());
   double median = seconds[seconds.size() / 2];
-  std::printf("%s batch %lld: %.4f ms/call (median of %lld), %.0f examples/s, %.1f minor page faults/call\n",
+  std::printf("%s batch %lld: %.4f ms/call (median of %lld), %.0f examples/s, %.1f minor page faults/call, %d threads\n",
               function.c_str(), (long long)batch, median * 1e3, (long long)iters, double(batch) / median,
-              double(faults) / double(iters));
+              double(faults) / double(iters), int(kiln_get_num_threads()));
   return 0;
 }
 
@@ -373,7 +373,14 @@ int main(int argc, char **argv) {
   evalCommand->add_option("--columns", evaluation.columns, "CSV data: input=col1,col2,...");
   evalCommand->add_option("--batch", evaluation.batch, "Examples per call (default 256)");
   evaluation.batch = 256;
+  // Every command that runs compiled code takes --threads (default: the
+  // KILN_NUM_THREADS variable, else every CPU of the affinity mask).
+  int32_t threads = 0;
+  for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand})
+    command->add_option("--threads", threads, "Threads of the compiled code (default: KILN_NUM_THREADS, else all CPUs)")
+        ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  check(kiln_set_num_threads(threads));
 
   if (*info) {
     printInfo(model);

@@ -13,7 +13,7 @@ build="${KILN_BUILD_DIR:-$root/build}"
 # mlir-22-tools and llvm-22-dev), GoogleTest, clang's runtime libraries for
 # the fuzzer build, the runtime's zlib and JSON, and the references the tests
 # compare against (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data.
-packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools
+packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools libomp-22-dev
           libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
           zlib1g-dev nlohmann-json3-dev libcli11-dev python3-numpy python3-torch python3-sklearn
           dataset-fashion-mnist)

@@ -19,6 +19,10 @@ config.substitutions.append(("%kiln_obj_root", config.kiln_obj_root))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 # The C compiler the end-to-end tests build their C programs with.
 config.substitutions.append(("%cc", "clang-22"))
+# What a C program linking a Kiln object adds: the OpenMP runtime that its
+# parallel loops call (docs/artifacts.md).
+omp_dir = config.kiln_omp_library_dir
+config.substitutions.append(("%omp_link", f"-L{omp_dir} -lomp -Wl,-rpath,{omp_dir}"))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

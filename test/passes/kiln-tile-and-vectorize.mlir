@@ -40,16 +40,15 @@ func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #bias = affine_map<(d0, d1, d2, d3) -> (d3)>
 // CHECK-LABEL: func.func @conv_bias_relu
-// CHECK:         scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
-// CHECK:           scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
-// CHECK:             scf.for {{.*}} -> (tensor<?x24x24x32xf32>)
+// CHECK:         scf.forall ({{.*}}) = (0, 0, 0) to (%{{.*}}, 24, 24) step (1, 1, 8) shared_outs({{.*}}) -> (tensor<?x24x24x32xf32>)
 // CHECK:               scf.for {{.*}} -> (vector<1x8x32xf32>)
 // CHECK:                 scf.for {{.*}} -> (vector<1x8x32xf32>)
 // CHECK:                   scf.for {{.*}} -> (vector<1x8x32xf32>)
 // CHECK:                     vector.contract {{.*}} : vector<8x4xf32>, vector<4x32xf32> into vector<8x32xf32>
 // CHECK:               arith.addf {{.*}} : vector<8x32xf32>
 // CHECK:               arith.maximumf {{.*}} : vector<8x32xf32>
-// CHECK:               vector.transfer_write {{.*}} : vector<8x32xf32>, tensor<?x24x24x32xf32>
+// CHECK:               vector.transfer_write {{.*}} : vector<8x32xf32>, tensor<1x1x8x32xf32>
+// CHECK:               tensor.parallel_insert_slice {{.*}} : tensor<1x1x8x32xf32> into tensor<?x24x24x32xf32>
 // CHECK-NOT:     linalg.conv_2d_nhwc_hwcf
 // CHECK-NOT:     linalg.generic
 func.func @conv_bias_relu(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>, %b: tensor<32xf32>) -> tensor<?x24x24x32xf32> {
@@ -76,9 +75,7 @@ func.func @conv_bias_relu(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>,
 // window row as a loop, the window column vectorized as a 1-D pooling.
 
 // CHECK-LABEL: func.func @max_pool
-// CHECK:         scf.for {{.*}} -> (tensor<?x12x12x32xf32>)
-// CHECK:           scf.for {{.*}} -> (tensor<?x12x12x32xf32>)
-// CHECK:             scf.for {{.*}} step %c6 iter_args({{.*}}) -> (tensor<?x12x12x32xf32>)
+// CHECK:         scf.forall ({{.*}}) = (0, 0, 0) to (%{{.*}}, 12, 12) step (1, 1, 6) shared_outs({{.*}}) -> (tensor<?x12x12x32xf32>)
 // CHECK:               scf.for {{.*}} -> (vector<1x6x32xf32>)
 // CHECK:                 vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<12x32xf32>
 // CHECK:                 arith.maximumf {{.*}} : vector<32xf32>
@@ -101,7 +98,7 @@ func.func @max_pool(%x: tensor<?x24x24x32xf32>) -> tensor<?x12x12x32xf32> {
 // tile, the row reduced as a vector.
 
 // CHECK-LABEL: func.func @row_max
-// CHECK:         scf.for {{.*}} -> (tensor<?xf32>)
+// CHECK:         scf.forall ({{.*}}) in (%{{.*}}) shared_outs({{.*}}) -> (tensor<?xf32>)
 // CHECK:           vector.transfer_read {{.*}} : tensor<?x10xf32>, vector<10xf32>
 // CHECK:           vector.multi_reduction <maximumf>, {{.*}} [1] : vector<1x10xf32> to vector<1xf32>
 // CHECK-NOT:     linalg.generic
@@ -136,7 +133,7 @@ func.func @row_max(%x: tensor<?x10xf32>) -> tensor<?xf32> {
 #out = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1)>
 // CHECK-LABEL: func.func @filter_grad
 // CHECK:         scf.for {{.*}} -> (tensor<32x32xf32>)
-// CHECK:           scf.for {{.*}} step %c8 iter_args({{.*}}) -> (tensor<32x32xf32>)
+// CHECK:           scf.forall ({{.*}}) = (0) to (32) step (8) shared_outs({{.*}}) -> (tensor<32x32xf32>)
 // CHECK:             scf.for {{.*}} -> (vector<8x32xf32>)
 // CHECK:               scf.for {{.*}} -> (vector<8x32xf32>)
 // CHECK:                 vector.transfer_read {{.*}} : tensor<?x24x24x32xf32>, vector<8xf32>
@@ -165,7 +162,7 @@ func.func @filter_grad(%x: tensor<?x24x24x32xf32>, %dy: tensor<?x24x24x32xf32>) 
 
 // CHECK-LABEL: func.func @weight_grad
 // CHECK-NOT:     linalg.transpose
-// CHECK:         scf.for {{.*}} step %c4 iter_args({{.*}}) -> (tensor<256x64xf32>)
+// CHECK:         scf.forall ({{.*}}) = (0) to (256) step (4) shared_outs({{.*}}) -> (tensor<256x64xf32>)
 // CHECK:           scf.for {{.*}} -> (vector<4x64xf32>)
 // CHECK:             vector.transfer_read {{.*}} : tensor<?x256xf32>, vector<4xf32>
 // CHECK:             vector.transfer_read {{.*}} : tensor<?x64xf32>, vector<64xf32>

@@ -516,15 +516,23 @@ int main(int argc, char **argv) {
     return 0;
 
   std::string failure;
+  // Parallel loops call the OpenMP runtime (libomp), found where the build
+  // found it; the rpath lets the output run without LD_LIBRARY_PATH.
+  const std::string ompDir = KILN_OMP_LIBRARY_DIR;
+  const std::vector<std::string> omp = {"-L" + ompDir, "-lomp", "-Wl,-rpath," + ompDir};
   if (emitLevel == EmitLevel::Lib) {
-    failure = runLinker({"-shared", "-o", output, objectPath, "-lm"});
+    std::vector<std::string> args = {"-shared", "-o", output, objectPath, "-lm"};
+    args.insert(args.end(), omp.begin(), omp.end());
+    failure = runLinker(args);
   } else {
     std::string dir = runtimeDir;
     // The C++ runtime stays dynamic: linking it statically would pull in
     // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
     // binaries built here refuse to start on older systems.
-    failure = runLinker({"-o", output, objectPath, dir + "/libkiln_model_main.a", dir + "/libkiln_model_support.a",
-                         dir + "/libkiln_runtime.a", "-lz", "-lm", "-ldl"});
+    std::vector<std::string> args = {"-o", output, objectPath, dir + "/libkiln_model_main.a",
+                                     dir + "/libkiln_model_support.a", dir + "/libkiln_runtime.a", "-lz", "-lm", "-ldl"};
+    args.insert(args.end(), omp.begin(), omp.end());
+    failure = runLinker(args);
   }
   sys::fs::remove(objectPath);
   if (!failure.empty())

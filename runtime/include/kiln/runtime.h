@@ -104,6 +104,25 @@ void *kiln_aligned_alloc(size_t size, size_t alignment);
 void kiln_aligned_free(void *ptr);
 
 /*===----------------------------------------------------------------------===
+ * Threads
+ *===----------------------------------------------------------------------===*/
+
+/// Compiled CPU code runs its parallel loops (the register blocks of every
+/// convolution and matmul) on OpenMP's thread pool (libomp). Results do not
+/// depend on the thread count: each block is computed the same way by
+/// whichever thread runs it.
+///
+/// Sets the threads of compiled code in this process. `num_threads` > 0:
+/// that many; 0: the default, which is the KILN_NUM_THREADS environment
+/// variable if set, else every CPU in the process's affinity mask. Fails
+/// (INVALID_ARGUMENT) for a negative count or a KILN_NUM_THREADS that is
+/// not a positive integer.
+kiln_status_t kiln_set_num_threads(int32_t num_threads);
+
+/// The threads compiled code will use for its next parallel loop.
+int32_t kiln_get_num_threads(void);
+
+/*===----------------------------------------------------------------------===
  * Tensors
  *===----------------------------------------------------------------------===*/
 
