@@ -71,6 +71,9 @@ constexpr int64_t kMatmulColumns = 64;
 constexpr int64_t kMatmulRowsWide = 4;
 constexpr int64_t kMatmulRowsNarrow = 8;
 constexpr int64_t kMatmulK = 8;
+/// Rows of a dynamic-row matmul per parallel chunk (a multiple of both row
+/// block heights): 8 chunks at batch 128, one at batch 1.
+constexpr int64_t kMatmulRowChunk = 16;
 constexpr int64_t kElementwiseInner = 64;
 constexpr int64_t kReductionInner = 64;
 /// Largest statically shaped op (in elements per operand) that is vectorized
@@ -271,28 +274,14 @@ SmallVector<TilingRoot> collectRoots(func::FuncOp func) {
 /// Marks the compute op of a register block until its reductions are tiled.
 constexpr llvm::StringLiteral kBlockMarker = "kiln.register_block";
 
-/// Tiles `root.root` by its register block, fusing `root.compute` and fills,
-/// and marks the tiled compute op(s) with kBlockMarker. A matmul's dynamic
-/// row loop (tiled by more than 1) is peeled: full blocks of static size,
-/// then one remainder block, tiled by rows of 1 later.
-LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
-  SmallVector<int64_t> outTile = outputTile(root.compute);
-  SmallVector<int64_t> sizes = parallelTileSizes(root.root, outTile);
-  if (llvm::all_of(sizes, [](int64_t s) { return s == 0; })) {
-    root.compute->setAttr(kBlockMarker, rewriter.getUnitAttr());
-    return success();
-  }
-
-  // The blocks are independent (they tile parallel dimensions only): they
-  // become one scf.forall, which the CPU pipeline runs on the OpenMP thread
-  // pool. Each block computes the same values whatever the thread count, so
-  // results do not depend on it. A matmul whose dynamic row loop is peeled
-  // below keeps scf.for loops.
-  bool dynamicRows = isa<linalg::MatmulOp>(root.compute) && root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic &&
-                     sizes[0] > 1;
+/// Tiles `root.root` by `sizes` in loops of `loopType`, fusing `root.compute`
+/// and fills into the tile; returns the tiled root and compute ops.
+FailureOr<TilingRoot> tileAndFuse(RewriterBase &rewriter, TilingRoot root, ArrayRef<int64_t> sizes,
+                                  scf::SCFTilingOptions::LoopType loopType,
+                                  SmallVectorImpl<LoopLikeOpInterface> *loops = nullptr) {
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
-  tiling.setLoopType(dynamicRows ? scf::SCFTilingOptions::LoopType::ForOp : scf::SCFTilingOptions::LoopType::ForallOp);
+  tiling.setLoopType(loopType);
   scf::SCFTileAndFuseOptions options;
   options.setTilingOptions(tiling);
   Operation *compute = root.compute;
@@ -313,16 +302,61 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
     if (Value replacement = result->replacements.lookup(old))
       rewriter.replaceAllUsesWith(old, replacement);
 
-  Operation *tiledCompute = nullptr;
-  for (Operation *tiled : result->tiledAndFusedOps)
-    if (tiled->getName() == compute->getName())
-      tiledCompute = tiled;
-  if (!tiledCompute)
+  TilingRoot tiled{};
+  bool epilogue = root.root != root.compute;
+  for (Operation *op : result->tiledAndFusedOps) {
+    if (op->getName() == compute->getName())
+      tiled.compute = cast<linalg::LinalgOp>(op);
+    else if (epilogue && op->getName() == root.root->getName())
+      tiled.root = cast<linalg::LinalgOp>(op);
+  }
+  if (!epilogue)
+    tiled.root = tiled.compute;
+  if (!tiled.compute || !tiled.root)
     return failure();
-  tiledCompute->setAttr(kBlockMarker, rewriter.getUnitAttr());
+  if (loops)
+    loops->assign(result->loops.begin(), result->loops.end());
+  return tiled;
+}
 
-  if (dynamicRows && !result->loops.empty()) {
-    if (auto rowLoop = dyn_cast<scf::ForOp>(result->loops.front().getOperation())) {
+/// Tiles `root.root` by its register block, fusing `root.compute` and fills,
+/// and marks the tiled compute op(s) with kBlockMarker.
+///
+/// The blocks are independent (they tile parallel dimensions only): they
+/// become one scf.forall, which the CPU pipeline runs on the OpenMP thread
+/// pool. Each block computes the same values whatever the thread count, so
+/// results do not depend on it. A matmul whose dynamic row count is tiled by
+/// more than 1 is first split into parallel chunks of kMatmulRowChunk rows;
+/// inside a chunk, the row loop is peeled: full blocks of static size, then
+/// one remainder block, tiled by rows of 1 later.
+LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
+  SmallVector<int64_t> outTile = outputTile(root.compute);
+  SmallVector<int64_t> sizes = parallelTileSizes(root.root, outTile);
+  if (llvm::all_of(sizes, [](int64_t s) { return s == 0; })) {
+    root.compute->setAttr(kBlockMarker, rewriter.getUnitAttr());
+    return success();
+  }
+  using LoopType = scf::SCFTilingOptions::LoopType;
+  bool dynamicRows = isa<linalg::MatmulOp>(root.compute) &&
+                     root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic && sizes[0] > 1;
+  if (dynamicRows) {
+    SmallVector<int64_t> chunk(sizes.size(), 0);
+    chunk[0] = kMatmulRowChunk;
+    FailureOr<TilingRoot> chunked = tileAndFuse(rewriter, root, chunk, LoopType::ForallOp);
+    if (failed(chunked))
+      return failure();
+    root = *chunked;
+  }
+
+  SmallVector<LoopLikeOpInterface> loops;
+  FailureOr<TilingRoot> tiled =
+      tileAndFuse(rewriter, root, sizes, dynamicRows ? LoopType::ForOp : LoopType::ForallOp, &loops);
+  if (failed(tiled))
+    return failure();
+  tiled->compute->setAttr(kBlockMarker, rewriter.getUnitAttr());
+
+  if (dynamicRows && !loops.empty()) {
+    if (auto rowLoop = dyn_cast<scf::ForOp>(loops.front().getOperation())) {
       scf::ForOp remainder;
       (void)scf::peelForLoopAndSimplifyBounds(rewriter, rowLoop, remainder);
     }
