@@ -74,6 +74,11 @@ constexpr int64_t kMatmulK = 8;
 /// Rows of a dynamic-row matmul per parallel chunk (a multiple of both row
 /// block heights): 8 chunks at batch 128, one at batch 1.
 constexpr int64_t kMatmulRowChunk = 16;
+/// Batch elements per step of a batch reduction's outer loop (a filter
+/// gradient): the register blocks inside run in parallel, once per chunk
+/// (not once per image, which costs a fork/join per image), over a chunk
+/// whose operands still fit in L2.
+constexpr int64_t kBatchReductionChunk = 8;
 constexpr int64_t kElementwiseInner = 64;
 constexpr int64_t kReductionInner = 64;
 /// Largest statically shaped op (in elements per operand) that is vectorized
@@ -469,11 +474,11 @@ void foldTransposedLhs(RewriterBase &rewriter, linalg::MatmulOp matmul) {
     rewriter.eraseOp(transpose);
 }
 
-/// Tiles the dynamic (batch) reduction loops of a generic contraction by 1,
-/// outermost, before its register blocks: each block then reduces over one
-/// batch element at a time, whose operands stay in cache across the blocks
-/// (a block loop outside the batch loop would stream the whole batch from
-/// memory once per block).
+/// Tiles the dynamic (batch) reduction loops of a generic contraction by
+/// kBatchReductionChunk, outermost, before its register blocks: each block
+/// then reduces over a few batch elements at a time, whose operands stay in
+/// cache across the blocks (a block loop outside the batch loop would stream
+/// the whole batch from memory once per block).
 LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   SmallVector<int64_t> sizes(ranges.size(), 0);
@@ -482,7 +487,7 @@ LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
     if (iterator != utils::IteratorType::reduction)
       continue;
     if (ShapedType::isDynamic(ranges[i])) {
-      sizes[i] = 1;
+      sizes[i] = kBatchReductionChunk;
       any = true;
     } else {
       staticReduction = true;
