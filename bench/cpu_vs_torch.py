@@ -117,7 +117,7 @@ def ensure_openblas():
 
 def measure_peak(tmp):
     exe = os.path.join(tmp, "fma_peak")
-    subprocess.run(["clang-22", "-O2", "-march=native", os.path.join(ROOT, "bench", "fma_peak.c"), "-o", exe],
+    subprocess.run(["clang-22", "-O2", "-march=native", os.path.join(ROOT, "bench", "peak", "fma_peak.c"), "-o", exe],
                    check=True)
     return float(run(["taskset", "-c", "0", exe], kiln_env()))
 
