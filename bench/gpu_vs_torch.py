@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(os.path.dirname(HERE), "bench")]
-from predict_vs_torch import PARAM_SHAPES, torch_params, torch_predict  # noqa: E402
+from predict_vs_torch import PARAM_SHAPES, reference_predict, torch_params  # noqa: E402
 
 
 def read_idx(path, offset):
@@ -81,7 +81,7 @@ def predict_latency(device, params, images, batch, iters, warmup):
             sync(device)
             start = time.perf_counter()
             x = torch.from_numpy(host).to(device).permute(0, 3, 1, 2)
-            probs = torch_predict(params, x).cpu()  # .cpu() waits for the device
+            probs = reference_predict(params, x).cpu()  # .cpu() waits for the device
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     assert probs.shape == (batch, 10)

@@ -29,7 +29,7 @@ mkdir -p "$out/data"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target=cuda -o "$out/every_op_cuda"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/every_op_cpu"
 cp "$data"/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$out/data/"
-cp "$root/scripts/gpu-check.sh" "$root/bench/gpu_vs_torch.py" "$root/bench/predict_vs_torch.py" "$out/"
+cp "$root/scripts/gpu-check.sh" "$root/bench/gpu_vs_torch.py" "$root/bench/predict_vs_torch.py" "$root/bench/peer.py" "$out/"
 
 ls -l "$out" "$out/data"
 du -sh "$out"

@@ -1,8 +1,10 @@
 /* The fp32 FMA peak of one core, measured: 12 independent accumulator
  * chains of 16-lane (AVX-512) or 8-lane (AVX2) fused multiply-adds, enough
  * to cover the FMA latency on two pipes. Prints GFLOP/s (2 flops per lane
- * per FMA), best of several runs. Built and run by bench/cpu_vs_torch.py
- * with -O2 -march=native, so that every benchmark reports % of this peak. */
+ * per FMA), best of several runs. bench/peer.py compiles it at run time
+ * (clang-22, else cc, -O2 -march=native) and runs it on CPU 0, so that the
+ * benchmarks against PyTorch report % of this peak. (It is in its own folder
+ * because LLVM's CMake rejects a source file in bench/ that no target lists.) */
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
