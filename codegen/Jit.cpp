@@ -18,6 +18,7 @@
 
 #include "codegen/ModelInfoExtraction.h"
 #include "codegen/ObjectEmitter.h"
+#include "codegen/OpenMPRuntime.h"
 #include "dialect/KilnDialect.h"
 #include "frontend/Diagnostics.h"
 #include "frontend/MLIRGen.h"
@@ -133,7 +134,7 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
   engineOptions.transformer = optimize;
   engineOptions.llvmModuleBuilder = buildModule;
   // Parallel loops call the OpenMP runtime: load it (once per process).
-  static const llvm::StringRef sharedLibs[] = {KILN_OMP_LIBRARY};
+  static const llvm::StringRef sharedLibs[] = {ompLibraryPath()};
   engineOptions.sharedLibPaths = sharedLibs;
   return mlir::ExecutionEngine::create(module, engineOptions);
 }

@@ -12,7 +12,7 @@
 // dispatch. Every op a rule builds carries the forward op's location, so a
 // problem in the backward pass is reported at the .kiln source line.
 //
-// Conventions (DESIGN.md 3a; each checked against PyTorch 1.13 by
+// Conventions (PyTorch's, each checked against PyTorch 1.13 by
 // test/numerics/gradcheck_with_torch.py):
 // - relu'(0) = 0 and abs'(0) = 0;
 // - elementwise maximum/minimum give half of the cotangent to each operand

@@ -10,7 +10,7 @@
 // through `DifferentiableOpInterface` (dialect/KilnGradients.cpp), and
 // `NonDifferentiable` marks ops through which nothing flows.
 //
-// Why this shape (DESIGN.md 3a): the loss function is one straight-line
+// Why this shape: the loss function is one straight-line
 // block, so the forward values the backward needs are plain SSA values of
 // the same function (no tape), and reverse order of the block is a valid
 // order for the adjoints. Activity analysis keeps the backward to the ops

@@ -6,7 +6,7 @@
 //
 // The `kiln-lower-to-linalg` pass: one rewrite pattern per kiln op family.
 // Contractions, convolutions and pooling become named linalg ops so that the
-// later tiling and vectorization recipes (PERF.md) can match them; everything
+// later tiling and vectorization recipes (kiln-tile-and-vectorize) can match them; everything
 // elementwise, every reduction and the losses become `linalg.generic`s that
 // fusion can merge. The batch dimension `?` is carried through `tensor.dim`.
 //

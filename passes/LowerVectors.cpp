@@ -5,8 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-lower-vectors` pass (see Passes.td): the memref half of the CPU
-// recipe in PERF.md, run after bufferization on what kiln-tile-and-vectorize
-// produced. Every pattern set runs on its own: PERF.md records that mixing
+// recipe (Passes.td), run after bufferization on what kiln-tile-and-vectorize
+// produced. Every pattern set runs on its own: it was measured that mixing
 // the transfer lowering into other sets, or the broadcast lowering with
 // canonicalization, either slows the code down or never terminates.
 //

@@ -12,7 +12,7 @@
 // other ops are lowered to parallel loops whose iteration space is
 // linearized onto a 1-D grid. The file also holds kiln-merge-gpu-modules
 // (one gpu.module after outlining). Built by hand rather than with the
-// transform dialect (GPU.md's route)
+// transform dialect (the documented upstream route)
 // because the batch dimension is dynamic everywhere in Kiln: the kernels
 // below check bounds per element instead of needing static or masked tiles,
 // and they address operands through the op's indexing maps, which makes a
@@ -408,7 +408,7 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
           mapping.map(body->getArgument(2), inner.getRegionIterArgs()[i * kPerThread + j]);
           for (Operation &bodyOp : body->without_terminator()) {
             Operation *clone = rewriter.clone(bodyOp, mapping);
-            // Let the multiply-add become one FMA (GPU.md: without the
+            // Let the multiply-add become one FMA (without the
             // contract flag NVPTX keeps mul.rn + add.rn apart).
             if (auto fastMath = dyn_cast<arith::ArithFastMathInterface>(clone))
               clone->setAttr(fastMath.getFastMathAttrName(),

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-optimizer` pass (see Passes.td). The update rules are Keras's,
-// exactly as DESIGN.md 3a writes them (defaults filled in by Sema):
+// as docs/language.md (Optimizers) writes them (defaults filled in by Sema):
 //
 //   sgd      momentum = 0:  w -= lr g
 //            momentum > 0:  v = mu v - lr g;  w += v   (nesterov: w += mu v - lr g)

@@ -140,7 +140,7 @@ def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::ModuleOp"> {
 def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let summary = "Tile linalg ops on tensors into register-sized blocks and vectorize them";
   let description = [{
-    The CPU code generation recipe of PERF.md, on tensors, before
+    The CPU code generation recipe, on tensors, before
     bufferization. For every contraction (`linalg.matmul`, `matvec`,
     `vecmat`, `dot`), convolution (`linalg.conv_2d_nhwc_hwcf`), pooling
     (`linalg.pooling_nhwc_max`/`sum`) and `linalg.generic`:
@@ -203,7 +203,7 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
 def KilnLowerVectors : Pass<"kiln-lower-vectors", "::mlir::func::FuncOp"> {
   let summary = "Lower vectorized tiles (after bufferization) to FMAs and 1-D loads and stores";
   let description = [{
-    The second half of PERF.md's recipe, on memrefs: hoists the remaining
+    The second half of the recipe, on memrefs: hoists the remaining
     redundant transfers out of loops, lowers `vector.contract` to outer
     products and those to `vector.fma` (one broadcast and one FMA per
     register), multi-reductions to `vector.reduction`s, then lowers every
@@ -232,7 +232,7 @@ def KilnOptimizer : Pass<"kiln-optimizer", "::mlir::ModuleOp"> {
     `<Model>_train_step(params..., state..., lr, step, inputs...)
       -> (loss, metrics..., new params..., new state...)`.
     It calls `<Model>_grad` (inlined later) and applies Keras's update rule
-    (DESIGN.md 3a) per parameter in kiln elementwise ops: sgd (momentum,
+    (docs/language.md, Optimizers) per parameter in kiln elementwise ops: sgd (momentum,
     nesterov), adagrad, rmsprop (momentum), adam. `lr` and `step` (the
     1-based step count, for Adam's bias correction) are rank-0 f32
     arguments so that the runtime can change them; every other

@@ -67,7 +67,7 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
-  // Register-block tiling and vectorization on tensors (PERF.md's recipe).
+  // Register-block tiling and vectorization on tensors (the recipe in Passes.td).
   if (vectorize) {
     pm.addNestedPass<func::FuncOp>(kiln::createKilnTileAndVectorize());
     pm.addPass(createCanonicalizerPass());
@@ -94,8 +94,9 @@ void addBufferizationPasses(OpPassManager &pm) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
-/// Loops, vectors and memrefs on the host -> the LLVM dialect, in the order
-/// TOOLCHAIN.md records as working.
+/// Loops, vectors and memrefs on the host -> the LLVM dialect, in an order
+/// checked to work (each conversion needs what the previous ones produced;
+/// without convert-ub-to-llvm, ub.poison fails translation).
 void addLoopsToLLVMPasses(OpPassManager &pm) {
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());

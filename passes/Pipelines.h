@@ -53,7 +53,7 @@ void buildKilnToLinalgPipeline(mlir::OpPassManager &pm, bool forGpu = false);
 /// linalg on tensors -> LLVM dialect: flatten the model modules, tile and
 /// vectorize (unless disabled), bufferize (function boundaries included,
 /// identity layouts), lower the vectors and what is left of linalg to loops,
-/// then to LLVM (the lowering order TOOLCHAIN.md records as working).
+/// then to LLVM (the lowering order in Pipelines.cpp).
 void buildLinalgToLLVMPipeline(mlir::OpPassManager &pm, const CpuPipelineOptions &options);
 
 /// linalg on tensors -> host functions launching GPU kernels (`gpu.launch`

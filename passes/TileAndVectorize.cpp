@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-tile-and-vectorize` pass (see Passes.td): the tensor half of the
-// CPU recipe in PERF.md. Each compute op is tiled into a block that fits the
+// CPU recipe (Passes.td; docs/performance.md). Each compute op is tiled into a block that fits the
 // vector registers (with its fill and, when there is one, its elementwise
 // epilogue fused into the same tile), its reduction dimensions are tiled
 // inside the block, convolutions are decomposed to 1-D, every statically
@@ -59,7 +59,7 @@ namespace {
 // Tile sizes
 //===----------------------------------------------------------------------===//
 
-/// Register-block caps (elements), from PERF.md: 8 output pixels x 32
+/// Register-block caps (elements), measured best on AVX-512: 8 output pixels x 32
 /// channels for convolutions (16 zmm accumulators), 64 columns for matmul
 /// rows, 4 input channels and 8 k-steps per reduction tile.
 constexpr int64_t kConvPixels = 8;
@@ -82,7 +82,7 @@ constexpr int64_t kBatchReductionChunk = 8;
 constexpr int64_t kElementwiseInner = 64;
 constexpr int64_t kReductionInner = 64;
 /// Largest statically shaped op (in elements per operand) that is vectorized
-/// whole; bigger ones would become one huge transfer (PERF.md: llc then takes
+/// whole; bigger ones would become one huge transfer (measured: llc then takes
 /// a minute).
 constexpr int64_t kMaxVectorElements = 16384;
 
@@ -777,7 +777,7 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
     }
 
     // 4. Accumulators out of the reduction loops, on tensors; then drop the
-    // unit dimensions the 1-D convolutions left (PERF.md: otherwise a large
+    // unit dimensions the 1-D convolutions left (measured: otherwise a large
     // buffer is allocated and leaked per call) and the unit reductions of
     // generic contractions (once their broadcasts are folded into the
     // contraction maps above).

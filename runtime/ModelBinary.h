@@ -80,6 +80,13 @@ TensorPtr readInput(const std::string &path, const json &input, const std::vecto
 TensorPtr convertInput(TensorPtr file, const std::string &path, const json &input);
 /// Rows [begin, end) of `tensor` as a new tensor.
 TensorPtr sliceRows(const kiln_tensor_t *tensor, int64_t begin, int64_t end);
+/// A rank-0 f32 tensor holding `value` (train_step's lr and step).
+TensorPtr scalarTensor(float value);
+/// train_step's optimizer state slots (the metadata's train_step.state), on
+/// the host, each filled with its initial value.
+std::vector<TensorPtr> initialOptimizerState(const json &model);
+/// The learning rate the model file gives its optimizer.
+double modelLearningRate(const json &model);
 
 /// `train` and `eval` (ModelTraining.cpp).
 struct TrainOptions {

@@ -173,19 +173,9 @@ int runBench(const json &model, const std::string &function, const std::string &
   // train_step: the optimizer state (initialized), lr and the step number.
   std::vector<TensorPtr> extra;
   if (training) {
-    for (const json &slot : signature.at("state")) {
-      std::vector<int64_t> shape = shapeOf(slot);
-      kiln_tensor_t *tensor = nullptr;
-      check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
-      check(kiln_init_param(tensor, KILN_INIT_CONSTANT, slot.at("init").get<double>(), 0, "state"));
-      extra.emplace_back(tensor);
-    }
-    for (float value : {float(model["optimizer"]["hyperparameters"].value("lr", 0.001)), 1.0f}) {
-      kiln_tensor_t *tensor = nullptr;
-      check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
-      *static_cast<float *>(kiln_tensor_data(tensor)) = value;
-      extra.emplace_back(tensor);
-    }
+    extra = initialOptimizerState(model);
+    extra.push_back(scalarTensor(float(modelLearningRate(model))));
+    extra.push_back(scalarTensor(1.0f));
     if (runsOnGpu(model))
       for (const TensorPtr &tensor : extra)
         check(kiln_tensor_to_device(tensor.get()));

@@ -206,4 +206,27 @@ TensorPtr sliceRows(const kiln_tensor_t *tensor, int64_t begin, int64_t end) {
   return TensorPtr(slice);
 }
 
+TensorPtr scalarTensor(float value) {
+  kiln_tensor_t *tensor = nullptr;
+  check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
+  *static_cast<float *>(kiln_tensor_data(tensor)) = value;
+  return TensorPtr(tensor);
+}
+
+std::vector<TensorPtr> initialOptimizerState(const json &model) {
+  std::vector<TensorPtr> state;
+  for (const json &slot : model.at("train_step").at("state")) {
+    std::vector<int64_t> shape = shapeOf(slot);
+    kiln_tensor_t *tensor = nullptr;
+    check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
+    state.emplace_back(tensor);
+    check(kiln_init_param(tensor, KILN_INIT_CONSTANT, slot.at("init").get<double>(), 0, "state"));
+  }
+  return state;
+}
+
+double modelLearningRate(const json &model) {
+  return model.at("optimizer").at("hyperparameters").value("lr", 0.001);
+}
+
 } // namespace kiln_binary

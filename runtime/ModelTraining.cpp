@@ -230,13 +230,6 @@ private:
   std::vector<TensorPtr> batch_;
 };
 
-TensorPtr scalar(float value) {
-  kiln_tensor_t *tensor = nullptr;
-  check(kiln_tensor_create(KILN_F32, 0, nullptr, &tensor));
-  *static_cast<float *>(kiln_tensor_data(tensor)) = value;
-  return TensorPtr(tensor);
-}
-
 /// Runs `fn` on one batch; returns its scalar results (loss, metrics).
 std::vector<double> runBatch(const json &model, kiln_packed_fn_t fn, const std::vector<kiln_tensor_t *> &args,
                              size_t numResults) {
@@ -347,7 +340,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   // Parameters and optimizer state: from --resume, else initialized.
   std::vector<TensorPtr> params = loadParams(model, options.resume, options.seed);
   const json &slots = trainStep.at("state");
-  std::vector<TensorPtr> state;
+  std::vector<TensorPtr> state = initialOptimizerState(model);
   kiln_checkpoint_t *resumed = nullptr;
   int64_t step = 0;
   if (!options.resume.empty()) {
@@ -355,23 +348,13 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     if (const char *saved = kiln_checkpoint_metadata(resumed, "step"))
       step = std::atoll(saved);
   }
-  for (const json &slot : slots) {
-    std::vector<int64_t> shape = shapeOf(slot);
-    kiln_tensor_t *tensor = nullptr;
-    check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
-    state.emplace_back(tensor);
-    if (resumed) {
-      if (!kiln_checkpoint_find(resumed, stateName(slot).c_str())) {
-        kiln_checkpoint_free(resumed);
-  if (runsOnGpu(model))
-    for (const TensorPtr &slot : state)
-      check(kiln_tensor_to_device(slot.get()));
-        fail(options.resume + ": no optimizer state '" + stateName(slot) + "' to resume from");
-      }
-      check(kiln_checkpoint_copy_to(resumed, stateName(slot).c_str(), tensor));
-    } else {
-      check(kiln_init_param(tensor, KILN_INIT_CONSTANT, slot.at("init").get<double>(), 0, "state"));
+  for (size_t i = 0; resumed && i < slots.size(); ++i) {
+    std::string name = stateName(slots[i]);
+    if (!kiln_checkpoint_find(resumed, name.c_str())) {
+      kiln_checkpoint_free(resumed);
+      fail(options.resume + ": no optimizer state '" + name + "' to resume from");
     }
+    check(kiln_checkpoint_copy_to(resumed, name.c_str(), state[i].get()));
   }
   kiln_checkpoint_free(resumed);
   if (runsOnGpu(model))
@@ -384,10 +367,10 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   if (!test.inputs.empty())
     testBatches = std::make_unique<BatchMaker>(model, descriptor, inputs, test);
 
-  double lr = options.lr >= 0 ? options.lr : model["optimizer"]["hyperparameters"].value("lr", 0.001);
+  double lr = options.lr >= 0 ? options.lr : modelLearningRate(model);
   if (!(lr > 0))
     fail("--lr must be positive");
-  TensorPtr lrTensor = scalar(float(lr));
+  TensorPtr lrTensor = scalarTensor(float(lr));
   const json &results = trainStep.at("results");
   size_t numResults = results.size();
   int64_t stepsPerEpoch = (train.count + options.batch - 1) / options.batch;
@@ -412,7 +395,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     for (int64_t s = 0; s < stepsPerEpoch; ++s) {
       int64_t begin = s * options.batch, end = std::min(train.count, begin + options.batch);
       ++step;
-      TensorPtr stepTensor = scalar(float(step));
+      TensorPtr stepTensor = scalarTensor(float(step));
       std::vector<kiln_tensor_t *> args;
       for (const TensorPtr &param : params)
         args.push_back(param.get());

@@ -10,7 +10,7 @@ and every state slot after each step with a reference computed here:
 
   - gradients from PyTorch autograd (Debian's python3-torch), in float64, on
     the reference's own weights and the same batch;
-  - the update written in numpy directly from the Keras rules of DESIGN.md
+  - the update written in numpy directly from the Keras rules of docs/language.md (Optimizers)
     section 3a (not from passes/Optimizer.cpp); RMSprop with momentum, which
     3a does not spell out, follows Keras's RMSprop
     (`m = momentum m + lr g / sqrt(s + eps); w -= m`).
@@ -39,7 +39,7 @@ LR = 0.01
 STEPS = 3
 rng = np.random.default_rng(20240611)
 
-# Keras defaults, from DESIGN.md 3a.
+# Keras defaults, from docs/language.md (Optimizers).
 DEFAULTS = {
     "sgd": {"momentum": 0.0, "nesterov": False},
     "adagrad": {"initial_accumulator": 0.1, "epsilon": 1e-7},
@@ -125,7 +125,7 @@ def torch_loss_and_grads(params, x, y):
 
 
 def keras_update(optimizer, h, w, g, state, lr, t):
-    """DESIGN.md 3a's Keras rules in numpy; returns (w', state')."""
+    """The Keras rules of docs/language.md (Optimizers) in numpy; returns (w', state')."""
     s = dict(state)
     if optimizer == "sgd":
         mu = h["momentum"]

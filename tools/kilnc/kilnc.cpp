@@ -25,6 +25,7 @@
 
 #include "codegen/ModelInfoExtraction.h"
 #include "codegen/ObjectEmitter.h"
+#include "codegen/OpenMPRuntime.h"
 #include "dialect/KilnDialect.h"
 #include "frontend/AST.h"
 #include "kiln/GradCheck.h"
@@ -516,10 +517,8 @@ int main(int argc, char **argv) {
     return 0;
 
   std::string failure;
-  // Parallel loops call the OpenMP runtime (libomp), found where the build
-  // found it; the rpath lets the output run without LD_LIBRARY_PATH.
-  const std::string ompDir = KILN_OMP_LIBRARY_DIR;
-  const std::vector<std::string> omp = {"-L" + ompDir, "-lomp", "-Wl,-rpath," + ompDir};
+  // Parallel loops call the OpenMP runtime (libomp).
+  const std::vector<std::string> omp = kiln::ompLinkArguments();
   if (emitLevel == EmitLevel::Lib) {
     std::vector<std::string> args = {"-shared", "-o", output, objectPath, "-lm"};
     args.insert(args.end(), omp.begin(), omp.end());
