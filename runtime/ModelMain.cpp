@@ -13,6 +13,7 @@
 //   MODEL info
 //   MODEL bench [--function predict|train_step] [--batch B] [--iters N] [--weights W.safetensors]
 //   MODEL train ... / MODEL eval ...   (ModelTraining.cpp)
+//   MODEL serve [--weights W] [--host H] [--port P] ...   (server/, docs/serving.md)
 //   MODEL predict --input X.(npy|csv|idx[.gz]) [--weights W.safetensors]
 //                 [--output Y.npy] [--columns a,b,...] [--batch B] [--seed S]
 //                 [--show K]
@@ -27,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ModelBinary.h"
+#include "Server.h"
 
 #include <CLI/CLI.hpp>
 
@@ -363,10 +365,34 @@ int main(int argc, char **argv) {
   evalCommand->add_option("--columns", evaluation.columns, "CSV data: input=col1,col2,...");
   evalCommand->add_option("--batch", evaluation.batch, "Examples per call (default 256)");
   evaluation.batch = 256;
+  CLI::App *serveCommand = app.add_subcommand(
+      "serve", "Serve the model over HTTP: the Open Inference Protocol (KServe v2), TF Serving's predict, a page at /");
+  std::string serveWeights;
+  kiln_server::ServeOptions serve;
+  kiln_server::BatcherOptions batching;
+  serveCommand->add_option("--weights", serveWeights, "Parameters (safetensors); default: the seeded initializers");
+  serveCommand->add_option("--host", serve.host, "Address to listen on (default 127.0.0.1; 0.0.0.0 for every one)");
+  serveCommand->add_option("--port", serve.port, "Port (default 8000; 0: any free port)")->check(CLI::Range(0, 65535));
+  serveCommand->add_option("--max-batch", batching.maxBatch, "Most examples merged into one call (default 64)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  serveCommand
+      ->add_option("--max-delay-us", batching.maxDelayUs,
+                   "How long a request may wait for others to batch with (default 0: only those queued meanwhile)")
+      ->check(CLI::Range(int64_t(0), int64_t(10'000'000)));
+  serveCommand->add_option("--max-queue", batching.maxQueue, "Requests waiting at most; more get 503 (default 1024)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  serveCommand->add_option("--max-body-mb", serve.maxBodyMb, "Largest request body in MiB; larger get 413 (default 64)")
+      ->check(CLI::Range(int64_t(1), int64_t(4096)));
+  serveCommand->add_option("--connections", serve.connections, "Connections served at once (default 128)")
+      ->check(CLI::Range(1, 65536));
+  serveCommand
+      ->add_option("--timeout", serve.timeoutSeconds,
+                   "Seconds to send a request, read an answer, or idle between requests (default 5)")
+      ->check(CLI::Range(1, 3600));
   // Every command that runs compiled code takes --threads (default: the
   // KILN_NUM_THREADS variable, else every CPU of the affinity mask).
   int32_t threads = 0;
-  for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand})
+  for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand, serveCommand})
     command->add_option("--threads", threads, "Threads of the compiled code (default: KILN_NUM_THREADS, else all CPUs)")
         ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -382,5 +408,11 @@ int main(int argc, char **argv) {
     return runEval(model, *kiln_main_model, evaluation);
   if (*benchCommand)
     return runBench(model, benchFunction, benchWeights, benchBatch, benchIters);
+  if (*serveCommand) {
+    kiln_server::blockStopSignals();
+    std::vector<std::unique_ptr<kiln_server::ServedModel>> models;
+    models.push_back(std::make_unique<kiln_server::ServedModel>(model, *kiln_main_model, serveWeights, batching));
+    return kiln_server::serve(std::move(models), serve);
+  }
   return runPredict(model, weights, inputs, output, columns, batch, seed, show, labels);
 }

@@ -11,12 +11,16 @@ build="${KILN_BUILD_DIR:-$root/build}"
 # Packages (docs/building.md says why each is there): the compiler toolchain,
 # LLVM/MLIR 22 (libmlir-22-dev alone is not enough: find_package(MLIR) needs
 # mlir-22-tools and llvm-22-dev), GoogleTest, clang's runtime libraries for
-# the fuzzer build, the runtime's zlib and JSON, and the references the tests
-# compare against (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data.
+# the fuzzer build, the runtime's zlib and JSON, the server's HTTP and fast
+# JSON (cpp-httplib, simdjson), the references the tests compare against
+# (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data, and the real
+# clients the serving tests use (curl, headless Chromium driven over its
+# DevTools protocol with python3-websocket).
 packages=(cmake ninja-build clang-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools libomp-22-dev
           libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
-          zlib1g-dev nlohmann-json3-dev libcli11-dev python3-numpy python3-torch python3-sklearn
-          dataset-fashion-mnist)
+          zlib1g-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+          python3-numpy python3-torch python3-sklearn dataset-fashion-mnist
+          curl chromium python3-websocket)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

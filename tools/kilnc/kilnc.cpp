@@ -528,8 +528,11 @@ int main(int argc, char **argv) {
     // The C++ runtime stays dynamic: linking it statically would pull in
     // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
     // binaries built here refuse to start on older systems.
+    // The server (libkiln_server.a) needs Debian's cpp-httplib and simdjson.
     std::vector<std::string> args = {"-o", output, objectPath, dir + "/libkiln_model_main.a",
-                                     dir + "/libkiln_model_support.a", dir + "/libkiln_runtime.a", "-lz", "-lm", "-ldl"};
+                                     dir + "/libkiln_server.a", dir + "/libkiln_model_support.a",
+                                     dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson", "-lpthread",
+                                     "-lz", "-lm", "-ldl"};
     args.insert(args.end(), omp.begin(), omp.end());
     failure = runLinker(args);
   }

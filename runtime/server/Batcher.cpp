@@ -1,0 +1,121 @@
+//===- Batcher.cpp - Dynamic batching of inference requests ---------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Batcher.h"
+
+#include <cstring>
+
+using namespace kiln_server;
+using kiln_binary::check;
+
+Batcher::Batcher(Executor execute, BatcherOptions options, ModelMetrics &metrics)
+    : execute_(std::move(execute)), options_(options), metrics_(metrics), worker_([this] { run(); }) {}
+
+Batcher::~Batcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+std::optional<std::future<BatchSlice>> Batcher::submit(std::vector<TensorPtr> inputs, int64_t rows) {
+  std::future<BatchSlice> result;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ || int64_t(queue_.size()) >= options_.maxQueue)
+      return std::nullopt;
+    queue_.push_back(Job{std::move(inputs), rows, Clock::now(), {}});
+    result = queue_.back().done.get_future();
+    queuedRows_ += rows;
+  }
+  wake_.notify_one();
+  return result;
+}
+
+void Batcher::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty())
+      return; // stopping, and nothing left to answer
+    // Wait for more requests until the batch is full or the oldest request
+    // has waited long enough (when stopping, answer what is queued now).
+    auto deadline = queue_.front().queued + std::chrono::microseconds(options_.maxDelayUs);
+    while (!stopping_ && queuedRows_ < options_.maxBatch && Clock::now() < deadline)
+      wake_.wait_until(lock, deadline);
+    // Take requests in arrival order while they fit; the first always goes.
+    std::vector<Job> jobs;
+    int64_t rows = 0;
+    while (!queue_.empty() && (jobs.empty() || rows + queue_.front().rows <= options_.maxBatch)) {
+      rows += queue_.front().rows;
+      queuedRows_ -= queue_.front().rows;
+      jobs.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    execute(jobs);
+    lock.lock();
+  }
+}
+
+namespace {
+/// The rows of several tensors of the same dtype and example shape, stacked.
+TensorPtr concatRows(const std::vector<const kiln_tensor_t *> &parts) {
+  const kiln_tensor_t *first = parts.front();
+  int32_t rank = kiln_tensor_rank(first);
+  std::vector<int64_t> shape(kiln_tensor_shape(first), kiln_tensor_shape(first) + rank);
+  shape[0] = 0;
+  for (const kiln_tensor_t *part : parts)
+    shape[0] += kiln_tensor_shape(part)[0];
+  kiln_tensor_t *tensor = nullptr;
+  check(kiln_tensor_create(kiln_tensor_dtype(first), rank, shape.data(), &tensor));
+  char *out = static_cast<char *>(kiln_tensor_data(tensor));
+  for (const kiln_tensor_t *part : parts) {
+    size_t bytes = kiln_tensor_byte_size(part);
+    std::memcpy(out, kiln_tensor_const_data(part), bytes);
+    out += bytes;
+  }
+  return TensorPtr(tensor);
+}
+} // namespace
+
+void Batcher::execute(std::vector<Job> &jobs) {
+  Clock::time_point start = Clock::now();
+  // One request runs on its own tensors; several are stacked.
+  std::vector<TensorPtr> stacked;
+  std::vector<kiln_tensor_t *> inputs;
+  int64_t rows = 0;
+  for (const Job &job : jobs)
+    rows += job.rows;
+  if (jobs.size() == 1) {
+    for (const TensorPtr &input : jobs[0].inputs)
+      inputs.push_back(input.get());
+  } else {
+    for (size_t i = 0; i < jobs[0].inputs.size(); ++i) {
+      std::vector<const kiln_tensor_t *> parts;
+      for (const Job &job : jobs)
+        parts.push_back(job.inputs[i].get());
+      stacked.push_back(concatRows(parts));
+      inputs.push_back(stacked.back().get());
+    }
+  }
+  auto outputs = std::make_shared<const std::vector<TensorPtr>>(execute_(inputs));
+  Clock::time_point end = Clock::now();
+  double computeSeconds = std::chrono::duration<double>(end - start).count();
+  ++metrics_.executionCount;
+  metrics_.inferenceCount += uint64_t(rows);
+  metrics_.computeMicros += uint64_t(computeSeconds * 1e6);
+  metrics_.batchSize.observe(double(rows));
+  int64_t begin = 0;
+  for (Job &job : jobs) {
+    double queueSeconds = std::chrono::duration<double>(start - job.queued).count();
+    metrics_.queueMicros += uint64_t(queueSeconds * 1e6);
+    job.done.set_value(BatchSlice{outputs, begin, job.rows, queueSeconds, computeSeconds});
+    begin += job.rows;
+  }
+}
