@@ -285,8 +285,12 @@ std::string stateName(const json &slot) {
   return "optimizer/" + slot.at("param").get<std::string>() + "/" + slot.at("slot").get<std::string>();
 }
 
+/// Writes the parameters, the optimizer state and, as metadata, the step
+/// and `metrics` (the epoch, and train_/test_ loss and metrics, which the
+/// server's model card shows; "metrics" lists their names).
 void saveCheckpoint(const std::string &path, const json &model, const std::vector<TensorPtr> &params,
-                    const std::vector<TensorPtr> &state, int64_t step) {
+                    const std::vector<TensorPtr> &state, int64_t step,
+                    const std::vector<std::pair<std::string, std::string>> &metrics) {
   kiln_checkpoint_t *checkpoint = nullptr;
   check(kiln_checkpoint_create(&checkpoint));
   std::unique_ptr<kiln_checkpoint_t, void (*)(kiln_checkpoint_t *)> owner(checkpoint, kiln_checkpoint_free);
@@ -304,6 +308,8 @@ void saveCheckpoint(const std::string &path, const json &model, const std::vecto
   check(kiln_checkpoint_set_metadata(checkpoint, "format", "kiln"));
   check(kiln_checkpoint_set_metadata(checkpoint, "model", model.at("name").get<std::string>().c_str()));
   check(kiln_checkpoint_set_metadata(checkpoint, "step", std::to_string(step).c_str()));
+  for (const auto &[key, value] : metrics)
+    check(kiln_checkpoint_set_metadata(checkpoint, key.c_str(), value.c_str()));
   check(kiln_checkpoint_save(checkpoint, path.c_str()));
 }
 } // namespace
@@ -436,12 +442,25 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     for (double &mean : means)
       mean /= double(seen);
     std::string summary = formatResults(results, means, "");
-    if (!test.inputs.empty())
-      summary += formatResults(model["loss"]["results"], evaluate(model, descriptor, params, test, *testBatches, 256), "test_");
+    std::vector<std::pair<std::string, std::string>> metrics = {{"epoch", std::to_string(epoch)}};
+    std::string names;
+    for (size_t r = 0; r < results.size(); ++r) {
+      std::string name = results[r].at("name").get<std::string>();
+      names += (names.empty() ? "" : ",") + name;
+      metrics.emplace_back("train_" + name, std::to_string(means[r]));
+    }
+    metrics.emplace_back("metrics", names);
+    if (!test.inputs.empty()) {
+      std::vector<double> testValues = evaluate(model, descriptor, params, test, *testBatches, 256);
+      summary += formatResults(model["loss"]["results"], testValues, "test_");
+      for (size_t r = 0; r < testValues.size(); ++r)
+        metrics.emplace_back("test_" + model["loss"]["results"][r].at("name").get<std::string>(),
+                             std::to_string(testValues[r]));
+    }
     std::printf("%sEpoch %lld/%lld - %.1fs - %.0f img/s%s\n", options.quiet ? "" : "\n", (long long)epoch,
                 (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), summary.c_str());
     if (!options.save.empty())
-      saveCheckpoint(options.save, model, params, state, step);
+      saveCheckpoint(options.save, model, params, state, step, metrics);
   }
   if (!options.save.empty())
     std::printf("saved %s (step %lld)\n", options.save.c_str(), (long long)step);

@@ -20,6 +20,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 
 using namespace kiln_server;
 namespace dom = simdjson::dom;
@@ -28,22 +30,41 @@ namespace {
 
 [[noreturn]] void badRequest(const std::string &message) { throw RequestError{400, message}; }
 
-/// A parser per HTTP thread, reused across requests. A huge body grows its
-/// buffers; they are dropped afterwards so that memory stays bounded.
+/// simdjson parsers, reused across requests: a parser keeps buffers sized
+/// for the largest document it has read. They live in one shared free list
+/// rather than one per HTTP thread, so that their number follows the
+/// requests parsed at once, not the (many) connection threads; one grown
+/// by a huge body is dropped rather than kept.
 class ParserLease {
 public:
-  ParserLease() {}
+  ParserLease() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (!pool().empty()) {
+      parser_ = std::move(pool().back());
+      pool().pop_back();
+    } else {
+      parser_ = std::make_unique<dom::parser>();
+    }
+  }
   ~ParserLease() {
-    if (parser().capacity() > kKeepCapacity)
-      parser() = dom::parser();
+    if (parser_->capacity() > kKeepCapacity)
+      return;
+    std::lock_guard<std::mutex> lock(mutex());
+    pool().push_back(std::move(parser_));
   }
-  dom::parser &parser() {
-    thread_local dom::parser instance;
-    return instance;
-  }
+  dom::parser &parser() { return *parser_; }
 
 private:
   static constexpr size_t kKeepCapacity = 1 << 20;
+  static std::mutex &mutex() {
+    static std::mutex instance;
+    return instance;
+  }
+  static std::vector<std::unique_ptr<dom::parser>> &pool() {
+    static std::vector<std::unique_ptr<dom::parser>> instance;
+    return instance;
+  }
+  std::unique_ptr<dom::parser> parser_;
 };
 
 dom::element parseJson(ParserLease &lease, std::string_view text) {

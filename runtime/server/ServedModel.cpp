@@ -46,7 +46,7 @@ std::map<std::string, std::string> readTrainingMetadata(const std::string &weigh
     return metadata;
   kiln_checkpoint_t *checkpoint = nullptr;
   check(kiln_checkpoint_load(weights.c_str(), &checkpoint));
-  for (const char *key : {"step", "epoch", "train_loss", "test_loss"})
+  for (const char *key : {"step", "epoch"})
     if (const char *value = kiln_checkpoint_metadata(checkpoint, key))
       metadata[key] = value;
   // Metrics are saved as train_<name> and test_<name>.
