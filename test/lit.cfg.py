@@ -47,3 +47,8 @@ try:
     config.available_features.add("cuda-driver")
 except OSError:
     pass
+
+# The serving page's test drives headless Chromium (Debian's chromium, which
+# scripts/setup.sh installs) over its DevTools protocol.
+if os.access("/usr/bin/chromium", os.X_OK):
+    config.available_features.add("chromium")

@@ -37,7 +37,19 @@ std::optional<std::future<BatchSlice>> Batcher::submit(std::vector<TensorPtr> in
   return result;
 }
 
+extern "C" void omp_set_num_threads(int num_threads);
+
+namespace {
+/// Batches smaller than this run on one thread: waking the others costs
+/// more than they save on a few examples.
+constexpr int64_t kParallelRows = 4;
+} // namespace
+
 void Batcher::run() {
+  // A thread's OpenMP team size is its own setting: this thread starts from
+  // libomp's default, not from --threads.
+  int32_t threads = options_.threads;
+  omp_set_num_threads(threads);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -58,6 +70,9 @@ void Batcher::run() {
       queue_.pop_front();
     }
     lock.unlock();
+    int32_t wanted = rows < kParallelRows ? 1 : options_.threads;
+    if (wanted != threads)
+      omp_set_num_threads(threads = wanted);
     execute(jobs);
     lock.lock();
   }

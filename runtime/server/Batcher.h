@@ -50,6 +50,7 @@ struct BatcherOptions {
   int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone
   int64_t maxDelayUs = 0;  ///< how long the oldest request may wait for others
   int64_t maxQueue = 1024; ///< requests waiting; more are refused
+  int32_t threads = 1;     ///< the compiled code's threads (--threads)
 };
 
 class Batcher {

@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
@@ -352,6 +353,16 @@ int InferenceServer::run() {
     sendError(res, 500, message);
   });
 
+  // cpp-httplib listens with a backlog of 5, so that a burst of new
+  // connections (a load balancer, wrk -c64) overflows it and the kernel
+  // drops SYNs, which clients resend after a second. Remember the socket
+  // and listen again with a deep backlog once bound (Linux updates it).
+  int listenSocket = -1;
+  http_.set_socket_options([&listenSocket](int socket) {
+    int yes = 1;
+    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listenSocket = socket;
+  });
   int port = options_.port;
   if (port == 0) {
     port = http_.bind_to_any_port(options_.host);
@@ -365,6 +376,7 @@ int InferenceServer::run() {
                  kiln_binary::programName.c_str(), options_.host.c_str(), options_.port);
     return 1;
   }
+  ::listen(listenSocket, SOMAXCONN);
   std::thread signalWaiter([this, stopSignals] {
     int signal = 0;
     sigwait(&stopSignals, &signal);
