@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -163,6 +164,7 @@ private:
   std::vector<std::unique_ptr<ServedModel>> models_;
   ServeOptions options_;
   httplib::Server http_;
+  std::atomic<bool> listenReturned_{false};
 };
 
 ServedModel *InferenceServer::findModel(const Target &target, httplib::Response &res) {
@@ -380,6 +382,10 @@ int InferenceServer::run() {
   std::thread signalWaiter([this, stopSignals] {
     int signal = 0;
     sigwait(&stopSignals, &signal);
+    // stop() does nothing until the server runs: a signal that arrives
+    // right after the ready line must wait for listen to start.
+    while (!http_.is_running() && !listenReturned_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     http_.stop();
   });
   std::string url = "http://" + (options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host) +
@@ -389,6 +395,7 @@ int InferenceServer::run() {
                 model->weights().empty() ? "seeded initializers, untrained" : model->weights().c_str());
   std::fflush(stdout);
   bool listened = http_.listen_after_bind();
+  listenReturned_ = true;
   // listen_after_bind returns once stop() has closed the socket and every
   // connection's thread has answered its request.
   if (signalWaiter.joinable()) {

@@ -290,3 +290,10 @@ finally:
     code, out = server.stop()
 check(code == 0, "exit status %d: %s" % (code, out))
 print("queue full: 503; SIGTERM answered both queued requests, then exit 0")
+
+# ---- SIGTERM right after the ready line (the server is not listening yet) --
+for _ in range(5):
+    early = Server(binary, "--weights", weights)
+    code, out = early.stop(timeout=5)
+    check(code == 0, "SIGTERM right after the ready line: exit %d %s" % (code, out))
+print("SIGTERM right after the ready line: exit 0")
