@@ -96,6 +96,28 @@ elif command == "compare-checkpoints":  # A B: two safetensors checkpoints of th
     worst = max(moments) if moments else (0.0, "none")
     print(f"params {param_error:.1e}; gradients (Adam m), worst {worst[0]:.1e} ({worst[1]})")
     sys.exit(0 if param_error < 1e-3 and worst[0] < 1e-4 else 1)
+elif command == "serve":  # BINARY WEIGHTS IMAGES.npy CPU.npy OUT.npy CPU16.npy: `serve`, one 16-image request
+    # Starts the model binary's server on a free port, sends the first 16
+    # images as one KServe v2 request, saves the answer and the CPU's rows.
+    import http.client, json, socket, subprocess
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    server = subprocess.Popen([args[0], "serve", "--weights", args[1], "--port", str(port)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        print(server.stdout.readline().strip())
+        x = np.load(args[2])[:16]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v2/models/FashionCnn/infer", json.dumps({"inputs": [
+            {"name": "image", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}]}),
+            {"Content-Type": "application/json"})
+        answer = json.loads(conn.getresponse().read())
+        out = answer["outputs"][0]
+        np.save(args[4], np.array(out["data"], np.float32).reshape(out["shape"]))
+        np.save(args[5], np.load(args[3])[:16])
+    finally:
+        server.terminate()
+        print("server exit status", server.wait(timeout=20))
 elif command == "grab":  # FILE REGEX: REGEX's group 1 in its last match in FILE, else n/a
     try:
         matches = re.findall(args[1], open(args[0], errors="replace").read(), re.M)
@@ -150,7 +172,7 @@ main() {
   echo "== gpu-check of $dir on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC'); results in $out"
   uname -a
   echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores"
-  ldd "$gpu" || true
+  LD_LIBRARY_PATH="$dir/lib" ldd "$gpu.bin" || true
 
   # a. The machine and the binary.
   step nvidia-smi 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
@@ -217,6 +239,14 @@ main() {
   fi
   compare "predict, trained weights, 10000 test images: GPU vs CPU" "$work/trained_gpu.npy" \
     "$work/trained_cpu.npy" "$test_labels"
+
+  # d2. `serve` on the GPU binary: one KServe v2 request of 16 test images.
+  if [[ -f $out/cnn.safetensors && -f $work/trained_cpu.npy ]]; then
+    step serve-gpu 60 python3 "$work/check.py" serve "$gpu" "$out/cnn.safetensors" "$work/images1000.npy" \
+      "$work/trained_cpu.npy" "$work/serve_gpu.npy" "$work/serve_cpu16.npy" || true
+  fi
+  compare "serve on the GPU binary, one 16-image request: GPU vs CPU predict" "$work/serve_gpu.npy" \
+    "$work/serve_cpu16.npy"
 
   # e. Speed: Kiln's bench, then PyTorch on the same GPU.
   step bench-256 60 "$gpu" bench --batch 256 --iters 50 || true

@@ -28,6 +28,18 @@ mkdir -p "$out/data"
   >"$out/every_op.kiln"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target=cuda -o "$out/every_op_cuda"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/every_op_cpu"
+# The device machine has no Debian packages: the shared libraries the model
+# binaries load beyond glibc (libomp, the server's cpp-httplib and simdjson
+# with their OpenSSL and brotli, the C++ runtime) travel in lib/, and each
+# binary becomes a wrapper that points the loader there.
+mkdir -p "$out/lib"
+for bin in fashion_cnn_cuda fashion_cnn_cpu every_op_cuda every_op_cpu; do
+  ldd "$out/$bin" | awk '/=> \//{print $3}'
+  mv "$out/$bin" "$out/$bin.bin"
+  printf '#!/bin/sh\nhere=$(dirname "$0")\nLD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/%s.bin" "$@"\n' \
+    "$bin" >"$out/$bin"
+  chmod +x "$out/$bin"
+done | sort -u | grep -vE '/(libc|libm|libdl|libpthread|librt)\.so' | xargs -r cp -L -t "$out/lib"
 cp "$data"/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "$out/data/"
 cp "$root/scripts/gpu-check.sh" "$root/bench/gpu_vs_torch.py" "$root/bench/predict_vs_torch.py" "$root/bench/peer.py" "$out/"
 
