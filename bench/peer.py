@@ -129,18 +129,25 @@ def run(command, env, timeout):
     return out.stdout
 
 
-def ensure_openblas():
-    package = "libopenblas0-pthread"
-    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True).stdout
-    if status.endswith("install ok installed"):
+def ensure_packages(packages, why):
+    """Installs the Debian packages a benchmark needs (apt, as root or
+    through sudo) unless they are there."""
+    missing = [p for p in packages if not subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout.endswith("install ok installed")]
+    if not missing:
         return
-    print(f"installing {package} (PyTorch's BLAS)", flush=True)
+    print(f"installing {' '.join(missing)} ({why})", flush=True)
     apt = ([] if os.geteuid() == 0 else ["sudo"]) + ["apt-get", "-y", "-q"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(apt + ["install", package], env=env, timeout=900).returncode != 0:
+    if subprocess.run(apt + ["install"] + missing, env=env, timeout=900).returncode != 0:
         subprocess.run(apt + ["update"], env=env, timeout=900)
-        if subprocess.run(apt + ["install", package], env=env, timeout=900).returncode != 0:
-            sys.exit(f"could not install {package}; without it PyTorch runs on the reference BLAS")
+        if subprocess.run(apt + ["install"] + missing, env=env, timeout=900).returncode != 0:
+            sys.exit(f"could not install {' '.join(missing)} ({why})")
+
+
+def ensure_openblas():
+    # Without it PyTorch runs on the reference BLAS.
+    ensure_packages(["libopenblas0-pthread"], "PyTorch's BLAS")
 
 
 # ---------------------------------------------------------------------------

@@ -432,6 +432,8 @@ def parse_args():
     parser.add_argument("--skip-peer", action="store_true", help="Kiln only: no PyTorch, no Flask")
     args = parser.parse_args()
     args.binary = os.path.abspath(args.binary)
+    peer.ensure_packages(["wrk"] + ([] if args.skip_peer else ["python3-flask", "gunicorn"]),
+                         "the load generator and the peer's web stack")
     tools = [args.binary, WRK] + ([] if args.skip_peer else [GUNICORN])
     missing = [tool for tool in tools if not os.access(tool, os.X_OK)]
     if missing:
