@@ -3,8 +3,9 @@ for --seconds (JSON and binary inference, TF Serving predict, metadata,
 malformed bodies, unknown names, forged shapes, wrong methods and routes,
 clients that hang up mid-request, connections closed after each request),
 and the server's resident memory at the end must be within 10% of where it
-was once warmed up (after the first fifth of the run, at least 3 s: thread
-stacks and per-thread parser buffers reach their size then). Every good
+was once warmed up (every connection thread has served requests, every
+batch size has run once, and the first fifth of the run, at least 10 s, has
+passed). Every good
 request must get 200 and every bad one its 4xx; never a 5xx.
 
 usage: serve_soak.py BINARY WEIGHTS [--seconds 600] [--clients 8]"""
@@ -90,7 +91,9 @@ def hang_up(port):
         s.sendall(b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"inp")
 
 
-server = Server(args.binary, "--weights", args.weights, "--threads", "2", "--max-delay-us", "500", "--timeout", "2")
+CONNECTIONS = 128
+server = Server(args.binary, "--weights", args.weights, "--threads", "2", "--max-delay-us", "500", "--timeout", "2",
+                "--connections", CONNECTIONS)
 counts = {"good": 0, "bad": 0, "hangups": 0}
 problems = []
 deadline = time.monotonic() + args.seconds
@@ -124,10 +127,37 @@ try:
                 problems.append("%s %s: status %d, wanted %d: %r" % (method, path, status, want, data[:120]))
         conn.close()
 
+    # Warm every connection thread first: 128 connections open at once (the
+    # server's --connections) each send a good and a bad request, so that
+    # each thread's stack and malloc arena are in use before the baseline.
+    barrier = threading.Barrier(CONNECTIONS)
+
+    def warm_thread(index):
+        conn = server.connection(timeout=30)
+        for method, path, body, headers, want in (good_request(random.Random(index)),
+                                                  bad_request(random.Random(index))):
+            server.request(method, path, body, headers, conn=conn)
+        barrier.wait(timeout=30)
+        conn.close()
+
+    warmers = [threading.Thread(target=warm_thread, args=(i,)) for i in range(CONNECTIONS)]
+    for t in warmers:
+        t.start()
+    for t in warmers:
+        t.join(timeout=60)
+
+    # And every batch size up to --max-batch once: the compiled code keeps
+    # freed buffers by size class for reuse (bounded), one set per size.
+    conn = server.connection(timeout=30)
+    for rows in range(1, 65):
+        server.request("POST", INFER, json.dumps(infer_body(np.resize(images, (rows, 28, 28, 1)))),
+                       {"Content-Type": "application/json"}, conn=conn)
+    conn.close()
+
     threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
     for t in threads:
         t.start()
-    warm = max(3.0, args.seconds / 5)
+    warm = max(10.0, args.seconds / 5)
     time.sleep(warm)
     baseline = rss_kib(server.process.pid)
     peak = baseline
