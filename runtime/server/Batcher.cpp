@@ -6,6 +6,7 @@
 
 #include "Batcher.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace kiln_server;
@@ -99,6 +100,31 @@ TensorPtr concatRows(const std::vector<const kiln_tensor_t *> &parts) {
 }
 } // namespace
 
+std::vector<TensorPtr> Batcher::executeInChunks(const std::vector<kiln_tensor_t *> &inputs, int64_t rows) {
+  // A request larger than --max-batch runs --max-batch rows at a time, so
+  // that its working memory and each call's duration stay those of a full
+  // batch; its outputs are stacked back together.
+  std::vector<std::vector<TensorPtr>> chunks;
+  for (int64_t begin = 0; begin < rows; begin += options_.maxBatch) {
+    int64_t end = std::min(rows, begin + options_.maxBatch);
+    std::vector<TensorPtr> slices;
+    std::vector<kiln_tensor_t *> chunk;
+    for (kiln_tensor_t *input : inputs) {
+      slices.push_back(kiln_binary::sliceRows(input, begin, end));
+      chunk.push_back(slices.back().get());
+    }
+    chunks.push_back(execute_(chunk));
+  }
+  std::vector<TensorPtr> outputs;
+  for (size_t i = 0; i < chunks[0].size(); ++i) {
+    std::vector<const kiln_tensor_t *> parts;
+    for (const std::vector<TensorPtr> &chunk : chunks)
+      parts.push_back(chunk[i].get());
+    outputs.push_back(concatRows(parts));
+  }
+  return outputs;
+}
+
 void Batcher::execute(std::vector<Job> &jobs) {
   Clock::time_point start = Clock::now();
   // One request runs on its own tensors; several are stacked.
@@ -119,7 +145,8 @@ void Batcher::execute(std::vector<Job> &jobs) {
       inputs.push_back(stacked.back().get());
     }
   }
-  auto outputs = std::make_shared<const std::vector<TensorPtr>>(execute_(inputs));
+  auto outputs = std::make_shared<const std::vector<TensorPtr>>(
+      rows > options_.maxBatch ? executeInChunks(inputs, rows) : execute_(inputs));
   Clock::time_point end = Clock::now();
   double computeSeconds = std::chrono::duration<double>(end - start).count();
   ++metrics_.executionCount;

@@ -47,7 +47,7 @@ struct BatchSlice {
 };
 
 struct BatcherOptions {
-  int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone
+  int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone, in chunks
   int64_t maxDelayUs = 0;  ///< how long the oldest request may wait for others
   int64_t maxQueue = 1024; ///< requests waiting; more are refused
   int32_t threads = 1;     ///< the compiled code's threads (--threads)
@@ -77,6 +77,7 @@ private:
   };
   void run();
   void execute(std::vector<Job> &jobs);
+  std::vector<TensorPtr> executeInChunks(const std::vector<kiln_tensor_t *> &inputs, int64_t rows);
 
   Executor execute_;
   BatcherOptions options_;

@@ -158,6 +158,8 @@ public:
     static_cast<int32_t *>(data_)[count_++] = int32_t(value);
   }
 
+  int64_t count() const { return count_; }
+
   /// Checks that the data filled the tensor exactly.
   void finish() const {
     if (count_ != capacity_)
@@ -513,7 +515,9 @@ InferRequest kiln_server::parsePredictRequest(const ServedModel &model, std::str
       request.inputs.push_back(makeInputTensor(specs[i], request.rows, maxValues));
       readers[i].emplace(specs[i], request.inputs.back().get());
     }
+    int64_t index = 0;
     for (dom::element instance : instances) {
+      ++index;
       if (instance.type() == dom::element_type::OBJECT) {
         dom::object object(instance);
         for (auto [key, value] : object) {
@@ -527,6 +531,11 @@ InferRequest kiln_server::parsePredictRequest(const ServedModel &model, std::str
       } else {
         badRequest("the model has several inputs (" + namesOf(specs) + "): each instance must be an object");
       }
+      // Each instance holds exactly one example of every input.
+      for (size_t i = 0; i < specs.size(); ++i)
+        if (readers[i]->count() != index * specs[i].exampleSize())
+          badRequest("instance " + std::to_string(index - 1) + ": input '" + specs[i].name + "' needs " +
+                     std::to_string(specs[i].exampleSize()) + " values per example");
     }
     for (const std::optional<ValueReader> &reader : readers)
       reader->finish();

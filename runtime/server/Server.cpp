@@ -327,6 +327,22 @@ int InferenceServer::run() {
   http_.Delete(".*", handler);
   http_.Patch(".*", handler);
   http_.Options(".*", handler);
+  // cpp-httplib enforces the body limit only on a Content-Length: it reads
+  // chunked bodies and inflates compressed ones whole. Refuse both before
+  // the body is read (and close the connection, which still holds it).
+  http_.set_pre_routing_handler([](const httplib::Request &req, httplib::Response &res) {
+    std::string transfer = req.get_header_value("Transfer-Encoding");
+    std::string encoding = req.get_header_value("Content-Encoding");
+    if (!transfer.empty() && transfer != "identity") {
+      sendError(res, 411, "send the body with a Content-Length: Transfer-Encoding '" + transfer + "' is not accepted");
+    } else if (!encoding.empty() && encoding != "identity") {
+      sendError(res, 415, "send the body uncompressed: Content-Encoding '" + encoding + "' is not accepted");
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   // Errors httplib answers itself (413, a malformed request line) get the
   // same JSON body as ours.
   int64_t maxBodyMb = options_.maxBodyMb;
@@ -340,7 +356,7 @@ int InferenceServer::run() {
                           "(curl: -H 'Content-Type: application/json')");
     else if (res.status == 413)
       sendError(res, 413, "the body is larger than the server's limit of " + std::to_string(maxBodyMb) +
-                              " MB (--max-body-mb)");
+                              " MiB (--max-body-mb)");
     else
       sendError(res, res.status, res.status < 500 ? "bad request" : "server error");
   });

@@ -214,7 +214,7 @@ try:
     headers["Inference-Header-Content-Length"] = "999999"
     expect_error(server, 400, "POST", INFER, body, headers, "past the end")
     expect_error(server, 400, "POST", "/v1/models/FashionCnn:predict", {"instances": [[1, 2]]}, None,
-                 "data holds 2 values")
+                 "instance 0: input 'image' needs 784 values per example")
     failures += 3
     expect_error(server, 404, "POST", "/v2/models/Nope/infer", good, None, "unknown model 'Nope'")
     expect_error(server, 404, "GET", "/v2/models/FashionCnn/versions/2", None, None, "no version '2'")
@@ -224,6 +224,21 @@ try:
     expect_error(server, 405, "DELETE", "/v2/health/ready", None, None, "use GET")
     expect_error(server, 413, "POST", INFER, "x" * 20000, {"Content-Type": "application/x-www-form-urlencoded"},
                  "Content-Type: application/json")
+
+    expect_error(server, 400, "POST", "/v1/models/FashionCnn:predict",
+                 {"instances": [[0.0] * 785, [0.0] * 783]}, None, "instance 0: input 'image' needs 784 values")
+    failures += 1
+    # Bodies the size limit cannot see are refused before they are read.
+    chunked = server.connection()
+    chunked.request("POST", INFER, body=iter([json.dumps(good).encode()]), encode_chunked=True,
+                    headers={"Content-Type": "application/json"})
+    answer = chunked.getresponse()
+    check(answer.status == 411 and b"Content-Length" in answer.read(), "chunked body: %d" % answer.status)
+    chunked.close()
+    import gzip
+    expect_error(server, 415, "POST", INFER, gzip.compress(json.dumps(good).encode()),
+                 {"Content-Type": "application/json", "Content-Encoding": "gzip"}, "uncompressed")
+    print("411 chunked body")
 
     # Still serving, on the same keep-alive connection as before.
     status, _, data = server.request("POST", INFER, good, conn=conn)
@@ -290,6 +305,17 @@ finally:
     code, out = server.stop()
 check(code == 0, "exit status %d: %s" % (code, out))
 print("queue full: 503; SIGTERM answered both queued requests, then exit 0")
+
+# ---- A request larger than --max-batch runs in chunks, with the same answer --
+server = Server(binary, "--weights", weights, "--max-batch", "5")
+try:
+    status, _, data = server.request("POST", INFER, infer_body(images))
+    check(status == 200 and np.array_equal(probs_of(data), cli_predictions), "16 images at --max-batch 5")
+    text = server.request("GET", "/metrics")[2].decode()
+    check('nv_inference_exec_count{model="FashionCnn",version="1"} 1' in text, "one execution")
+finally:
+    server.stop()
+print("a 16-image request at --max-batch 5: same answer")
 
 # ---- SIGTERM right after the ready line (the server is not listening yet) --
 for _ in range(5):
