@@ -307,16 +307,34 @@ class Server:
             time.sleep(0.05)
 
     def stop(self, timeout=20):
-        """SIGTERM, then SIGKILL to its process group after `timeout` s; its exit status."""
+        """SIGTERM, then SIGKILL to its process group (gunicorn's workers too)
+        once `timeout` s have passed; its exit status (None if killed)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         try:
-            return self.process.wait(timeout)
+            status = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            status = None
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if status is None or self._group_alive():
             print(f"{self.name} did not stop within {timeout} s of SIGTERM: killed", flush=True)
-            os.killpg(self.process.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait(10)
-            return None
+        return status
+
+    def _group_alive(self):
+        try:
+            os.killpg(self.process.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
 
 
 Wrk = collections.namedtuple("Wrk", "rate p50 p99 non2xx socket requests")
@@ -634,6 +652,12 @@ def main():
             and os.path.realpath(sys.executable) != os.path.realpath(system)):
         os.execv(system, [system, os.path.abspath(__file__)] + sys.argv[1:])
     args = parse_args()
+    # SIGTERM (timeout, a CI job's end) stops the servers as an error does;
+    # a second one (timeout signals its process group too) must not cut that short.
+    def terminated(number, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit("terminated by SIGTERM")
+    signal.signal(signal.SIGTERM, terminated)
     with tempfile.TemporaryDirectory(prefix="kiln-serve-") as tmp:
         run(args, tmp)
 
