@@ -74,7 +74,7 @@ void Batcher::run() {
     int32_t wanted = rows < kParallelRows ? 1 : options_.threads;
     if (wanted != threads)
       omp_set_num_threads(threads = wanted);
-    execute(jobs);
+    execute(jobs, rows);
     lock.lock();
   }
 }
@@ -125,14 +125,11 @@ std::vector<TensorPtr> Batcher::executeInChunks(const std::vector<kiln_tensor_t 
   return outputs;
 }
 
-void Batcher::execute(std::vector<Job> &jobs) {
+void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
   Clock::time_point start = Clock::now();
   // One request runs on its own tensors; several are stacked.
   std::vector<TensorPtr> stacked;
   std::vector<kiln_tensor_t *> inputs;
-  int64_t rows = 0;
-  for (const Job &job : jobs)
-    rows += job.rows;
   if (jobs.size() == 1) {
     for (const TensorPtr &input : jobs[0].inputs)
       inputs.push_back(input.get());

@@ -76,7 +76,8 @@ private:
     std::promise<BatchSlice> done;
   };
   void run();
-  void execute(std::vector<Job> &jobs);
+  /// Runs `jobs` (`rows` examples in all) as one batch and answers them.
+  void execute(std::vector<Job> &jobs, int64_t rows);
   std::vector<TensorPtr> executeInChunks(const std::vector<kiln_tensor_t *> &inputs, int64_t rows);
 
   Executor execute_;

@@ -584,18 +584,22 @@ InferRequest kiln_server::parsePredictRequest(const ServedModel &model, std::str
 std::string kiln_server::encodePredictResponse(const ServedModel &model, const InferRequest &request,
                                                const BatchSlice &slice) {
   const std::vector<TensorSpec> &outputs = model.outputs();
+  bool several = outputs.size() > 1;
   std::string out;
+  // With several outputs, each value is an object member named after its
+  // output: `"name":` (after a comma but for the first).
+  auto appendMemberName = [&](size_t i) {
+    if (!several)
+      return;
+    out += i ? "," : "";
+    appendString(out, outputs[i].name);
+    out += ':';
+  };
   if (request.columnar) {
     // {"outputs": batch} for one output, {"outputs": {name: batch}} else.
-    out += "{\"outputs\":";
-    if (outputs.size() > 1)
-      out += '{';
+    out += several ? "{\"outputs\":{" : "{\"outputs\":";
     for (size_t i = 0; i < outputs.size(); ++i) {
-      if (outputs.size() > 1) {
-        out += i ? "," : "";
-        appendString(out, outputs[i].name);
-        out += ':';
-      }
+      appendMemberName(i);
       out += '[';
       for (int64_t row = 0; row < slice.rows; ++row) {
         out += row ? "," : "";
@@ -603,24 +607,20 @@ std::string kiln_server::encodePredictResponse(const ServedModel &model, const I
       }
       out += ']';
     }
-    out += outputs.size() > 1 ? "}}" : "}";
+    out += several ? "}}" : "}";
     return out;
   }
   // {"predictions": [row, ...]}, each row an object with several outputs.
   out += "{\"predictions\":[";
   for (int64_t row = 0; row < slice.rows; ++row) {
     out += row ? "," : "";
-    if (outputs.size() > 1)
+    if (several)
       out += '{';
     for (size_t i = 0; i < outputs.size(); ++i) {
-      if (outputs.size() > 1) {
-        out += i ? "," : "";
-        appendString(out, outputs[i].name);
-        out += ':';
-      }
+      appendMemberName(i);
       appendExample(out, (*slice.outputs)[i].get(), slice.begin + row);
     }
-    if (outputs.size() > 1)
+    if (several)
       out += '}';
   }
   out += "]}";

@@ -9,12 +9,11 @@ usage: check_serve_batching.py BINARY WEIGHTS PREDICTIONS.npy (the first 256 tes
 import json
 import os
 import sys
-import threading
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_util import Server, check, infer_body, test_images  # noqa: E402
+from serve_util import Server, check, infer_body, run_threads, test_images  # noqa: E402
 
 binary, weights, predictions_path = sys.argv[1:4]
 expected = np.load(predictions_path)
@@ -42,11 +41,7 @@ try:
             rows_sent[index] += rows
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    run_threads(client, CLIENTS)
     check(not errors, "errors: %r" % errors[:3])
     check(not mismatches, "%d answers differ from `predict` alone, e.g. %r" % (len(mismatches), mismatches[:3]))
     requests = CLIENTS * REQUESTS

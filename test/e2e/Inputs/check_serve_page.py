@@ -29,7 +29,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -41,6 +40,9 @@ import zlib
 
 import numpy as np
 import websocket
+
+sys.path.insert(0, os.path.dirname(__file__))
+from serve_util import free_port  # noqa: E402
 
 FASHION_TEST_IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -57,12 +59,6 @@ class Failure(Exception):
 def check(condition, message):
     if not condition:
         raise Failure(message)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what, probe, timeout=WAIT, interval=0.05):

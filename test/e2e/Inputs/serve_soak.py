@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from serve_util import Server, check, infer_body, test_images  # noqa: E402
+from serve_util import Server, check, infer_body, run_threads, test_images  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("binary")
@@ -140,11 +140,7 @@ try:
         barrier.wait(timeout=30)
         conn.close()
 
-    warmers = [threading.Thread(target=warm_thread, args=(i,)) for i in range(CONNECTIONS)]
-    for t in warmers:
-        t.start()
-    for t in warmers:
-        t.join(timeout=60)
+    run_threads(warm_thread, CONNECTIONS, timeout=60)
 
     # And every batch size up to --max-batch once: the compiled code keeps
     # freed buffers by size class for reuse (bounded), one set per size.

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -66,6 +67,16 @@ class Server:
             self.process.kill()
             raise SystemExit("FAIL: the server did not stop within %d s of SIGTERM" % timeout)
         return self.process.returncode, out
+
+
+def run_threads(target, count, timeout=120):
+    """Runs target(0) ... target(count - 1) on threads of their own, at once,
+    and waits for them (each at most `timeout` s)."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
 
 
 def test_images(count, offset=0):
