@@ -14,7 +14,10 @@
 
 #include "Internal.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -29,13 +32,69 @@ AtomicFileWriter::~AtomicFileWriter() {
   }
 }
 
+namespace {
+/// Makes a failed write() report EFBIG instead of the process dying: under
+/// `ulimit -f`, SIGXFSZ's default action kills the process and leaves the
+/// temporary file behind. A disposition someone else chose is kept.
+void ignoreFileSizeSignal() {
+  struct sigaction current;
+  if (::sigaction(SIGXFSZ, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      !(current.sa_flags & SA_SIGINFO))
+    ::signal(SIGXFSZ, SIG_IGN);
+}
+
+/// The directory part of `path` ("." for a bare name).
+std::string directoryOf(const std::string &path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+} // namespace
+
 kiln_status_t AtomicFileWriter::open(const char *path) {
+  ignoreFileSizeSignal();
   path_ = path;
-  tmpPath_ = path_ + ".tmp." + std::to_string(static_cast<long>(::getpid()));
-  fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-               0644);
+  if (path_.empty())
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "cannot save to an empty path");
+  // Saving through a symbolic link writes the file it points to: the new file
+  // is renamed over the link's target, so the link survives.
+  target_ = path_;
+  struct stat info;
+  if (::lstat(path, &info) == 0 && S_ISLNK(info.st_mode)) {
+    char *resolved = ::realpath(path, nullptr);
+    if (!resolved)
+      return errnoStatus(path_, "is a symbolic link that cannot be followed", errno);
+    target_ = resolved;
+    std::free(resolved);
+  }
+  // An existing file keeps its permissions; a new one gets 0666 less umask,
+  // as any file a program creates.
+  mode_t mode = 0;
+  bool keepMode = false;
+  if (::stat(target_.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode))
+      return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: is a directory, not a file", path);
+    if (!S_ISREG(info.st_mode))
+      return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: is not a regular file", path);
+    mode = info.st_mode & 07777;
+    keepMode = true;
+  }
+  // The temporary name is new (O_EXCL) and never a link (O_NOFOLLOW): a file
+  // or link planted at a predictable name is neither followed nor reused.
+  static std::atomic<unsigned> counter{0};
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    tmpPath_ = target_ + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." +
+               std::to_string(counter.fetch_add(1));
+    fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 keepMode ? 0600 : 0666);
+    if (fd_ >= 0 || errno != EEXIST)
+      break;
+  }
   if (fd_ < 0)
     return errnoStatus(path_, ("cannot create " + tmpPath_).c_str(), errno);
+  if (keepMode && ::fchmod(fd_, mode) != 0)
+    return errnoStatus(path_, "cannot set the permissions of the new file", errno);
   return nullptr;
 }
 
@@ -46,7 +105,10 @@ kiln_status_t AtomicFileWriter::write(const void *data, size_t size) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return errnoStatus(path_, "write failed", errno);
+      return errnoStatus(path_,
+                         errno == EFBIG ? "write failed (the file size limit, ulimit -f, was reached)"
+                                        : "write failed",
+                         errno);
     }
     bytes += n;
     size -= static_cast<size_t>(n);
@@ -64,7 +126,7 @@ kiln_status_t AtomicFileWriter::commit() {
     ::unlink(tmpPath_.c_str());
     return errnoStatus(path_, "close failed", err);
   }
-  if (::rename(tmpPath_.c_str(), path_.c_str()) != 0) {
+  if (::rename(tmpPath_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     ::unlink(tmpPath_.c_str());
     return errnoStatus(path_, ("cannot rename " + tmpPath_ + " to it").c_str(),
@@ -72,11 +134,7 @@ kiln_status_t AtomicFileWriter::commit() {
   }
   // Make the rename itself durable. A failure here is not reported: the new
   // file is complete and in place either way.
-  std::string dir = ".";
-  size_t slash = path_.rfind('/');
-  if (slash != std::string::npos)
-    dir = slash == 0 ? "/" : path_.substr(0, slash);
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dirFd = ::open(directoryOf(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirFd >= 0) {
     ::fsync(dirFd);
     ::close(dirFd);

@@ -63,9 +63,13 @@ bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize,
 /// code points above U+10FFFF).
 bool isValidUtf8(const char *text, size_t size);
 
-/// Writes a file atomically: bytes go to `path.tmp.<pid>`; `commit` fsyncs,
-/// renames it over `path` and fsyncs the directory. A writer destroyed
-/// without a successful commit removes its temporary file.
+/// Writes a file atomically: bytes go to a new `path.tmp.<pid>.<n>` (created
+/// with O_EXCL | O_NOFOLLOW); `commit` fsyncs, renames it over `path` and
+/// fsyncs the directory. A writer destroyed without a successful commit
+/// removes its temporary file. An existing file keeps its permissions; a
+/// `path` that is a symbolic link has its target replaced (the link stays).
+/// SIGXFSZ is ignored (if nobody handles it) so that `ulimit -f` gives an
+/// error instead of killing the process.
 class AtomicFileWriter {
 public:
   AtomicFileWriter() = default;
@@ -81,7 +85,9 @@ public:
   kiln_status_t commit();
 
 private:
-  std::string path_, tmpPath_;
+  std::string path_;   ///< as given, for messages
+  std::string target_; ///< the file replaced: `path_`, or its link's target
+  std::string tmpPath_;
   int fd_ = -1;
 };
 

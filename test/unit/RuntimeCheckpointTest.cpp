@@ -25,6 +25,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -216,22 +217,94 @@ TEST_F(RuntimeCheckpoint, SaveIsAtomic) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos)
         << entry.path();
 
-  // A save that cannot complete (the target is a directory) fails, removes its
-  // temporary file and leaves the target alone.
+  // A save over a directory is refused before anything is written.
   std::string target = path("target");
   ASSERT_EQ(mkdir(target.c_str(), 0755), 0);
   kiln_status_t status = kiln_checkpoint_save(c.checkpoint, target.c_str());
   ASSERT_NE(status, nullptr);
-  EXPECT_NE(take(status).find(target + ": cannot rename " + target + ".tmp."),
-            std::string::npos);
+  EXPECT_EQ(take(status), target + ": is a directory, not a file");
   EXPECT_TRUE(std::filesystem::is_directory(target));
-  EXPECT_FALSE(std::filesystem::exists(target + ".tmp." + std::to_string(getpid())));
+  for (const auto &entry : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
 
   // A save into a missing directory fails with the path in the message.
   std::string nowhere = path("no/such/dir/w.safetensors");
   status = kiln_checkpoint_save(c.checkpoint, nowhere.c_str());
   EXPECT_EQ(kiln_status_code(status), KILN_STATUS_NOT_FOUND);
   EXPECT_EQ(take(status).rfind(nowhere + ": cannot create " + nowhere + ".tmp.", 0), 0u);
+}
+
+TEST_F(RuntimeCheckpoint, SaveNeverFollowsAPlantedTemporaryLink) {
+  // Someone who can write the directory plants links where the temporary file
+  // could go (the old `.tmp.<pid>` name and the first 50 counter values):
+  // the save must not write through them.
+  std::string victim = write("victim", "precious");
+  std::string file = path("w.safetensors");
+  std::string stem = file + ".tmp." + std::to_string(getpid());
+  ASSERT_EQ(symlink(victim.c_str(), stem.c_str()), 0);
+  for (int k = 0; k < 50; ++k)
+    ASSERT_EQ(symlink(victim.c_str(), (stem + "." + std::to_string(k)).c_str()), 0);
+  CheckpointHolder c;
+  ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
+  fill(c.checkpoint);
+  ASSERT_EQ(kiln_checkpoint_save(c.checkpoint, file.c_str()), nullptr);
+  EXPECT_EQ(read(victim), "precious");
+  EXPECT_FALSE(std::filesystem::is_symlink(file));
+  EXPECT_EQ(loadError(file), "");
+}
+
+TEST_F(RuntimeCheckpoint, SaveKeepsModeAndWritesThroughALink) {
+  std::string file = saveDemo("w.safetensors");
+  ASSERT_EQ(chmod(file.c_str(), 0600), 0);
+  saveDemo("w.safetensors");
+  struct stat info;
+  ASSERT_EQ(stat(file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+
+  // A link to the checkpoint stays a link; the file it names is replaced.
+  std::string link = path("latest.safetensors");
+  ASSERT_EQ(symlink("w.safetensors", link.c_str()), 0);
+  CheckpointHolder c;
+  ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
+  ASSERT_EQ(kiln_checkpoint_set_metadata(c.checkpoint, "model", "Other"), nullptr);
+  ASSERT_EQ(kiln_checkpoint_save(c.checkpoint, link.c_str()), nullptr);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  CheckpointHolder loaded;
+  ASSERT_EQ(kiln_checkpoint_load(file.c_str(), &loaded.checkpoint), nullptr);
+  EXPECT_STREQ(kiln_checkpoint_metadata(loaded.checkpoint, "model"), "Other");
+  ASSERT_EQ(stat(file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+
+  // A dangling link is refused with its name.
+  std::string dangling = path("dangling.safetensors");
+  ASSERT_EQ(symlink("missing/w.safetensors", dangling.c_str()), 0);
+  kiln_status_t status = kiln_checkpoint_save(c.checkpoint, dangling.c_str());
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(take(status).rfind(dangling + ": is a symbolic link that cannot be followed", 0), 0u);
+}
+
+TEST_F(RuntimeCheckpoint, FileSizeLimitGivesAnErrorAndKeepsThePreviousFile) {
+  std::string file = saveDemo("w.safetensors");
+  std::string before = read(file);
+  CheckpointHolder c;
+  ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
+  TensorHolder big;
+  int64_t shape[] = {1 << 20};
+  ASSERT_EQ(kiln_tensor_create(KILN_F32, 1, shape, &big.tensor), nullptr);
+  ASSERT_EQ(kiln_checkpoint_add(c.checkpoint, "big", big.tensor), nullptr);
+  // `ulimit -f 64` for this process: without SIGXFSZ handled it would die.
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit limited = saved;
+  limited.rlim_cur = 64 * 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  kiln_status_t status = kiln_checkpoint_save(c.checkpoint, file.c_str());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(take(status).rfind(file + ": write failed (the file size limit, ulimit -f, was reached)", 0), 0u);
+  EXPECT_EQ(read(file), before);
+  for (const auto &entry : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
 }
 
 TEST_F(RuntimeCheckpoint, ReadsPaddedHeadersAndPythonOrder) {
