@@ -263,6 +263,15 @@ std::string runLinker(ArrayRef<std::string> arguments) {
   return "";
 }
 
+/// Whether writing `path` would replace the input file (the same file, by
+/// device and inode, whatever the spelling: `m.kiln`, `./m.kiln`, a link).
+bool isTheInputFile(StringRef path) {
+  if (inputFilename == "-" || path == "-")
+    return false;
+  bool same = false;
+  return !sys::fs::equivalent(inputFilename, path, same) && same;
+}
+
 /// Writes `text` to `path` (or standard output for "-").
 bool writeTextFile(StringRef path, StringRef text) {
   std::string errorMessage;
@@ -360,6 +369,12 @@ int main(int argc, char **argv) {
              : emitLevel == EmitLevel::Obj ? defaultOutput("o")
              : emitLevel == EmitLevel::Lib ? defaultOutput("so")
                                            : defaultOutput("");
+
+  // `-o m.kiln` (or a header next to an object) must not replace the source.
+  for (const std::string &written :
+       {output, emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib ? withExtension(output, "h") : output})
+    if (isTheInputFile(written))
+      return fail("the output '" + written + "' is the input file; choose another -o");
 
   if (emitLevel == EmitLevel::AST) {
     std::string text;
