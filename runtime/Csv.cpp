@@ -7,14 +7,16 @@
 // Comma-separated files with a header row of column names (RFC 4180 quoting:
 // fields in double quotes may hold commas, newlines and "" for a quote).
 // Selected columns become an f32 tensor [rows, columns]; numbers are parsed
-// with std::from_chars, so the result does not depend on the C locale. Every
-// error names the file, the line and the column.
+// with std::from_chars, so the result does not depend on the C locale.
+// Cells must hold finite numbers (no NaN, no infinity). Every error names the
+// file, the line and the column.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -213,6 +215,13 @@ extern "C" kiln_status_t kiln_read_csv(const char *path,
       if (ec != std::errc() || ptr != end)
         return makeStatus(KILN_STATUS_DATA_LOSS,
                           "%s: line %zu, column '%s': cannot read '%s' as a "
+                          "number",
+                          path, line, columns[c], cell.c_str());
+      // from_chars reads "nan" and "inf"; no model can learn from them,
+      // and a NaN deep in a file would only show as a NaN loss.
+      if (!std::isfinite(value))
+        return makeStatus(KILN_STATUS_DATA_LOSS,
+                          "%s: line %zu, column '%s': '%s' is not a finite "
                           "number",
                           path, line, columns[c], cell.c_str());
       values.push_back(value);

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,9 +93,9 @@ double modelLearningRate(const json &model);
 struct TrainOptions {
   std::string data, testData, save, resume, weights;
   int64_t epochs = 1, batch = 32;
-  double lr = -1; ///< < 0: the model's own
+  std::optional<double> lr; ///< none: the model's own
   uint64_t seed = 0;
-  int64_t limit = 0; ///< > 0: use only the first `limit` training examples
+  std::optional<int64_t> limit; ///< use only the first `limit` training examples
   std::vector<std::string> columns; ///< CSV data: `input=col1,col2,...`
   bool quiet = false;
 };

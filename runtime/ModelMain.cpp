@@ -36,6 +36,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -85,14 +87,18 @@ void printInfo(const json &model) {
   }
 }
 
-/// The index of the largest value in row `row` of `output`.
+/// The index of the largest value in row `row` of `output`; -1 if the row
+/// holds a NaN (it then matches no label).
 int64_t rowArgmax(const kiln_tensor_t *output, int64_t row) {
   int64_t perRow = kiln_tensor_num_elements(output) / kiln_tensor_shape(output)[0];
   const float *values = static_cast<const float *>(kiln_tensor_const_data(output)) + row * perRow;
   int64_t best = 0;
-  for (int64_t i = 1; i < perRow; ++i)
+  for (int64_t i = 0; i < perRow; ++i) {
+    if (std::isnan(values[i]))
+      return -1;
     if (values[i] > values[best])
       best = i;
+  }
   return best;
 }
 
@@ -290,6 +296,12 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
     for (size_t r = 0; r < outputs.size(); ++r)
       printExample(resultInfo[r].at("name").get<std::string>(), outputs[r].get(), row, labelData);
   if (labelData && kiln_tensor_dtype(outputs[0].get()) == KILN_F32 && kiln_tensor_rank(outputs[0].get()) == 2) {
+    int64_t classes = kiln_tensor_shape(outputs[0].get())[1];
+    for (int64_t row = 0; row < count; ++row)
+      if (labelData[row] < 0 || labelData[row] >= classes)
+        fail(labelsPath + ": label " + std::to_string(labelData[row]) + " of example " + std::to_string(row) +
+             " is outside [0, " + std::to_string(classes) + "), the classes of output '" +
+             resultInfo[0].at("name").get<std::string>() + "'");
     int64_t correct = 0;
     for (int64_t row = 0; row < count; ++row)
       correct += rowArgmax(outputs[0].get(), row) == labelData[row];
@@ -395,7 +407,45 @@ int main(int argc, char **argv) {
   for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand, serveCommand})
     command->add_option("--threads", threads, "Threads of the compiled code (default: KILN_NUM_THREADS, else all CPUs)")
         ->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
+  // A path given as "" would silently mean "none" (random weights, no
+  // save); a negative --seed would wrap to 2^64 - 1.
+  const CLI::Validator nonEmpty(
+      [](std::string &value) { return value.empty() ? std::string("must not be empty") : std::string(); }, "PATH");
+  const CLI::Validator notNegative(
+      [](std::string &value) {
+        return value.find('-') != std::string::npos ? std::string("must be 0 or more") : std::string();
+      },
+      "UINT");
+  for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand, serveCommand})
+    for (CLI::Option *option : command->get_options()) {
+      const std::string &name = option->get_name();
+      if (name == "--weights" || name == "--output" || name == "--input" || name == "--save" ||
+          name == "--resume" || name == "--data" || name == "--test-data" || name == "--labels")
+        option->check(nonEmpty);
+      if (name == "--seed")
+        option->check(notNegative);
+    }
+  predict->get_option("--show")->check(CLI::NonNegativeNumber);
+  for (CLI::Option *option : {predict->get_option("--batch"),
+                              benchCommand->get_option("--batch"), benchCommand->get_option("--iters"),
+                              trainCommand->get_option("--epochs"), trainCommand->get_option("--batch"),
+                              trainCommand->get_option("--limit"), evalCommand->get_option("--batch")})
+    option->check(CLI::PositiveNumber);
+  trainCommand->get_option("--lr")->check(CLI::Validator(
+      [](std::string &value) {
+        char *end = nullptr;
+        double lr = std::strtod(value.c_str(), &end);
+        return *end == '\0' && std::isfinite(lr) && lr > 0 ? std::string() : "must be a positive number";
+      },
+      "LR"));
+  // Usage errors exit with status 2 (as getopt and argparse programs do),
+  // leaving 1 for errors in the work itself; --help exits 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &error) {
+    int status = app.exit(error);
+    return status == 0 ? 0 : 2;
+  }
   check(kiln_set_num_threads(threads));
 
   if (*info) {

@@ -12,6 +12,7 @@
 
 #include "ModelBinary.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -78,6 +79,13 @@ std::vector<TensorPtr> loadParams(const json &model, const std::string &weights,
         fail(weights + ": no tensor '" + name + "', a parameter of the model (f32" + formatShape(shape) + ")");
       }
       check(kiln_checkpoint_copy_to(checkpoint, name.c_str(), tensor));
+      const float *values = static_cast<const float *>(kiln_tensor_const_data(tensor));
+      for (int64_t i = 0, n = kiln_tensor_num_elements(tensor); i < n; ++i)
+        if (!std::isfinite(values[i])) {
+          kiln_checkpoint_free(checkpoint);
+          fail(weights + ": parameter '" + name + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+               " values (value " + std::to_string(i) + "); these weights came from a run that diverged");
+        }
     } else {
       check(kiln_init_param(tensor, initKind(param.at("init").get<std::string>()), param.value("value", 0.0), seed,
                             name.c_str()));
@@ -140,6 +148,23 @@ TensorPtr readInput(const std::string &path, const json &input, const std::vecto
   return convertInput(TensorPtr(raw), path, input);
 }
 
+namespace {
+/// `shape` without its trailing 1s: [N, 28, 28, 1] and [N, 28, 28] match.
+std::vector<int64_t> withoutTrailingOnes(std::vector<int64_t> shape) {
+  while (shape.size() > 1 && shape.back() == 1)
+    shape.pop_back();
+  return shape;
+}
+
+/// "example 3" or "example 3 (value 17 of it)", for messages.
+std::string whereInFile(int64_t index, int64_t perExample) {
+  std::string text = "example " + std::to_string(index / perExample);
+  if (perExample > 1)
+    text += " (value " + std::to_string(index % perExample) + " of it)";
+  return text;
+}
+} // namespace
+
 TensorPtr convertInput(TensorPtr file, const std::string &path, const json &input) {
   kiln_tensor_t *raw = file.get();
   std::vector<int64_t> want = shapeOf(input);
@@ -150,14 +175,18 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
   int32_t rank = kiln_tensor_rank(raw);
   const int64_t *shape = kiln_tensor_shape(raw);
   int64_t count = rank ? shape[0] : 1;
-  int64_t fileShapeCount = 1;
-  for (int32_t d = 1; d < rank; ++d)
-    fileShapeCount *= shape[d];
-  if (rank == 0 || fileShapeCount != perExample) {
-    std::vector<int64_t> got(shape, shape + rank);
+  // The per-example shape must be the input's, up to trailing 1s (IDX
+  // images are [N, 28, 28] for an input [N, 28, 28, 1]; a CSV label column
+  // is [N, 1] for [N]). Matching counts are not enough: a channel-first
+  // [N, 1, 28, 28] array from PyTorch has the same count and other meaning.
+  std::vector<int64_t> got(shape, shape + rank);
+  std::vector<int64_t> gotExample(got.begin() + (rank ? 1 : 0), got.end());
+  std::vector<int64_t> wantExample(want.begin() + 1, want.end());
+  gotExample.insert(gotExample.begin(), 0);
+  wantExample.insert(wantExample.begin(), 0);
+  if (rank == 0 || withoutTrailingOnes(gotExample) != withoutTrailingOnes(wantExample))
     fail(path + ": has shape " + formatShape(got) + ", but input '" + name + "' needs " + formatTensorType(input) +
-         " (" + std::to_string(perExample) + " values per example)");
-  }
+         " (the same shape per example, up to trailing 1s)");
   want[0] = count;
   bool wantF32 = dtypeOf(input) == KILN_F32;
   kiln_tensor_t *converted = nullptr;
@@ -177,18 +206,33 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
       case KILN_I64: dst[i] = float(static_cast<const int64_t *>(src)[i]); break;
       default: fail(path + ": unsupported element type for input '" + name + "'");
       }
+      // A NaN in the data would surface only as "the loss became NaN".
+      if (!std::isfinite(dst[i]))
+        fail(path + ": " + whereInFile(i, perExample) + " is " + (std::isnan(dst[i]) ? "NaN" : "infinite or beyond f32") +
+             "; input '" + name + "' takes finite numbers only");
     }
   } else {
     int32_t *dst = static_cast<int32_t *>(kiln_tensor_data(converted));
     for (int64_t i = 0; i < total; ++i) {
+      // Integers convert only when exact: an int64 label 2^33 + 2 must not
+      // train as class 2, nor a float label 2.5 as class 2.
+      double value;
       switch (dtype) {
-      case KILN_I32: dst[i] = static_cast<const int32_t *>(src)[i]; break;
-      case KILN_U8: dst[i] = static_cast<const uint8_t *>(src)[i]; break;
-      case KILN_I64: dst[i] = int32_t(static_cast<const int64_t *>(src)[i]); break;
+      case KILN_I32: value = static_cast<const int32_t *>(src)[i]; break;
+      case KILN_U8: value = static_cast<const uint8_t *>(src)[i]; break;
+      case KILN_I64: value = double(static_cast<const int64_t *>(src)[i]); break;
+      case KILN_F32: value = static_cast<const float *>(src)[i]; break;
+      case KILN_F64: value = static_cast<const double *>(src)[i]; break;
       default:
         fail(path + ": input '" + name + "' holds integer labels (i32), but the file has " + kiln_dtype_name(dtype) +
              " values");
       }
+      if (!(value >= -2147483648.0 && value <= 2147483647.0) || value != std::trunc(value) ||
+          (dtype == KILN_I64 && static_cast<const int64_t *>(src)[i] != int64_t(value)))
+        fail(path + ": " + whereInFile(i, perExample) + " is " +
+             (dtype == KILN_I64 ? std::to_string(static_cast<const int64_t *>(src)[i]) : std::to_string(value)) +
+             ", but input '" + name + "' takes whole numbers that fit in i32");
+      dst[i] = int32_t(value);
     }
   }
   return result;

@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <pmmintrin.h>
@@ -132,6 +133,69 @@ Split loadSplit(const std::string &path, const json &inputs, const std::vector<s
   if (split.count == 0)
     fail(path + ": has no examples");
   return split;
+}
+
+/// Refuses --columns that cannot apply: given for data that is not a CSV
+/// file, or naming no input of the model (a typo would otherwise be ignored).
+void checkColumnSpecs(const std::string &data, const json &inputs, const std::vector<std::string> &specs) {
+  if (specs.empty())
+    return;
+  if (!endsWith(data, ".csv"))
+    fail("--columns applies to CSV data, and " + data + " is not a .csv file");
+  std::string names;
+  for (const json &input : inputs)
+    names += (names.empty() ? "'" : ", '") + input.at("name").get<std::string>() + "'";
+  for (const std::string &spec : specs) {
+    size_t equals = spec.find('=');
+    bool known = false;
+    for (const json &input : inputs)
+      known |= equals != std::string::npos && spec.compare(0, equals, input.at("name").get<std::string>()) == 0;
+    if (!known)
+      fail("--columns '" + spec + "' must be input=col1,col2,... for an input of the model (" + names + ")");
+  }
+}
+
+/// The checkpoint's "step" metadata: a whole number from 0 to 2^53 (the
+/// step is passed to the compiled code as a float, exact up to 2^24 and
+/// still ordered up to 2^53).
+int64_t parseStep(const std::string &path, const char *text) {
+  std::string value = text;
+  bool digits = !value.empty() && value.size() <= 16 &&
+                value.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoll(value) > (int64_t(1) << 53))
+    fail(path + ": its metadata \"step\" is \"" + value +
+         "\", not a whole number of steps (0 or more); this is not a checkpoint `train --save` wrote");
+  return std::stoll(value);
+}
+
+/// Fails if any value of `tensors` is NaN or infinite: a diverged run must
+/// not save (or keep training from) values that are no longer numbers.
+void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::string> &names,
+                 const std::string &when, const std::string &consequence) {
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    check(kiln_tensor_to_host(tensors[t].get()));
+    const float *values = static_cast<const float *>(kiln_tensor_const_data(tensors[t].get()));
+    int64_t count = kiln_tensor_num_elements(tensors[t].get());
+    for (int64_t i = 0; i < count; ++i)
+      if (!std::isfinite(values[i]))
+        fail("training diverged: '" + names[t] + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinite") +
+             " values " + when + " (try a smaller --lr); " + consequence);
+  }
+}
+
+/// Checks, before any data is read, that `path` can take a checkpoint: a
+/// training run must not end by failing to save what it computed.
+void checkSavePath(const std::string &path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode))
+    fail(path + ": --save needs a file name, and this is " +
+         (S_ISDIR(info.st_mode) ? "a directory" : "not a regular file"));
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+    fail(path + ": cannot save there: the directory " + dir + " does not exist");
+  if (access(dir.c_str(), W_OK | X_OK) != 0)
+    fail(path + ": cannot save there: the directory " + dir + " is not writable");
 }
 
 /// Checks integer label inputs against the number of classes the model
@@ -319,6 +383,12 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     fail("the model cannot be trained: it has no loss and optimizer");
   if (options.epochs < 1 || options.batch < 1)
     fail("--epochs and --batch must be at least 1");
+  if (options.lr && !(std::isfinite(*options.lr) && *options.lr > 0))
+    fail("--lr must be a positive number, not " + std::to_string(*options.lr));
+  if (options.limit && *options.limit < 1)
+    fail("--limit must be at least 1 (it is the number of training examples to use)");
+  if (!options.save.empty())
+    checkSavePath(options.save);
   // Flush denormals to zero, as TensorFlow does: Adam's second moments go
   // subnormal after a few epochs, and subnormal arithmetic is ~5x slower.
 #if defined(__x86_64__) || defined(__i386__)
@@ -328,18 +398,22 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   requireDevice(model);
   const json &trainStep = model["train_step"];
   const json &inputs = trainStep.at("inputs");
+  checkColumnSpecs(options.data, inputs, options.columns);
   Split train = loadSplit(options.data, inputs, options.columns, /*test=*/false);
-  if (options.limit > 0 && options.limit < train.count) {
-    std::vector<int64_t> first(options.limit);
-    for (int64_t i = 0; i < options.limit; ++i)
+  if (options.limit && *options.limit < train.count) {
+    std::vector<int64_t> first(*options.limit);
+    for (int64_t i = 0; i < *options.limit; ++i)
       first[i] = i;
     for (TensorPtr &input : train.inputs)
-      input = gatherRows(input.get(), first, 0, options.limit);
-    train.count = options.limit;
+      input = gatherRows(input.get(), first, 0, *options.limit);
+    train.count = *options.limit;
   }
   checkLabels(train, inputs, options.data);
-  Split test = options.testData.empty() ? loadSplit(options.data, inputs, options.columns, /*test=*/true)
-                                        : loadSplit(options.testData, inputs, options.columns, /*test=*/false);
+  // --test-data naming an IDX directory means its test (t10k) files.
+  Split test = loadSplit(options.testData.empty() ? options.data : options.testData, inputs, options.columns,
+                         /*test=*/true);
+  if (!options.testData.empty() && test.inputs.empty())
+    test = loadSplit(options.testData, inputs, options.columns, /*test=*/false);
   if (!test.inputs.empty())
     checkLabels(test, inputs, options.testData.empty() ? options.data : options.testData);
 
@@ -352,7 +426,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   if (!options.resume.empty()) {
     check(kiln_checkpoint_load(options.resume.c_str(), &resumed));
     if (const char *saved = kiln_checkpoint_metadata(resumed, "step"))
-      step = std::atoll(saved);
+      step = parseStep(options.resume, saved);
   }
   for (size_t i = 0; resumed && i < slots.size(); ++i) {
     std::string name = stateName(slots[i]);
@@ -373,13 +447,25 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   if (!test.inputs.empty())
     testBatches = std::make_unique<BatchMaker>(model, descriptor, inputs, test);
 
-  double lr = options.lr >= 0 ? options.lr : modelLearningRate(model);
-  if (!(lr > 0))
-    fail("--lr must be positive");
+  double lr = options.lr ? *options.lr : modelLearningRate(model);
   TensorPtr lrTensor = scalarTensor(float(lr));
   const json &results = trainStep.at("results");
   size_t numResults = results.size();
-  int64_t stepsPerEpoch = (train.count + options.batch - 1) / options.batch;
+  // (count - 1) / batch + 1, not (count + batch - 1) / batch: a --batch
+  // near 2^63 must give one step, not overflow to none.
+  int64_t stepsPerEpoch = (train.count - 1) / options.batch + 1;
+  // "img/s" for image inputs ([N, H, W, C]), "examples/s" for the rest.
+  const char *rateUnit = shapeOf(inputs[0]).size() == 4 ? "img/s" : "examples/s";
+  // Keras prints its bar only to a terminal (verbose=2 otherwise): a log
+  // file gets one line per epoch, not every redraw.
+  bool showBar = !options.quiet && isatty(STDOUT_FILENO);
+  std::vector<std::string> paramNames, stateNames;
+  for (const json &param : model.at("params"))
+    paramNames.push_back(param.at("name").get<std::string>());
+  for (const json &slot : slots)
+    stateNames.push_back(stateName(slot));
+  double firstLoss = NAN;
+  bool warnedGrowth = false;
   std::printf("Training %s on %lld examples (%lld steps per epoch, batch %lld), %s, lr %g, seed %llu\n",
               model.at("name").get<std::string>().c_str(), (long long)train.count, (long long)stepsPerEpoch,
               (long long)options.batch, model["optimizer"]["name"].get<std::string>().c_str(), lr,
@@ -392,7 +478,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       order[i] = i;
     for (int64_t i = train.count - 1; i > 0; --i)
       std::swap(order[i], order[int64_t(kiln_splitmix64_next(&shuffleState) % uint64_t(i + 1))]);
-    if (!options.quiet)
+    if (showBar)
       std::printf("Epoch %lld/%lld\n", (long long)epoch, (long long)options.epochs);
     auto start = std::chrono::steady_clock::now();
     auto lastPrint = start;
@@ -416,13 +502,25 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         running[r] += values[r] * double(end - begin);
       seen += end - begin;
       if (!std::isfinite(values[0]))
-        fail("the loss became " + std::to_string(values[0]) + " at step " + std::to_string(step) +
-             " (try a smaller --lr)");
+        fail("training diverged: the loss became " + std::string(std::isnan(values[0]) ? "NaN" : "infinite") +
+             " at step " + std::to_string(step) + " (try a smaller --lr)" +
+             (options.save.empty() ? std::string() : "; " + options.save + " keeps its previous contents"));
+      // Divergence shows long before a NaN: a loss a thousand times the
+      // first one's is worth a word (Adam at lr 1e10 grows weights to 1e10
+      // with finite losses).
+      if (std::isnan(firstLoss))
+        firstLoss = values[0];
+      if (!warnedGrowth && std::fabs(values[0]) > 1000.0 * std::max(std::fabs(firstLoss), 1e-3)) {
+        warnedGrowth = true;
+        std::fprintf(stderr, "%s%s: warning: the loss grew from %g at the first step to %g at step %lld; training "
+                     "may be diverging (try a smaller --lr)\n", showBar ? "\n" : "", programName.c_str(),
+                     firstLoss, values[0], (long long)step);
+      }
       auto now = std::chrono::steady_clock::now();
       bool last = s + 1 == stepsPerEpoch;
       // Print the first step at once (its time to arrive is the start-up
       // cost bench/train_vs_torch.py measures), then at most 4 times a second.
-      if (!options.quiet && (s == 0 || last || now - lastPrint > std::chrono::milliseconds(250))) {
+      if (showBar && (s == 0 || last || now - lastPrint > std::chrono::milliseconds(250))) {
         lastPrint = now;
         double seconds = std::chrono::duration<double>(now - start).count();
         int width = 30, filled = int(double(width) * double(s + 1) / double(stepsPerEpoch));
@@ -432,8 +530,8 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         std::vector<double> means(running);
         for (double &mean : means)
           mean /= double(seen);
-        std::printf("\r%6lld/%lld [%s] %.0f img/s%s", (long long)(s + 1), (long long)stepsPerEpoch, bar.c_str(),
-                    double(seen) / std::max(seconds, 1e-9), formatResults(results, means, "").c_str());
+        std::printf("\r%6lld/%lld [%s] %.0f %s%s", (long long)(s + 1), (long long)stepsPerEpoch, bar.c_str(),
+                    double(seen) / std::max(seconds, 1e-9), rateUnit, formatResults(results, means, "").c_str());
         std::fflush(stdout);
       }
     }
@@ -450,15 +548,28 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       metrics.emplace_back("train_" + name, std::to_string(means[r]));
     }
     metrics.emplace_back("metrics", names);
+    // The loss was checked before each update; the last update of the
+    // epoch is checked here, before anything is evaluated or saved.
+    std::string unsaved = options.save.empty() ? "nothing was saved"
+                                               : options.save + " keeps its previous contents";
+    std::string when = "after step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + ")";
+    checkFinite(params, paramNames, when, unsaved);
+    checkFinite(state, stateNames, when, unsaved);
     if (!test.inputs.empty()) {
       std::vector<double> testValues = evaluate(model, descriptor, params, test, *testBatches, 256);
+      for (size_t r = 0; r < testValues.size(); ++r)
+        if (!std::isfinite(testValues[r]))
+          fail("test_" + model["loss"]["results"][r].at("name").get<std::string>() + " is " +
+               (std::isnan(testValues[r]) ? "NaN" : "infinite") + " " + when +
+               ", though every parameter is finite: the test data or the model's metric is at fault; " + unsaved);
       summary += formatResults(model["loss"]["results"], testValues, "test_");
       for (size_t r = 0; r < testValues.size(); ++r)
         metrics.emplace_back("test_" + model["loss"]["results"][r].at("name").get<std::string>(),
                              std::to_string(testValues[r]));
     }
-    std::printf("%sEpoch %lld/%lld - %.1fs - %.0f img/s%s\n", options.quiet ? "" : "\n", (long long)epoch,
-                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), summary.c_str());
+    std::printf("%sEpoch %lld/%lld - %.1fs - %.0f %s%s\n", showBar ? "\n" : "", (long long)epoch,
+                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit,
+                summary.c_str());
     if (!options.save.empty())
       saveCheckpoint(options.save, model, params, state, step, metrics);
   }
@@ -470,8 +581,11 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
 int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
   if (!model.contains("loss") || !descriptor.loss)
     fail("the model has no loss to evaluate");
+  if (options.batch < 1)
+    fail("--batch must be at least 1");
   requireDevice(model);
   const json &inputs = model["loss"].at("inputs");
+  checkColumnSpecs(options.data, inputs, options.columns);
   // An IDX directory is evaluated on its test split; anything else as given.
   Split split = loadSplit(options.data, inputs, options.columns, /*test=*/true);
   if (split.inputs.empty())
@@ -480,7 +594,7 @@ int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   std::vector<TensorPtr> params = loadParams(model, options.weights, options.seed);
   BatchMaker batches(model, descriptor, inputs, split);
   std::vector<double> values =
-      evaluate(model, descriptor, params, split, batches, std::max<int64_t>(options.batch, 1));
+      evaluate(model, descriptor, params, split, batches, options.batch);
   std::printf("%lld examples%s\n", (long long)split.count, formatResults(model["loss"]["results"], values, "").c_str());
   return 0;
 }

@@ -305,6 +305,10 @@ int main(int argc, char **argv) {
     return fail("usage: kilnc train FILE.kiln --data PATH [--epochs E] [--batch B] [--lr X] [--seed S] "
                 "[--save W.safetensors] [--resume W.safetensors] [--model NAME]");
   if (train) {
+    // "" would silently mean "none" (no save, no resume).
+    for (cl::opt<std::string> *path : {&trainData, &trainTestData, &trainSave, &trainResume})
+      if (path->getNumOccurrences() && path->empty())
+        return fail("--" + path->ArgStr + " must not be empty");
     auto jit = kiln::Jit::compileFile(positionalArgs[1]);
     if (!jit) {
       errs() << toString(jit.takeError());
@@ -323,11 +327,13 @@ int main(int argc, char **argv) {
     options.testData = trainTestData;
     options.epochs = trainEpochs;
     options.batch = trainBatch;
-    options.lr = trainLr;
+    if (trainLr.getNumOccurrences())
+      options.lr = trainLr;
     options.seed = gradcheckSeed;
     options.save = trainSave;
     options.resume = trainResume;
-    options.limit = trainLimit;
+    if (trainLimit.getNumOccurrences())
+      options.limit = trainLimit;
     options.quiet = trainQuiet;
     options.columns.assign(trainColumns.begin(), trainColumns.end());
     return kiln_binary::runTrain(model, *descriptor, options);
