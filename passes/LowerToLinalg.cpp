@@ -625,7 +625,8 @@ struct SoftmaxLowering : OpRewritePattern<KilnOp> {
 // Losses
 //===----------------------------------------------------------------------===//
 
-/// mean over rows of logsumexp(z_b) - z_b[t_b] (sparse, from logits).
+/// mean over rows of logsumexp(z_b) - z_b[t_b] (sparse, from logits); NaN
+/// when a label t_b is outside [0, classes).
 struct CrossEntropyLowering : OpRewritePattern<kiln::CrossEntropyOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(kiln::CrossEntropyOp op, PatternRewriter &rewriter) const override {
@@ -644,17 +645,27 @@ struct CrossEntropyLowering : OpRewritePattern<kiln::CrossEntropyOp> {
     RankedTensorType rowType = tensorTypeOf(max);
     SmallVector<AffineMap> maps(4, AffineMap::getMultiDimIdentityMap(1, context));
     Value rowInit = emptyLike(rewriter, loc, rowType, ValueRange{max});
+    Value classes = tensor::DimOp::create(rewriter, loc, logits, 1);
     auto perRow = linalg::GenericOp::create(
         rewriter, loc, TypeRange{rowType}, ValueRange{max, sum, labels}, ValueRange{rowInit}, maps,
         SmallVector<utils::IteratorType>{utils::IteratorType::parallel},
         [&](OpBuilder &b, Location l, ValueRange args) {
           Value row = linalg::IndexOp::create(b, l, 0);
           Value column = arith::IndexCastOp::create(b, l, b.getIndexType(), args[2]);
-          Value target = tensor::ExtractOp::create(b, l, logits, ValueRange{row, column});
+          // A label outside [0, classes) must not index memory (labels come
+          // from the C API and the JIT unchecked): one unsigned compare
+          // catches negatives too; such a row's loss is NaN, which every
+          // caller already treats as an error.
+          Value inRange = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, column, classes);
+          Value zero = arith::ConstantIndexOp::create(b, l, 0);
+          Value safeColumn = arith::SelectOp::create(b, l, inRange, column, zero);
+          Value target = tensor::ExtractOp::create(b, l, logits, ValueRange{row, safeColumn});
           Value logSumExp = arith::AddFOp::create(b, l, math::LogOp::create(b, l, args[1]), args[0]);
-          linalg::YieldOp::create(b, l, ValueRange{arith::SubFOp::create(b, l, logSumExp, target).getResult()});
+          Value loss = arith::SubFOp::create(b, l, logSumExp, target);
+          Value nan = arith::ConstantOp::create(
+              b, l, b.getFloatAttr(element, APFloat::getQNaN(cast<FloatType>(element).getFloatSemantics())));
+          linalg::YieldOp::create(b, l, ValueRange{arith::SelectOp::create(b, l, inRange, loss, nan).getResult()});
         });
-    (void)element;
     rewriter.replaceOp(op, meanOfAll(rewriter, loc, perRow.getResult(0)));
     return success();
   }
