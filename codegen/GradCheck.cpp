@@ -69,9 +69,11 @@ std::vector<const Tensor *> pointers(const std::vector<Tensor> &tensors) {
 llvm::Expected<bool> kiln::checkGradients(const Jit &jit, const GradCheckOptions &options, llvm::raw_ostream &os) {
   std::mt19937_64 rng(options.seed);
   bool allOk = true;
+  int checked = 0;
   for (const ModelInfo &model : jit.getModels()) {
     if (!model.loss || !model.grad)
       continue;
+    ++checked;
     os << "model " << model.name << ": central differences of the loss, batch " << options.batch << ", "
        << options.directions << " random directions per parameter (median error)\n";
     std::vector<Tensor> args = randomArguments(model, *model.grad, options, rng);
@@ -134,5 +136,8 @@ llvm::Expected<bool> kiln::checkGradients(const Jit &jit, const GradCheckOptions
     if (worst >= 0)
       os << "  worst parameter: " << worstName << " (relative error " << llvm::format("%.2e", worst) << ")\n";
   }
+  // Saying "match" about nothing would be a silent wrong result.
+  if (checked == 0)
+    return llvm::createStringError("no model in the file has a loss, so there is no gradient to check");
   return allOk;
 }

@@ -289,6 +289,176 @@ Dependencies kiln::collectDependencies(const Expr &expr, const Model &model) {
 }
 
 //===----------------------------------------------------------------------===//
+// Batch mixing and differentiability
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The expression stored for a name's target, if it has one (let, metric,
+/// output); null for inputs and parameters.
+const Expr *targetExpr(NameKind kind, const Stmt *target) {
+  if (!target || (kind != NameKind::Let && kind != NameKind::Metric &&
+                  kind != NameKind::Output))
+    return nullptr;
+  return llvm::cast<ExprStmt>(target)->getExpr();
+}
+
+/// Finds where a value's result for one example starts to depend on other
+/// examples: a reduction, softmax or argmax along the batch axis N, a loss,
+/// or a matrix product contracting N. `predict` runs a batch in chunks and
+/// the server batches requests from different users, so such an output
+/// would change with the company its example keeps.
+class BatchMixingFinder {
+public:
+  /// The first mixing expression `expr` reaches, with `why` saying what it
+  /// does; null if every example's value depends on that example only.
+  const Expr *find(const Expr &expr, std::string &why) {
+    switch (expr.getKind()) {
+    case Expr::Expr_Number:
+      return nullptr;
+    case Expr::Expr_Name: {
+      const auto &name = llvm::cast<NameExpr>(expr);
+      const Expr *source = targetExpr(name.targetKind, name.target);
+      if (!source)
+        return nullptr;
+      auto [it, inserted] = memo.try_emplace(source, Found{nullptr, ""});
+      if (inserted) {
+        std::string reason;
+        const Expr *site = find(*source, reason);
+        it = memo.find(source);
+        it->second = Found{site, reason};
+      }
+      why = it->second.why;
+      return it->second.site;
+    }
+    case Expr::Expr_Unary:
+      return find(llvm::cast<UnaryExpr>(expr).getOperand(), why);
+    case Expr::Expr_Binary: {
+      const auto &binary = llvm::cast<BinaryExpr>(expr);
+      if (binary.getOp() == BinaryOp::MatMul) {
+        const TensorType &lhs = *binary.getLHS().type;
+        const TensorType &rhs = *binary.getRHS().type;
+        int64_t rhsContracted =
+            rhs.getRank() >= 2 ? rhs.dims[rhs.getRank() - 2] : rhs.dims[0];
+        if ((lhs.getRank() > 0 && lhs.dims.back() == kDynamic) ||
+            rhsContracted == kDynamic) {
+          why = "this matrix product sums over the batch axis N";
+          return &expr;
+        }
+      }
+      if (const Expr *site = find(binary.getLHS(), why))
+        return site;
+      return find(binary.getRHS(), why);
+    }
+    case Expr::Expr_Call: {
+      const auto &call = llvm::cast<CallExpr>(expr);
+      const Expr *first = call.operands.empty() ? nullptr : call.operands[0];
+      bool batched = first && first->type && first->type->hasBatchDim();
+      std::string callee = call.getCallee().str();
+      switch (call.builtin) {
+      case Builtin::Softmax:
+      case Builtin::LogSoftmax:
+      case Builtin::Argmax:
+        if (batched && call.axis && *call.axis == 0) {
+          why = callee + " over axis 0, the batch axis N, mixes the examples";
+          return &expr;
+        }
+        break;
+      case Builtin::ReduceMax:
+      case Builtin::ReduceMin:
+      case Builtin::Sum:
+      case Builtin::Mean:
+        if (batched && (!call.axis || *call.axis == 0)) {
+          why = callee + (call.axis ? " over axis 0, the batch axis N,"
+                                    : " over every axis, the batch axis N "
+                                      "included,") +
+                " mixes the examples";
+          return &expr;
+        }
+        break;
+      case Builtin::CrossEntropy:
+      case Builtin::BinaryCrossEntropy:
+      case Builtin::Mse:
+        if (batched) {
+          why = callee + " averages over the examples of the batch";
+          return &expr;
+        }
+        break;
+      default:
+        break;
+      }
+      for (const Expr *operand : call.operands)
+        if (const Expr *site = find(*operand, why))
+          return site;
+      return nullptr;
+    }
+    }
+    return nullptr;
+  }
+
+private:
+  struct Found {
+    const Expr *site;
+    std::string why;
+  };
+  llvm::DenseMap<const Expr *, Found> memo;
+};
+
+/// Collects the parameters an expression reaches through operations that
+/// have a gradient: argmax and comparisons have none (their result is
+/// piecewise constant), so a parameter seen only through them would never
+/// change in training.
+class DifferentiableParamCollector {
+public:
+  explicit DifferentiableParamCollector(const Model &model) : model(model) {}
+
+  void visit(const Expr &expr) {
+    switch (expr.getKind()) {
+    case Expr::Expr_Number:
+      return;
+    case Expr::Expr_Name: {
+      const auto &name = llvm::cast<NameExpr>(expr);
+      if (name.targetKind == NameKind::Param && name.paramIndex >= 0)
+        params.insert(static_cast<unsigned>(name.paramIndex));
+      if (const Expr *source = targetExpr(name.targetKind, name.target))
+        if (visited.insert(source).second)
+          visit(*source);
+      return;
+    }
+    case Expr::Expr_Unary:
+      visit(llvm::cast<UnaryExpr>(expr).getOperand());
+      return;
+    case Expr::Expr_Binary: {
+      const auto &binary = llvm::cast<BinaryExpr>(expr);
+      if (isComparison(binary.getOp()))
+        return;
+      visit(binary.getLHS());
+      visit(binary.getRHS());
+      return;
+    }
+    case Expr::Expr_Call: {
+      const auto &call = llvm::cast<CallExpr>(expr);
+      if (call.builtin == Builtin::Argmax)
+        return;
+      for (unsigned index : call.paramIndices)
+        params.insert(index);
+      for (const Expr *operand : call.operands)
+        visit(*operand);
+      return;
+    }
+    }
+  }
+
+  llvm::DenseSet<unsigned> params;
+
+private:
+  const Model &model;
+  llvm::DenseSet<const Expr *> visited;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
 // ModelChecker
 //===----------------------------------------------------------------------===//
 
@@ -675,6 +845,22 @@ LogicalResult ModelChecker::checkExprStmt(ExprStmt &stmt) {
                       stmt.type.str());
       return failure();
     }
+    // Each example's output must depend on that example alone.
+    std::string why;
+    const Expr *mixing = nullptr;
+    if (expr)
+      mixing = BatchMixingFinder().find(*expr, why);
+    else if (const Expr *source = targetExpr(output.sourceKind, output.source))
+      mixing = BatchMixingFinder().find(*source, why);
+    if (mixing) {
+      diags.error(output.getNameLoc(),
+                  "output '" + output.getName() +
+                      "' depends on other examples of the batch: an "
+                      "example's value would change with the batch it is "
+                      "computed in");
+      diags.note(mixing->getLoc(), why);
+      return failure();
+    }
     if (!expr)
       return success();
     symbol.kind = NameKind::Output;
@@ -862,10 +1048,21 @@ LogicalResult ModelChecker::finish() {
     return failure();
   }
   if (loss) {
-    for (const ParamInfo &param : model.params) {
+    DifferentiableParamCollector differentiable(model);
+    differentiable.visit(*loss->getExpr());
+    for (unsigned i = 0; i < model.params.size(); ++i) {
+      const ParamInfo &param = model.params[i];
       if (!llvm::is_contained(loss->deps.params, param.name)) {
         diags.error(param.loc, "parameter '" + param.name +
                                    "' does not affect the loss");
+        return failure();
+      }
+      if (!differentiable.params.contains(i)) {
+        diags.error(param.loc,
+                    "parameter '" + param.name +
+                        "' reaches the loss only through argmax or a "
+                        "comparison, which have no gradient: training "
+                        "would never change it");
         return failure();
       }
     }
