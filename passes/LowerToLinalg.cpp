@@ -144,14 +144,16 @@ Value filledTensor(OpBuilder &b, Location loc, RankedTensorType type, ValueRange
 }
 
 /// Reduces `input` over the dimensions `reduced` with `combine(element,
-/// accumulator)`, starting from `initValue`.
+/// accumulator)`, starting from `initValue`. With an `accumulator` type the
+/// result has that element type and each element is extended to it first.
 Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced, double initValue,
-                     BodyFn combine) {
+                     BodyFn combine, FloatType accumulator = {}) {
   MLIRContext *context = b.getContext();
   RankedTensorType inputType = tensorTypeOf(input);
-  RankedTensorType resultType = dropDims(inputType, reduced);
+  Type element = accumulator ? Type(accumulator) : inputType.getElementType();
+  RankedTensorType resultType = dropDims(inputType, reduced, element);
   Value init = filledTensor(b, loc, resultType, keptDynamicSizes(b, loc, input, reduced),
-                            floatConstant(b, loc, inputType.getElementType(), initValue));
+                            floatConstant(b, loc, element, initValue));
   SmallVector<AffineExpr> kept;
   SmallVector<utils::IteratorType> iterators;
   for (int64_t i = 0; i < inputType.getRank(); ++i) {
@@ -165,7 +167,10 @@ Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> 
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{resultType}, ValueRange{input}, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        linalg::YieldOp::create(nested, nestedLoc, combine(nested, nestedLoc, args));
+        Value value = args[0];
+        if (accumulator)
+          value = arith::ExtFOp::create(nested, nestedLoc, accumulator, value);
+        linalg::YieldOp::create(nested, nestedLoc, combine(nested, nestedLoc, ValueRange{value, args[1]}));
       });
   return generic.getResult(0);
 }
@@ -174,6 +179,24 @@ Value sumOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced
   return buildReduction(b, loc, input, reduced, 0.0, [](OpBuilder &nb, Location l, ValueRange args) {
     return arith::AddFOp::create(nb, l, args[0], args[1]).getResult();
   });
+}
+
+/// sumOver accumulating in f64 and rounding once at the end: the user's
+/// `sum` and `mean` and the losses' means may add millions of values, and a
+/// float32 running sum stops growing at 2^24 (the sum of 20 million ones
+/// was 16777216). Internal sums over a softmax axis stay in f32.
+Value accurateSumOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced) {
+  RankedTensorType inputType = tensorTypeOf(input);
+  if (!inputType.getElementType().isF32())
+    return sumOver(b, loc, input, reduced);
+  Value wideSum = buildReduction(
+      b, loc, input, reduced, 0.0,
+      [](OpBuilder &nb, Location l, ValueRange args) { return arith::AddFOp::create(nb, l, args[0], args[1]).getResult(); },
+      b.getF64Type());
+  return buildElementwise(b, loc, dropDims(inputType, reduced), ValueRange{wideSum},
+                          [&](OpBuilder &nb, Location l, ValueRange args) {
+                            return arith::TruncFOp::create(nb, l, inputType.getElementType(), args[0]).getResult();
+                          });
 }
 
 Value maxOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced) {
@@ -219,7 +242,7 @@ Value meanOfAll(OpBuilder &b, Location loc, Value value) {
   RankedTensorType type = tensorTypeOf(value);
   SmallVector<int64_t> all = llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
   Value count = elementCount(b, loc, value, all, type.getElementType());
-  return divideBy(b, loc, sumOver(b, loc, value, all), count);
+  return divideBy(b, loc, accurateSumOver(b, loc, value, all), count);
 }
 
 /// The dimensions a reduction with an optional axis reduces.
@@ -534,12 +557,12 @@ struct ReductionLowering : OpRewritePattern<KilnOp> {
 
 template <>
 Value ReductionLowering<kiln::ReduceSumOp>::reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims) {
-  return sumOver(b, loc, input, dims);
+  return accurateSumOver(b, loc, input, dims);
 }
 template <>
 Value ReductionLowering<kiln::ReduceMeanOp>::reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims) {
   Value count = elementCount(b, loc, input, dims, tensorTypeOf(input).getElementType());
-  return divideBy(b, loc, sumOver(b, loc, input, dims), count);
+  return divideBy(b, loc, accurateSumOver(b, loc, input, dims), count);
 }
 template <>
 Value ReductionLowering<kiln::ReduceMaxOp>::reduce(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> dims) {

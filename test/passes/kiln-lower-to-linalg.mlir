@@ -356,23 +356,28 @@ func.func @reshape_expand(%x: tensor<?x784xf32>) -> tensor<?x28x28x1xf32> {
 // -----
 
 // reduce_sum along an axis: a generic with that axis as a reduction
-// iterator, accumulating with arith.addf into a zero-filled tensor without
-// that dimension (batch size from the input).
+// iterator, accumulating in f64 (arith.extf, arith.addf) into a zero-filled
+// tensor without that dimension (batch size from the input), then rounded
+// to f32 once (arith.truncf): a float32 running sum stops at 2^24.
 
 // CHECK-DAG:   #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-DAG:   #[[$ROW:.*]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-LABEL: func.func @reduce_sum_axis
 // CHECK-SAME:    (%[[X:.*]]: tensor<?x10xf32>)
 // CHECK:         %[[N:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x10xf32>
-// CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK:         %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?xf32>
-// CHECK:         %[[F:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[E]] : tensor<?xf32>)
+// CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
+// CHECK:         %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?xf64>
+// CHECK:         %[[F:.*]] = linalg.fill ins(%[[ZERO]] : f64) outs(%[[E]] : tensor<?xf64>)
 // CHECK:         %[[S:.*]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]]], iterator_types = ["parallel", "reduction"]}
-// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%[[F]] : tensor<?xf32>)
-// CHECK:         ^bb0(%[[IN:.*]]: f32, %[[ACC:.*]]: f32):
-// CHECK:           %[[SUM:.*]] = arith.addf %[[IN]], %[[ACC]] : f32
-// CHECK:           linalg.yield %[[SUM]] : f32
-// CHECK:         return %[[S]]
+// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%[[F]] : tensor<?xf64>)
+// CHECK:         ^bb0(%[[IN:.*]]: f32, %[[ACC:.*]]: f64):
+// CHECK:           %[[WIDE:.*]] = arith.extf %[[IN]] : f32 to f64
+// CHECK:           %[[SUM:.*]] = arith.addf %[[WIDE]], %[[ACC]] : f64
+// CHECK:           linalg.yield %[[SUM]] : f64
+// CHECK:         %[[R:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[S]] : tensor<?xf64>)
+// CHECK:           arith.truncf %{{.*}} : f64 to f32
+// CHECK:         return %[[R]]
 func.func @reduce_sum_axis(%x: tensor<?x10xf32>) -> tensor<?xf32> {
   %0 = kiln.reduce_sum %x axis = 1 : tensor<?x10xf32> -> tensor<?xf32>
   return %0 : tensor<?xf32>
@@ -393,10 +398,13 @@ func.func @reduce_sum_axis(%x: tensor<?x10xf32>) -> tensor<?xf32> {
 // CHECK:         %[[NF:.*]] = arith.sitofp %[[NI]] : i64 to f32
 // CHECK:         %[[COUNT:.*]] = arith.mulf %[[ONE]], %[[NF]] : f32
 // CHECK:         %[[S:.*]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$COL]]], iterator_types = ["reduction", "parallel"]}
-// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%{{.*}} : tensor<10xf32>)
+// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%{{.*}} : tensor<10xf64>)
 // CHECK:           arith.addf
+// CHECK:         %[[S32:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[S]] : tensor<10xf64>)
+// CHECK:           arith.truncf
 // CHECK:         %[[M:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[S]] : tensor<10xf32>)
+// CHECK-SAME:      ins(%[[S32]] : tensor<10xf32>)
 // CHECK:         ^bb0(%[[IN:.*]]: f32, %{{.*}}: f32):
 // CHECK:           %[[Q:.*]] = arith.divf %[[IN]], %[[COUNT]] : f32
 // CHECK:         return %[[M]]
@@ -423,10 +431,13 @@ func.func @reduce_mean_batch(%x: tensor<?x10xf32>) -> tensor<10xf32> {
 // CHECK:         %[[NF:.*]] = arith.sitofp %[[NI]] : i64 to f32
 // CHECK:         %[[COUNT:.*]] = arith.mulf %[[TEN]], %[[NF]] : f32
 // CHECK:         %[[S:.*]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ALL]]], iterator_types = ["reduction", "reduction"]}
-// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK-SAME:      ins(%[[X]] : tensor<?x10xf32>) outs(%{{.*}} : tensor<f64>)
 // CHECK:           arith.addf
+// CHECK:         %[[S32:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[S]] : tensor<f64>)
+// CHECK:           arith.truncf
 // CHECK:         %[[MEAN:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[S]] : tensor<f32>)
+// CHECK-SAME:      ins(%[[S32]] : tensor<f32>)
 // CHECK:           arith.divf %{{.*}}, %[[COUNT]] : f32
 // CHECK:         %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
 // CHECK:         linalg.fill ins(%[[NEGINF]] : f32) outs(%{{.*}} : tensor<10xf32>)
@@ -542,8 +553,10 @@ func.func @log_softmax(%x: tensor<?x10xf32>) -> tensor<?x10xf32> {
 // -----
 
 // cross_entropy: per row, log(sum(exp(z - max))) + max - z[label], the
-// target logit read with tensor.extract at (row, label); then the mean over
-// the rows, divided by the run-time batch size.
+// target logit read with tensor.extract at (row, label) when the label is in
+// [0, 10) (one unsigned compare, so negative labels fail it too), else at
+// column 0 with the row's loss NaN; then the mean over the rows, summed in
+// f64 and divided by the run-time batch size.
 
 // CHECK-LABEL: func.func @cross_entropy
 // CHECK-SAME:    (%[[Z:.*]]: tensor<?x10xf32>, %[[T:.*]]: tensor<?xi32>)
@@ -562,20 +575,26 @@ func.func @log_softmax(%x: tensor<?x10xf32>) -> tensor<?x10xf32> {
 // CHECK:         ^bb0(%[[M:.*]]: f32, %[[S:.*]]: f32, %[[L:.*]]: i32, %{{.*}}: f32):
 // CHECK:           %[[ROW:.*]] = linalg.index 0 : index
 // CHECK:           %[[COL:.*]] = arith.index_cast %[[L]] : i32 to index
-// CHECK:           %[[TGT:.*]] = tensor.extract %[[Z]][%[[ROW]], %[[COL]]] : tensor<?x10xf32>
+// CHECK:           %[[OK:.*]] = arith.cmpi ult, %[[COL]], %[[CLASSES:.*]] : index
+// CHECK:           %[[SAFE:.*]] = arith.select %[[OK]], %[[COL]], %{{.*}} : index
+// CHECK:           %[[TGT:.*]] = tensor.extract %[[Z]][%[[ROW]], %[[SAFE]]] : tensor<?x10xf32>
 // CHECK:           %[[LOG:.*]] = math.log %[[S]] : f32
 // CHECK:           %[[LSE:.*]] = arith.addf %[[LOG]], %[[M]] : f32
 // CHECK:           %[[LOSS:.*]] = arith.subf %[[LSE]], %[[TGT]] : f32
-// CHECK:           linalg.yield %[[LOSS]] : f32
+// CHECK:           %[[NAN:.*]] = arith.constant 0x7FC00000 : f32
+// CHECK:           %[[PICKED:.*]] = arith.select %[[OK]], %[[LOSS]], %[[NAN]] : f32
+// CHECK:           linalg.yield %[[PICKED]] : f32
 // CHECK:         %[[N:.*]] = tensor.dim %[[ROWS]], %{{.*}} : tensor<?xf32>
 // CHECK:         %[[NI:.*]] = arith.index_cast %[[N]] : index to i64
 // CHECK:         %[[NF:.*]] = arith.sitofp %[[NI]] : i64 to f32
 // CHECK:         %[[COUNT:.*]] = arith.mulf %{{.*}}, %[[NF]] : f32
 // CHECK:         %[[TOTAL:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[ROWS]] : tensor<?xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK-SAME:      ins(%[[ROWS]] : tensor<?xf32>) outs(%{{.*}} : tensor<f64>)
 // CHECK:           arith.addf
+// CHECK:         %[[TOTAL32:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f64>)
 // CHECK:         %[[MEAN:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f32>)
+// CHECK-SAME:      ins(%[[TOTAL32]] : tensor<f32>)
 // CHECK:           arith.divf %{{.*}}, %[[COUNT]] : f32
 // CHECK:         return %[[MEAN]] : tensor<f32>
 func.func @cross_entropy(%z: tensor<?x10xf32>, %t: tensor<?xi32>) -> tensor<f32> {
@@ -608,9 +627,11 @@ func.func @cross_entropy(%z: tensor<?x10xf32>, %t: tensor<?xi32>) -> tensor<f32>
 // CHECK:           %[[R:.*]] = arith.negf %[[SUM]] : f32
 // CHECK:           linalg.yield %[[R]] : f32
 // CHECK:         %[[TOTAL:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[TERMS]] : tensor<?x1xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK-SAME:      ins(%[[TERMS]] : tensor<?x1xf32>) outs(%{{.*}} : tensor<f64>)
+// CHECK:         %[[TOTAL32:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f64>)
 // CHECK:         %[[MEAN:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f32>)
+// CHECK-SAME:      ins(%[[TOTAL32]] : tensor<f32>)
 // CHECK:           arith.divf
 // CHECK:         return %[[MEAN]] : tensor<f32>
 func.func @binary_cross_entropy(%p: tensor<?x1xf32>, %y: tensor<?x1xf32>) -> tensor<f32> {
@@ -632,9 +653,11 @@ func.func @binary_cross_entropy(%p: tensor<?x1xf32>, %y: tensor<?x1xf32>) -> ten
 // CHECK:           linalg.yield %[[D2]] : f32
 // CHECK:         %[[N:.*]] = tensor.dim %[[SQ]], %{{.*}} : tensor<?xf32>
 // CHECK:         %[[TOTAL:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[SQ]] : tensor<?xf32>) outs(%{{.*}} : tensor<f32>)
+// CHECK-SAME:      ins(%[[SQ]] : tensor<?xf32>) outs(%{{.*}} : tensor<f64>)
+// CHECK:         %[[TOTAL32:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f64>)
 // CHECK:         %[[MEAN:.*]] = linalg.generic
-// CHECK-SAME:      ins(%[[TOTAL]] : tensor<f32>)
+// CHECK-SAME:      ins(%[[TOTAL32]] : tensor<f32>)
 // CHECK:           arith.divf
 // CHECK:         return %[[MEAN]] : tensor<f32>
 func.func @mse(%a: tensor<?xf32>, %b: tensor<?xf32>) -> tensor<f32> {
