@@ -22,9 +22,11 @@
 #include "codegen/ObjectEmitter.h"
 #include "codegen/OpenMPRuntime.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 using namespace kiln;
@@ -45,6 +47,56 @@ std::string cIdentifier(const std::string &name) {
     if (!std::isalnum(static_cast<unsigned char>(c)))
       c = '_';
   return result;
+}
+
+/// Whether `name` cannot be a parameter of the generated wrappers: a C or
+/// C++ keyword, a name the wrapper itself declares or uses (n, params,
+/// results, p0, in1, memcpy, ...), or one of the integer type names.
+bool isReservedInWrapper(const std::string &name) {
+  static const char *const reserved[] = {
+      // C11 and C++ keywords (a header must compile as both).
+      "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+      "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+      "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+      "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+      "_Static_assert", "_Thread_local", "alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "bool",
+      "catch", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "consteval", "constexpr",
+      "constinit", "const_cast", "co_await", "co_return", "co_yield", "decltype", "delete", "dynamic_cast",
+      "explicit", "export", "false", "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+      "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires",
+      "static_assert", "static_cast", "template", "this", "thread_local", "throw", "true", "try", "typeid",
+      "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
+      // What the wrappers declare and call.
+      "n", "params", "state", "lr", "step", "results", "args", "allocated", "owned", "hlr", "hstep", "memcpy",
+      "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
+  for (const char *word : reserved)
+    if (name == word)
+      return true;
+  // The descriptors p<i>, s<i> and in<i>.
+  for (const char *stem : {"p", "s", "in"}) {
+    size_t length = std::strlen(stem);
+    if (name.size() > length && name.compare(0, length, stem) == 0 &&
+        name.find_first_not_of("0123456789", length) == std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+/// The C parameter names of `function`'s inputs, then of its results (with
+/// `_out`): the Kiln names made C identifiers, with `_` appended while one
+/// is reserved or already taken (`int` becomes `int_`).
+std::vector<std::string> parameterNames(const FunctionInfo &function) {
+  std::vector<std::string> names;
+  auto add = [&](std::string name) {
+    while (isReservedInWrapper(name) || llvm::is_contained(names, name))
+      name += '_';
+    names.push_back(name);
+  };
+  for (const TensorInfo &input : function.inputs)
+    add(cIdentifier(input.name));
+  for (const TensorInfo &result : function.results)
+    add(cIdentifier(result.name) + "_out");
+  return names;
 }
 
 /// A C float literal for `value` ("0.1f", "0.0f").
@@ -120,10 +172,12 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Thread-safe: it keeps no state. */\n";
     os << "static inline int " << symbol << "(int64_t n, const float *const params[]";
   }
-  for (const TensorInfo &input : function.inputs)
-    os << ", const " << cType(input.type) << " *" << cIdentifier(input.name);
-  for (const TensorInfo &result : function.results)
-    os << ", " << cType(result.type) << " *" << cIdentifier(result.name) << "_out";
+  const std::vector<std::string> names = parameterNames(function);
+  const size_t numInputs = function.inputs.size();
+  for (size_t i = 0; i < numInputs; ++i)
+    os << ", const " << cType(function.inputs[i].type) << " *" << names[i];
+  for (size_t r = 0; r < function.results.size(); ++r)
+    os << ", " << cType(function.results[r].type) << " *" << names[numInputs + r];
   os << ") {\n";
   os << "  if (n < 1)\n    return -1;\n";
   size_t resultWords = 0;
@@ -143,7 +197,7 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     emitDescriptor(os, "hstep", "&step", {});
   }
   for (size_t i = 0; i < function.inputs.size(); ++i)
-    emitDescriptor(os, "in" + std::to_string(i), cIdentifier(function.inputs[i].name), function.inputs[i].shape);
+    emitDescriptor(os, "in" + std::to_string(i), names[i], function.inputs[i].shape);
   os << "  void *args[" << argCount << "] = {results";
   for (size_t i = 0; i < model.params.size(); ++i)
     os << ", p" << i;
@@ -158,11 +212,12 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
   // Copy every result out before freeing anything: results may share a buffer.
   size_t word = 0;
   std::vector<size_t> offsets;
-  for (const TensorInfo &result : function.results) {
+  for (size_t r = 0; r < function.results.size(); ++r) {
+    const TensorInfo &result = function.results[r];
     std::string count = "1";
     for (int64_t dim : result.shape)
       count += " * " + dimExpr(dim);
-    os << "  memcpy(" << cIdentifier(result.name) << "_out, (const char *)(intptr_t)results[" << word + 1
+    os << "  memcpy(" << names[numInputs + r] << ", (const char *)(intptr_t)results[" << word + 1
        << "] + results[" << word + 2 << "] * 4, (size_t)(" << count << ") * 4);\n";
     offsets.push_back(word);
     word += 3 + 2 * result.shape.size();
@@ -177,15 +232,25 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
       os << "    owned = owned && allocated[" << i << "] != (const void *)params[" << k << "];\n";
     for (size_t k = 0; k < numState; ++k)
       os << "    owned = owned && allocated[" << i << "] != (const void *)state[" << k << "];\n";
-    for (const TensorInfo &input : function.inputs)
-      os << "    owned = owned && allocated[" << i << "] != (const void *)" << cIdentifier(input.name) << ";\n";
+    for (size_t k = 0; k < numInputs; ++k)
+      os << "    owned = owned && allocated[" << i << "] != (const void *)" << names[k] << ";\n";
     os << "    if (owned)\n      free(allocated[" << i << "]);\n  }\n";
   }
   os << "  return 0;\n}\n\n";
 }
 } // namespace
 
-std::string kiln::generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName, bool gpu) {
+llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName,
+                                                  bool gpu) {
+  // The tables and macros are named in upper case (FASHIONCNN_NUM_PARAMS):
+  // two models that differ only in case would define them twice.
+  for (size_t i = 0; i < models.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (upper(models[i].name) == upper(models[j].name))
+        return llvm::createStringError("models '" + models[j].name + "' and '" + models[i].name +
+                                       "' would both define " + upper(models[i].name) +
+                                       "_NUM_PARAMS and the other tables of the C header, which are named in "
+                                       "upper case; rename one of them");
   std::ostringstream os;
   std::string guard = "KILN_MODEL_" + upper(cIdentifier(sourceName)) + "_H";
   if (gpu)

@@ -82,7 +82,8 @@ std::string modelInfoToJson(const ModelInfo &model);
 
 /// A C header declaring the models' functions with plain C types (see
 /// docs/artifacts.md). `sourceName` is quoted in its banner.
-std::string generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName, bool gpu = false);
+llvm::Expected<std::string> generateCHeader(const std::vector<ModelInfo> &models, const std::string &sourceName,
+                                            bool gpu = false);
 
 } // namespace kiln
 

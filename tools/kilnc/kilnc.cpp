@@ -531,7 +531,12 @@ int main(int argc, char **argv) {
   std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
   if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
     std::string headerPath = withExtension(output, "h");
-    if (!writeTextFile(headerPath, kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda)))
+    auto header = kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda);
+    if (!header) {
+      sys::fs::remove(objectPath);
+      return fail(toString(header.takeError()));
+    }
+    if (!writeTextFile(headerPath, *header))
       return 1;
   }
   if (emitLevel == EmitLevel::Obj)
