@@ -7,13 +7,16 @@
 // IDX files: the bytes 00 00, a type code, the number of dimensions, the
 // dimensions as big-endian u32, then the big-endian data. Files compressed
 // with gzip (as the MNIST and Fashion-MNIST distributions are) are recognised
-// by their magic bytes 1f 8b and read through zlib's gzread; others are read
-// directly. Every short read is reported with the expected and found sizes.
+// by their magic bytes 1f 8b and inflated with zlib (bytes after the last
+// gzip member are an error); others are read directly. Every short read is
+// reported with the expected and found sizes, and an announced size the file
+// cannot hold is refused before anything is allocated.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Internal.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -27,13 +30,16 @@ using namespace kiln::runtime;
 
 namespace {
 
-/// Sequential reads from either a gzip stream or a plain file.
+/// Sequential reads from either a gzip file or a plain file. gzip is decoded
+/// with zlib's inflate rather than gzread: gzread silently ignores bytes
+/// after the last member, and a file with garbage appended must be an error.
+/// Concatenated members (RFC 1952 allows them) are read as one stream.
 class ByteSource {
 public:
   ~ByteSource() {
-    if (gz_)
-      gzclose(gz_);
-    else if (fd_ >= 0)
+    if (gzip_)
+      inflateEnd(&stream_);
+    if (fd_ >= 0)
       ::close(fd_);
   }
 
@@ -42,63 +48,43 @@ public:
     fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
       return errnoStatus(path_, "cannot open", errno);
+    struct stat info;
+    if (::fstat(fd_, &info) != 0)
+      return errnoStatus(path_, "cannot stat", errno);
+    fileSize_ = static_cast<uint64_t>(info.st_size);
     unsigned char magic[2] = {0, 0};
     ssize_t n = ::pread(fd_, magic, 2, 0);
     if (n < 0)
       return errnoStatus(path_, "read failed", errno);
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-      gz_ = gzdopen(fd_, "rb"); // Takes over fd_ when it succeeds.
-      if (!gz_)
+      std::memset(&stream_, 0, sizeof stream_);
+      if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK)
         return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED,
                           "%s: cannot start gzip decompression", path);
-      gzbuffer(gz_, 1 << 17);
-    } else {
-      struct stat info;
-      if (::fstat(fd_, &info) != 0)
-        return errnoStatus(path_, "cannot stat", errno);
-      plainSize_ = static_cast<uint64_t>(info.st_size);
+      gzip_ = true;
+      input_.resize(1 << 17);
     }
     return nullptr;
   }
 
-  bool isGzip() const { return gz_ != nullptr; }
-  /// The size of an uncompressed file (0 for a gzip stream).
-  uint64_t plainSize() const { return plainSize_; }
+  bool isGzip() const { return gzip_; }
+  /// The size of the file on disk (compressed, for gzip).
+  uint64_t fileSize() const { return fileSize_; }
 
   /// Reads up to `size` bytes; `*got` is less only at the end of the data.
   kiln_status_t read(void *data, size_t size, size_t *got) {
+    *got = 0;
     char *bytes = static_cast<char *>(data);
-    size_t total = 0;
-    while (total < size) {
-      size_t chunk = size - total;
-      if (chunk > (1u << 30))
-        chunk = 1u << 30;
-      if (gz_) {
-        int n = gzread(gz_, bytes + total, static_cast<unsigned>(chunk));
-        int err = Z_OK;
-        const char *message = gzerror(gz_, &err);
-        if (n < 0 || (err != Z_OK && err != Z_BUF_ERROR))
-          return makeStatus(KILN_STATUS_DATA_LOSS,
-                            "%s: corrupt gzip stream: %s", path_.c_str(),
-                            message);
-        if (err == Z_BUF_ERROR)
-          truncatedGzip_ = true;
-        if (n == 0)
-          break;
-        total += static_cast<size_t>(n);
-      } else {
-        ssize_t n = ::read(fd_, bytes + total, chunk);
-        if (n < 0) {
-          if (errno == EINTR)
-            continue;
-          return errnoStatus(path_, "read failed", errno);
-        }
-        if (n == 0)
-          break;
-        total += static_cast<size_t>(n);
-      }
+    while (*got < size) {
+      size_t chunk = std::min<size_t>(size - *got, size_t(1) << 30);
+      size_t n = 0;
+      if (kiln_status_t status = gzip_ ? inflateSome(bytes + *got, chunk, &n)
+                                       : readPlain(bytes + *got, chunk, &n))
+        return status;
+      if (n == 0)
+        break;
+      *got += n;
     }
-    *got = total;
     return nullptr;
   }
 
@@ -106,11 +92,84 @@ public:
   bool truncatedGzip() const { return truncatedGzip_; }
 
 private:
+  kiln_status_t readPlain(char *bytes, size_t size, size_t *got) {
+    for (;;) {
+      ssize_t n = ::read(fd_, bytes, size);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return errnoStatus(path_, "read failed", errno);
+      *got = static_cast<size_t>(n);
+      return nullptr;
+    }
+  }
+
+  /// Refills the compressed input; false at the end of the file.
+  kiln_status_t refill(bool *more) {
+    size_t n = 0;
+    if (kiln_status_t status = readPlain(reinterpret_cast<char *>(input_.data()), input_.size(), &n))
+      return status;
+    stream_.next_in = input_.data();
+    stream_.avail_in = static_cast<uInt>(n);
+    *more = n > 0;
+    return nullptr;
+  }
+
+  kiln_status_t inflateSome(char *bytes, size_t size, size_t *got) {
+    *got = 0;
+    if (finished_)
+      return nullptr;
+    stream_.next_out = reinterpret_cast<Bytef *>(bytes);
+    stream_.avail_out = static_cast<uInt>(std::min<size_t>(size, UINT_MAX));
+    while (stream_.avail_out > 0) {
+      if (stream_.avail_in == 0) {
+        bool more = false;
+        if (kiln_status_t status = refill(&more))
+          return status;
+        if (!more) {
+          truncatedGzip_ = true; // the file ends inside a member
+          finished_ = true;
+          break;
+        }
+      }
+      int result = inflate(&stream_, Z_NO_FLUSH);
+      if (result == Z_STREAM_END) {
+        // Another member may follow; anything else after a member is garbage.
+        if (stream_.avail_in == 0) {
+          bool more = false;
+          if (kiln_status_t status = refill(&more))
+            return status;
+          if (!more) {
+            finished_ = true;
+            break;
+          }
+        }
+        if (stream_.avail_in < 2 || stream_.next_in[0] != 0x1f || stream_.next_in[1] != 0x8b) {
+          return makeStatus(KILN_STATUS_DATA_LOSS,
+                            "%s: unexpected bytes after the end of the gzip "
+                            "data (not another gzip member)",
+                            path_.c_str());
+        }
+        inflateReset(&stream_);
+        continue;
+      }
+      if (result != Z_OK && result != Z_BUF_ERROR)
+        return makeStatus(KILN_STATUS_DATA_LOSS,
+                          "%s: corrupt gzip stream: %s", path_.c_str(),
+                          stream_.msg ? stream_.msg : zError(result));
+    }
+    *got = static_cast<size_t>(reinterpret_cast<char *>(stream_.next_out) - bytes);
+    return nullptr;
+  }
+
   std::string path_;
   int fd_ = -1;
-  gzFile gz_ = nullptr;
+  uint64_t fileSize_ = 0;
+  bool gzip_ = false;
+  z_stream stream_;
+  std::vector<Bytef> input_;
+  bool finished_ = false;
   bool truncatedGzip_ = false;
-  uint64_t plainSize_ = 0;
 };
 
 uint32_t loadBigEndian32(const unsigned char *p) {
@@ -192,12 +251,20 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: IDX dimensions %s are too large", path,
                       formatShape(shape, rank).c_str());
-  // An uncompressed file's size is known: check it before allocating, so
-  // that a corrupt header cannot ask for terabytes.
+  // Check the announced size against the file before allocating, so that a
+  // corrupt header cannot ask for terabytes: an uncompressed file's size is
+  // exact; deflate expands at most 1032:1, so a gzip file of C bytes holds
+  // at most about 1032 C.
   size_t headerBytes = 4 + 4 * static_cast<size_t>(rank);
-  if (!source.isGzip() && source.plainSize() - headerBytes < fileBytes)
+  if (!source.isGzip() && source.fileSize() - headerBytes < fileBytes)
     return truncation("data", fileBytes,
-                      static_cast<size_t>(source.plainSize() - headerBytes));
+                      static_cast<size_t>(source.fileSize() - headerBytes));
+  if (source.isGzip() && fileBytes / 1032 > source.fileSize())
+    return makeStatus(KILN_STATUS_DATA_LOSS,
+                      "%s: the IDX dimensions %s announce %zu bytes of data, "
+                      "more than a gzip file of %llu bytes can hold",
+                      path, formatShape(shape, rank).c_str(), fileBytes,
+                      static_cast<unsigned long long>(source.fileSize()));
   kiln_tensor_t *tensor = nullptr;
   if (kiln_status_t status =
           allocateTensor(type->dtype, rank, shape, path, &tensor))
@@ -224,6 +291,11 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
                           "%s: unexpected bytes after the %zu bytes of data "
                           "that the IDX dimensions %s announce",
                           path, fileBytes, formatShape(shape, rank).c_str());
+    if (!status && source.truncatedGzip())
+      status = makeStatus(KILN_STATUS_DATA_LOSS,
+                          "%s: truncated %s: the gzip stream ends before its "
+                          "end marker",
+                          path, kind);
   }
   if (status) {
     kiln_tensor_free(tensor);

@@ -42,11 +42,6 @@ struct CheckpointHolder {
 
 class RuntimeCheckpoint : public TempDirTest {
 protected:
-  static std::string read(const std::string &file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
   /// A safetensors file from a header text and the data bytes.
   std::string safetensors(const std::string &name, const std::string &header,
                           const std::string &data) {

@@ -155,6 +155,31 @@ TEST_F(RuntimeReader, IdxErrors) {
   std::string hugeGz = writeGzip("huge.gz", idxHeader(0x0E, {0xffffffff, 0xffffffff, 0xffff}));
   EXPECT_NE(take(kiln_read_idx(hugeGz.c_str(), &t)), "");
 
+  // A gzip file announcing more data than deflate can expand it to (1032:1)
+  // is refused before anything is allocated.
+  std::string bomb = writeGzip("bomb.gz", idxHeader(0x08, {1u << 20, 1024}));
+  std::string bombError = take(kiln_read_idx(bomb.c_str(), &t));
+  EXPECT_EQ(bombError.rfind(bomb + ": the IDX dimensions [1048576, 1024] announce 1073741824 bytes of data, more than "
+                                   "a gzip file of ", 0), 0u) << bombError;
+
+  // Bytes after the gzip data that are not another member are an error (zlib's
+  // gzread ignored them); a second member is read as the continuation.
+  std::string whole = idxHeader(0x08, {4}) + "abcd";
+  std::string member = read(writeGzip("member.gz", whole));
+  std::string garbage = write("garbage.gz", member + "trailing junk");
+  EXPECT_EQ(take(kiln_read_idx(garbage.c_str(), &t)),
+            garbage + ": unexpected bytes after the end of the gzip data (not another gzip member)");
+  std::string first = read(writeGzip("first.gz", whole.substr(0, 6)));
+  std::string second = read(writeGzip("second.gz", whole.substr(6)));
+  std::string members = write("members.gz", first + second);
+  TensorHolder joined;
+  ASSERT_EQ(kiln_read_idx(members.c_str(), &joined.tensor), nullptr);
+  EXPECT_EQ(std::string(static_cast<const char *>(kiln_tensor_const_data(joined.tensor)), 4), "abcd");
+  // A member cut before its trailer (CRC and size) is truncated.
+  std::string noTrailer = write("notrailer.gz", member.substr(0, member.size() - 8));
+  EXPECT_EQ(take(kiln_read_idx(noTrailer.c_str(), &t)),
+            noTrailer + ": truncated gzip-compressed IDX file: the gzip stream ends before its end marker");
+
   // gzip magic followed by garbage.
   std::string corrupt = write("corrupt.gz", std::string("\x1f\x8b\x08\x00garbage-garbage", 19));
   EXPECT_NE(take(kiln_read_idx(corrupt.c_str(), &t)).find(corrupt + ": "), std::string::npos);
