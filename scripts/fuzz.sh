@@ -28,7 +28,7 @@ done
 fuzz="${KILN_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 if [[ ! -f "$fuzz/build.ninja" ]]; then
   cmake -G Ninja -S "$root" -B "$fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_ENABLE_FUZZER=ON \
-    -DKILN_FUZZ_KILNC="$root/build/bin/kilnc"
+    -DKILN_FUZZ_KILNC="${KILN_BUILD_DIR:-$root/build}/bin/kilnc"
 fi
 ninja -C "$fuzz" -j"${KILN_JOBS:-2}" $(printf 'kiln-%s-fuzzer ' "${targets[@]}")
 

@@ -26,9 +26,13 @@ void Histogram::observe(double value) {
 
 namespace {
 template <typename... Args> void appendf(std::string &out, const char *format, Args... args) {
-  char line[512];
-  int n = std::snprintf(line, sizeof line, format, args...);
-  out.append(line, size_t(std::min(n, int(sizeof line) - 1)));
+  if constexpr (sizeof...(Args) == 0) {
+    out.append(format); // no arguments: the text as it is, never a format
+  } else {
+    char line[512];
+    int n = std::snprintf(line, sizeof line, format, args...);
+    out.append(line, size_t(std::min(n, int(sizeof line) - 1)));
+  }
 }
 } // namespace
 

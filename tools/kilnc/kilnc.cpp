@@ -123,6 +123,10 @@ cl::opt<int64_t> trainLimit("limit", cl::desc("Use only the first N training exa
 cl::opt<bool> trainQuiet("quiet", cl::desc("No progress bar"), cl::cat(trainCategory));
 cl::list<std::string> trainColumns("columns", cl::desc("CSV data: input=col1,col2,... (repeat per input)"),
                                    cl::cat(trainCategory));
+cl::opt<bool> linkSanitizers("link-sanitizers",
+                             cl::desc("Link the binary with -fsanitize=address,undefined, for a runtime built with "
+                                      "KILN_SANITIZE (given with --runtime-dir; scripts/sanitize.sh)"),
+                             cl::Hidden);
 cl::opt<std::string> runtimeDir("runtime-dir", cl::desc("Directory holding libkiln_runtime.a and libkiln_model_main.a"),
                                 cl::init(KILN_RUNTIME_LIBRARY_DIR), cl::Hidden);
 
@@ -560,6 +564,8 @@ int main(int argc, char **argv) {
                                      dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson", "-lpthread",
                                      "-lz", "-lm", "-ldl"};
     args.insert(args.end(), omp.begin(), omp.end());
+    if (linkSanitizers)
+      args.push_back("-fsanitize=address,undefined");
     failure = runLinker(args);
   }
   sys::fs::remove(objectPath);
