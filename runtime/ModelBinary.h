@@ -61,6 +61,12 @@ std::string formatTensorType(const json &tensor);
 kiln_init_kind_t initKind(const std::string &name);
 bool endsWith(const std::string &text, const std::string &suffix);
 
+/// The index of the first NaN or infinite value of an f32 tensor (on the
+/// host), or -1 if every value is finite.
+int64_t firstNonFinite(const kiln_tensor_t *tensor);
+/// "NaN" or "infinite", for messages about `value`.
+const char *nonFiniteKind(float value);
+
 /// The model's parameters: from a safetensors file, or seeded initializers;
 /// on the GPU for a GPU model.
 std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed);

@@ -61,6 +61,16 @@ kiln_init_kind_t initKind(const std::string &name) {
   return KILN_INIT_CONSTANT;
 }
 
+int64_t firstNonFinite(const kiln_tensor_t *tensor) {
+  const float *values = static_cast<const float *>(kiln_tensor_const_data(tensor));
+  for (int64_t i = 0, n = kiln_tensor_num_elements(tensor); i < n; ++i)
+    if (!std::isfinite(values[i]))
+      return i;
+  return -1;
+}
+
+const char *nonFiniteKind(float value) { return std::isnan(value) ? "NaN" : "infinite"; }
+
 /// The model's parameters: from a safetensors file, or seeded initializers.
 std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed) {
   kiln_checkpoint_t *checkpoint = nullptr;
@@ -79,13 +89,12 @@ std::vector<TensorPtr> loadParams(const json &model, const std::string &weights,
         fail(weights + ": no tensor '" + name + "', a parameter of the model (f32" + formatShape(shape) + ")");
       }
       check(kiln_checkpoint_copy_to(checkpoint, name.c_str(), tensor));
-      const float *values = static_cast<const float *>(kiln_tensor_const_data(tensor));
-      for (int64_t i = 0, n = kiln_tensor_num_elements(tensor); i < n; ++i)
-        if (!std::isfinite(values[i])) {
-          kiln_checkpoint_free(checkpoint);
-          fail(weights + ": parameter '" + name + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinite") +
-               " values (value " + std::to_string(i) + "); these weights came from a run that diverged");
-        }
+      if (int64_t bad = firstNonFinite(tensor); bad >= 0) {
+        kiln_checkpoint_free(checkpoint);
+        fail(weights + ": parameter '" + name + "' holds " +
+             nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(tensor))[bad]) + " values (value " +
+             std::to_string(bad) + "); these weights came from a run that diverged");
+      }
     } else {
       check(kiln_init_param(tensor, initKind(param.at("init").get<std::string>()), param.value("value", 0.0), seed,
                             name.c_str()));

@@ -174,12 +174,10 @@ void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::s
                  const std::string &when, const std::string &consequence) {
   for (size_t t = 0; t < tensors.size(); ++t) {
     check(kiln_tensor_to_host(tensors[t].get()));
-    const float *values = static_cast<const float *>(kiln_tensor_const_data(tensors[t].get()));
-    int64_t count = kiln_tensor_num_elements(tensors[t].get());
-    for (int64_t i = 0; i < count; ++i)
-      if (!std::isfinite(values[i]))
-        fail("training diverged: '" + names[t] + "' holds " + (std::isnan(values[i]) ? "NaN" : "infinite") +
-             " values " + when + " (try a smaller --lr); " + consequence);
+    if (int64_t bad = firstNonFinite(tensors[t].get()); bad >= 0)
+      fail("training diverged: '" + names[t] + "' holds " +
+           nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(tensors[t].get()))[bad]) + " values " +
+           when + " (try a smaller --lr); " + consequence);
   }
 }
 
@@ -435,6 +433,12 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       fail(options.resume + ": no optimizer state '" + name + "' to resume from");
     }
     check(kiln_checkpoint_copy_to(resumed, name.c_str(), state[i].get()));
+    if (int64_t bad = firstNonFinite(state[i].get()); bad >= 0) {
+      kiln_checkpoint_free(resumed);
+      fail(options.resume + ": optimizer state '" + name + "' holds " +
+           nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(state[i].get()))[bad]) + " values (value " +
+           std::to_string(bad) + "); this checkpoint came from a run that diverged");
+    }
   }
   kiln_checkpoint_free(resumed);
   if (runsOnGpu(model))
