@@ -515,6 +515,17 @@ int main(int argc, char **argv) {
     return writeTextFile(output, text) ? 0 : 1;
   }
 
+  // The C header of obj and lib is made first: a model set it cannot
+  // describe is refused before anything is written.
+  std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
+  std::string headerText;
+  if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
+    auto header = kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda);
+    if (!header)
+      return fail(toString(header.takeError()));
+    headerText = std::move(*header);
+  }
+
   // Binary levels: an object file first (next to the output for obj, in a
   // temporary file for lib and exe).
   std::string objectPath = output;
@@ -532,17 +543,9 @@ int main(int argc, char **argv) {
     if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::ObjectFile))
       return fail(toString(std::move(error)));
   }
-  std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
-  if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
-    std::string headerPath = withExtension(output, "h");
-    auto header = kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda);
-    if (!header) {
-      sys::fs::remove(objectPath);
-      return fail(toString(header.takeError()));
-    }
-    if (!writeTextFile(headerPath, *header))
-      return 1;
-  }
+  if ((emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) &&
+      !writeTextFile(withExtension(output, "h"), headerText))
+    return 1;
   if (emitLevel == EmitLevel::Obj)
     return 0;
 
