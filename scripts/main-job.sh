@@ -25,8 +25,10 @@ done
 
 echo "== compiling examples/fashion_cnn.kiln to $work/FashionCnn"
 "$build/bin/kilnc" "$root/examples/fashion_cnn.kiln" --emit=exe -o "$work/FashionCnn"
+limit=()
+[[ -n "${KILN_MAIN_LIMIT:-}" ]] && limit=(--limit "$KILN_MAIN_LIMIT")
 "$work/FashionCnn" train --data "$data" --epochs "${KILN_MAIN_EPOCHS:-1}" --batch 128 \
-  --limit "${KILN_MAIN_LIMIT:-0}" --seed 0 --save "$work/fashion_cnn.safetensors"
+  "${limit[@]}" --seed 0 --save "$work/fashion_cnn.safetensors"
 echo "== predicting test images with the trained weights"
 "$work/FashionCnn" predict --input "$data/t10k-images-idx3-ubyte.gz" --labels "$data/t10k-labels-idx1-ubyte.gz" \
   --weights "$work/fashion_cnn.safetensors" --show 8
