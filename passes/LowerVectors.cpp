@@ -35,12 +35,13 @@ using namespace mlir;
 namespace {
 
 /// Applies one pattern set, stopping after a bounded number of sweeps (the
-/// lowerings converge in one or two; the bound guards against a loop).
+/// lowerings converge in one or two; the bound guards against a loop, and
+/// not converging within it fails the pass rather than leaving half-lowered
+/// vector ops for a later, less clear error).
 LogicalResult applyPatternSet(Operation *root, RewritePatternSet &&patterns) {
   GreedyRewriteConfig config;
   config.setMaxIterations(16);
-  (void)applyPatternsGreedily(root, std::move(patterns), config);
-  return success();
+  return applyPatternsGreedily(root, std::move(patterns), config);
 }
 
 struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsPass> {
@@ -60,7 +61,8 @@ struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsP
       vector::populateVectorMultiReductionLoweringPatterns(patterns,
                                                            vector::VectorMultiReductionLowering::InnerReduction);
       vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
-      (void)applyPatternSet(func, std::move(patterns));
+      if (failed(applyPatternSet(func, std::move(patterns))))
+        return signalPassFailure();
     }
 
     // Transfers: fully unrolled to 1-D loads and stores.
@@ -69,7 +71,8 @@ struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsP
       populateVectorToSCFConversionPatterns(patterns,
                                             VectorTransferToSCFOptions().setTargetRank(1).enableFullUnroll());
       vector::populateVectorTransferLoweringPatterns(patterns, /*maxTransferRank=*/1);
-      (void)applyPatternSet(func, std::move(patterns));
+      if (failed(applyPatternSet(func, std::move(patterns))))
+        return signalPassFailure();
     }
 
     // What the lowerings above leave: transposes and shape casts.
@@ -77,7 +80,8 @@ struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsP
       RewritePatternSet patterns(context);
       vector::populateVectorTransposeLoweringPatterns(patterns, vector::VectorTransposeLowering::EltWise);
       vector::populateVectorShapeCastLoweringPatterns(patterns);
-      (void)applyPatternSet(func, std::move(patterns));
+      if (failed(applyPatternSet(func, std::move(patterns))))
+        return signalPassFailure();
     }
   }
 };

@@ -2,8 +2,9 @@
 //
 // Every Kiln pass is declared here, prefixed `kiln-`, with its options and
 // dependent dialects; each is implemented with GEN_PASS_DEF_<NAME> and
-// `impl::<Name>Base`, registered in Passes.cpp, and has a lit test named
-// after its flag under test/passes/.
+// `impl::<Name>Base`, registered by the generated registerKilnPasses()
+// (called from registerKilnPassesAndPipelines in Pipelines.cpp), and has a
+// lit test named after its flag under test/passes/.
 //
 //===----------------------------------------------------------------------===//
 

@@ -773,7 +773,8 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
       populateVectorCleanupPatterns(patterns);
       GreedyRewriteConfig config;
       config.setMaxIterations(4);
-      (void)applyPatternsGreedily(func, std::move(patterns), config);
+      if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
+        return signalPassFailure();
     }
 
     // 4. Accumulators out of the reduction loops, on tensors; then drop the
@@ -789,7 +790,8 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
       populateCanonicalizationPatterns(patterns);
       GreedyRewriteConfig config;
       config.setMaxIterations(8);
-      (void)applyPatternsGreedily(func, std::move(patterns), config);
+      if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
+        return signalPassFailure();
     }
     hoistOnTensors(rewriter, func);
   }

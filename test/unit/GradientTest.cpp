@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ struct OpCase {
   std::string body;
   std::vector<int64_t> labels = {};
 };
+
+/// How GoogleTest prints a case (in the ctest log, `GetParam() = mse`)
+/// instead of a dump of the struct's bytes.
+void PrintTo(const OpCase &c, std::ostream *os) { *os << c.name; }
 
 std::string tensorType(const std::vector<int64_t> &shape, const char *element = "f64") {
   std::string text = "tensor<";

@@ -7,6 +7,8 @@
 //   kiln     the kiln dialect
 //   summary  a human summary of each model (inputs, parameters, outputs...)
 //   linalg   after kiln-to-linalg (linalg/tensor/arith/math on tensors)
+//   gpu      --target=cuda: after mapping to GPU kernels (gpu dialect)
+//   ptx      --target=cuda: the kernels' PTX text
 //   llvm     LLVM IR for the target
 //   asm      target assembly
 //   obj      an object file plus a C header declaring the models' functions
