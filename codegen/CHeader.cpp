@@ -67,7 +67,7 @@ bool isReservedInWrapper(const std::string &name) {
       "static_assert", "static_cast", "template", "this", "thread_local", "throw", "true", "try", "typeid",
       "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
       // What the wrappers declare and call.
-      "n", "params", "state", "lr", "step", "results", "args", "allocated", "owned", "hlr", "hstep", "memcpy",
+      "n", "params", "state", "lr", "step", "seed", "results", "args", "allocated", "owned", "hlr", "hstep", "hseed", "memcpy",
       "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
   for (const char *word : reserved)
     if (name == word)
@@ -165,9 +165,11 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     os << "\n * One training step: params[] and state[] (the optimizer state, in the order of "
        << upper(model.name) << "_STATE_NAMES, initialized to " << upper(model.name)
        << "_STATE_INIT) are updated in place; lr is the learning rate and step the 1-based step count.";
+    if (model.trainStepSeeded)
+      os << "\n * seed keys the dropout masks (the same seed and step give the same masks).";
     os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Not thread-safe for the same params/state. */\n";
     os << "static inline int " << symbol << "(int64_t n, float *const params[], float *const state[], float lr, "
-       << "float step";
+       << "float step" << (model.trainStepSeeded ? ", int32_t seed" : "");
   } else {
     os << "\n * n is the batch size N. Returns 0, or -1 if n < 1. Thread-safe: it keeps no state. */\n";
     os << "static inline int " << symbol << "(int64_t n, const float *const params[]";
@@ -185,7 +187,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     resultWords += 3 + 2 * result.shape.size();
   os << "  int64_t results[" << resultWords << "] = {0};\n";
   size_t numState = trainStep ? model.state.size() : 0;
-  size_t argCount = 1 + model.params.size() + numState + (trainStep ? 2 : 0) + function.inputs.size();
+  bool seeded = trainStep && model.trainStepSeeded;
+  size_t argCount = 1 + model.params.size() + numState + (trainStep ? 2 : 0) + (seeded ? 1 : 0) + function.inputs.size();
   for (size_t i = 0; i < model.params.size(); ++i)
     emitDescriptor(os, "p" + std::to_string(i), "params[" + std::to_string(i) + "]", model.params[i].shape);
   for (size_t i = 0; i < numState; ++i)
@@ -196,6 +199,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     emitDescriptor(os, "hlr", "&lr", {});
     emitDescriptor(os, "hstep", "&step", {});
   }
+  if (seeded)
+    emitDescriptor(os, "hseed", "&seed", {});
   for (size_t i = 0; i < function.inputs.size(); ++i)
     emitDescriptor(os, "in" + std::to_string(i), names[i], function.inputs[i].shape);
   os << "  void *args[" << argCount << "] = {results";
@@ -205,6 +210,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     os << ", s" << i;
   if (trainStep)
     os << ", hlr, hstep";
+  if (seeded)
+    os << ", hseed";
   for (size_t i = 0; i < function.inputs.size(); ++i)
     os << ", in" << i;
   os << "};\n";

@@ -257,7 +257,7 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
     return makeError("model '" + modelName + "' has no function '" + function + "'");
 
   // Expected argument types: the parameters, then (train_step) the optimizer
-  // state, lr and step, then the inputs.
+  // state, lr and step (and seed, for a model with dropout), then the inputs.
   std::vector<TensorInfo> expected;
   if (!isGather)
     for (const ParamInfo &param : model->params)
@@ -267,6 +267,8 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
       expected.push_back({slot.param + "/" + slot.slot, ElementType::F32, slot.shape});
     expected.push_back({"lr", ElementType::F32, {}});
     expected.push_back({"step", ElementType::F32, {}});
+    if (model->trainStepSeeded)
+      expected.push_back({"seed", ElementType::I32, {}});
   }
   expected.insert(expected.end(), entry->inputs.begin(), entry->inputs.end());
   if (args.size() != expected.size())

@@ -123,8 +123,12 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
         info.loss = functionInfo(func);
       else if (func.getSymName().ends_with("_grad"))
         info.grad = functionInfo(func);
-      else if (func.getSymName().ends_with("_train_step"))
+      else if (func.getSymName().ends_with("_train_step")) {
         info.trainStep = trainStepInfo(func, info.state);
+        for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+          if (auto hyper = func.getArgAttrOfType<StringAttr>(i, "kiln.hyper"); hyper && hyper.getValue() == "seed")
+            info.trainStepSeeded = true;
+      }
     }
     if (auto optimizer = model->getAttrOfType<DictionaryAttr>("kiln.optimizer")) {
       for (NamedAttribute entry : optimizer) {

@@ -145,6 +145,8 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
           {"param", slot.param}, {"slot", slot.slot}, {"shape", std::move(shape)}, {"init", slot.init}});
     }
     trainStep["state"] = std::move(state);
+    if (model.trainStepSeeded)
+      trainStep["seeded"] = true;
     root["train_step"] = std::move(trainStep);
   }
   if (!model.gathers.empty()) {

@@ -9,7 +9,7 @@
 //   - on function results: `kiln.output = "name"`, `kiln.grad = @param`,
 //     `kiln.update = <argument index>`;
 //   - on train_step arguments: `kiln.state = {param, slot, init}` and
-//     `kiln.hyper = "lr" | "step"`;
+//     `kiln.hyper = "lr" | "step" | "seed"` (seed: models with dropout);
 //   - on the model module: `kiln.model` (unit) and
 //     `kiln.optimizer = {name = "...", ...}`;
 //   - on a batch gather function: `kiln.gather = "<input>"`.
@@ -101,9 +101,9 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
   }
   if (name == getHyperAttrName()) {
     auto hyper = dyn_cast<StringAttr>(attribute.getValue());
-    if (!hyper || (hyper.getValue() != "lr" && hyper.getValue() != "step"))
+    if (!hyper || (hyper.getValue() != "lr" && hyper.getValue() != "step" && hyper.getValue() != "seed"))
       return op->emitError() << "'" << name << "' on argument #" << argIndex
-                             << " must be \"lr\" or \"step\"";
+                             << " must be \"lr\", \"step\" or \"seed\"";
     return success();
   }
   if (name != getParamAttrName())

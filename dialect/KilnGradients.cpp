@@ -27,7 +27,7 @@
 // - binary cross-entropy differentiates the clamped forward: no gradient
 //   flows to p outside [1e-7, 1 - 1e-7];
 // - means divide by the element count at run time (a dynamic batch);
-// - dropout is the identity, as its (inference) lowering is for now.
+// - dropout applies its mask to the cotangent (the same op and key).
 //
 //===----------------------------------------------------------------------===//
 
@@ -471,9 +471,17 @@ KILN_VJP(AvgPoolOp, avgPoolVjp(*this, builder, g, operandCotangents))
 
 KILN_VJP(ReshapeOp, (operandCotangents.push_back(RuleBuilder(builder, getLoc()).reshape(g, getInput().getType())),
                      success()))
-// Identity, like the current (inference) lowering of dropout; the training
-// lowering that draws a mask will scale the cotangent by the same mask.
-KILN_VJP(DropoutOp, (operandCotangents.push_back(g), success()))
+// The same mask and scale on the cotangent: the same op with the same key
+// recomputes the mask (identity without a key). The key gets no gradient.
+LogicalResult dropoutVjp(DropoutOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
+  out.push_back(DropoutOp::create(builder, op.getLoc(), g.getType(), g, op.getKey(), op.getRateAttr(),
+                                  op.getInstanceAttr()));
+  for (size_t i = 0; i < op.getKey().size(); ++i)
+    out.push_back(Value());
+  return success();
+}
+
+KILN_VJP(DropoutOp, dropoutVjp(*this, builder, g, operandCotangents))
 
 KILN_VJP(ReduceSumOp, reductionVjp(*this, builder, g, operandCotangents))
 KILN_VJP(ReduceMeanOp, reductionVjp(*this, builder, g, operandCotangents))

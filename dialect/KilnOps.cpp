@@ -407,6 +407,16 @@ LogicalResult DropoutOp::verify() {
   double rate = getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return emitOpError() << "rate must be in [0, 1), got " << rate;
+  ValueRange key = getKey();
+  if (key.empty())
+    return success();
+  auto isScalar = [](Value v, bool wantInteger) {
+    auto type = dyn_cast<RankedTensorType>(v.getType());
+    return type && type.getRank() == 0 &&
+           (wantInteger ? type.getElementType().isInteger(32) : type.getElementType().isF32());
+  };
+  if (key.size() != 2 || !isScalar(key[0], true) || !isScalar(key[1], false))
+    return emitOpError() << "key must be (seed: tensor<i32>, step: tensor<f32>)";
   return success();
 }
 

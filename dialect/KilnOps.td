@@ -495,28 +495,41 @@ def Kiln_MseOp : Kiln_LossOp<"mse", [SameOperandsAndResultElementType]> {
 //===----------------------------------------------------------------------===//
 
 def Kiln_DropoutOp : Kiln_Op<"dropout",
-    [Pure, SameOperandsAndResultType, Kiln_HasVjp]> {
-  let summary = "dropout (identity at inference)";
+    [Pure, AllTypesMatch<["input", "result"]>, Kiln_HasVjp]> {
+  let summary = "dropout: a random mask in training, the identity otherwise";
   let description = [{
-    Keras's `Dropout(rate)`: while training, each element is zeroed with
-    probability `rate` and the survivors are scaled by 1 / (1 - rate); at
-    inference (the `_predict` functions) it is the identity. `rate` is in
-    [0, 1). The training lowering decides where the random mask comes from;
-    the op itself is marked Pure so that an unused dropout folds away.
+    Keras's `Dropout(rate)` (inverted dropout). Without a `key` it is the
+    identity: `_predict`, `_loss` and `_grad` compute the inference-mode
+    model. kiln-optimizer gives the copy of the forward pass inside
+    `_train_step` the key `(seed: tensor<i32>, step: tensor<f32>)`, the
+    train step's `seed` and `step` arguments; then each element is zeroed
+    with probability `rate` and the survivors are scaled by 1 / (1 - rate).
+
+    The mask is counter-based: element i of dropout instance `instance`
+    (dropout_0, dropout_1, ... in the model) is kept when the top 32 bits of
+    a SplitMix64 hash of (seed, step, instance, i) are at least
+    rate * 2^32. So it is reproducible for a seed, different at every step
+    and for every layer, the same for any number of threads, and the
+    gradient (the same op on the cotangent, with the same key) recomputes
+    it instead of storing it.
 
     ```mlir
     %r = kiln.dropout %x rate = 5.000000e-01 : tensor<?x64xf32>
+    %t = kiln.dropout %x key(%seed, %step : tensor<i32>, tensor<f32>) rate = 5.000000e-01 {instance = 1 : i64} : tensor<?x64xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$input, F64Attr:$rate);
+  let arguments = (ins Kiln_FloatTensor:$input, Variadic<AnyRankedTensor>:$key, F64Attr:$rate,
+                       DefaultValuedAttr<I64Attr, "0">:$instance);
   let results = (outs Kiln_FloatTensor:$result);
   let builders = [
-    OpBuilder<(ins "::mlir::Value":$input, "double":$rate), [{
-      build($_builder, $_state, input.getType(), input,
-            $_builder.getF64FloatAttr(rate));
+    OpBuilder<(ins "::mlir::Value":$input, "double":$rate, "int64_t":$instance), [{
+      build($_builder, $_state, input.getType(), input, ::mlir::ValueRange{},
+            $_builder.getF64FloatAttr(rate), $_builder.getI64IntegerAttr(instance));
     }]>
   ];
-  let assemblyFormat = "$input `rate` `=` $rate attr-dict `:` type($input)";
+  let assemblyFormat = [{
+    $input (`key` `(` $key^ `:` type($key) `)`)? `rate` `=` $rate attr-dict `:` type($input)
+  }];
   let hasVerifier = 1;
 }
 

@@ -332,8 +332,13 @@ private:
                                      builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
     case ast::Builtin::Flatten:
       return kiln::ReshapeOp::create(builder, callLoc, type, operand(0));
-    case ast::Builtin::Dropout:
-      return kiln::DropoutOp::create(builder, callLoc, operand(0), builder.getF64FloatAttr(layer.rate));
+    case ast::Builtin::Dropout: {
+      // dropout_<k>: k tells the layers' random masks apart.
+      llvm::StringRef instance = llvm::StringRef(call.instanceName).rsplit('_').second;
+      int64_t index = 0;
+      (void)instance.getAsInteger(10, index);
+      return kiln::DropoutOp::create(builder, callLoc, operand(0), layer.rate, index);
+    }
     case ast::Builtin::None:
       break;
     }

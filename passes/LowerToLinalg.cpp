@@ -413,11 +413,76 @@ struct ConstantLowering : OpRewritePattern<kiln::ConstantOp> {
   }
 };
 
+/// An i64 constant with the bits of `value`.
+Value i64Constant(OpBuilder &b, Location loc, uint64_t value) {
+  return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(int64_t(value))).getResult();
+}
+
+/// SplitMix64's finalizer on i64 values: a bijection whose output bits each
+/// depend on every input bit.
+Value splitMix64(OpBuilder &b, Location loc, Value z) {
+  auto mixStep = [&](Value x, unsigned shift) {
+    return arith::XOrIOp::create(b, loc, x, arith::ShRUIOp::create(b, loc, x, i64Constant(b, loc, shift))).getResult();
+  };
+  z = arith::MulIOp::create(b, loc, mixStep(z, 30), i64Constant(b, loc, 0xBF58476D1CE4E5B9ull));
+  z = arith::MulIOp::create(b, loc, mixStep(z, 27), i64Constant(b, loc, 0x94D049BB133111EBull));
+  return mixStep(z, 31);
+}
+
+/// Without a key, dropout is the identity (inference). With the key (seed,
+/// step) of a train step: element i is kept, and scaled by 1 / (1 - rate),
+/// when the top 32 bits of splitmix(layerKey + i * golden) are at least
+/// rate * 2^32, with layerKey = splitmix(seed ^ splitmix(step ^ instance <<
+/// 32)). Computed per element from its index: no state, no stored mask, the
+/// same for any thread count.
 struct DropoutLowering : OpRewritePattern<kiln::DropoutOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(kiln::DropoutOp op, PatternRewriter &rewriter) const override {
-    // Inference: dropout is the identity (training inserts the mask later).
-    rewriter.replaceOp(op, op.getInput());
+    if (op.getKey().empty()) {
+      rewriter.replaceOp(op, op.getInput());
+      return success();
+    }
+    Location loc = op.getLoc();
+    Value input = op.getInput();
+    RankedTensorType type = tensorTypeOf(input);
+    Type i64 = rewriter.getI64Type();
+    // Row-major strides of the input, for each element's linear index.
+    SmallVector<Value> strides(type.getRank());
+    Value stride = i64Constant(rewriter, loc, 1);
+    for (int64_t d = type.getRank() - 1; d >= 0; --d) {
+      strides[d] = stride;
+      Value size = arith::IndexCastOp::create(rewriter, loc, i64, tensor::DimOp::create(rewriter, loc, input, d));
+      stride = arith::MulIOp::create(rewriter, loc, stride, size);
+    }
+    double rate = op.getRate().convertToDouble();
+    uint64_t threshold = uint64_t(std::llround(rate * 4294967296.0));
+    Type element = type.getElementType();
+    // The key's scalars are operands of the elementwise op (broadcast), not
+    // read before it: on the GPU they live in device memory, which only the
+    // kernel may read. The layer's key is loop-invariant; LLVM hoists it.
+    int64_t instance = op.getInstance();
+    Value result = buildElementwise(
+        rewriter, loc, type, ValueRange{input, op.getKey()[0], op.getKey()[1]},
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          auto constant = [&](uint64_t value) { return i64Constant(b, l, value); };
+          Value seed = arith::ExtUIOp::create(b, l, i64, args[1]);
+          Value step = arith::FPToSIOp::create(b, l, i64, args[2]);
+          Value stepAndInstance = arith::XOrIOp::create(b, l, step, constant(uint64_t(instance) << 32));
+          Value layerKey =
+              splitMix64(b, l, arith::XOrIOp::create(b, l, seed, splitMix64(b, l, stepAndInstance)));
+          Value linear = constant(0);
+          for (int64_t d = 0; d < type.getRank(); ++d) {
+            Value index = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            linear = arith::AddIOp::create(b, l, linear, arith::MulIOp::create(b, l, index, strides[d]));
+          }
+          Value golden = constant(0x9E3779B97F4A7C15ull);
+          Value bits = splitMix64(b, l, arith::AddIOp::create(b, l, layerKey, arith::MulIOp::create(b, l, linear, golden)));
+          Value top = arith::ShRUIOp::create(b, l, bits, constant(32));
+          Value keep = arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, top, constant(threshold));
+          Value scaled = arith::MulFOp::create(b, l, args[0], floatConstant(b, l, element, 1.0 / (1.0 - rate)));
+          return arith::SelectOp::create(b, l, keep, scaled, floatConstant(b, l, element, 0.0)).getResult();
+        });
+    rewriter.replaceOp(op, result);
     return success();
   }
 };

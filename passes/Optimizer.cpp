@@ -200,6 +200,16 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("lr"))));
     argTypes.push_back(scalarType);
     argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("step"))));
+    // A model with dropout trains through a copy of _grad whose dropouts have
+    // the key (seed, step); _grad itself stays the inference-mode gradient
+    // that gradcheck and kiln-run compare with finite differences.
+    bool hasDropout = false;
+    grad.walk([&](kiln::DropoutOp) { hasDropout = true; });
+    Type seedType = RankedTensorType::get({}, IntegerType::get(context, 32));
+    if (hasDropout) {
+      argTypes.push_back(seedType);
+      argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("seed"))));
+    }
     for (unsigned i : inputArgs) {
       argTypes.push_back(grad.getArgument(i).getType());
       argAttrs.push_back(grad.getArgAttrDict(i));
@@ -216,13 +226,31 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     b.setInsertionPointToEnd(entry);
 
     unsigned numParams = paramArgs.size(), numSlots = slots.size();
-    unsigned firstInput = lrIndex + 2;
-    SmallVector<Value> callArgs(grad.getNumArguments());
+    unsigned firstInput = lrIndex + (hasDropout ? 3 : 2);
+    func::FuncOp callee = grad;
+    if (hasDropout) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(func);
+      callee = cast<func::FuncOp>(b.clone(*grad));
+      callee.setSymName((grad.getSymName() + "_training").str());
+      callee.setPrivate();
+      unsigned seedArg = callee.getNumArguments();
+      if (failed(callee.insertArgument(seedArg, seedType, {}, loc)) ||
+          failed(callee.insertArgument(seedArg + 1, scalarType, {}, loc)))
+        return grad.emitError("cannot add the dropout key to the training gradient");
+      Value seed = callee.getArgument(seedArg), stepArg = callee.getArgument(seedArg + 1);
+      callee.walk([&](kiln::DropoutOp op) { op.getKeyMutable().assign(ValueRange{seed, stepArg}); });
+    }
+    SmallVector<Value> callArgs(callee.getNumArguments());
     for (unsigned p = 0; p < numParams; ++p)
       callArgs[paramArgs[p]] = entry->getArgument(p);
     for (unsigned k = 0; k < inputArgs.size(); ++k)
       callArgs[inputArgs[k]] = entry->getArgument(firstInput + k);
-    auto call = func::CallOp::create(b, loc, grad, callArgs);
+    if (hasDropout) {
+      callArgs[grad.getNumArguments()] = entry->getArgument(lrIndex + 2);
+      callArgs[grad.getNumArguments() + 1] = entry->getArgument(lrIndex + 1);
+    }
+    auto call = func::CallOp::create(b, loc, callee, callArgs);
 
     SmallVector<Value> results;
     SmallVector<DictionaryAttr> resultAttrs;

@@ -89,6 +89,10 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
 TensorPtr sliceRows(const kiln_tensor_t *tensor, int64_t begin, int64_t end);
 /// A rank-0 f32 tensor holding `value` (train_step's lr and step).
 TensorPtr scalarTensor(float value);
+/// train_step's `seed` argument, for a model with dropout (JSON
+/// train_step.seeded): a rank-0 i32 tensor derived from --seed. Null when
+/// the model takes none.
+TensorPtr dropoutSeedTensor(const json &model, uint64_t seed);
 /// train_step's optimizer state slots (the metadata's train_step.state), on
 /// the host, each filled with its initial value.
 std::vector<TensorPtr> initialOptimizerState(const json &model);

@@ -184,6 +184,8 @@ int runBench(const json &model, const std::string &function, const std::string &
     extra = initialOptimizerState(model);
     extra.push_back(scalarTensor(float(modelLearningRate(model))));
     extra.push_back(scalarTensor(1.0f));
+    if (TensorPtr seed = dropoutSeedTensor(model, 0))
+      extra.push_back(std::move(seed));
     if (runsOnGpu(model))
       for (const TensorPtr &tensor : extra)
         check(kiln_tensor_to_device(tensor.get()));

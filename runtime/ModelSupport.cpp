@@ -266,6 +266,17 @@ TensorPtr scalarTensor(float value) {
   return TensorPtr(tensor);
 }
 
+TensorPtr dropoutSeedTensor(const json &model, uint64_t seed) {
+  if (!model.contains("train_step") || !model["train_step"].value("seeded", false))
+    return nullptr;
+  kiln_tensor_t *tensor = nullptr;
+  check(kiln_tensor_create(KILN_I32, 0, nullptr, &tensor));
+  // Its own stream of the seed, folded to 32 bits: the masks differ from the
+  // initializers' and the shuffle's draws even for the same --seed.
+  *static_cast<int32_t *>(kiln_tensor_data(tensor)) = int32_t(uint32_t(kiln_param_stream_seed(seed, "dropout")));
+  return TensorPtr(tensor);
+}
+
 std::vector<TensorPtr> initialOptimizerState(const json &model) {
   std::vector<TensorPtr> state;
   for (const json &slot : model.at("train_step").at("state")) {

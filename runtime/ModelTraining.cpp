@@ -453,6 +453,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
 
   double lr = options.lr ? *options.lr : modelLearningRate(model);
   TensorPtr lrTensor = scalarTensor(float(lr));
+  TensorPtr seedTensor = dropoutSeedTensor(model, options.seed);
   const json &results = trainStep.at("results");
   size_t numResults = results.size();
   // (count - 1) / batch + 1, not (count + batch - 1) / batch: a --batch
@@ -499,6 +500,8 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         args.push_back(slot.get());
       args.push_back(lrTensor.get());
       args.push_back(stepTensor.get());
+      if (seedTensor)
+        args.push_back(seedTensor.get());
       for (const TensorPtr &input : trainBatches.batch(order, begin, end))
         args.push_back(input.get());
       std::vector<double> values = runBatch(model, descriptor.trainStep, args, numResults);

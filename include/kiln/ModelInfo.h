@@ -77,9 +77,12 @@ struct ModelInfo {
   std::optional<FunctionInfo> grad;
   /// `<model>_train_step` (made by kiln-optimizer): takes every parameter,
   /// then every `state` slot, then `lr` and `step` (rank-0 f32), then
-  /// `inputs`; updates parameters and state in place; returns the loss and
+  /// `seed` (rank-0 i32) if trainStepSeeded, then `inputs`; updates parameters and state in place; returns the loss and
   /// the metrics. Only present once the kiln-level passes have run.
   std::optional<FunctionInfo> trainStep;
+  /// Whether train_step also takes `seed` (rank-0 i32) after `step`: the
+  /// model has dropout, whose masks it keys (JSON train_step "seeded").
+  bool trainStepSeeded = false;
   std::vector<StateInfo> state;
   /// `<model>_gather_<input>` (kiln-add-batch-gather), one per data input of
   /// the loss, in that order: inputs the dataset and the row indices.

@@ -421,6 +421,15 @@ func.func @dropout_rate(%x: tensor<?x10xf32>) {
 
 // -----
 
+// kiln.dropout: a key is (seed: tensor<i32>, step: tensor<f32>).
+func.func @dropout_key(%x: tensor<?x10xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{key must be (seed: tensor<i32>, step: tensor<f32>)}}
+  %0 = kiln.dropout %x key(%s, %s : tensor<f32>, tensor<f32>) rate = 0.5 : tensor<?x10xf32>
+  return
+}
+
+// -----
+
 // kiln.param argument attribute: a flat symbol reference.
 module {
   // expected-error @+1 {{'kiln.param' on argument #0 must be a flat symbol reference to a kiln.param}}

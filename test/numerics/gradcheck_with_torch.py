@@ -136,7 +136,7 @@ def every_op(root):
         h = F.max_pool2d(h, 2, stride=1)
         h = torch.sigmoid(conv(h, k1, b1))
         h = F.avg_pool2d(h, 2)
-        h = h.permute(0, 2, 3, 1).reshape(n, -1)   # dropout: identity
+        h = h.permute(0, 2, 3, 1).reshape(n, -1)   # dropout: identity in _grad (inference mode)
         features = F.relu(h @ d + c)
         X = const(x)
         a = features + X * V - X / (V.abs() + 1)

@@ -157,14 +157,44 @@ func.func @constant() -> tensor<2xf32> {
 
 // -----
 
-// kiln.dropout is the identity (inference semantics): its operand is
-// returned as is.
+// kiln.dropout without a key is the identity (inference semantics): its
+// operand is returned as is.
 
 // CHECK-LABEL: func.func @dropout
 // CHECK-SAME:    (%[[X:.*]]: tensor<?x10xf32>)
 // CHECK-NEXT:    return %[[X]] : tensor<?x10xf32>
 func.func @dropout(%x: tensor<?x10xf32>) -> tensor<?x10xf32> {
   %0 = kiln.dropout %x rate = 0.5 : tensor<?x10xf32>
+  return %0 : tensor<?x10xf32>
+}
+
+// -----
+
+// With the key (seed, step) of a train step, one elementwise generic reads
+// the input and the two key scalars (broadcast: on the GPU they are device
+// memory, read only inside the kernel), hashes (seed, step, instance, linear
+// index) with SplitMix64, keeps the element when the top 32 bits are at
+// least rate * 2^32 (0.25 * 2^32 = 1073741824), scaling it by 1/(1 - 0.25).
+
+// CHECK-DAG:   #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG:   #[[$SCALAR:.*]] = affine_map<(d0, d1) -> ()>
+// CHECK-LABEL: func.func @dropout_training
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x10xf32>, %[[SEED:.*]]: tensor<i32>, %[[STEP:.*]]: tensor<f32>)
+// CHECK:         linalg.generic {indexing_maps = [#[[$ID]], #[[$SCALAR]], #[[$SCALAR]], #[[$ID]]], iterator_types = ["parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[X]], %[[SEED]], %[[STEP]] : tensor<?x10xf32>, tensor<i32>, tensor<f32>)
+// CHECK:         ^bb0(%[[IN:.*]]: f32, %[[S:.*]]: i32, %[[T:.*]]: f32, %{{.*}}: f32):
+// CHECK:           arith.extui %[[S]] : i32 to i64
+// CHECK:           arith.fptosi %[[T]] : f32 to i64
+// CHECK:           arith.constant 30064771072 : i64
+// CHECK:           linalg.index 0
+// CHECK:           linalg.index 1
+// CHECK:           arith.constant -7046029254386353131 : i64
+// CHECK:           %[[KEEP:.*]] = arith.cmpi uge, %{{.*}}, %{{.*}} : i64
+// CHECK:           %[[SCALED:.*]] = arith.mulf %[[IN]], %{{.*}} : f32
+// CHECK:           %[[R:.*]] = arith.select %[[KEEP]], %[[SCALED]], %{{.*}} : f32
+// CHECK:           linalg.yield %[[R]] : f32
+func.func @dropout_training(%x: tensor<?x10xf32>, %seed: tensor<i32>, %step: tensor<f32>) -> tensor<?x10xf32> {
+  %0 = kiln.dropout %x key(%seed, %step : tensor<i32>, tensor<f32>) rate = 0.25 {instance = 7 : i64} : tensor<?x10xf32>
   return %0 : tensor<?x10xf32>
 }
 

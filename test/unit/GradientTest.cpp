@@ -337,6 +337,14 @@ const OpCase kCases[] = {
      {},
      "%y = kiln.binary_cross_entropy %x0, %x1 : tensor<3x4xf64>, tensor<3x4xf64> -> tensor<f64>"},
     {"mse", {{{3, 4}}, {{3, 4}}}, {}, "%y = kiln.mse %x0, %x1 : tensor<3x4xf64>, tensor<3x4xf64> -> tensor<f64>"},
+    // Dropout in training, with a fixed key (seed 5, step 3): the gradient is
+    // the same mask and scale applied to the cotangent.
+    {"dropout_training",
+     {{{6, 7}}},
+     {6, 7},
+     "%seed = kiln.constant dense<5> : tensor<i32>\n      %step = kiln.constant dense<3.0> : tensor<f32>\n"
+     "      %y = kiln.dropout %x0 key(%seed, %step : tensor<i32>, tensor<f32>) rate = 4.000000e-01 "
+     "{instance = 2 : i64} : tensor<6x7xf64>"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryDifferentiableOp, GradientTest, ::testing::ValuesIn(kCases), nameOf);

@@ -13,7 +13,8 @@
 //
 // For `train_step` the arguments are every parameter, then every optimizer
 // state slot (in ModelInfo::state order: per parameter, its slots), then `lr`
-// and `step` (rank-0 float32 arrays), then the inputs. One optimizer step
+// and `step` (rank-0 float32 arrays), then, for a model with dropout, `seed`
+// (a rank-0 int32 array keying the masks), then the inputs. One optimizer step
 // runs; besides the results (loss.npy, <metric>.npy) it writes every updated
 // parameter as DIR/param_<name>.npy and every updated state slot as
 // DIR/state_<param>_<slot>.npy (names kept as they are, dots included:
