@@ -5,7 +5,7 @@
 #
 #   scripts/fuzz.sh [--runs N] [--merge] [TARGET...]
 #
-# TARGET: idx npy csv safetensors protocol frontend (default: all but the
+# TARGET: idx npy csv safetensors protocol http frontend (default: all but the
 # front end, whose instrumented build takes most of an hour on two cores).
 # --runs N: executions per target (default 1000000). --merge: afterwards,
 # merge what the run found into test/fuzz/corpus/<target>, keeping only the
@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[[ ${#targets[@]} -gt 0 ]] || targets=(idx npy csv safetensors protocol)
+[[ ${#targets[@]} -gt 0 ]] || targets=(idx npy csv safetensors protocol http)
 
 # The main build: its kilnc compiles the model the protocol fuzzer serves.
 "$root/scripts/setup.sh"

@@ -52,3 +52,18 @@ except OSError:
 # scripts/setup.sh installs) over its DevTools protocol.
 if os.access("/usr/bin/chromium", os.X_OK):
     config.available_features.add("chromium")
+
+# The full-disk test mounts a small tmpfs in a private mount namespace
+# (`unshare -rm`: no root needed where user namespaces are allowed, and
+# nothing outside the test sees the mount): `small-tmpfs` marks a machine
+# where that works.
+import subprocess
+import tempfile
+with tempfile.TemporaryDirectory() as probe:
+    try:
+        mounted = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {probe}"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        mounted = False
+if mounted:
+    config.available_features.add("small-tmpfs")

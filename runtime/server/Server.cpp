@@ -147,6 +147,26 @@ sigset_t stopSignalSet() {
   return signals;
 }
 
+/// What the server answers: the routes over a list of models. The handlers
+/// installRoutes() gives cpp-httplib share one Routes.
+class Routes {
+public:
+  Routes(const std::vector<std::unique_ptr<ServedModel>> &models, const ServeOptions &options)
+      : models_(models), options_(options) {}
+
+  void dispatch(const httplib::Request &req, httplib::Response &res);
+
+private:
+  ServedModel *findModel(const Target &target, httplib::Response &res);
+  void infer(ServedModel &model, const httplib::Request &req, httplib::Response &res, bool tfServing);
+  json serverMetadata() const;
+  std::string metricsText() const;
+
+  const std::vector<std::unique_ptr<ServedModel>> &models_;
+  ServeOptions options_;
+};
+
+/// serve(): the routes on a listening socket, stopped by SIGINT or SIGTERM.
 class InferenceServer {
 public:
   InferenceServer(std::vector<std::unique_ptr<ServedModel>> models, const ServeOptions &options)
@@ -155,19 +175,13 @@ public:
   int run();
 
 private:
-  void dispatch(const httplib::Request &req, httplib::Response &res);
-  ServedModel *findModel(const Target &target, httplib::Response &res);
-  void infer(ServedModel &model, const httplib::Request &req, httplib::Response &res, bool tfServing);
-  json serverMetadata() const;
-  std::string metricsText() const;
-
   std::vector<std::unique_ptr<ServedModel>> models_;
   ServeOptions options_;
   httplib::Server http_;
   std::atomic<bool> listenReturned_{false};
 };
 
-ServedModel *InferenceServer::findModel(const Target &target, httplib::Response &res) {
+ServedModel *Routes::findModel(const Target &target, httplib::Response &res) {
   for (const std::unique_ptr<ServedModel> &model : models_)
     if (model->name() == target.model) {
       if (!target.version.empty() && target.version != model->version()) {
@@ -184,7 +198,7 @@ ServedModel *InferenceServer::findModel(const Target &target, httplib::Response 
   return nullptr;
 }
 
-void InferenceServer::dispatch(const httplib::Request &req, httplib::Response &res) {
+void Routes::dispatch(const httplib::Request &req, httplib::Response &res) {
   Target target = resolve(req.path);
   if (target.route == Route::None) {
     sendError(res, 404, "no route " + req.path + " (see GET /v2 and docs/serving.md)");
@@ -243,7 +257,7 @@ void InferenceServer::dispatch(const httplib::Request &req, httplib::Response &r
   }
 }
 
-void InferenceServer::infer(ServedModel &model, const httplib::Request &req, httplib::Response &res,
+void Routes::infer(ServedModel &model, const httplib::Request &req, httplib::Response &res,
                             bool tfServing) {
   auto start = std::chrono::steady_clock::now();
   ModelMetrics &metrics = model.metrics();
@@ -293,11 +307,11 @@ void InferenceServer::infer(ServedModel &model, const httplib::Request &req, htt
   metrics.requestSeconds.observe(seconds);
 }
 
-json InferenceServer::serverMetadata() const {
+json Routes::serverMetadata() const {
   return {{"name", "kiln"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data"}}};
 }
 
-std::string InferenceServer::metricsText() const {
+std::string Routes::metricsText() const {
   std::string text;
   for (const std::unique_ptr<ServedModel> &model : models_)
     model->metrics().write(text, model->name(), model->version());
@@ -311,65 +325,9 @@ int InferenceServer::run() {
   sigset_t stopSignals = stopSignalSet();
   signal(SIGPIPE, SIG_IGN); // a client that hangs up is an error on its socket
 
-  size_t maxBody = size_t(options_.maxBodyMb) << 20;
-  http_.set_payload_max_length(maxBody);
-  http_.set_read_timeout(options_.timeoutSeconds);
-  http_.set_write_timeout(options_.timeoutSeconds);
-  http_.set_keep_alive_timeout(options_.timeoutSeconds);
-  http_.set_keep_alive_max_count(1u << 30);
-  http_.set_tcp_nodelay(true);
+  installRoutes(http_, models_, options_);
   int connections = options_.connections;
   http_.new_task_queue = [connections] { return new httplib::ThreadPool(size_t(connections)); };
-  auto handler = [this](const httplib::Request &req, httplib::Response &res) { dispatch(req, res); };
-  http_.Get(".*", handler);
-  http_.Post(".*", handler);
-  http_.Put(".*", handler);
-  http_.Delete(".*", handler);
-  http_.Patch(".*", handler);
-  http_.Options(".*", handler);
-  // cpp-httplib enforces the body limit only on a Content-Length: it reads
-  // chunked bodies and inflates compressed ones whole. Refuse both before
-  // the body is read (and close the connection, which still holds it).
-  http_.set_pre_routing_handler([](const httplib::Request &req, httplib::Response &res) {
-    std::string transfer = req.get_header_value("Transfer-Encoding");
-    std::string encoding = req.get_header_value("Content-Encoding");
-    if (!transfer.empty() && transfer != "identity") {
-      sendError(res, 411, "send the body with a Content-Length: Transfer-Encoding '" + transfer + "' is not accepted");
-    } else if (!encoding.empty() && encoding != "identity") {
-      sendError(res, 415, "send the body uncompressed: Content-Encoding '" + encoding + "' is not accepted");
-    } else {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    res.set_header("Connection", "close");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  // Errors httplib answers itself (413, a malformed request line) get the
-  // same JSON body as ours.
-  int64_t maxBodyMb = options_.maxBodyMb;
-  http_.set_error_handler([maxBodyMb](const httplib::Request &req, httplib::Response &res) {
-    if (!res.body.empty())
-      return;
-    // cpp-httplib limits form-encoded bodies to 8 KiB: curl's -d sends that
-    // type unless told otherwise.
-    if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
-      sendError(res, 413, "a form-encoded body is limited to 8 KiB: send JSON with Content-Type: application/json "
-                          "(curl: -H 'Content-Type: application/json')");
-    else if (res.status == 413)
-      sendError(res, 413, "the body is larger than the server's limit of " + std::to_string(maxBodyMb) +
-                              " MiB (--max-body-mb)");
-    else
-      sendError(res, res.status, res.status < 500 ? "bad request" : "server error");
-  });
-  http_.set_exception_handler([](const httplib::Request &, httplib::Response &res, std::exception_ptr error) {
-    std::string message = "internal error";
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception &exception) {
-      message += std::string(": ") + exception.what();
-    } catch (...) {
-    }
-    sendError(res, 500, message);
-  });
 
   // cpp-httplib listens with a backlog of 5, so that a burst of new
   // connections (a load balancer, wrk -c64) overflows it and the kernel
@@ -434,4 +392,66 @@ void kiln_server::blockStopSignals() {
 int kiln_server::serve(std::vector<std::unique_ptr<ServedModel>> models, const ServeOptions &options) {
   InferenceServer server(std::move(models), options);
   return server.run();
+}
+
+void kiln_server::installRoutes(httplib::Server &http, const std::vector<std::unique_ptr<ServedModel>> &models,
+                                const ServeOptions &options) {
+  size_t maxBody = size_t(options.maxBodyMb) << 20;
+  http.set_payload_max_length(maxBody);
+  http.set_read_timeout(options.timeoutSeconds);
+  http.set_write_timeout(options.timeoutSeconds);
+  http.set_keep_alive_timeout(options.timeoutSeconds);
+  http.set_keep_alive_max_count(1u << 30);
+  http.set_tcp_nodelay(true);
+  auto routes = std::make_shared<Routes>(models, options);
+  auto handler = [routes](const httplib::Request &req, httplib::Response &res) { routes->dispatch(req, res); };
+  http.Get(".*", handler);
+  http.Post(".*", handler);
+  http.Put(".*", handler);
+  http.Delete(".*", handler);
+  http.Patch(".*", handler);
+  http.Options(".*", handler);
+  // cpp-httplib enforces the body limit only on a Content-Length: it reads
+  // chunked bodies and inflates compressed ones whole. Refuse both before
+  // the body is read (and close the connection, which still holds it).
+  http.set_pre_routing_handler([](const httplib::Request &req, httplib::Response &res) {
+    std::string transfer = req.get_header_value("Transfer-Encoding");
+    std::string encoding = req.get_header_value("Content-Encoding");
+    if (!transfer.empty() && transfer != "identity") {
+      sendError(res, 411, "send the body with a Content-Length: Transfer-Encoding '" + transfer + "' is not accepted");
+    } else if (!encoding.empty() && encoding != "identity") {
+      sendError(res, 415, "send the body uncompressed: Content-Encoding '" + encoding + "' is not accepted");
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Errors httplib answers itself (413, a malformed request line) get the
+  // same JSON body as ours.
+  int64_t maxBodyMb = options.maxBodyMb;
+  http.set_error_handler([maxBodyMb](const httplib::Request &req, httplib::Response &res) {
+    if (!res.body.empty())
+      return;
+    // cpp-httplib limits form-encoded bodies to 8 KiB: curl's -d sends that
+    // type unless told otherwise.
+    if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+      sendError(res, 413, "a form-encoded body is limited to 8 KiB: send JSON with Content-Type: application/json "
+                          "(curl: -H 'Content-Type: application/json')");
+    else if (res.status == 413)
+      sendError(res, 413, "the body is larger than the server's limit of " + std::to_string(maxBodyMb) +
+                              " MiB (--max-body-mb)");
+    else
+      sendError(res, res.status, res.status < 500 ? "bad request" : "server error");
+  });
+  http.set_exception_handler([](const httplib::Request &, httplib::Response &res, std::exception_ptr error) {
+    std::string message = "internal error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception &exception) {
+      message += std::string(": ") + exception.what();
+    } catch (...) {
+    }
+    sendError(res, 500, message);
+  });
 }

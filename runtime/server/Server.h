@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+namespace httplib {
+class Server;
+} // namespace httplib
+
 namespace kiln_server {
 
 struct ServeOptions {
@@ -44,6 +48,13 @@ void blockStopSignals();
 /// connections, answers the requests already received, and returns 0.
 /// Returns 1 (after saying why) if it cannot listen.
 int serve(std::vector<std::unique_ptr<ServedModel>> models, const ServeOptions &options);
+
+/// The routes, limits and error bodies of the server, installed on a
+/// cpp-httplib server: what serve() listens with, and what the HTTP fuzzer
+/// (test/fuzz/HttpFuzzer.cpp) feeds raw requests. `models` must outlive
+/// `http`.
+void installRoutes(httplib::Server &http, const std::vector<std::unique_ptr<ServedModel>> &models,
+                   const ServeOptions &options);
 
 } // namespace kiln_server
 
