@@ -12,6 +12,7 @@
 
 #include "codegen/ModelInfoExtraction.h"
 
+#include "dialect/KilnDialect.h"
 #include "dialect/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,6 +22,7 @@
 #include <sstream>
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 std::string kiln::formatShape(const std::vector<int64_t> &shape) {
   std::ostringstream os;
@@ -56,7 +58,7 @@ kiln::TensorInfo tensorInfo(std::string name, Type type) {
 /// Argument `i` of `func`, the input called `name`.
 kiln::TensorInfo inputInfo(func::FuncOp func, unsigned i, std::string name) {
   kiln::TensorInfo info = tensorInfo(std::move(name), func.getArgument(i).getType());
-  if (auto classes = func.getArgAttrOfType<IntegerAttr>(i, "kiln.classes"))
+  if (auto classes = func.getArgAttrOfType<IntegerAttr>(i, KilnDialect::getClassesAttrName()))
     info.classes = classes.getInt();
   return info;
 }
@@ -65,12 +67,12 @@ kiln::FunctionInfo functionInfo(func::FuncOp func) {
   kiln::FunctionInfo info;
   info.symbol = func.getSymName().str();
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-    if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.input"))
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, KilnDialect::getInputAttrName()))
       info.inputs.push_back(inputInfo(func, i, name.str()));
   for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
-    auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.output");
+    auto name = func.getResultAttrOfType<StringAttr>(i, KilnDialect::getOutputAttrName());
     std::string resultName = name ? name.str() : "result" + std::to_string(i);
-    if (auto param = func.getResultAttrOfType<FlatSymbolRefAttr>(i, "kiln.grad"))
+    if (auto param = func.getResultAttrOfType<FlatSymbolRefAttr>(i, KilnDialect::getGradAttrName()))
       resultName = "grad_" + param.getValue().str();
     info.results.push_back(tensorInfo(resultName, func.getResultTypes()[i]));
   }
@@ -84,16 +86,16 @@ kiln::FunctionInfo trainStepInfo(func::FuncOp func, std::vector<kiln::StateInfo>
   kiln::FunctionInfo info;
   info.symbol = func.getSymName().str();
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
-    if (auto name = func.getArgAttrOfType<StringAttr>(i, "kiln.input"))
+    if (auto name = func.getArgAttrOfType<StringAttr>(i, KilnDialect::getInputAttrName()))
       info.inputs.push_back(inputInfo(func, i, name.str()));
-    if (auto slot = func.getArgAttrOfType<DictionaryAttr>(i, "kiln.state"))
+    if (auto slot = func.getArgAttrOfType<DictionaryAttr>(i, KilnDialect::getStateAttrName()))
       state.push_back({slot.getAs<FlatSymbolRefAttr>("param").getValue().str(),
                        slot.getAs<StringAttr>("slot").str(),
                        shapeOf(cast<RankedTensorType>(func.getArgument(i).getType())),
                        slot.getAs<FloatAttr>("init").getValueAsDouble()});
   }
   for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-    if (auto name = func.getResultAttrOfType<StringAttr>(i, "kiln.output"))
+    if (auto name = func.getResultAttrOfType<StringAttr>(i, KilnDialect::getOutputAttrName()))
       info.results.push_back(tensorInfo(name.str(), func.getResultTypes()[i]));
   return info;
 }
@@ -103,7 +105,7 @@ kiln::FunctionInfo trainStepInfo(func::FuncOp func, std::vector<kiln::StateInfo>
 std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
   std::vector<ModelInfo> models;
   for (ModuleOp model : module.getOps<ModuleOp>()) {
-    if (!model->hasAttr("kiln.model"))
+    if (!model->hasAttr(KilnDialect::getModelAttrName()))
       continue;
     ModelInfo info;
     info.name = model.getSymName().value_or("").str();
@@ -112,7 +114,7 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
                              kiln::stringifyInitKind(param.getInit()).str(),
                              param.getValue() ? param.getValue()->convertToDouble() : 0.0});
     for (func::FuncOp func : model.getOps<func::FuncOp>()) {
-      if (auto input = func->getAttrOfType<StringAttr>("kiln.gather"))
+      if (auto input = func->getAttrOfType<StringAttr>(KilnDialect::getGatherAttrName()))
         info.gathers.push_back({func.getSymName().str(),
                                 {tensorInfo(input.str(), func.getArgumentTypes()[0]),
                                  tensorInfo("rows", func.getArgumentTypes()[1])},
@@ -126,11 +128,12 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
       else if (func.getSymName().ends_with("_train_step")) {
         info.trainStep = trainStepInfo(func, info.state);
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-          if (auto hyper = func.getArgAttrOfType<StringAttr>(i, "kiln.hyper"); hyper && hyper.getValue() == "seed")
+          if (auto hyper = func.getArgAttrOfType<StringAttr>(i, KilnDialect::getHyperAttrName());
+              hyper && hyper.getValue() == "seed")
             info.trainStepSeeded = true;
       }
     }
-    if (auto optimizer = model->getAttrOfType<DictionaryAttr>("kiln.optimizer")) {
+    if (auto optimizer = model->getAttrOfType<DictionaryAttr>(KilnDialect::getOptimizerAttrName())) {
       for (NamedAttribute entry : optimizer) {
         if (auto name = dyn_cast<StringAttr>(entry.getValue()); name && entry.getName() == "name")
           info.optimizer = name.str();

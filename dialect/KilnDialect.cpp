@@ -114,7 +114,7 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
   if (!symbol)
     return op->emitError() << "'" << name << "' on argument #" << argIndex
                            << " must be a flat symbol reference to a "
-                              "kiln.param";
+                              << KilnDialect::getParamAttrName();
   auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol);
   if (!param)
     return op->emitError() << "argument #" << argIndex << " refers to "
@@ -138,7 +138,7 @@ LogicalResult KilnDialect::verifyRegionResultAttribute(
     if (!symbol || !SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol))
       return op->emitError() << "'" << name << "' on result #" << resultIndex
                              << " must be a flat symbol reference to a "
-                                "kiln.param";
+                                << KilnDialect::getParamAttrName();
     return success();
   }
   if (name == getUpdateAttrName()) {
@@ -160,7 +160,7 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
   // kiln.gather = "<input>" marks a batch gather function (kiln-add-batch-gather).
-  if (name == "kiln.gather") {
+  if (name == KilnDialect::getGatherAttrName()) {
     if (!isa<FunctionOpInterface>(op) || !isa<StringAttr>(attribute.getValue()))
       return op->emitError() << "'kiln.gather' must be a string (the input it gathers) on a function";
     return success();

@@ -51,10 +51,10 @@ def Kiln_Dialect : Dialect {
     /// On a result of `<Model>_grad`: the parameter (a flat symbol
     /// reference to its kiln.param) whose gradient the result is.
     static ::llvm::StringRef getGradAttrName() { return "kiln.grad"; }
-    /// Module attribute (unit) marking a module as one Kiln model.
     /// Argument attributes of `<Model>_train_step` (kiln-optimizer): an
     /// optimizer state slot `{param = @w, slot = "m", init = 0.0}`, and a
-    /// run-time hyper-parameter ("lr" or "step").
+    /// run-time hyper-parameter ("lr", "step", or "seed" for a model with
+    /// dropout).
     static ::llvm::StringRef getStateAttrName() { return "kiln.state"; }
     static ::llvm::StringRef getHyperAttrName() { return "kiln.hyper"; }
     /// Argument attribute on an integer label input that feeds
@@ -63,7 +63,11 @@ def Kiln_Dialect : Dialect {
     /// Result attribute: this result is the new value of argument #i
     /// (kiln-update-in-place writes it into the argument).
     static ::llvm::StringRef getUpdateAttrName() { return "kiln.update"; }
+    /// Module attribute (unit) marking a module as one Kiln model.
     static ::llvm::StringRef getModelAttrName() { return "kiln.model"; }
+    /// Function attribute of `<Model>_gather_<input>`
+    /// (kiln-add-batch-gather): the input whose rows it gathers.
+    static ::llvm::StringRef getGatherAttrName() { return "kiln.gather"; }
     /// Module attribute (dictionary with a string `name`) holding the
     /// model's optimizer and its hyper-parameters.
     static ::llvm::StringRef getOptimizerAttrName() { return "kiln.optimizer"; }

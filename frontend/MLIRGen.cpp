@@ -33,6 +33,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
 
+using kiln::KilnDialect;
+
 using namespace kiln;
 using llvm::cast;
 using llvm::dyn_cast;
@@ -364,9 +366,9 @@ public:
     builder.setInsertionPointToEnd(parent.getBody());
     mlir::Location modelLoc = locOf(model.getLoc());
     auto modelModule = mlir::ModuleOp::create(builder, modelLoc, model.getName());
-    modelModule->setAttr("kiln.model", mlir::UnitAttr::get(context));
+    modelModule->setAttr(KilnDialect::getModelAttrName(), mlir::UnitAttr::get(context));
     if (model.optimizer)
-      modelModule->setAttr("kiln.optimizer", optimizerAttr(*model.optimizer));
+      modelModule->setAttr(KilnDialect::getOptimizerAttrName(), optimizerAttr(*model.optimizer));
 
     builder.setInsertionPointToEnd(modelModule.getBody());
     for (const ast::ParamInfo &param : model.params) {
@@ -449,7 +451,7 @@ private:
     for (const ast::ParamInfo &param : model.params) {
       argTypes.push_back(toTensorType(context, param.type));
       argAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
-          "kiln.param", mlir::FlatSymbolRefAttr::get(context, param.name))));
+          KilnDialect::getParamAttrName(), mlir::FlatSymbolRefAttr::get(context, param.name))));
     }
     std::vector<const ast::InputStmt *> inputs;
     for (ast::InputStmt *input : model.getInputs()) {
@@ -458,7 +460,7 @@ private:
       inputs.push_back(input);
       argTypes.push_back(toTensorType(context, input->getType()));
       argAttrs.push_back(builder.getDictionaryAttr(
-          builder.getNamedAttr("kiln.input", builder.getStringAttr(input->getName()))));
+          builder.getNamedAttr(KilnDialect::getInputAttrName(), builder.getStringAttr(input->getName()))));
     }
 
     builder.setInsertionPointToEnd(modelModule.getBody());
@@ -490,7 +492,8 @@ private:
       auto labels = llvm::dyn_cast<mlir::BlockArgument>(op.getRhs());
       auto logits = llvm::cast<mlir::RankedTensorType>(op.getLhs().getType());
       if (labels && labels.getOwner() == entry && !logits.isDynamicDim(1))
-        func.setArgAttr(labels.getArgNumber(), "kiln.classes", builder.getI64IntegerAttr(logits.getDimSize(1)));
+        func.setArgAttr(labels.getArgNumber(), KilnDialect::getClassesAttrName(),
+                        builder.getI64IntegerAttr(logits.getDimSize(1)));
     });
 
     llvm::SmallVector<mlir::Type> resultTypes;
@@ -498,7 +501,7 @@ private:
       resultTypes.push_back(value.getType());
     func.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
     for (auto [i, resultName] : llvm::enumerate(resultNames))
-      func.setResultAttr(i, "kiln.output", builder.getStringAttr(resultName));
+      func.setResultAttr(i, KilnDialect::getOutputAttrName(), builder.getStringAttr(resultName));
     return mlir::success();
   }
 

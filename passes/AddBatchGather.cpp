@@ -15,6 +15,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialect/KilnDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -27,6 +29,7 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 namespace {
 /// `func @<model>_gather_<input>(%data: T, %rows: tensor<?xi32>) -> T`:
@@ -40,7 +43,7 @@ void addGather(OpBuilder &b, Location loc, StringRef model, StringRef input, Ran
   auto rowsType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
   auto func = func::FuncOp::create(b, loc, (model + "_gather_" + input).str(),
                                    b.getFunctionType({type, rowsType}, {type}));
-  func->setAttr("kiln.gather", b.getStringAttr(input));
+  func->setAttr(KilnDialect::getGatherAttrName(), b.getStringAttr(input));
   Block *entry = func.addEntryBlock();
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(entry);
@@ -70,7 +73,7 @@ void addGather(OpBuilder &b, Location loc, StringRef model, StringRef input, Ran
 struct KilnAddBatchGatherPass : kiln::impl::KilnAddBatchGatherBase<KilnAddBatchGatherPass> {
   void runOnOperation() override {
     for (ModuleOp model : getOperation().getOps<ModuleOp>()) {
-      if (!model->hasAttr("kiln.model"))
+      if (!model->hasAttr(KilnDialect::getModelAttrName()))
         continue;
       StringRef name = model.getSymName().value_or("");
       auto loss = model.lookupSymbol<func::FuncOp>((name + "_loss").str());
@@ -81,7 +84,7 @@ struct KilnAddBatchGatherPass : kiln::impl::KilnAddBatchGatherBase<KilnAddBatchG
       SmallVector<unsigned> inputs;
       bool allHaveRows = true;
       for (unsigned i = 0, e = loss.getNumArguments(); i < e; ++i)
-        if (loss.getArgAttrOfType<StringAttr>(i, "kiln.input")) {
+        if (loss.getArgAttrOfType<StringAttr>(i, KilnDialect::getInputAttrName())) {
           inputs.push_back(i);
           allHaveRows &= cast<RankedTensorType>(loss.getArgument(i).getType()).getRank() > 0;
         }
@@ -90,7 +93,8 @@ struct KilnAddBatchGatherPass : kiln::impl::KilnAddBatchGatherBase<KilnAddBatchG
       OpBuilder b(model.getBodyRegion());
       b.setInsertionPointToEnd(model.getBody());
       for (unsigned i : inputs)
-        addGather(b, loss.getLoc(), name, loss.getArgAttrOfType<StringAttr>(i, "kiln.input").getValue(),
+        addGather(b, loss.getLoc(), name,
+                  loss.getArgAttrOfType<StringAttr>(i, KilnDialect::getInputAttrName()).getValue(),
                   cast<RankedTensorType>(loss.getArgument(i).getType()));
     }
   }

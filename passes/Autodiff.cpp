@@ -41,6 +41,7 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 namespace {
 
@@ -127,7 +128,8 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   Value lossValue = ret.getOperand(0);
   SmallVector<Parameter> params;
   for (BlockArgument argument : block.getArguments())
-    if (auto symbol = grad.getArgAttrOfType<FlatSymbolRefAttr>(argument.getArgNumber(), "kiln.param"))
+    if (auto symbol =
+            grad.getArgAttrOfType<FlatSymbolRefAttr>(argument.getArgNumber(), KilnDialect::getParamAttrName()))
       params.push_back({argument, symbol});
 
   DenseSet<Value> active = activeValues(block, params, lossValue);
@@ -193,7 +195,8 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
       gradient = splat(builder, grad.getLoc(), cast<RankedTensorType>(param.value.getType()), 0.0);
     results.push_back(gradient);
     resultTypes.push_back(gradient.getType());
-    resultAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr("kiln.grad", param.symbol)));
+    resultAttrs.push_back(
+        builder.getDictionaryAttr(builder.getNamedAttr(KilnDialect::getGradAttrName(), param.symbol)));
   }
   ret->setOperands(results);
   grad.setType(FunctionType::get(grad.getContext(), grad.getArgumentTypes(), resultTypes));
@@ -206,7 +209,7 @@ struct KilnAutodiffPass : kiln::impl::KilnAutodiffBase<KilnAutodiffPass> {
   void runOnOperation() override {
     SmallVector<ModuleOp> models;
     getOperation()->walk([&](ModuleOp module) {
-      if (module->hasAttr("kiln.model") && module.getSymName())
+      if (module->hasAttr(KilnDialect::getModelAttrName()) && module.getSymName())
         models.push_back(module);
     });
     for (ModuleOp model : models) {

@@ -12,6 +12,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialect/KilnDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -23,6 +25,7 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 namespace {
 struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenModelsPass> {
@@ -40,14 +43,15 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
         // The kiln argument and result attributes are model metadata (and
         // name kiln.param symbols that are going away); LLVM has no use for them.
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-          for (StringRef name : {"kiln.param", "kiln.input"})
+          for (StringRef name : {KilnDialect::getParamAttrName(), KilnDialect::getInputAttrName()})
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         // kiln.update stays: kiln-update-in-place consumes it before bufferization.
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-          for (StringRef name : {"kiln.state", "kiln.hyper", "kiln.classes"})
+          for (StringRef name : {KilnDialect::getStateAttrName(), KilnDialect::getHyperAttrName(),
+                                 KilnDialect::getClassesAttrName()})
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-          for (StringRef name : {"kiln.output", "kiln.grad"})
+          for (StringRef name : {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName()})
             func.removeResultAttr(i, StringAttr::get(&getContext(), name));
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
       }

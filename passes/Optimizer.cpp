@@ -36,6 +36,7 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 namespace {
 
@@ -144,7 +145,7 @@ void buildUpdate(UpdateBuilder &u, StringRef name, DictionaryAttr optimizer, Val
 struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
   void runOnOperation() override {
     for (ModuleOp model : getOperation().getOps<ModuleOp>()) {
-      auto optimizer = model->getAttrOfType<DictionaryAttr>("kiln.optimizer");
+      auto optimizer = model->getAttrOfType<DictionaryAttr>(KilnDialect::getOptimizerAttrName());
       if (!optimizer || !model.getSymName())
         continue;
       auto grad = model.lookupSymbol<func::FuncOp>((*model.getSymName() + "_grad").str());
@@ -169,10 +170,10 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     // metrics, then one gradient per parameter (kiln.grad = @param).
     SmallVector<unsigned> paramArgs, inputArgs;
     for (unsigned i = 0, e = grad.getNumArguments(); i < e; ++i)
-      (grad.getArgAttr(i, "kiln.param") ? paramArgs : inputArgs).push_back(i);
+      (grad.getArgAttr(i, KilnDialect::getParamAttrName()) ? paramArgs : inputArgs).push_back(i);
     SmallVector<unsigned> gradResults, otherResults;
     for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
-      (grad.getResultAttr(i, "kiln.grad") ? gradResults : otherResults).push_back(i);
+      (grad.getResultAttr(i, KilnDialect::getGradAttrName()) ? gradResults : otherResults).push_back(i);
     if (gradResults.size() != paramArgs.size())
       return grad.emitError("expected one gradient per parameter, got ") << gradResults.size() << " for "
                                                                          << paramArgs.size() << " parameters";
@@ -186,20 +187,20 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       argAttrs.push_back(grad.getArgAttrDict(i));
     }
     for (unsigned p = 0; p < paramArgs.size(); ++p) {
-      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], "kiln.param");
+      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
       for (const Slot &slot : slots) {
         argTypes.push_back(grad.getArgument(paramArgs[p]).getType());
         argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-            "kiln.state", b.getDictionaryAttr({b.getNamedAttr("param", param),
+            KilnDialect::getStateAttrName(), b.getDictionaryAttr({b.getNamedAttr("param", param),
                                                b.getNamedAttr("slot", b.getStringAttr(slot.name)),
                                                b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
       }
     }
     unsigned lrIndex = argTypes.size();
     argTypes.push_back(scalarType);
-    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("lr"))));
+    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("lr"))));
     argTypes.push_back(scalarType);
-    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("step"))));
+    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("step"))));
     // A model with dropout trains through a copy of _grad whose dropouts have
     // the key (seed, step); _grad itself stays the inference-mode gradient
     // that gradcheck and kiln-run compare with finite differences.
@@ -208,7 +209,7 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     Type seedType = RankedTensorType::get({}, IntegerType::get(context, 32));
     if (hasDropout) {
       argTypes.push_back(seedType);
-      argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.hyper", b.getStringAttr("seed"))));
+      argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("seed"))));
     }
     for (unsigned i : inputArgs) {
       argTypes.push_back(grad.getArgument(i).getType());
@@ -264,10 +265,10 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     for (unsigned p = 0; p < numParams; ++p) {
       Value w = entry->getArgument(p);
       // The gradient of parameter p: the grad result naming its symbol.
-      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], "kiln.param");
+      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
       Value g;
       for (unsigned r : gradResults)
-        if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, "kiln.grad") == param)
+        if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, KilnDialect::getGradAttrName()) == param)
           g = call.getResult(r);
       if (!g)
         return grad.emitError("no gradient for parameter ") << param;
@@ -277,7 +278,8 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       SmallVector<Value> newState;
       buildUpdate(u, name, optimizer, w, g, state, lr, step, newW, newState);
       results.push_back(newW);
-      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.update", b.getI64IntegerAttr(p))));
+      resultAttrs.push_back(
+          b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getUpdateAttrName(), b.getI64IntegerAttr(p))));
       for (unsigned s = 0; s < numSlots; ++s) {
         newStates.push_back(newState[s]);
         stateTargets.push_back(numParams + p * numSlots + s);
@@ -285,7 +287,8 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     }
     for (auto [value, target] : llvm::zip(newStates, stateTargets)) {
       results.push_back(value);
-      resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.update", b.getI64IntegerAttr(target))));
+      resultAttrs.push_back(
+          b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getUpdateAttrName(), b.getI64IntegerAttr(target))));
     }
     func::ReturnOp::create(b, loc, results);
     SmallVector<Type> resultTypes;

@@ -13,6 +13,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialect/KilnDialect.h"
+
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -26,6 +28,7 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using kiln::KilnDialect;
 
 namespace {
 struct KilnUpdateInPlacePass : kiln::impl::KilnUpdateInPlaceBase<KilnUpdateInPlacePass> {
@@ -37,7 +40,7 @@ struct KilnUpdateInPlacePass : kiln::impl::KilnUpdateInPlaceBase<KilnUpdateInPla
       auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
       OpBuilder b(ret);
       for (unsigned i = 0, e = func.getNumResults(); i < e; ++i) {
-        auto target = func.getResultAttrOfType<IntegerAttr>(i, "kiln.update");
+        auto target = func.getResultAttrOfType<IntegerAttr>(i, KilnDialect::getUpdateAttrName());
         if (!target)
           continue;
         int64_t index = target.getInt();
