@@ -67,8 +67,8 @@ bool isReservedInWrapper(const std::string &name) {
       "static_assert", "static_cast", "template", "this", "thread_local", "throw", "true", "try", "typeid",
       "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
       // What the wrappers declare and call.
-      "n", "params", "state", "lr", "step", "seed", "results", "args", "allocated", "owned", "hlr", "hstep", "hseed", "memcpy",
-      "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
+      "n", "params", "state", "lr", "step", "seed", "results", "args", "allocated", "owned", "hlr", "hstep",
+      "hseed", "memcpy", "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
   for (const char *word : reserved)
     if (name == word)
       return true;
@@ -188,7 +188,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
   os << "  int64_t results[" << resultWords << "] = {0};\n";
   size_t numState = trainStep ? model.state.size() : 0;
   bool seeded = trainStep && model.trainStepSeeded;
-  size_t argCount = 1 + model.params.size() + numState + (trainStep ? 2 : 0) + (seeded ? 1 : 0) + function.inputs.size();
+  size_t argCount =
+      1 + model.params.size() + numState + (trainStep ? 2 : 0) + (seeded ? 1 : 0) + function.inputs.size();
   for (size_t i = 0; i < model.params.size(); ++i)
     emitDescriptor(os, "p" + std::to_string(i), "params[" + std::to_string(i) + "]", model.params[i].shape);
   for (size_t i = 0; i < numState; ++i)

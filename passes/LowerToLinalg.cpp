@@ -175,10 +175,13 @@ Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> 
   return generic.getResult(0);
 }
 
-Value sumOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced) {
-  return buildReduction(b, loc, input, reduced, 0.0, [](OpBuilder &nb, Location l, ValueRange args) {
+/// The sum over `reduced`, accumulated in `accumulator` if given (the result
+/// then has that element type).
+Value sumOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced, FloatType accumulator = {}) {
+  auto add = [](OpBuilder &nb, Location l, ValueRange args) {
     return arith::AddFOp::create(nb, l, args[0], args[1]).getResult();
-  });
+  };
+  return buildReduction(b, loc, input, reduced, 0.0, add, accumulator);
 }
 
 /// sumOver accumulating in f64 and rounding once at the end: the user's
@@ -189,10 +192,7 @@ Value accurateSumOver(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t>
   RankedTensorType inputType = tensorTypeOf(input);
   if (!inputType.getElementType().isF32())
     return sumOver(b, loc, input, reduced);
-  Value wideSum = buildReduction(
-      b, loc, input, reduced, 0.0,
-      [](OpBuilder &nb, Location l, ValueRange args) { return arith::AddFOp::create(nb, l, args[0], args[1]).getResult(); },
-      b.getF64Type());
+  Value wideSum = sumOver(b, loc, input, reduced, b.getF64Type());
   return buildElementwise(b, loc, dropDims(inputType, reduced), ValueRange{wideSum},
                           [&](OpBuilder &nb, Location l, ValueRange args) {
                             return arith::TruncFOp::create(nb, l, inputType.getElementType(), args[0]).getResult();
@@ -476,7 +476,8 @@ struct DropoutLowering : OpRewritePattern<kiln::DropoutOp> {
             linear = arith::AddIOp::create(b, l, linear, arith::MulIOp::create(b, l, index, strides[d]));
           }
           Value golden = constant(0x9E3779B97F4A7C15ull);
-          Value bits = splitMix64(b, l, arith::AddIOp::create(b, l, layerKey, arith::MulIOp::create(b, l, linear, golden)));
+          Value counter = arith::AddIOp::create(b, l, layerKey, arith::MulIOp::create(b, l, linear, golden));
+          Value bits = splitMix64(b, l, counter);
           Value top = arith::ShRUIOp::create(b, l, bits, constant(32));
           Value keep = arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, top, constant(threshold));
           Value scaled = arith::MulFOp::create(b, l, args[0], floatConstant(b, l, element, 1.0 / (1.0 - rate)));

@@ -61,11 +61,11 @@ std::string formatTensorType(const json &tensor);
 kiln_init_kind_t initKind(const std::string &name);
 bool endsWith(const std::string &text, const std::string &suffix);
 
-/// The index of the first NaN or infinite value of an f32 tensor (on the
-/// host), or -1 if every value is finite.
-int64_t firstNonFinite(const kiln_tensor_t *tensor);
-/// "NaN" or "infinite", for messages about `value`.
-const char *nonFiniteKind(float value);
+/// "NaN" or "infinite", for messages about a value that is not finite.
+const char *nonFiniteKind(double value);
+/// "" if every value of an f32 tensor (on the host) is finite; else, for
+/// messages, "NaN values (value 3)" about the first that is not.
+std::string nonFiniteValues(const kiln_tensor_t *tensor);
 
 /// The model's parameters: from a safetensors file, or seeded initializers;
 /// on the GPU for a GPU model.

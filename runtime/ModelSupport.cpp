@@ -61,15 +61,15 @@ kiln_init_kind_t initKind(const std::string &name) {
   return KILN_INIT_CONSTANT;
 }
 
-int64_t firstNonFinite(const kiln_tensor_t *tensor) {
+const char *nonFiniteKind(double value) { return std::isnan(value) ? "NaN" : "infinite"; }
+
+std::string nonFiniteValues(const kiln_tensor_t *tensor) {
   const float *values = static_cast<const float *>(kiln_tensor_const_data(tensor));
   for (int64_t i = 0, n = kiln_tensor_num_elements(tensor); i < n; ++i)
     if (!std::isfinite(values[i]))
-      return i;
-  return -1;
+      return std::string(nonFiniteKind(values[i])) + " values (value " + std::to_string(i) + ")";
+  return "";
 }
-
-const char *nonFiniteKind(float value) { return std::isnan(value) ? "NaN" : "infinite"; }
 
 /// The model's parameters: from a safetensors file, or seeded initializers.
 std::vector<TensorPtr> loadParams(const json &model, const std::string &weights, uint64_t seed) {
@@ -89,11 +89,9 @@ std::vector<TensorPtr> loadParams(const json &model, const std::string &weights,
         fail(weights + ": no tensor '" + name + "', a parameter of the model (f32" + formatShape(shape) + ")");
       }
       check(kiln_checkpoint_copy_to(checkpoint, name.c_str(), tensor));
-      if (int64_t bad = firstNonFinite(tensor); bad >= 0) {
+      if (std::string bad = nonFiniteValues(tensor); !bad.empty()) {
         kiln_checkpoint_free(checkpoint);
-        fail(weights + ": parameter '" + name + "' holds " +
-             nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(tensor))[bad]) + " values (value " +
-             std::to_string(bad) + "); these weights came from a run that diverged");
+        fail(weights + ": parameter '" + name + "' holds " + bad + "; these weights came from a run that diverged");
       }
     } else {
       check(kiln_init_param(tensor, initKind(param.at("init").get<std::string>()), param.value("value", 0.0), seed,
@@ -217,8 +215,9 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
       }
       // A NaN in the data would surface only as "the loss became NaN".
       if (!std::isfinite(dst[i]))
-        fail(path + ": " + whereInFile(i, perExample) + " is " + (std::isnan(dst[i]) ? "NaN" : "infinite or beyond f32") +
-             "; input '" + name + "' takes finite numbers only");
+        fail(path + ": " + whereInFile(i, perExample) + " is " +
+             (std::isnan(dst[i]) ? "NaN" : "infinite or beyond f32") + "; input '" + name +
+             "' takes finite numbers only");
     }
   } else {
     int32_t *dst = static_cast<int32_t *>(kiln_tensor_data(converted));

@@ -162,10 +162,11 @@ int64_t parseStep(const std::string &path, const char *text) {
   std::string value = text;
   bool digits = !value.empty() && value.size() <= 16 &&
                 value.find_first_not_of("0123456789") == std::string::npos;
-  if (!digits || std::stoll(value) > (int64_t(1) << 53))
+  int64_t step = digits ? std::stoll(value) : -1;
+  if (step < 0 || step > (int64_t(1) << 53))
     fail(path + ": its metadata \"step\" is \"" + value +
          "\", not a whole number of steps (0 or more); this is not a checkpoint `train --save` wrote");
-  return std::stoll(value);
+  return step;
 }
 
 /// Fails if any value of `tensors` is NaN or infinite: a diverged run must
@@ -174,10 +175,9 @@ void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::s
                  const std::string &when, const std::string &consequence) {
   for (size_t t = 0; t < tensors.size(); ++t) {
     check(kiln_tensor_to_host(tensors[t].get()));
-    if (int64_t bad = firstNonFinite(tensors[t].get()); bad >= 0)
-      fail("training diverged: '" + names[t] + "' holds " +
-           nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(tensors[t].get()))[bad]) + " values " +
-           when + " (try a smaller --lr); " + consequence);
+    if (std::string bad = nonFiniteValues(tensors[t].get()); !bad.empty())
+      fail("training diverged: '" + names[t] + "' holds " + bad + " " + when + " (try a smaller --lr); " +
+           consequence);
   }
 }
 
@@ -433,11 +433,10 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       fail(options.resume + ": no optimizer state '" + name + "' to resume from");
     }
     check(kiln_checkpoint_copy_to(resumed, name.c_str(), state[i].get()));
-    if (int64_t bad = firstNonFinite(state[i].get()); bad >= 0) {
+    if (std::string bad = nonFiniteValues(state[i].get()); !bad.empty()) {
       kiln_checkpoint_free(resumed);
-      fail(options.resume + ": optimizer state '" + name + "' holds " +
-           nonFiniteKind(static_cast<const float *>(kiln_tensor_const_data(state[i].get()))[bad]) + " values (value " +
-           std::to_string(bad) + "); this checkpoint came from a run that diverged");
+      fail(options.resume + ": optimizer state '" + name + "' holds " + bad +
+           "; this checkpoint came from a run that diverged");
     }
   }
   kiln_checkpoint_free(resumed);
@@ -509,7 +508,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         running[r] += values[r] * double(end - begin);
       seen += end - begin;
       if (!std::isfinite(values[0]))
-        fail("training diverged: the loss became " + std::string(std::isnan(values[0]) ? "NaN" : "infinite") +
+        fail("training diverged: the loss became " + std::string(nonFiniteKind(values[0])) +
              " at step " + std::to_string(step) + " (try a smaller --lr)" +
              (options.save.empty() ? std::string() : "; " + options.save + " keeps its previous contents"));
       // Divergence shows long before a NaN: a loss a thousand times the
@@ -564,15 +563,14 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     checkFinite(state, stateNames, when, unsaved);
     if (!test.inputs.empty()) {
       std::vector<double> testValues = evaluate(model, descriptor, params, test, *testBatches, 256);
-      for (size_t r = 0; r < testValues.size(); ++r)
+      for (size_t r = 0; r < testValues.size(); ++r) {
+        std::string name = "test_" + model["loss"]["results"][r].at("name").get<std::string>();
         if (!std::isfinite(testValues[r]))
-          fail("test_" + model["loss"]["results"][r].at("name").get<std::string>() + " is " +
-               (std::isnan(testValues[r]) ? "NaN" : "infinite") + " " + when +
+          fail(name + " is " + nonFiniteKind(testValues[r]) + " " + when +
                ", though every parameter is finite: the test data or the model's metric is at fault; " + unsaved);
+        metrics.emplace_back(name, std::to_string(testValues[r]));
+      }
       summary += formatResults(model["loss"]["results"], testValues, "test_");
-      for (size_t r = 0; r < testValues.size(); ++r)
-        metrics.emplace_back("test_" + model["loss"]["results"][r].at("name").get<std::string>(),
-                             std::to_string(testValues[r]));
     }
     std::printf("%sEpoch %lld/%lld - %.1fs - %.0f %s%s\n", showBar ? "\n" : "", (long long)epoch,
                 (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit,

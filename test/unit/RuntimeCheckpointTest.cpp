@@ -81,6 +81,12 @@ protected:
     ASSERT_EQ(kiln_checkpoint_set_metadata(checkpoint, "model", "Mlp"), nullptr);
   }
 
+  /// No save left a temporary file (`<target>.tmp.<pid>.<n>`) in the directory.
+  void expectNoTemporaryFiles() const {
+    for (const auto &entry : std::filesystem::directory_iterator(dir))
+      EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+
   std::string saveDemo(const std::string &name) {
     CheckpointHolder c;
     EXPECT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
@@ -208,9 +214,7 @@ TEST_F(RuntimeCheckpoint, SaveIsAtomic) {
   ASSERT_EQ(kiln_checkpoint_add(c.checkpoint, "only", t.tensor), nullptr);
   ASSERT_EQ(kiln_checkpoint_save(c.checkpoint, file.c_str()), nullptr);
   EXPECT_NE(read(file), before);
-  for (const auto &entry : std::filesystem::directory_iterator(dir))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos)
-        << entry.path();
+  expectNoTemporaryFiles();
 
   // A save over a directory is refused before anything is written.
   std::string target = path("target");
@@ -219,8 +223,7 @@ TEST_F(RuntimeCheckpoint, SaveIsAtomic) {
   ASSERT_NE(status, nullptr);
   EXPECT_EQ(take(status), target + ": is a directory, not a file");
   EXPECT_TRUE(std::filesystem::is_directory(target));
-  for (const auto &entry : std::filesystem::directory_iterator(dir))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  expectNoTemporaryFiles();
 
   // A save into a missing directory fails with the path in the message.
   std::string nowhere = path("no/such/dir/w.safetensors");
@@ -298,8 +301,7 @@ TEST_F(RuntimeCheckpoint, FileSizeLimitGivesAnErrorAndKeepsThePreviousFile) {
   ASSERT_NE(status, nullptr);
   EXPECT_EQ(take(status).rfind(file + ": write failed (the file size limit, ulimit -f, was reached)", 0), 0u);
   EXPECT_EQ(read(file), before);
-  for (const auto &entry : std::filesystem::directory_iterator(dir))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  expectNoTemporaryFiles();
 }
 
 TEST_F(RuntimeCheckpoint, ReadsPaddedHeadersAndPythonOrder) {
