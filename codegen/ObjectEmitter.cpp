@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // See ObjectEmitter.h. The model ABI added here is what the runtime's
-// generic `main` (runtime/ModelMain.cpp) and the generated C header call:
+// generic `main` (runtime/model/ModelMain.cpp) and the generated C header call:
 //
 //   void <Model>_<fn>_packed(void **args);
 //     args[0] points to the results (memref descriptors, one after the

@@ -22,7 +22,7 @@ ninja -C "$asan" -j"${KILN_JOBS:-2}" kiln_runtime kiln_model_support kiln_model_
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== runtime unit tests under ASan+UBSan"
-"$asan/test/unit/kiln-runtime-tests" --gtest_brief=1
+"$asan/test/runtime/kiln-runtime-tests" --gtest_brief=1
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -142,8 +142,17 @@ void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
       inputs.push_back(stacked.back().get());
     }
   }
-  auto outputs = std::make_shared<const std::vector<TensorPtr>>(
-      rows > options_.maxBatch ? executeInChunks(inputs, rows) : execute_(inputs));
+  std::shared_ptr<const std::vector<TensorPtr>> outputs;
+  try {
+    outputs = std::make_shared<const std::vector<TensorPtr>>(
+        rows > options_.maxBatch ? executeInChunks(inputs, rows) : execute_(inputs));
+  } catch (const kiln_binary::Failure &) {
+    // The model failed (the compiled code or the runtime reported an error):
+    // each waiting request gets it (a 500 naming it); the server goes on.
+    for (Job &job : jobs)
+      job.done.set_exception(std::current_exception());
+    return;
+  }
   Clock::time_point end = Clock::now();
   double computeSeconds = std::chrono::duration<double>(end - start).count();
   ++metrics_.executionCount;

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// `MODEL serve` (runtime/ModelMain.cpp) loads its model into a ServedModel
+// `MODEL serve` (runtime/model/ModelMain.cpp) loads its model into a ServedModel
 // and calls serve(). The server speaks the Open Inference Protocol (KServe
 // v2) and TensorFlow Serving's predict over HTTP, shows a page for people
 // at `/`, and exports Prometheus metrics; see docs/serving.md. It takes a

@@ -17,6 +17,10 @@
 // Code generation is in process (LLVM's TargetMachine); only `lib` and `exe`
 // run a linker (the C++ compiler driver) on the object kilnc wrote.
 //
+// The compilation itself is a kiln::CompileSession (include/kiln/
+// CompileSession.h), shared with the JIT; this file chooses the stage, the
+// output, and for obj/lib/exe writes the object and runs the linker.
+//
 // Errors: user mistakes are reported by the front end as
 // `file:line:col: error: message` with the source line and a caret; the
 // driver only turns failure into exit code 1. Internal failures (an emitted
@@ -25,25 +29,16 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "codegen/ModelInfoExtraction.h"
+#include "ModelCommands.h"
 #include "codegen/ObjectEmitter.h"
 #include "codegen/OpenMPRuntime.h"
-#include "dialect/KilnDialect.h"
 #include "frontend/AST.h"
+#include "kiln/CompileSession.h"
 #include "kiln/GradCheck.h"
 #include "kiln/Jit.h"
-#include "ModelBinary.h"
-#include "frontend/Diagnostics.h"
-#include "frontend/MLIRGen.h"
-#include "frontend/Parser.h"
-#include "frontend/Sema.h"
-#include "passes/Pipelines.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/IR/LLVMContext.h"
@@ -55,7 +50,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
@@ -63,6 +57,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
+#include <optional>
 
 extern "C" void LLVMInitializeNVPTXTargetInfo();
 extern "C" void LLVMInitializeNVPTXTargetMC();
@@ -290,6 +285,278 @@ bool writeTextFile(StringRef path, StringRef text) {
   output->keep();
   return true;
 }
+
+/// Writes the module's MLIR text.
+bool writeModule(mlir::ModuleOp module, StringRef path) {
+  std::string text;
+  raw_string_ostream os(text);
+  module->print(os);
+  return writeTextFile(path, text);
+}
+
+/// `kilnc train FILE ...`: the model binaries' training loop on JIT-compiled
+/// code.
+int runTrainCommand(StringRef path) {
+  // "" would silently mean "none" (no save, no resume).
+  for (cl::opt<std::string> *option : {&trainData, &trainTestData, &trainSave, &trainResume})
+    if (option->getNumOccurrences() && option->empty())
+      return fail("--" + option->ArgStr + " must not be empty");
+  auto jit = kiln::Jit::compileFile(path);
+  if (!jit) {
+    errs() << toString(jit.takeError());
+    return 1;
+  }
+  if ((*jit)->getModels().empty())
+    return fail("'" + path + "' has no model");
+  std::string name = modelName.empty() ? (*jit)->getModels().front().name : modelName.getValue();
+  const void *descriptor = (*jit)->getModelDescriptor(name);
+  if (!descriptor)
+    return fail("no model named '" + name + "'");
+  kiln_binary::TrainOptions options;
+  options.data = trainData;
+  options.testData = trainTestData;
+  options.epochs = trainEpochs;
+  options.batch = trainBatch;
+  if (trainLr.getNumOccurrences())
+    options.lr = trainLr;
+  options.seed = gradcheckSeed;
+  options.save = trainSave;
+  options.resume = trainResume;
+  if (trainLimit.getNumOccurrences())
+    options.limit = trainLimit;
+  options.quiet = trainQuiet;
+  options.columns.assign(trainColumns.begin(), trainColumns.end());
+  return kiln_binary::trainModel(descriptor, options, "kilnc");
+}
+
+/// `kilnc gradcheck FILE`: the generated gradients against central finite
+/// differences.
+int runGradcheckCommand(StringRef path) {
+  auto jit = kiln::Jit::compileFile(path);
+  if (!jit) {
+    errs() << toString(jit.takeError());
+    return 1;
+  }
+  kiln::GradCheckOptions options;
+  options.seed = gradcheckSeed;
+  auto ok = kiln::checkGradients(**jit, options, outs());
+  if (!ok)
+    return fail(toString(ok.takeError()));
+  outs() << (*ok ? "gradients match finite differences\n" : "gradient check FAILED\n");
+  return *ok ? 0 : 1;
+}
+
+/// The compile options --target, --gpu-arch, --cuda-path and -O give;
+/// fails (message printed) on a bad combination.
+std::optional<kiln::CompileOptions> compileOptions() {
+  kiln::CompileOptions options;
+  options.toolName = "kilnc";
+  options.optLevel = optLevel;
+  if (target == TargetKind::Cpu) {
+    if (emitLevel == EmitLevel::Gpu || emitLevel == EmitLevel::Ptx) {
+      fail("--emit=gpu and --emit=ptx need --target=cuda");
+      return std::nullopt;
+    }
+    return options;
+  }
+  options.target = kiln::CompileTarget::Cuda;
+  if (!isKnownGpuArch(gpuArch)) {
+    fail("unknown GPU architecture '" + gpuArch + "' for --gpu-arch (try sm_90 for H100/H200, sm_80 for A100, "
+         "sm_89 for L4/L40)");
+    return std::nullopt;
+  }
+  options.gpuArch = gpuArch;
+  options.cudaToolkit = findCudaToolkit();
+  if (!cudaPath.empty() && options.cudaToolkit != cudaPath) {
+    fail("--cuda-path '" + cudaPath + "' is not a CUDA toolkit (it has no executable bin/ptxas and bin/fatbinary)");
+    return std::nullopt;
+  }
+  options.embedPtxOnly = emitLevel == EmitLevel::Ptx;
+  return options;
+}
+
+/// The levels printed as text from a stage of the session (ast, kiln,
+/// summary, linalg, gpu, ptx). Returns the exit status.
+int emitStageText(kiln::CompileSession &session, StringRef output) {
+  if (emitLevel == EmitLevel::AST) {
+    std::string text;
+    raw_string_ostream os(text);
+    kiln::ast::printModule(session.getAST(), os);
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  if (emitLevel == EmitLevel::Summary) {
+    std::string text;
+    raw_string_ostream os(text);
+    const std::vector<kiln::ModelInfo> &models = session.getModels();
+    for (size_t i = 0; i < models.size(); ++i) {
+      if (i)
+        os << "\n";
+      printModelSummary(models[i], os);
+    }
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  if (emitLevel == EmitLevel::Ptx) {
+    std::string text;
+    session.getModule()->walk([&](mlir::gpu::BinaryOp binary) {
+      for (mlir::Attribute object : binary.getObjects())
+        if (auto gpuObject = dyn_cast<mlir::gpu::ObjectAttr>(object))
+          text += gpuObject.getObject().getValue().str();
+    });
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  return writeModule(session.getModule(), output) ? 0 : 1;
+}
+
+/// Links the object at `objectPath` into a shared library or a model binary
+/// at `output`. Returns a failure message or "".
+std::string linkObject(StringRef objectPath, StringRef output) {
+  // Parallel loops call the OpenMP runtime (libomp).
+  const std::vector<std::string> omp = kiln::ompLinkArguments();
+  std::vector<std::string> args;
+  if (emitLevel == EmitLevel::Lib) {
+    args = {"-shared", "-o", output.str(), objectPath.str(), "-lm"};
+  } else {
+    std::string dir = runtimeDir;
+    // The C++ runtime stays dynamic: linking it statically would pull in
+    // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
+    // binaries built here refuse to start on older systems.
+    // The server (libkiln_server.a) needs Debian's cpp-httplib and simdjson.
+    args = {"-o", output.str(), objectPath.str(), dir + "/libkiln_model_main.a", dir + "/libkiln_server.a",
+            dir + "/libkiln_model_support.a", dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson",
+            "-lpthread", "-lz", "-lm", "-ldl"};
+    if (linkSanitizers)
+      args.push_back("-fsanitize=address,undefined");
+  }
+  args.insert(args.end(), omp.begin(), omp.end());
+  return runLinker(args);
+}
+
+/// The levels code generation makes (llvm, asm, obj, lib, exe) from the
+/// session's LLVM-dialect module. Returns the exit status.
+int emitCode(kiln::CompileSession &session, StringRef output) {
+  const std::vector<kiln::ModelInfo> &models = session.getModels();
+  kiln::CpuTargetOptions targetOptions;
+  targetOptions.cpu = targetCpu;
+  targetOptions.optLevel = optLevel;
+  auto targetMachine = kiln::createCpuTargetMachine(targetOptions);
+  if (!targetMachine)
+    return fail(toString(targetMachine.takeError()));
+  std::string mainModel;
+  if (emitLevel == EmitLevel::Exe) {
+    if (models.empty())
+      return fail("'" + inputFilename + "' has no model to build a binary for");
+    mainModel = modelName.empty() ? models.front().name : modelName.getValue();
+  } else if (!modelName.empty()) {
+    return fail("--model selects the model of a standalone binary; use it with --emit=exe");
+  }
+  LLVMContext llvmContext;
+  auto llvmModule =
+      kiln::translateToLLVMIR(session.getModule(), llvmContext, models, mainModel, **targetMachine, optLevel);
+  if (!llvmModule)
+    return fail(toString(llvmModule.takeError()));
+
+  if (emitLevel == EmitLevel::LLVM) {
+    std::string text;
+    raw_string_ostream os(text);
+    (*llvmModule)->print(os, nullptr);
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+  if (emitLevel == EmitLevel::Asm) {
+    SmallString<0> text;
+    raw_svector_ostream os(text);
+    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::AssemblyFile))
+      return fail(toString(std::move(error)));
+    return writeTextFile(output, text) ? 0 : 1;
+  }
+
+  // The C header of obj and lib is made first: a model set it cannot
+  // describe is refused before anything is written.
+  bool withHeader = emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib;
+  std::string headerText;
+  if (withHeader) {
+    std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
+    auto header = kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda);
+    if (!header)
+      return fail(toString(header.takeError()));
+    headerText = std::move(*header);
+  }
+
+  // An object file first (next to the output for obj, in a temporary file
+  // for lib and exe).
+  std::string objectPath = output.str();
+  if (emitLevel != EmitLevel::Obj) {
+    SmallString<256> temporary;
+    if (std::error_code ec = sys::fs::createTemporaryFile("kilnc", "o", temporary))
+      return fail("cannot create a temporary object file: " + ec.message());
+    objectPath = temporary.str().str();
+  }
+  {
+    std::error_code ec;
+    raw_fd_ostream os(objectPath, ec, sys::fs::OF_None);
+    if (ec)
+      return fail("cannot write '" + objectPath + "': " + ec.message());
+    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::ObjectFile))
+      return fail(toString(std::move(error)));
+  }
+  if (withHeader && !writeTextFile(withExtension(output, "h"), headerText))
+    return 1;
+  if (emitLevel == EmitLevel::Obj)
+    return 0;
+  std::string failure = linkObject(objectPath, output);
+  sys::fs::remove(objectPath);
+  return failure.empty() ? 0 : fail(failure);
+}
+
+/// The session stage a level is made from.
+kiln::CompileStage stageFor(EmitLevel level) {
+  switch (level) {
+  case EmitLevel::AST:
+    return kiln::CompileStage::AST;
+  case EmitLevel::Kiln:
+    return kiln::CompileStage::Kiln;
+  case EmitLevel::Summary:
+  case EmitLevel::Linalg:
+    return kiln::CompileStage::Linalg;
+  case EmitLevel::Gpu:
+    return kiln::CompileStage::Gpu;
+  default:
+    return kiln::CompileStage::LLVMDialect;
+  }
+}
+
+/// `kilnc FILE --emit=LEVEL [-o OUT]`.
+int runCompileCommand() {
+  if (optLevel > 3)
+    return fail("-O" + Twine(optLevel) + " is not an optimization level (use -O0 to -O3)");
+  std::optional<kiln::CompileOptions> options = compileOptions();
+  if (!options)
+    return 1;
+  kiln::CompileSession session(*options, errs());
+  if (failed(session.loadFile(inputFilename)))
+    return 1;
+
+  bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
+  std::string output = outputFilename;
+  if (output.empty())
+    output = textOutput                      ? "-"
+             : emitLevel == EmitLevel::Obj ? defaultOutput("o")
+             : emitLevel == EmitLevel::Lib ? defaultOutput("so")
+                                           : defaultOutput("");
+  // `-o m.kiln` (or a header next to an object) must not replace the source.
+  for (const std::string &written :
+       {output, emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib ? withExtension(output, "h") : output})
+    if (isTheInputFile(written))
+      return fail("the output '" + written + "' is the input file; choose another -o");
+
+  if (failed(session.runTo(stageFor(emitLevel))))
+    return 1;
+  if (emitLevel <= EmitLevel::Ptx)
+    return emitStageText(session, output);
+  if (target == TargetKind::Cuda && session.getOptions().cudaToolkit.empty())
+    errs() << "kilnc: warning: no CUDA toolkit found (--cuda-path, CUDA_HOME, /usr/local/cuda): embedding PTX "
+              "only, which the driver compiles when the model loads\n";
+  return emitCode(session, output);
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -310,271 +577,11 @@ int main(int argc, char **argv) {
   if (train && (positionalArgs.size() != 2 || trainData.empty()))
     return fail("usage: kilnc train FILE.kiln --data PATH [--epochs E] [--batch B] [--lr X] [--seed S] "
                 "[--save W.safetensors] [--resume W.safetensors] [--model NAME]");
-  if (train) {
-    // "" would silently mean "none" (no save, no resume).
-    for (cl::opt<std::string> *path : {&trainData, &trainTestData, &trainSave, &trainResume})
-      if (path->getNumOccurrences() && path->empty())
-        return fail("--" + path->ArgStr + " must not be empty");
-    auto jit = kiln::Jit::compileFile(positionalArgs[1]);
-    if (!jit) {
-      errs() << toString(jit.takeError());
-      return 1;
-    }
-    if ((*jit)->getModels().empty())
-      return fail("'" + positionalArgs[1] + "' has no model");
-    std::string name = modelName.empty() ? (*jit)->getModels().front().name : modelName.getValue();
-    auto *descriptor = static_cast<const kiln_binary::ModelDescriptor *>((*jit)->getModelDescriptor(name));
-    if (!descriptor)
-      return fail("no model named '" + name + "'");
-    kiln_binary::json model = kiln_binary::json::parse(descriptor->json, nullptr, /*allow_exceptions=*/false);
-    kiln_binary::programName = "kilnc";
-    kiln_binary::TrainOptions options;
-    options.data = trainData;
-    options.testData = trainTestData;
-    options.epochs = trainEpochs;
-    options.batch = trainBatch;
-    if (trainLr.getNumOccurrences())
-      options.lr = trainLr;
-    options.seed = gradcheckSeed;
-    options.save = trainSave;
-    options.resume = trainResume;
-    if (trainLimit.getNumOccurrences())
-      options.limit = trainLimit;
-    options.quiet = trainQuiet;
-    options.columns.assign(trainColumns.begin(), trainColumns.end());
-    return kiln_binary::runTrain(model, *descriptor, options);
-  }
+  if (train)
+    return runTrainCommand(positionalArgs[1]);
+  if (gradcheck)
+    return runGradcheckCommand(positionalArgs[1]);
   if (!positionalArgs.empty())
-    inputFilename = positionalArgs[positionalArgs.size() - 1];
-  if (gradcheck) {
-    auto jit = kiln::Jit::compileFile(inputFilename);
-    if (!jit) {
-      errs() << toString(jit.takeError());
-      return 1;
-    }
-    kiln::GradCheckOptions options;
-    options.seed = gradcheckSeed;
-    auto ok = kiln::checkGradients(**jit, options, outs());
-    if (!ok)
-      return fail(toString(ok.takeError()));
-    outs() << (*ok ? "gradients match finite differences\n" : "gradient check FAILED\n");
-    return *ok ? 0 : 1;
-  }
-  if (optLevel > 3)
-    return fail("-O" + Twine(optLevel) + " is not an optimization level (use -O0 to -O3)");
-
-  auto fileOrErr = MemoryBuffer::getFileOrSTDIN(inputFilename, /*IsText=*/true);
-  if (std::error_code ec = fileOrErr.getError())
-    return fail("cannot read '" + inputFilename + "': " + ec.message());
-  SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(*fileOrErr), SMLoc());
-
-  kiln::Diagnostics diagnostics(sourceMgr);
-  std::unique_ptr<kiln::ast::Module> ast = kiln::parseFile(sourceMgr, diagnostics);
-  if (!ast || failed(kiln::checkModule(*ast, diagnostics)))
-    return 1;
-
-  bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
-  std::string output = outputFilename;
-  if (output.empty())
-    output = textOutput ? "-"
-             : emitLevel == EmitLevel::Obj ? defaultOutput("o")
-             : emitLevel == EmitLevel::Lib ? defaultOutput("so")
-                                           : defaultOutput("");
-
-  // `-o m.kiln` (or a header next to an object) must not replace the source.
-  for (const std::string &written :
-       {output, emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib ? withExtension(output, "h") : output})
-    if (isTheInputFile(written))
-      return fail("the output '" + written + "' is the input file; choose another -o");
-
-  if (emitLevel == EmitLevel::AST) {
-    std::string text;
-    raw_string_ostream os(text);
-    kiln::ast::printModule(*ast, os);
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-
-  mlir::DialectRegistry registry;
-  kiln::registerCompilerDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  mlir::SourceMgrDiagnosticHandler diagnosticHandler(sourceMgr, &context);
-  mlir::OwningOpRef<mlir::ModuleOp> module = kiln::emitKilnDialect(context, *ast, sourceMgr);
-  if (!module)
-    return 1;
-  if (failed(mlir::verify(*module)))
-    return fail("internal error: the emitted kiln dialect does not verify");
-  if (emitLevel == EmitLevel::Kiln) {
-    std::string text;
-    raw_string_ostream os(text);
-    module->print(os);
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-
-  // The kiln-level passes derive _grad and _train_step; the model metadata
-  // (including those functions) is read after them, before codegen.
-  mlir::PassManager toLinalg(&context, mlir::ModuleOp::getOperationName());
-  kiln::buildKilnToLinalgPipeline(toLinalg, /*forGpu=*/target == TargetKind::Cuda);
-  if (failed(toLinalg.run(*module)))
-    return fail("compilation failed");
-  std::vector<kiln::ModelInfo> models = kiln::extractModelInfo(*module);
-  if (emitLevel == EmitLevel::Summary) {
-    std::string text;
-    raw_string_ostream os(text);
-    for (size_t i = 0; i < models.size(); ++i) {
-      if (i)
-        os << "\n";
-      printModelSummary(models[i], os);
-    }
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-  bool cuda = target == TargetKind::Cuda;
-  if ((emitLevel == EmitLevel::Gpu || emitLevel == EmitLevel::Ptx) && !cuda)
-    return fail("--emit=gpu and --emit=ptx need --target=cuda");
-  if (cuda && !isKnownGpuArch(gpuArch))
-    return fail("unknown GPU architecture '" + gpuArch + "' for --gpu-arch (try sm_90 for H100/H200, sm_80 for A100, "
-                "sm_89 for L4/L40)");
-  if (cuda) {
-    for (kiln::ModelInfo &model : models)
-      model.device = "cuda";
-    if (emitLevel != EmitLevel::Linalg) {
-      mlir::PassManager toGpu(&context, mlir::ModuleOp::getOperationName());
-      kiln::buildLinalgToGpuPipeline(toGpu);
-      if (failed(toGpu.run(*module)))
-        return fail("compilation failed");
-    }
-    if (emitLevel != EmitLevel::Linalg && emitLevel != EmitLevel::Gpu) {
-      kiln::GpuPipelineOptions gpuOptions;
-      gpuOptions.chip = gpuArch;
-      gpuOptions.optLevel = std::min(optLevel.getValue(), 3u);
-      std::string toolkit = findCudaToolkit();
-      if (!cudaPath.empty() && toolkit != cudaPath)
-        return fail("--cuda-path '" + cudaPath + "' is not a CUDA toolkit (it has no executable bin/ptxas and "
-                    "bin/fatbinary)");
-      gpuOptions.toolkitPath = toolkit;
-      gpuOptions.format = emitLevel == EmitLevel::Ptx || toolkit.empty() ? "isa" : "fatbin";
-      if (toolkit.empty() && emitLevel > EmitLevel::Ptx)
-        errs() << "kilnc: warning: no CUDA toolkit found (--cuda-path, CUDA_HOME, /usr/local/cuda): embedding PTX "
-                  "only, which the driver compiles when the model loads\n";
-      mlir::PassManager toLLVM(&context, mlir::ModuleOp::getOperationName());
-      kiln::buildGpuToLLVMPipeline(toLLVM, gpuOptions);
-      if (failed(toLLVM.run(*module)))
-        return fail("compilation failed");
-    }
-    if (emitLevel == EmitLevel::Ptx) {
-      std::string text;
-      module->walk([&](mlir::gpu::BinaryOp binary) {
-        for (mlir::Attribute object : binary.getObjects())
-          if (auto gpuObject = dyn_cast<mlir::gpu::ObjectAttr>(object))
-            text += gpuObject.getObject().getValue().str();
-      });
-      return writeTextFile(output, text) ? 0 : 1;
-    }
-  } else if (emitLevel != EmitLevel::Linalg) {
-    mlir::PassManager toLLVM(&context, mlir::ModuleOp::getOperationName());
-    kiln::buildLinalgToLLVMPipeline(toLLVM, kiln::CpuPipelineOptions{});
-    if (failed(toLLVM.run(*module)))
-      return fail("compilation failed");
-  }
-  if (emitLevel == EmitLevel::Linalg || emitLevel == EmitLevel::Gpu) {
-    std::string text;
-    raw_string_ostream os(text);
-    module->print(os);
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-
-  kiln::CpuTargetOptions targetOptions;
-  targetOptions.cpu = targetCpu;
-  targetOptions.optLevel = optLevel;
-  auto targetMachine = kiln::createCpuTargetMachine(targetOptions);
-  if (!targetMachine)
-    return fail(toString(targetMachine.takeError()));
-  std::string mainModel;
-  if (emitLevel == EmitLevel::Exe) {
-    if (models.empty())
-      return fail("'" + inputFilename + "' has no model to build a binary for");
-    mainModel = modelName.empty() ? models.front().name : modelName.getValue();
-  } else if (!modelName.empty()) {
-    return fail("--model selects the model of a standalone binary; use it with --emit=exe");
-  }
-  LLVMContext llvmContext;
-  auto llvmModule = kiln::translateToLLVMIR(*module, llvmContext, models, mainModel, **targetMachine, optLevel);
-  if (!llvmModule)
-    return fail(toString(llvmModule.takeError()));
-
-  if (emitLevel == EmitLevel::LLVM) {
-    std::string text;
-    raw_string_ostream os(text);
-    (*llvmModule)->print(os, nullptr);
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-  if (emitLevel == EmitLevel::Asm) {
-    SmallString<0> text;
-    raw_svector_ostream os(text);
-    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::AssemblyFile))
-      return fail(toString(std::move(error)));
-    return writeTextFile(output, text) ? 0 : 1;
-  }
-
-  // The C header of obj and lib is made first: a model set it cannot
-  // describe is refused before anything is written.
-  std::string sourceName = inputFilename == "-" ? "<stdin>" : sys::path::filename(inputFilename).str();
-  std::string headerText;
-  if (emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) {
-    auto header = kiln::generateCHeader(models, sourceName, target == TargetKind::Cuda);
-    if (!header)
-      return fail(toString(header.takeError()));
-    headerText = std::move(*header);
-  }
-
-  // Binary levels: an object file first (next to the output for obj, in a
-  // temporary file for lib and exe).
-  std::string objectPath = output;
-  if (emitLevel != EmitLevel::Obj) {
-    SmallString<256> temporary;
-    if (std::error_code ec = sys::fs::createTemporaryFile("kilnc", "o", temporary))
-      return fail("cannot create a temporary object file: " + ec.message());
-    objectPath = temporary.str().str();
-  }
-  {
-    std::error_code ec;
-    raw_fd_ostream os(objectPath, ec, sys::fs::OF_None);
-    if (ec)
-      return fail("cannot write '" + objectPath + "': " + ec.message());
-    if (Error error = kiln::emitMachineCode(**llvmModule, **targetMachine, os, CodeGenFileType::ObjectFile))
-      return fail(toString(std::move(error)));
-  }
-  if ((emitLevel == EmitLevel::Obj || emitLevel == EmitLevel::Lib) &&
-      !writeTextFile(withExtension(output, "h"), headerText))
-    return 1;
-  if (emitLevel == EmitLevel::Obj)
-    return 0;
-
-  std::string failure;
-  // Parallel loops call the OpenMP runtime (libomp).
-  const std::vector<std::string> omp = kiln::ompLinkArguments();
-  if (emitLevel == EmitLevel::Lib) {
-    std::vector<std::string> args = {"-shared", "-o", output, objectPath, "-lm"};
-    args.insert(args.end(), omp.begin(), omp.end());
-    failure = runLinker(args);
-  } else {
-    std::string dir = runtimeDir;
-    // The C++ runtime stays dynamic: linking it statically would pull in
-    // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
-    // binaries built here refuse to start on older systems.
-    // The server (libkiln_server.a) needs Debian's cpp-httplib and simdjson.
-    std::vector<std::string> args = {"-o", output, objectPath, dir + "/libkiln_model_main.a",
-                                     dir + "/libkiln_server.a", dir + "/libkiln_model_support.a",
-                                     dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson", "-lpthread",
-                                     "-lz", "-lm", "-ldl"};
-    args.insert(args.end(), omp.begin(), omp.end());
-    if (linkSanitizers)
-      args.push_back("-fsanitize=address,undefined");
-    failure = runLinker(args);
-  }
-  sys::fs::remove(objectPath);
-  if (!failure.empty())
-    return fail(failure);
-  return 0;
+    inputFilename = positionalArgs[0];
+  return runCompileCommand();
 }

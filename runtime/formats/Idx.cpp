@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Internal.h"
+#include "core/Internal.h"
 
 #include <algorithm>
 #include <cerrno>

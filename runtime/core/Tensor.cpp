@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Internal.h"
+#include "core/Internal.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -17,7 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Internal.h"
+#include "core/Internal.h"
 
 #include <nlohmann/json.hpp>
 

@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Internal.h"
+#include "core/Internal.h"
 
 #include <charconv>
 #include <cmath>

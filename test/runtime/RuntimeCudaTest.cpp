@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// GoogleTest cases for runtime/Cuda.cpp on machines where the CUDA driver
+// GoogleTest cases for runtime/cuda/Cuda.cpp on machines where the CUDA driver
 // cannot be loaded (CI, most machines): every entry point reports that
 // clearly and leaves the tensors intact; what compiled GPU code calls
 // (mgpu*) does nothing harmful. Where a driver loads, these cases are

@@ -13,12 +13,14 @@
 #ifndef KILN_RUNTIME_MODELBINARY_H
 #define KILN_RUNTIME_MODELBINARY_H
 
+#include "ModelCommands.h"
 #include "kiln/runtime.h"
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <memory>
-#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,10 +48,21 @@ using TensorPtr = std::unique_ptr<kiln_tensor_t, TensorDeleter>;
 /// argv[0], for messages.
 extern std::string programName;
 
-/// Prints `<program>: error: <message>` and exits with status 1.
+/// What fail() throws: an error in the work asked for, already worded for
+/// the user. It unwinds to the command's entry point (reportFailures), or,
+/// in the server, to the request that needed the work, so that library code
+/// never ends the process.
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Throws Failure(message).
 [[noreturn]] void fail(const std::string &message);
 /// Fails with the status's message if `status` is an error (and frees it).
 void check(kiln_status_t status);
+/// Runs a command: its status, or 1 after printing
+/// `<program>: error: <message>` for a Failure it threw.
+int reportFailures(const std::function<int()> &command);
 
 std::vector<int64_t> shapeOf(const json &tensor);
 /// KILN_F32 or KILN_I32, from the metadata's "dtype".
@@ -99,16 +112,7 @@ std::vector<TensorPtr> initialOptimizerState(const json &model);
 /// The learning rate the model file gives its optimizer.
 double modelLearningRate(const json &model);
 
-/// `train` and `eval` (ModelTraining.cpp).
-struct TrainOptions {
-  std::string data, testData, save, resume, weights;
-  int64_t epochs = 1, batch = 32;
-  std::optional<double> lr; ///< none: the model's own
-  uint64_t seed = 0;
-  std::optional<int64_t> limit; ///< use only the first `limit` training examples
-  std::vector<std::string> columns; ///< CSV data: `input=col1,col2,...`
-  bool quiet = false;
-};
+/// `train` and `eval` (ModelTraining.cpp); they fail() on errors.
 int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options);
 int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options);
 

@@ -19,9 +19,15 @@
 namespace kiln_binary {
 std::string programName = "model";
 
-[[noreturn]] void fail(const std::string &message) {
-  std::fprintf(stderr, "%s: error: %s\n", programName.c_str(), message.c_str());
-  std::exit(1);
+[[noreturn]] void fail(const std::string &message) { throw Failure(message); }
+
+int reportFailures(const std::function<int()> &command) {
+  try {
+    return command();
+  } catch (const Failure &failure) {
+    std::fprintf(stderr, "%s: error: %s\n", programName.c_str(), failure.what());
+    return 1;
+  }
 }
 
 void check(kiln_status_t status) {

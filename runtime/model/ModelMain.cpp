@@ -326,11 +326,12 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
 }
 } // namespace
 
-int main(int argc, char **argv) {
+namespace {
+/// Parses the command line and runs the command it names.
+int runCommand(int argc, char **argv) {
   json model = json::parse(kiln_main_model->json, nullptr, /*allow_exceptions=*/false);
   if (model.is_discarded())
     fail("internal error: the model's metadata is not valid JSON");
-  programName = argc > 0 ? argv[0] : model.at("name").get<std::string>();
 
   CLI::App app{"Kiln model " + model.at("name").get<std::string>() + ", compiled by kilnc"};
   app.require_subcommand(1);
@@ -467,4 +468,10 @@ int main(int argc, char **argv) {
     return kiln_server::serve(std::move(models), serve);
   }
   return runPredict(model, weights, inputs, output, columns, batch, seed, show, labels);
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  programName = argc > 0 ? argv[0] : "model";
+  return reportFailures([&] { return runCommand(argc, argv); });
 }

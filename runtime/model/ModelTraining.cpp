@@ -604,4 +604,15 @@ int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   return 0;
 }
 
+int trainModel(const void *descriptor, const TrainOptions &options, const std::string &program) {
+  programName = program;
+  return reportFailures([&] {
+    const auto &model = *static_cast<const ModelDescriptor *>(descriptor);
+    json metadata = json::parse(model.json, nullptr, /*allow_exceptions=*/false);
+    if (metadata.is_discarded())
+      fail("internal error: the model's metadata is not valid JSON");
+    return runTrain(metadata, model, options);
+  });
+}
+
 } // namespace kiln_binary

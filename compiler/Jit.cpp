@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// kiln::Jit (include/kiln/Jit.h): the front end, MLIRGen and the pipelines
-// of passes/Pipelines.h, then mlir::ExecutionEngine. Entry points are called
+// kiln::Jit (include/kiln/Jit.h): a CompileSession (include/kiln/
+// CompileSession.h) down to the LLVM dialect, then mlir::ExecutionEngine. Entry points are called
 // through their C interface (`_mlir_ciface_<model>_<function>`, made by
 // kiln-flatten-models), which takes pointers to memref descriptors
 // `{allocated, aligned, offset, sizes[rank], strides[rank]}` and writes the
@@ -16,29 +16,13 @@
 
 #include "kiln/Jit.h"
 
-#include "codegen/ModelInfoExtraction.h"
+#include "kiln/CompileSession.h"
+
 #include "codegen/ObjectEmitter.h"
-#include "codegen/OpenMPRuntime.h"
-#include "dialect/KilnDialect.h"
-#include "frontend/Diagnostics.h"
-#include "frontend/MLIRGen.h"
-#include "frontend/Parser.h"
-#include "frontend/Sema.h"
 #include "passes/Passes.h"
-#include "passes/Pipelines.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Export.h"
-
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -102,81 +86,26 @@ llvm::Error makeError(const llvm::Twine &message) {
 
 } // namespace
 
-llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
-kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInfo> &models, unsigned optLevel) {
-  static std::once_flag nativeTargetOnce;
-  std::call_once(nativeTargetOnce, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
-  // engineOptions holds function_refs: the callables must outlive create().
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
-  // Translate with the buffer cache and the same model ABI as kilnc's
-  // objects (packed entry points and kiln_model_<Model> descriptors), so
-  // that the runtime's training loop can drive JIT-compiled code too.
-  auto buildModule = [&models](mlir::Operation *op, llvm::LLVMContext &context) -> std::unique_ptr<llvm::Module> {
-    std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(op, context);
-    if (!llvmModule)
-      return nullptr;
-    if (llvm::Error error = linkBufferCache(*llvmModule)) {
-      llvm::consumeError(std::move(error));
-      return nullptr;
-    }
-    if (!models.empty())
-      if (llvm::Error error = addModelABI(*llvmModule, models, "")) {
-        llvm::consumeError(std::move(error));
-        return nullptr;
-      }
-    return llvmModule;
-  };
-  mlir::ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = optimize;
-  engineOptions.llvmModuleBuilder = buildModule;
-  // Parallel loops call the OpenMP runtime: load it (once per process).
-  static const llvm::StringRef sharedLibs[] = {ompLibraryPath()};
-  engineOptions.sharedLibPaths = sharedLibs;
-  return mlir::ExecutionEngine::create(module, engineOptions);
-}
-
 namespace {
-llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::SourceMgr &sourceMgr, const JitOptions &options) {
+/// Compiles the source `load` gives a session, through the CPU pipeline
+/// (or the emulated GPU one), and JIT-compiles the result. The session's
+/// diagnostics become the error's message.
+llvm::Expected<std::unique_ptr<Jit::Impl>>
+compile(llvm::function_ref<mlir::LogicalResult(CompileSession &)> load, const JitOptions &options) {
   std::string diagnosticText;
-  llvm::raw_string_ostream diagnosticStream(diagnosticText);
-  Diagnostics diagnostics(sourceMgr, diagnosticStream);
-  std::unique_ptr<ast::Module> ast = parseFile(sourceMgr, diagnostics);
-  if (!ast || failed(checkModule(*ast, diagnostics)))
+  llvm::raw_string_ostream diagnostics(diagnosticText);
+  CompileOptions compileOptions;
+  compileOptions.target = options.emulateGpu ? CompileTarget::EmulatedGpu : CompileTarget::Cpu;
+  CompileSession session(compileOptions, diagnostics);
+  if (failed(load(session)) || failed(session.runTo(CompileStage::LLVMDialect)))
     return makeError(diagnosticText);
-
   auto impl = std::make_unique<Jit::Impl>();
-  mlir::DialectRegistry registry;
-  registerCompilerDialects(registry);
-  impl->context = std::make_unique<mlir::MLIRContext>(registry);
-  impl->context->loadAllAvailableDialects();
-  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, impl->context.get(), diagnosticStream);
-
-  mlir::OwningOpRef<mlir::ModuleOp> module = emitKilnDialect(*impl->context, *ast, sourceMgr);
-  if (!module || failed(mlir::verify(*module)))
-    return makeError("internal error: the kiln dialect does not verify\n" + diagnosticText);
-  // Metadata is read after the kiln-level passes, which add _grad and
-  // _train_step, and before code generation erases it.
-  mlir::PassManager toLinalg(impl->context.get(), mlir::ModuleOp::getOperationName());
-  buildKilnToLinalgPipeline(toLinalg, /*forGpu=*/options.emulateGpu);
-  if (failed(toLinalg.run(*module)))
-    return makeError("compilation failed:\n" + diagnosticText);
-  impl->models = extractModelInfo(*module);
-  mlir::PassManager toLLVM(impl->context.get(), mlir::ModuleOp::getOperationName());
-  if (options.emulateGpu)
-    buildGpuEmulationPipeline(toLLVM);
-  else
-    buildLinalgToLLVMPipeline(toLLVM, CpuPipelineOptions{});
-  if (failed(toLLVM.run(*module)))
-    return makeError("compilation failed:\n" + diagnosticText);
-
-  auto engine = createCpuExecutionEngine(*module, impl->models, options.optLevel);
+  impl->models = session.getModels();
+  auto engine = createCpuExecutionEngine(session.getModule(), impl->models, options.optLevel);
   if (!engine)
     return makeError("JIT compilation failed: " + llvm::toString(engine.takeError()));
   impl->engine = std::move(*engine);
+  impl->context = session.takeContext();
   return impl;
 }
 
@@ -213,12 +142,7 @@ void copyStrided(const char *base, int64_t offset, const int64_t *sizes, const i
 } // namespace
 
 llvm::Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path, const JitOptions &options) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer)
-    return makeError("cannot read '" + path + "': " + buffer.getError().message());
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
-  auto impl = compile(sourceMgr, options);
+  auto impl = compile([&](CompileSession &session) { return session.loadFile(path); }, options);
   if (!impl)
     return impl.takeError();
   return std::unique_ptr<Jit>(new Jit(std::move(*impl)));
@@ -226,9 +150,12 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::compileFile(llvm::StringRef path, cons
 
 llvm::Expected<std::unique_ptr<Jit>> Jit::compileString(llvm::StringRef source, llvm::StringRef bufferName,
                                                         const JitOptions &options) {
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  auto impl = compile(sourceMgr, options);
+  auto impl = compile(
+      [&](CompileSession &session) {
+        session.loadSource(source, bufferName);
+        return mlir::success();
+      },
+      options);
   if (!impl)
     return impl.takeError();
   return std::unique_ptr<Jit>(new Jit(std::move(*impl)));

@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Internal.h"
+#include "core/Internal.h"
 
 #include <atomic>
 #include <cerrno>
