@@ -62,3 +62,12 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
   return mlir::ExecutionEngine::create(module, engineOptions);
 }
 
+std::vector<int64_t> kiln::memrefDescriptorWords(const void *data, const std::vector<int64_t> &shape) {
+  std::vector<int64_t> words = {reinterpret_cast<int64_t>(data), reinterpret_cast<int64_t>(data), 0};
+  words.insert(words.end(), shape.begin(), shape.end());
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
+  words.insert(words.end(), strides.begin(), strides.end());
+  return words;
+}

@@ -73,6 +73,11 @@ llvm::Error linkBufferCache(llvm::Module &module);
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
 createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInfo> &models, unsigned optLevel);
 
+/// A dense row-major buffer as the memref descriptor an engine's C-interface
+/// functions take, in 64-bit words: allocated, aligned, offset, sizes,
+/// strides.
+std::vector<int64_t> memrefDescriptorWords(const void *data, const std::vector<int64_t> &shape);
+
 /// Writes `module` as an object file or assembly.
 llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,
                             llvm::CodeGenFileType fileType);

@@ -109,18 +109,6 @@ compile(llvm::function_ref<mlir::LogicalResult(CompileSession &)> load, const Ji
   return impl;
 }
 
-/// A memref descriptor as 64-bit words: allocated, aligned, offset, sizes,
-/// strides (row-major).
-std::vector<int64_t> makeDescriptor(const void *data, const std::vector<int64_t> &shape) {
-  std::vector<int64_t> words = {reinterpret_cast<int64_t>(data), reinterpret_cast<int64_t>(data), 0};
-  words.insert(words.end(), shape.begin(), shape.end());
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * shape[i + 1];
-  words.insert(words.end(), strides.begin(), strides.end());
-  return words;
-}
-
 /// Copies a (possibly strided) result buffer into a dense tensor.
 void copyStrided(const char *base, int64_t offset, const int64_t *sizes, const int64_t *strides, size_t rank,
                  Tensor &out) {
@@ -229,7 +217,7 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
   std::vector<int64_t> resultStruct(resultWords, 0);
   std::vector<std::vector<int64_t>> descriptors;
   for (const Tensor *arg : args)
-    descriptors.push_back(makeDescriptor(arg->data(), arg->getShape()));
+    descriptors.push_back(memrefDescriptorWords(arg->data(), arg->getShape()));
   std::vector<void *> pointers;
   pointers.push_back(resultStruct.data());
   for (auto &descriptor : descriptors)

@@ -39,23 +39,16 @@ public:
   ~ByteSource() {
     if (gzip_)
       inflateEnd(&stream_);
-    if (fd_ >= 0)
-      ::close(fd_);
   }
 
   kiln_status_t open(const char *path) {
     path_ = path;
-    fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
-      return errnoStatus(path_, "cannot open", errno);
-    struct stat info;
-    if (::fstat(fd_, &info) != 0)
-      return errnoStatus(path_, "cannot stat", errno);
-    fileSize_ = static_cast<uint64_t>(info.st_size);
+    if (kiln_status_t status = file_.open(path))
+      return status;
     unsigned char magic[2] = {0, 0};
-    ssize_t n = ::pread(fd_, magic, 2, 0);
-    if (n < 0)
-      return errnoStatus(path_, "read failed", errno);
+    size_t n = 0;
+    if (kiln_status_t status = file_.readAt(0, magic, 2, &n))
+      return status;
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
       std::memset(&stream_, 0, sizeof stream_);
       if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK)
@@ -69,7 +62,7 @@ public:
 
   bool isGzip() const { return gzip_; }
   /// The size of the file on disk (compressed, for gzip).
-  uint64_t fileSize() const { return fileSize_; }
+  uint64_t fileSize() const { return file_.size(); }
 
   /// Reads up to `size` bytes; `*got` is less only at the end of the data.
   kiln_status_t read(void *data, size_t size, size_t *got) {
@@ -93,15 +86,10 @@ public:
 
 private:
   kiln_status_t readPlain(char *bytes, size_t size, size_t *got) {
-    for (;;) {
-      ssize_t n = ::read(fd_, bytes, size);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return errnoStatus(path_, "read failed", errno);
-      *got = static_cast<size_t>(n);
-      return nullptr;
-    }
+    if (kiln_status_t status = file_.readAt(offset_, bytes, size, got))
+      return status;
+    offset_ += *got;
+    return nullptr;
   }
 
   /// Refills the compressed input; false at the end of the file.
@@ -163,8 +151,8 @@ private:
   }
 
   std::string path_;
-  int fd_ = -1;
-  uint64_t fileSize_ = 0;
+  InputFile file_;
+  uint64_t offset_ = 0;
   bool gzip_ = false;
   z_stream stream_;
   std::vector<Bytef> input_;

@@ -101,18 +101,6 @@ std::string modelSource(const OpCase &c) {
 })mlir";
 }
 
-/// A memref descriptor as 64-bit words: allocated, aligned, offset, sizes,
-/// strides (row-major).
-std::vector<int64_t> descriptor(const void *data, const std::vector<int64_t> &shape) {
-  std::vector<int64_t> words = {reinterpret_cast<int64_t>(data), reinterpret_cast<int64_t>(data), 0};
-  words.insert(words.end(), shape.begin(), shape.end());
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * shape[i + 1];
-  words.insert(words.end(), strides.begin(), strides.end());
-  return words;
-}
-
 class GradientTest : public ::testing::TestWithParam<OpCase> {
 protected:
   void SetUp() override {
@@ -151,9 +139,9 @@ protected:
     std::vector<int64_t> results(resultWords, 0);
     std::vector<std::vector<int64_t>> descriptors;
     for (size_t i = 0; i < args.size(); ++i)
-      descriptors.push_back(descriptor(args[i].data(), shapes[i]));
+      descriptors.push_back(kiln::memrefDescriptorWords(args[i].data(), shapes[i]));
     if (!labelShape.empty())
-      descriptors.push_back(descriptor(labels.data(), labelShape));
+      descriptors.push_back(kiln::memrefDescriptorWords(labels.data(), labelShape));
     std::vector<void *> pointers = {results.data()};
     for (auto &d : descriptors)
       pointers.push_back(d.data());
