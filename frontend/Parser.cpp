@@ -182,17 +182,27 @@ std::unique_ptr<Stmt> Parser::parseStatement() {
   }
 }
 
+/// The keyword that starts a declaration ('input', 'param', ...), then the
+/// name that must follow it: `what` describes the name for the error.
+LogicalResult Parser::parseDeclaredName(llvm::StringRef what, std::string &name, Location &nameLoc) {
+  consume(); // the keyword
+  if (cur().isNot(TokenKind::Identifier)) {
+    errorExpected(what);
+    return failure();
+  }
+  name = cur().text.str();
+  nameLoc = cur().loc;
+  consume();
+  return success();
+}
+
 /// 'input' IDENT ':' type
 std::unique_ptr<Stmt> Parser::parseInput() {
   Location start = cur().loc;
-  consume(); // 'input'
-  if (cur().isNot(TokenKind::Identifier)) {
-    errorExpected("an input name");
+  std::string name;
+  Location nameLoc;
+  if (failed(parseDeclaredName("an input name", name, nameLoc)))
     return nullptr;
-  }
-  std::string name = cur().text.str();
-  Location nameLoc = cur().loc;
-  consume();
   if (failed(expect(TokenKind::Colon, "':' and a type after the input name")))
     return nullptr;
   auto type = parseType();
@@ -205,14 +215,10 @@ std::unique_ptr<Stmt> Parser::parseInput() {
 /// 'param' IDENT ':' type ('=' initializer)?
 std::unique_ptr<Stmt> Parser::parseParam() {
   Location start = cur().loc;
-  consume(); // 'param'
-  if (cur().isNot(TokenKind::Identifier)) {
-    errorExpected("a parameter name");
+  std::string name;
+  Location nameLoc;
+  if (failed(parseDeclaredName("a parameter name", name, nameLoc)))
     return nullptr;
-  }
-  std::string name = cur().text.str();
-  Location nameLoc = cur().loc;
-  consume();
   if (failed(
           expect(TokenKind::Colon, "':' and a type after the parameter name")))
     return nullptr;
@@ -348,14 +354,10 @@ std::unique_ptr<Stmt> Parser::parseLoss() {
 /// 'optimizer' IDENT '(' (kwarg (',' kwarg)*)? ')'
 std::unique_ptr<Stmt> Parser::parseOptimizer() {
   Location start = cur().loc;
-  consume(); // 'optimizer'
-  if (cur().isNot(TokenKind::Identifier)) {
-    errorExpected("an optimizer name (sgd, adagrad, rmsprop or adam)");
+  std::string name;
+  Location nameLoc;
+  if (failed(parseDeclaredName("an optimizer name (sgd, adagrad, rmsprop or adam)", name, nameLoc)))
     return nullptr;
-  }
-  std::string name = cur().text.str();
-  Location nameLoc = cur().loc;
-  consume();
   Location open = cur().loc;
   if (failed(expect(TokenKind::LParen, "'(' after the optimizer name")))
     return nullptr;
@@ -373,14 +375,10 @@ std::unique_ptr<Stmt> Parser::parseOptimizer() {
 /// 'metric' IDENT '=' expr
 std::unique_ptr<Stmt> Parser::parseMetric() {
   Location start = cur().loc;
-  consume(); // 'metric'
-  if (cur().isNot(TokenKind::Identifier)) {
-    errorExpected("a metric name");
+  std::string name;
+  Location nameLoc;
+  if (failed(parseDeclaredName("a metric name", name, nameLoc)))
     return nullptr;
-  }
-  std::string name = cur().text.str();
-  Location nameLoc = cur().loc;
-  consume();
   if (failed(expect(TokenKind::Equal, "'=' after the metric name")))
     return nullptr;
   auto expr = parseExpr();
@@ -393,14 +391,10 @@ std::unique_ptr<Stmt> Parser::parseMetric() {
 /// 'output' IDENT ('=' expr)?
 std::unique_ptr<Stmt> Parser::parseOutput() {
   Location start = cur().loc;
-  consume(); // 'output'
-  if (cur().isNot(TokenKind::Identifier)) {
-    errorExpected("an output name");
+  std::string name;
+  Location nameLoc;
+  if (failed(parseDeclaredName("an output name", name, nameLoc)))
     return nullptr;
-  }
-  std::string name = cur().text.str();
-  Location nameLoc = cur().loc;
-  consume();
   std::unique_ptr<Expr> expr;
   if (cur().is(TokenKind::Equal)) {
     consume();
@@ -452,24 +446,30 @@ std::unique_ptr<Expr> Parser::parseExpr() {
   return lhs;
 }
 
-/// Maps a comparison token to its operator.
-static std::optional<BinaryOp> getComparisonOp(TokenKind kind) {
-  switch (kind) {
-  case TokenKind::EqualEqual:
-    return BinaryOp::Eq;
-  case TokenKind::NotEqual:
-    return BinaryOp::Ne;
-  case TokenKind::Less:
-    return BinaryOp::Lt;
-  case TokenKind::LessEqual:
-    return BinaryOp::Le;
-  case TokenKind::Greater:
-    return BinaryOp::Gt;
-  case TokenKind::GreaterEqual:
-    return BinaryOp::Ge;
-  default:
-    return std::nullopt;
-  }
+/// The binary operator a token spells, if any, at its level.
+static std::optional<BinaryOp> binaryOperatorAt(Precedence level, TokenKind kind) {
+  struct Spelling {
+    TokenKind token;
+    BinaryOp op;
+    Precedence level;
+  };
+  static constexpr Spelling spellings[] = {
+      {TokenKind::EqualEqual, BinaryOp::Eq, Precedence::Comparison},
+      {TokenKind::NotEqual, BinaryOp::Ne, Precedence::Comparison},
+      {TokenKind::Less, BinaryOp::Lt, Precedence::Comparison},
+      {TokenKind::LessEqual, BinaryOp::Le, Precedence::Comparison},
+      {TokenKind::Greater, BinaryOp::Gt, Precedence::Comparison},
+      {TokenKind::GreaterEqual, BinaryOp::Ge, Precedence::Comparison},
+      {TokenKind::Plus, BinaryOp::Add, Precedence::Additive},
+      {TokenKind::Minus, BinaryOp::Sub, Precedence::Additive},
+      {TokenKind::Star, BinaryOp::Mul, Precedence::Multiplicative},
+      {TokenKind::Slash, BinaryOp::Div, Precedence::Multiplicative},
+      {TokenKind::At, BinaryOp::MatMul, Precedence::Multiplicative},
+  };
+  for (const Spelling &spelling : spellings)
+    if (spelling.token == kind && spelling.level == level)
+      return spelling.op;
+  return std::nullopt;
 }
 
 /// comparison ::= additive (('=='|'!='|'<'|'<='|'>'|'>=') additive)?
@@ -477,7 +477,7 @@ std::unique_ptr<Expr> Parser::parseComparison() {
   auto lhs = parseAdditive();
   if (!lhs)
     return nullptr;
-  std::optional<BinaryOp> op = getComparisonOp(cur().kind);
+  std::optional<BinaryOp> op = binaryOperatorAt(Precedence::Comparison, cur().kind);
   if (!op)
     return lhs;
   Location opLoc = cur().loc;
@@ -485,52 +485,39 @@ std::unique_ptr<Expr> Parser::parseComparison() {
   auto rhs = parseAdditive();
   if (!rhs)
     return nullptr;
-  if (getComparisonOp(cur().kind)) {
+  if (binaryOperatorAt(Precedence::Comparison, cur().kind)) {
     error(cur().loc, "comparisons cannot be chained; add parentheses");
     return nullptr;
   }
   return makeBinary(*op, opLoc, std::move(lhs), std::move(rhs));
 }
 
-/// additive ::= multiplicative (('+'|'-') multiplicative)*
-std::unique_ptr<Expr> Parser::parseAdditive() {
-  auto lhs = parseMultiplicative();
+/// One left-associative level of binary operators: operand (op operand)*.
+std::unique_ptr<Expr> Parser::parseLeftAssociative(Precedence level, std::unique_ptr<Expr> (Parser::*parseOperand)()) {
+  auto lhs = (this->*parseOperand)();
   if (!lhs)
     return nullptr;
-  while (cur().is(TokenKind::Plus) || cur().is(TokenKind::Minus)) {
-    BinaryOp op = cur().is(TokenKind::Plus) ? BinaryOp::Add : BinaryOp::Sub;
+  while (std::optional<BinaryOp> op = binaryOperatorAt(level, cur().kind)) {
     Location opLoc = cur().loc;
     consume();
-    auto rhs = parseMultiplicative();
+    auto rhs = (this->*parseOperand)();
     if (!rhs)
       return nullptr;
-    lhs = makeBinary(op, opLoc, std::move(lhs), std::move(rhs));
+    lhs = makeBinary(*op, opLoc, std::move(lhs), std::move(rhs));
     if (!lhs)
       return nullptr;
   }
   return lhs;
 }
 
+/// additive ::= multiplicative (('+'|'-') multiplicative)*
+std::unique_ptr<Expr> Parser::parseAdditive() {
+  return parseLeftAssociative(Precedence::Additive, &Parser::parseMultiplicative);
+}
+
 /// multiplicative ::= unary (('*'|'/'|'@') unary)*
 std::unique_ptr<Expr> Parser::parseMultiplicative() {
-  auto lhs = parseUnary();
-  if (!lhs)
-    return nullptr;
-  while (cur().is(TokenKind::Star) || cur().is(TokenKind::Slash) ||
-         cur().is(TokenKind::At)) {
-    BinaryOp op = cur().is(TokenKind::Star)    ? BinaryOp::Mul
-                  : cur().is(TokenKind::Slash) ? BinaryOp::Div
-                                               : BinaryOp::MatMul;
-    Location opLoc = cur().loc;
-    consume();
-    auto rhs = parseUnary();
-    if (!rhs)
-      return nullptr;
-    lhs = makeBinary(op, opLoc, std::move(lhs), std::move(rhs));
-    if (!lhs)
-      return nullptr;
-  }
-  return lhs;
+  return parseLeftAssociative(Precedence::Multiplicative, &Parser::parseUnary);
 }
 
 /// unary ::= '-' unary | power

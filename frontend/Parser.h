@@ -70,6 +70,10 @@ std::unique_ptr<ast::Module> parseFile(llvm::SourceMgr &srcMgr,
                                        Diagnostics &diags);
 
 /// A recursive-descent parser over a `Lexer`.
+/// The levels of binary operators, loosest first ('**' binds tighter still,
+/// and is parsed with the unary minus).
+enum class Precedence { Comparison, Additive, Multiplicative };
+
 class Parser {
 public:
   /// `srcMgr`, if given, is recorded in the module for the AST printer.
@@ -83,6 +87,7 @@ public:
 private:
   std::unique_ptr<ast::Model> parseModel();
   std::unique_ptr<ast::Stmt> parseStatement();
+  llvm::LogicalResult parseDeclaredName(llvm::StringRef what, std::string &name, Location &nameLoc);
   std::unique_ptr<ast::Stmt> parseInput();
   std::unique_ptr<ast::Stmt> parseParam();
   std::unique_ptr<ast::Stmt> parseLet();
@@ -96,6 +101,7 @@ private:
 
   std::unique_ptr<ast::Expr> parseExpr();
   std::unique_ptr<ast::Expr> parseComparison();
+  std::unique_ptr<ast::Expr> parseLeftAssociative(Precedence level, std::unique_ptr<ast::Expr> (Parser::*parseOperand)());
   std::unique_ptr<ast::Expr> parseAdditive();
   std::unique_ptr<ast::Expr> parseMultiplicative();
   std::unique_ptr<ast::Expr> parseUnary();
