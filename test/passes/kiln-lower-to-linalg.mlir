@@ -729,6 +729,32 @@ module @M attributes {kiln.model} {
 
 // -----
 
+// conv2d_grad_input (strides 2, padding bottom/right 1): the cotangent
+// dilated by the strides into a zero frame of kh-1 / kw-1 around the padded
+// input's extent (10 = 8 + 3 - 1), the filter flipped with its channels
+// swapped, a stride-1 linalg.conv_2d_nhwc_hwcf over the padded input
+// (8 x 8), then cut to the input (7 x 7, from the top-left padding 0).
+
+// CHECK-DAG:   #[[$FLIP:.*]] = affine_map<(d0, d1, d2, d3) -> (-d0 + 2, -d1 + 2, d3, d2)>
+// CHECK-DAG:   #[[$ID:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @conv2d_grad_input
+// CHECK-SAME:    (%[[DY:.*]]: tensor<?x3x3x4xf32>, %[[K:.*]]: tensor<3x3x2x4xf32>)
+// CHECK:         %[[FRAME:.*]] = linalg.fill {{.*}} -> tensor<?x10x10x4xf32>
+// CHECK:         %[[DIL:.*]] = tensor.insert_slice %[[DY]] into %[[FRAME]][0, 2, 2, 0] [%{{.*}}, 3, 3, 4] [1, 2, 2, 1] : tensor<?x3x3x4xf32> into tensor<?x10x10x4xf32>
+// CHECK:         %[[FLIPPED:.*]] = linalg.generic {indexing_maps = [#[[$FLIP]], #[[$ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[K]] : tensor<3x3x2x4xf32>) outs(%{{.*}} : tensor<3x3x4x2xf32>)
+// CHECK:         %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<?x8x8x2xf32>
+// CHECK:         %[[CONV:.*]] = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+// CHECK-SAME:      ins(%[[DIL]], %[[FLIPPED]] : tensor<?x10x10x4xf32>, tensor<3x3x4x2xf32>) outs(%[[ZEROS]] : tensor<?x8x8x2xf32>)
+// CHECK:         %[[CUT:.*]] = tensor.extract_slice %[[CONV]][0, 0, 0, 0] [%{{.*}}, 7, 7, 2] [1, 1, 1, 1] : tensor<?x8x8x2xf32> to tensor<?x7x7x2xf32>
+// CHECK:         return %[[CUT]]
+func.func @conv2d_grad_input(%dy: tensor<?x3x3x4xf32>, %k: tensor<3x3x2x4xf32>) -> tensor<?x7x7x2xf32> {
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [0, 1, 0, 1] : tensor<?x3x3x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x7x7x2xf32>
+  return %0 : tensor<?x7x7x2xf32>
+}
+
+// -----
+
 // conv2d_grad_filter: one contraction with loops (i, j, c, f | n, y, x)
 // reading the padded input at (n, y*sh + i, x*sw + j, c), for every target
 // (kiln-map-to-gpu runs it as one implicit GEMM; the CPU pipeline splits it
