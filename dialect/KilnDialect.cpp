@@ -165,6 +165,13 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'kiln.gather' must be a string (the input it gathers) on a function";
     return success();
   }
+  // kiln.tile_sizes = array<i64: ...>: an op's CPU tile sizes, one per loop
+  // (kiln-choose-tile-sizes; read by kiln-tile-and-vectorize).
+  if (name == getTileSizesAttrName()) {
+    if (!isa<DenseI64ArrayAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name << "' must be an array<i64> of tile sizes, one per loop";
+    return success();
+  }
   if (name != getModelAttrName() && name != getOptimizerAttrName())
     return op->emitError() << "unknown kiln attribute '" << name << "'";
   if (!isa<ModuleOp>(op))

@@ -71,6 +71,11 @@ def Kiln_Dialect : Dialect {
     /// Module attribute (dictionary with a string `name`) holding the
     /// model's optimizer and its hyper-parameters.
     static ::llvm::StringRef getOptimizerAttrName() { return "kiln.optimizer"; }
+    /// Discardable attribute on a linalg op (kiln-choose-tile-sizes, read by
+    /// kiln-tile-and-vectorize): the CPU tile size of each of its loops, an
+    /// `array<i64>` (parallel loops: the register block; reductions: the
+    /// step inside it; 0: not tiled).
+    static ::llvm::StringRef getTileSizesAttrName() { return "kiln.tile_sizes"; }
   }];
 }
 

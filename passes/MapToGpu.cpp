@@ -10,8 +10,8 @@
 // tiled kernel built here directly with scf/memref/gpu ops; sums into few
 // outputs (bias gradients) are split over many threads with atomic adds; all
 // other ops are lowered to parallel loops whose iteration space is
-// linearized onto a 1-D grid. The file also holds kiln-merge-gpu-modules
-// (one gpu.module after outlining). Built by hand rather than with the
+// linearized onto a 1-D grid. Which buffers live on the device is decided
+// first, in GpuBuffers.cpp. Built by hand rather than with the
 // transform dialect (the documented upstream route)
 // because the batch dimension is dynamic everywhere in Kiln: the kernels
 // below check bounds per element instead of needing static or masked tiles,
@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/GpuBuffers.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -38,7 +39,6 @@
 
 namespace kiln {
 #define GEN_PASS_DEF_KILNMAPTOGPU
-#define GEN_PASS_DEF_KILNMERGEGPUMODULES
 #include "passes/Passes.h.inc"
 } // namespace kiln
 
@@ -435,83 +435,6 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   rewriter.eraseOp(op);
 }
 
-//===----------------------------------------------------------------------===//
-// Buffers
-//===----------------------------------------------------------------------===//
-
-/// Whether the buffer `value` (or a view of it) is read or written by
-/// kernels, returned, or passed to another function: then it lives on the
-/// device. The deallocation bookkeeping (arrays of pointers and flags that
-/// buffer-deallocation builds) stays on the host.
-bool isDeviceBuffer(Value value) {
-  SmallVector<Value> worklist = {value};
-  while (!worklist.empty()) {
-    Value current = worklist.pop_back_val();
-    for (Operation *user : current.getUsers()) {
-      if (isa<linalg::LinalgOp, func::ReturnOp>(user))
-        return true;
-      if (auto call = dyn_cast<func::CallOp>(user); call && call.getCallee().starts_with("kiln_impl_"))
-        return true;
-      if (isa<ViewLikeOpInterface, memref::CastOp>(user))
-        llvm::append_range(worklist, user->getResults());
-    }
-  }
-  return false;
-}
-
-/// Kernels, allocations and frees of `func` are async on `stream`.
-void moveBuffersToDevice(RewriterBase &rewriter, func::FuncOp func, Value stream) {
-  auto tokenType = rewriter.getType<gpu::AsyncTokenType>();
-  SmallVector<memref::AllocOp> allocs;
-  func.walk([&](memref::AllocOp alloc) {
-    if (isDeviceBuffer(alloc.getResult()))
-      allocs.push_back(alloc);
-  });
-  for (memref::AllocOp alloc : allocs) {
-    rewriter.setInsertionPoint(alloc);
-    Value result = alloc.getResult();
-    SmallVector<memref::DeallocOp> deallocs;
-    for (Operation *user : result.getUsers())
-      if (auto dealloc = dyn_cast<memref::DeallocOp>(user))
-        deallocs.push_back(dealloc);
-    auto deviceAlloc = gpu::AllocOp::create(rewriter, alloc.getLoc(), alloc.getType(), tokenType, ValueRange{stream},
-                                            alloc.getDynamicSizes(), alloc.getSymbolOperands());
-    rewriter.replaceOp(alloc, deviceAlloc.getMemref());
-    for (memref::DeallocOp dealloc : deallocs) {
-      rewriter.setInsertionPoint(dealloc);
-      gpu::DeallocOp::create(rewriter, dealloc.getLoc(), tokenType, ValueRange{stream}, dealloc.getMemref());
-      rewriter.eraseOp(dealloc);
-    }
-  }
-}
-
-/// memref.dealloc of pointers that may be device buffers (the deallocation
-/// helper's conditional frees of function results and arguments): every
-/// remaining dealloc in a model function frees a device buffer, since the
-/// host bookkeeping arrays are never freed conditionally.
-void convertRemainingDeallocs(RewriterBase &rewriter, func::FuncOp func, Value stream) {
-  SmallVector<memref::DeallocOp> deallocs;
-  func.walk([&](memref::DeallocOp dealloc) {
-    Value root = dealloc.getMemref();
-    while (Operation *def = root.getDefiningOp()) {
-      if (auto view = dyn_cast<ViewLikeOpInterface>(def))
-        root = view.getViewSource();
-      else if (auto cast = dyn_cast<memref::CastOp>(def))
-        root = cast.getSource();
-      else
-        break;
-    }
-    if (!root.getDefiningOp<memref::AllocOp>())
-      deallocs.push_back(dealloc);
-  });
-  auto tokenType = rewriter.getType<gpu::AsyncTokenType>();
-  for (memref::DeallocOp dealloc : deallocs) {
-    rewriter.setInsertionPoint(dealloc);
-    gpu::DeallocOp::create(rewriter, dealloc.getLoc(), tokenType, ValueRange{stream}, dealloc.getMemref());
-    rewriter.eraseOp(dealloc);
-  }
-}
-
 bool touchesMemory(Operation *op) {
   if (isa<memref::AllocOp, memref::DeallocOp, gpu::AllocOp, gpu::DeallocOp, gpu::LaunchOp, gpu::WaitOp, func::CallOp,
           func::ReturnOp>(op))
@@ -671,8 +594,7 @@ LogicalResult mapFunction(func::FuncOp func) {
 
   // Host bookkeeping buffers are those that stay memref.alloc; classify
   // before the linalg ops (which mark device buffers) are rewritten.
-  moveBuffersToDevice(rewriter, func, stream);
-  convertRemainingDeallocs(rewriter, func, stream);
+  kiln::placeBuffersOnDevice(rewriter, func, stream);
 
   SmallVector<linalg::LinalgOp> linalgOps;
   for (Operation &op : entry)
@@ -724,35 +646,4 @@ struct KilnMapToGpuPass : kiln::impl::KilnMapToGpuBase<KilnMapToGpuPass> {
   }
 };
 
-struct KilnMergeGpuModulesPass : kiln::impl::KilnMergeGpuModulesBase<KilnMergeGpuModulesPass> {
-  void runOnOperation() override {
-    SmallVector<gpu::GPUModuleOp> modules(getOperation().getOps<gpu::GPUModuleOp>());
-    if (modules.size() < 2)
-      return;
-    // Outlining names each module uniquely but may give the kernels inside
-    // the same name: a kernel takes its module's name.
-    gpu::GPUModuleOp target = modules.front();
-    Block &body = target.getBodyRegion().front();
-    DenseMap<StringAttr, StringAttr> kernelOfModule;
-    for (gpu::GPUModuleOp module : modules) {
-      auto kernels = llvm::to_vector(module.getOps<gpu::GPUFuncOp>());
-      if (kernels.size() != 1) {
-        module.emitError("kiln-merge-gpu-modules: expected one kernel per outlined module");
-        return signalPassFailure();
-      }
-      SymbolTable::setSymbolName(kernels.front(), module.getSymNameAttr());
-      kernelOfModule[module.getSymNameAttr()] = module.getSymNameAttr();
-    }
-    for (gpu::GPUModuleOp module : ArrayRef(modules).drop_front()) {
-      for (Operation &op : llvm::make_early_inc_range(module.getBodyRegion().front()))
-        op.moveBefore(&body, body.end());
-      module.erase();
-    }
-    StringAttr targetName = target.getSymNameAttr();
-    getOperation().walk([&](gpu::LaunchFuncOp launch) {
-      StringAttr kernel = kernelOfModule.lookup(launch.getKernelModuleName());
-      launch.setKernelAttr(SymbolRefAttr::get(targetName, {FlatSymbolRefAttr::get(kernel)}));
-    });
-  }
-};
 } // namespace

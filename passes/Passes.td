@@ -75,7 +75,11 @@ def KilnLowerToLinalg : Pass<"kiln-lower-to-linalg", "::mlir::ModuleOp"> {
     dynamic: result tensors take their `?` sizes from `tensor.dim` of the
     operand that carries them. `kiln.param` declarations (model metadata)
     are left in place. Inference semantics: `kiln.dropout` becomes the
-    identity.
+    identity. The lowering is target-neutral: a convolution's filter
+    gradient is one contraction over (kh, kw, c, f | n, y, x), which the
+    GPU runs as one implicit GEMM and the CPU pipeline splits per window
+    offset (kiln-split-filter-gradients). The patterns are grouped by op
+    family, one file and one populate function each (LoweringPatterns.h).
 
     Before:
     ```mlir
@@ -94,17 +98,46 @@ def KilnLowerToLinalg : Pass<"kiln-lower-to-linalg", "::mlir::ModuleOp"> {
     } -> tensor<?x64xf32>
     ```
   }];
-  let options = [
-    Option<"filterGradientAsOneContraction", "filter-gradient-as-one-contraction", "bool", "false",
-           "Lower a convolution's filter gradient as one contraction over (kh, kw, c | f | n, y, x) "
-           "(the GPU's implicit GEMM) instead of one per window offset (the CPU's register blocks)">
-  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::tensor::TensorDialect",
   ];
+}
+
+def KilnSplitFilterGradients : Pass<"kiln-split-filter-gradients", "::mlir::ModuleOp"> {
+  let summary = "Split each convolution filter gradient into one contraction per window offset (CPU)";
+  let description = [{
+    The CPU pipeline's first step (buildLinalgToLLVMPipeline), on linalg on
+    tensors as kiln-lower-to-linalg leaves it. That lowering is
+    target-neutral and makes a convolution's filter gradient one
+    contraction with loops (i, j, c, f | n, y, x) reading the padded input
+    at (n, y*sh + i, x*sw + j, c) (the GPU's implicit GEMM). Its input map
+    is not a projected permutation, so the CPU's register blocks cannot
+    take it; this pass rewrites it, for each window offset (i, j), as a
+    strided slice of the padded input and one contraction over
+    (c, f | n, y, x) whose maps are all projected permutations (blocked
+    like a matmul by kiln-tile-and-vectorize), inserted at [i, j] of the
+    result. Other ops are left alone.
+
+    Before:
+    ```mlir
+    %g = linalg.generic {indexing_maps = [(i, j, c, f, n, y, x) -> (n, y * 2 + i, x * 2 + j, c),
+                                          (...) -> (n, y, x, f), (...) -> (i, j, c, f)], ...}
+        ins(%padded, %dy : tensor<?x8x8x3xf32>, tensor<?x4x4x4xf32>) outs(%zeros : tensor<2x2x3x4xf32>)
+    ```
+    After (for each of the 2 x 2 offsets):
+    ```mlir
+    %s = tensor.extract_slice %padded[0, i, j, 0] [%n, 4, 4, 3] [1, 2, 2, 1]
+    %b = linalg.generic {indexing_maps = [(c, f, n, y, x) -> (n, y, x, c),
+                                          (...) -> (n, y, x, f), (...) -> (c, f)], ...}
+        ins(%s, %dy : ...) outs(%zeros3x4 : tensor<3x4xf32>)
+    %r = tensor.insert_slice %b into %acc[i, j, 0, 0] [1, 1, 3, 4] [1, 1, 1, 1]
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def KilnFlattenModels : Pass<"kiln-flatten-models", "::mlir::ModuleOp"> {
@@ -138,17 +171,74 @@ def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def KilnNormalizeContractions : Pass<"kiln-normalize-contractions", "::mlir::func::FuncOp"> {
+  let summary = "Bring the gradients' contractions into shapes the CPU's register blocks fit";
+  let description = [{
+    The first step of the CPU recipe, on linalg on tensors, before
+    kiln-choose-tile-sizes looks at the ops:
+
+    1. A `linalg.matmul` whose A operand is a 2-D `linalg.transpose` and
+       whose result is static (a weight gradient: activations^T @ dY)
+       becomes a contraction `linalg.generic` reading the untransposed A
+       with a transposed map: each reduction step then reads a contiguous
+       row of A, and the transpose (a scalar copy) is gone.
+    2. A contraction `linalg.generic` whose output has more than two
+       dimensions and whose trailing output dimensions run together in every
+       operand (the dense input gradient after reshape fusion) is collapsed
+       back to 2-D and, where it then is one, rewritten as `linalg.matmul`.
+
+    Then everything is canonicalized.
+
+    Before: `linalg.matmul ins(%xT, %dy : ...)` with `%xT = linalg.transpose ins(%x ...) permutation = [1, 0]`
+    After:  `linalg.generic {indexing_maps = [(m, n, k) -> (k, m), (m, n, k) -> (k, n), (m, n, k) -> (m, n)]} ins(%x, %dy ...)`
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def KilnChooseTileSizes : Pass<"kiln-choose-tile-sizes", "::mlir::func::FuncOp"> {
+  let summary = "Record the CPU's tile sizes on each linalg op as kiln.tile_sizes";
+  let description = [{
+    The policy of the CPU recipe: it only adds attributes;
+    kiln-tile-and-vectorize (the mechanism) then tiles by them. For each
+    tiling unit (an op on tensors, or a contraction, convolution or pooling
+    whose only user is an elementwise epilogue, tiled together), the
+    compute op gets `kiln.tile_sizes = array<i64: ...>`, one size per loop:
+
+    - parallel loops: the register block, a row segment of up to 8 output
+      pixels (14 when the best divisor under 8 is narrow) x 32 channels for
+      convolutions and pooling, 4 x 64 or 8 x 32 for matmuls and
+      matmul-shaped contraction generics, up to 64 for matvec/vecmat, 1 x
+      <=64 (innermost) for other ops;
+    - reduction loops, the steps inside the block: convolution windows
+      1 x 1 and input channels by up to 4, pooling rows by 1, matmul k by up
+      to 8, every reduction of a matmul-shaped generic by 1, generic
+      reductions longer than 64 by up to 64 (and by 1 while the block is
+      still over 16384 elements); 0 keeps a loop whole.
+
+    Sizes are the largest divisors of static dimensions under those caps;
+    dynamic dimensions (the batch `N`) get 1, except a matmul's rows, which
+    kiln-tile-and-vectorize peels into full blocks and a remainder. Static
+    transposes of more than 16384 elements get cache blocks of up to
+    64 x 64 (their innermost input and output dimensions).
+
+    Before: `%m = linalg.matmul ins(%a, %b : tensor<?x256xf32>, tensor<256x64xf32>) outs(%f : tensor<?x64xf32>)`
+    After:  the same op with `{kiln.tile_sizes = array<i64: 4, 64, 8>}` (rows, columns, k).
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let summary = "Tile linalg ops on tensors into register-sized blocks and vectorize them";
   let description = [{
     The CPU code generation recipe, on tensors, before
-    bufferization. For every contraction (`linalg.matmul`, `matvec`,
-    `vecmat`, `dot`), convolution (`linalg.conv_2d_nhwc_hwcf`), pooling
-    (`linalg.pooling_nhwc_max`/`sum`) and `linalg.generic`:
+    bufferization, tiling by the sizes kiln-choose-tile-sizes recorded
+    (`kiln.tile_sizes`; an op without them is not tiled). For every
+    contraction (`linalg.matmul`, `matvec`, `vecmat`, `dot`), convolution
+    (`linalg.conv_2d_nhwc_hwcf`), pooling (`linalg.pooling_nhwc_max`/`sum`)
+    and `linalg.generic`:
 
-    1. Tiles the parallel dimensions into a register block (a row segment of
-       up to 8 output pixels x 32 channels for convolutions and pooling,
-       4 x 64 or 8 x 32 for matmuls, 1 x <=64 for elementwise ops). When the op's
+    1. Tiles the parallel dimensions into its register block. When the op's
        only user is an elementwise `linalg.generic` (bias + activation), that
        consumer is tiled instead and the op and its `linalg.fill` are fused
        into the tile, so that the epilogue runs on registers. The blocks
@@ -156,19 +246,18 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
        except for a matmul with a dynamic row count tiled by more than one
        row, whose row loop is an `scf.for` peeled into full blocks and a
        remainder.
-    2. Tiles the reduction dimensions inside the block (matmul k by up to 8;
-       convolution windows to 1 x 1 and input channels by up to 4; generic
-       reductions longer than 64).
+    2. Tiles the reduction dimensions inside the block by their recorded
+       steps.
     3. Decomposes the 2-D convolutions and poolings (now with a unit window
        row) into 1-D ones, vectorizes every statically shaped linalg op with
        `linalg::vectorize`, and hoists the accumulators out of the reduction
        loops as loop-carried vectors (on tensors, before bufferization).
 
-    Tile sizes always divide the static dimensions (they are the largest
-    divisors under the caps above). Dynamic dimensions (the batch `N`) are
-    tiled by 1, except a matmul's rows: that loop is peeled into full
-    blocks and a remainder tiled by rows of 1. So every vectorized tile has a
-    static shape and nothing needs masking. Ops that cannot be vectorized (argmax's select-reduction,
+    Tile sizes always divide the static dimensions. Dynamic dimensions (the
+    batch `N`) are tiled by 1, except a matmul's rows: that loop is peeled
+    into full blocks and a remainder tiled by rows of 1. So every vectorized
+    tile has a static shape and nothing needs masking. The attributes are
+    removed at the end. Ops that cannot be vectorized (argmax's select-reduction,
     `tensor.extract` in a body, rank 0) are left for the scalar lowering.
 
     Before:

@@ -41,14 +41,13 @@
 
 using namespace mlir;
 
-void kiln::buildKilnToLinalgPipeline(OpPassManager &pm, bool forGpu) {
+void kiln::buildKilnToLinalgPipeline(OpPassManager &pm, bool /*forGpu*/) {
   // <Model>_grad is made on the kiln dialect, where each op knows its rule.
   pm.addPass(kiln::createKilnAutodiff());
   // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.
   pm.addPass(kiln::createKilnOptimizer());
-  KilnLowerToLinalgOptions lowering;
-  lowering.filterGradientAsOneContraction = forGpu;
-  pm.addPass(kiln::createKilnLowerToLinalg(lowering));
+  // Target-neutral: each target's pipeline below makes its own forms.
+  pm.addPass(kiln::createKilnLowerToLinalg());
   // <Model>_gather_<input>: batches made from device-resident datasets.
   pm.addPass(kiln::createKilnAddBatchGather());
   pm.addPass(createCanonicalizerPass());
@@ -69,6 +68,10 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
 
   // Register-block tiling and vectorization on tensors (the recipe in Passes.td).
   if (vectorize) {
+    // Contractions into blockable shapes, the tile sizes (policy, recorded
+    // as kiln.tile_sizes), then the tiling by them (mechanism).
+    pm.addNestedPass<func::FuncOp>(kiln::createKilnNormalizeContractions());
+    pm.addNestedPass<func::FuncOp>(kiln::createKilnChooseTileSizes());
     pm.addNestedPass<func::FuncOp>(kiln::createKilnTileAndVectorize());
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
@@ -122,6 +125,9 @@ void addLoopsToLLVMPasses(OpPassManager &pm) {
 } // namespace
 
 void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions &options) {
+  // Filter gradients as one matmul-shaped contraction per window offset, the
+  // shape of the CPU's register blocks (the GPU keeps the one contraction).
+  pm.addPass(kiln::createKilnSplitFilterGradients());
   addTensorPasses(pm, options.fuseElementwise, options.vectorize);
   addBufferizationPasses(pm);
 
@@ -230,7 +236,7 @@ void kiln::registerKilnPassesAndPipelines() {
                              });
   PassPipelineRegistration<>("kiln-to-gpu", "Lower the kiln dialect to host functions launching GPU kernels",
                              [](OpPassManager &pm) {
-                               buildKilnToLinalgPipeline(pm, /*forGpu=*/true);
+                               buildKilnToLinalgPipeline(pm);
                                buildLinalgToGpuPipeline(pm);
                              });
 }

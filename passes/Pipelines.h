@@ -45,12 +45,14 @@ struct GpuPipelineOptions {
 /// (`<Model>_grad`), kiln-optimizer (`<Model>_train_step`), then the lowering.
 /// Functions stay in their model modules with their kiln.* attributes, so
 /// that the model metadata (codegen/ModelInfo.cpp) is read after it.
-/// `forGpu`: lower for buildLinalgToGpuPipeline (a convolution's filter
-/// gradient as one contraction, the GPU's implicit GEMM, rather than one per
-/// window offset).
+/// The stage is target-neutral: the target pipelines below make their own
+/// forms (the CPU's filter gradients per window offset:
+/// kiln-split-filter-gradients). `forGpu` changes nothing; it stays only so
+/// that existing callers compile, and can be dropped with them.
 void buildKilnToLinalgPipeline(mlir::OpPassManager &pm, bool forGpu = false);
 
-/// linalg on tensors -> LLVM dialect: flatten the model modules, tile and
+/// linalg on tensors -> LLVM dialect: the CPU's forms (filter gradients per
+/// window offset), flatten the model modules, choose tile sizes, tile and
 /// vectorize (unless disabled), bufferize (function boundaries included,
 /// identity layouts), lower the vectors and what is left of linalg to loops,
 /// then to LLVM (the lowering order in Pipelines.cpp).

@@ -5,27 +5,28 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-tile-and-vectorize` pass (see Passes.td): the tensor half of the
-// CPU recipe (Passes.td; docs/performance.md). Each compute op is tiled into a block that fits the
-// vector registers (with its fill and, when there is one, its elementwise
-// epilogue fused into the same tile), its reduction dimensions are tiled
-// inside the block, convolutions are decomposed to 1-D, every statically
-// shaped linalg op is vectorized, and the accumulators are hoisted out of
-// the reduction loops while still on tensors. Tile sizes are chosen here,
-// per op, from its static shape: they always divide the static dimensions,
-// and the dynamic batch dimension is tiled by 1, so no tile needs masking.
-// The register blocks of an op form one scf.forall: the CPU pipeline runs
-// them on OpenMP's thread pool (Pipelines.cpp).
+// CPU recipe (Passes.td; docs/performance.md), the mechanism that tiles by
+// the sizes kiln-choose-tile-sizes recorded on the ops (`kiln.tile_sizes`;
+// it chooses none itself). Each compute op is tiled into a block that fits
+// the vector registers (with its fill and, when there is one, its
+// elementwise epilogue fused into the same tile), its reduction dimensions
+// are tiled inside the block, convolutions are decomposed to 1-D, every
+// statically shaped linalg op is vectorized, and the accumulators are
+// hoisted out of the reduction loops while still on tensors. The register
+// blocks of an op form one scf.forall: the CPU pipeline runs them on
+// OpenMP's thread pool (Pipelines.cpp).
 //
-// The gradients' contractions are first brought into shapes the blocks fit:
-// a matmul of a transposed operand into a contraction generic reading it
-// untransposed, a contraction generic that reshape fusion expanded back into
-// a matmul, and a contraction generic into a static 2-D result (the
-// convolution filter gradient) is blocked like a matmul, reducing over the
-// batch outermost. Large transposes are copied in cache-sized blocks.
+// A contraction generic into a static 2-D result (the convolution filter
+// gradient, after kiln-normalize-contractions) is blocked like a matmul,
+// reducing over the batch outermost. Large transposes are copied in
+// cache-sized blocks.
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/CpuTiling.h"
 #include "passes/Passes.h"
+
+#include "dialect/KilnDialect.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -52,25 +53,11 @@ namespace kiln {
 } // namespace kiln
 
 using namespace mlir;
+using namespace kiln::cpu;
+using kiln::KilnDialect;
 
 namespace {
 
-//===----------------------------------------------------------------------===//
-// Tile sizes
-//===----------------------------------------------------------------------===//
-
-/// Register-block caps (elements), measured best on AVX-512: 8 output pixels x 32
-/// channels for convolutions (16 zmm accumulators), 64 columns for matmul
-/// rows, 4 input channels and 8 k-steps per reduction tile.
-constexpr int64_t kConvPixels = 8;
-constexpr int64_t kConvPixelsMax = 14;
-constexpr int64_t kConvChannels = 32;
-constexpr int64_t kConvInputChannels = 4;
-constexpr int64_t kMatmulColumns = 64;
-/// Matmul rows per block: 4 x 64 or 8 x 32 accumulators (16 zmm).
-constexpr int64_t kMatmulRowsWide = 4;
-constexpr int64_t kMatmulRowsNarrow = 8;
-constexpr int64_t kMatmulK = 8;
 /// Rows of a dynamic-row matmul per parallel chunk (a multiple of both row
 /// block heights): 8 chunks at batch 128, one at batch 1.
 constexpr int64_t kMatmulRowChunk = 16;
@@ -79,198 +66,6 @@ constexpr int64_t kMatmulRowChunk = 16;
 /// (not once per image, which costs a fork/join per image), over a chunk
 /// whose operands still fit in L2.
 constexpr int64_t kBatchReductionChunk = 8;
-constexpr int64_t kElementwiseInner = 64;
-constexpr int64_t kReductionInner = 64;
-/// Largest statically shaped op (in elements per operand) that is vectorized
-/// whole; bigger ones would become one huge transfer (measured: llc then takes
-/// a minute).
-constexpr int64_t kMaxVectorElements = 16384;
-
-/// The largest divisor of `size` that is at most `cap` (at least 1).
-int64_t largestDivisorAtMost(int64_t size, int64_t cap) {
-  for (int64_t d = std::min(size, cap); d > 1; --d)
-    if (size % d == 0)
-      return d;
-  return 1;
-}
-
-/// The tile of one static dimension: the largest divisor under `cap`; a
-/// dynamic dimension is tiled by 1.
-int64_t tileOf(int64_t size, int64_t cap) {
-  return ShapedType::isDynamic(size) ? 1 : largestDivisorAtMost(size, cap);
-}
-
-/// The output-pixel tile of a convolution row: up to 8 wide, or up to 14
-/// when the best divisor under 8 is too narrow (26 -> 13, not 2).
-int64_t pixelTile(int64_t width) {
-  int64_t tile = tileOf(width, kConvPixels);
-  if (tile < 4 && !ShapedType::isDynamic(width))
-    tile = std::max(tile, largestDivisorAtMost(width, kConvPixelsMax));
-  return tile;
-}
-
-bool isConvOrPool(Operation *op) {
-  return isa<linalg::Conv2DNhwcHwcfOp, linalg::PoolingNhwcMaxOp, linalg::PoolingNhwcSumOp>(op);
-}
-
-bool isContraction(Operation *op) {
-  return isa<linalg::MatmulOp, linalg::MatvecOp, linalg::VecmatOp, linalg::DotOp>(op);
-}
-
-/// A `linalg.generic` contraction into a static 2-D result (m, n) whose
-/// reduction loops may be several (the convolution filter gradient's
-/// (n, y, x)): blocked like a matmul, reduced one step at a time.
-bool isGenericMatmul(Operation *op) {
-  auto generic = dyn_cast<linalg::GenericOp>(op);
-  if (!generic || generic->getNumResults() != 1 || generic.getNumDpsInputs() != 2)
-    return false;
-  auto type = dyn_cast<RankedTensorType>(generic->getResult(0).getType());
-  if (!type || type.getRank() != 2 || !type.hasStaticShape())
-    return false;
-  if (!generic.getIndexingMapMatchingResult(cast<OpResult>(generic->getResult(0))).isProjectedPermutation())
-    return false;
-  return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
-}
-
-/// The tile of each output dimension of a compute op (its register block).
-SmallVector<int64_t> outputTile(linalg::LinalgOp op) {
-  ArrayRef<int64_t> shape = cast<ShapedType>(op.getDpsInits()[0].getType()).getShape();
-  if (isConvOrPool(op)) // (n, oh, ow, channels)
-    return {1, 1, pixelTile(shape[2]), tileOf(shape[3], kConvChannels)};
-  if (isa<linalg::MatmulOp>(op) || isGenericMatmul(op)) { // (m, n); a dynamic m is peeled later
-    int64_t columns = tileOf(shape[1], kMatmulColumns);
-    int64_t rows = columns > 32 ? kMatmulRowsWide : kMatmulRowsNarrow;
-    return {ShapedType::isDynamic(shape[0]) ? rows : largestDivisorAtMost(shape[0], rows), columns};
-  }
-  if (isa<linalg::MatvecOp, linalg::VecmatOp>(op))
-    return {tileOf(shape[0], kMatmulColumns)};
-  // Elementwise / generic: the innermost dimension in vector registers.
-  SmallVector<int64_t> tile(shape.size(), 1);
-  if (!shape.empty())
-    tile.back() = tileOf(shape.back(), kElementwiseInner);
-  return tile;
-}
-
-/// Tile sizes over the loops of `op` for the parallel dimensions, from the
-/// tile of its (first) output; reduction loops get 0 (not tiled).
-SmallVector<int64_t> parallelTileSizes(linalg::LinalgOp op, ArrayRef<int64_t> outTile) {
-  SmallVector<int64_t> sizes(op.getNumLoops(), 0);
-  AffineMap map = op.getIndexingMapMatchingResult(cast<OpResult>(op->getResult(0)));
-  for (auto [i, expr] : llvm::enumerate(map.getResults()))
-    if (auto dim = dyn_cast<AffineDimExpr>(expr))
-      sizes[dim.getPosition()] = outTile[i];
-  return sizes;
-}
-
-/// Tile sizes for the reduction loops of `op` once its parallel loops are a
-/// register block (0 = keep whole): windows to 1 x 1 and input channels by
-/// 4 for convolutions, the kernel row to 1 for pooling (then it decomposes to
-/// 1-D), k by 8 for contractions, long generic reductions by 64.
-SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op) {
-  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
-  SmallVector<int64_t> sizes(ranges.size(), 0);
-  if (isa<linalg::Conv2DNhwcHwcfOp>(op)) { // (n, oh, ow, f, kh, kw, c)
-    sizes[4] = 1;
-    sizes[5] = 1;
-    sizes[6] = tileOf(ranges[6], kConvInputChannels);
-    return sizes;
-  }
-  if (isa<linalg::PoolingNhwcMaxOp, linalg::PoolingNhwcSumOp>(op)) { // (n, oh, ow, c, kh, kw)
-    sizes[4] = 1;
-    return sizes;
-  }
-  if (isGenericMatmul(op)) { // every reduction step by 1: one outer product
-    for (auto [i, iterator] : llvm::enumerate(iterators))
-      if (iterator == utils::IteratorType::reduction)
-        sizes[i] = 1;
-    return sizes;
-  }
-  int64_t cap = isContraction(op) && !isa<linalg::DotOp, linalg::MatvecOp>(op) ? kMatmulK : kReductionInner;
-  for (auto [i, iterator] : llvm::enumerate(iterators)) {
-    if (iterator != utils::IteratorType::reduction)
-      continue;
-    if (ShapedType::isDynamic(ranges[i]))
-      sizes[i] = 1;
-    else if (isContraction(op) || ranges[i] > kReductionInner)
-      sizes[i] = largestDivisorAtMost(ranges[i], cap);
-  }
-  // A block still too large to vectorize whole (a bias gradient's 24 x 24 x
-  // 32 per image) reduces one step at a time: over every reduction dimension
-  // when the innermost dimension is parallel (each step is then one vector
-  // add into the accumulator, no horizontal reduction), else over its outer
-  // dimensions until it fits.
-  if (!isContraction(op)) {
-    auto volume = [&] {
-      int64_t product = 1;
-      for (auto [range, size] : llvm::zip(ranges, sizes))
-        product *= size != 0 ? size : (ShapedType::isDynamic(range) ? 1 : range);
-      return product;
-    };
-    bool innerParallel = !iterators.empty() && iterators.back() == utils::IteratorType::parallel;
-    bool tooLarge = volume() > kMaxVectorElements;
-    for (auto [i, iterator] : llvm::enumerate(iterators)) {
-      if (!tooLarge || (!innerParallel && volume() <= kMaxVectorElements))
-        break;
-      if (iterator == utils::IteratorType::reduction && sizes[i] == 0)
-        sizes[i] = 1;
-    }
-  }
-  return sizes;
-}
-
-//===----------------------------------------------------------------------===//
-// Roots
-//===----------------------------------------------------------------------===//
-
-/// One unit of tiling: `root` is tiled, `compute` (a contraction,
-/// convolution or pooling whose only user is `root`, or `root` itself) and
-/// the fills feeding them are fused into the tile.
-struct TilingRoot {
-  linalg::LinalgOp root;
-  linalg::LinalgOp compute;
-};
-
-/// Whether `consumer` is an all-parallel generic that reads `value` with the
-/// identity map and writes a result of the same shape (bias + activation).
-bool isElementwiseEpilogue(linalg::GenericOp consumer, Value value) {
-  if (consumer.getNumReductionLoops() != 0 || consumer->getNumResults() != 1)
-    return false;
-  if (consumer->getResult(0).getType() != value.getType())
-    return false;
-  for (OpOperand *input : consumer.getDpsInputOperands())
-    if (input->get() == value && consumer.getMatchingIndexingMap(input).isIdentity())
-      return consumer.getIndexingMapMatchingResult(cast<OpResult>(consumer->getResult(0))).isIdentity();
-  return false;
-}
-
-/// Whether `op` is worth tiling and safe to hand to the vectorizer later.
-bool isTilingCandidate(linalg::LinalgOp op) {
-  if (!op.hasPureTensorSemantics() || op.getNumLoops() == 0 || op->getNumResults() == 0)
-    return false;
-  if (isa<linalg::FillOp>(op))
-    return false; // Fused into its consumers.
-  return isConvOrPool(op) || isContraction(op) || isa<linalg::GenericOp>(op);
-}
-
-SmallVector<TilingRoot> collectRoots(func::FuncOp func) {
-  SmallVector<TilingRoot> roots;
-  llvm::DenseSet<Operation *> fused;
-  func.walk([&](linalg::LinalgOp op) {
-    if (!isTilingCandidate(op) || fused.contains(op))
-      return;
-    if ((isConvOrPool(op) || isContraction(op)) && op->hasOneUse()) {
-      auto consumer = dyn_cast<linalg::GenericOp>(*op->getUsers().begin());
-      if (consumer && isElementwiseEpilogue(consumer, op->getResult(0))) {
-        roots.push_back({consumer, op});
-        fused.insert(consumer);
-        return;
-      }
-    }
-    roots.push_back({op, op});
-  });
-  return roots;
-}
 
 //===----------------------------------------------------------------------===//
 // Tiling
@@ -324,8 +119,9 @@ FailureOr<TilingRoot> tileAndFuse(RewriterBase &rewriter, TilingRoot root, Array
   return tiled;
 }
 
-/// Tiles `root.root` by its register block, fusing `root.compute` and fills,
-/// and marks the tiled compute op(s) with kBlockMarker.
+/// Tiles `root.root` by the register block recorded on `root.compute`
+/// (kiln.tile_sizes), fusing `root.compute` and fills, and marks the tiled
+/// compute op(s) with kBlockMarker.
 ///
 /// The blocks are independent (they tile parallel dimensions only): they
 /// become one scf.forall, which the CPU pipeline runs on the OpenMP thread
@@ -335,7 +131,16 @@ FailureOr<TilingRoot> tileAndFuse(RewriterBase &rewriter, TilingRoot root, Array
 /// inside a chunk, the row loop is peeled: full blocks of static size, then
 /// one remainder block, tiled by rows of 1 later.
 LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
-  SmallVector<int64_t> outTile = outputTile(root.compute);
+  std::optional<SmallVector<int64_t>> chosen = getTileSizes(root.compute);
+  if (!chosen)
+    return success(); // No size was chosen: the op stays whole.
+  // The block of each output dimension, from the compute op's loops.
+  AffineMap outputMap = root.compute.getIndexingMapMatchingResult(cast<OpResult>(root.compute->getResult(0)));
+  SmallVector<int64_t> outTile;
+  for (AffineExpr expr : outputMap.getResults()) {
+    auto dim = dyn_cast<AffineDimExpr>(expr);
+    outTile.push_back(dim ? (*chosen)[dim.getPosition()] : 0);
+  }
   SmallVector<int64_t> sizes = parallelTileSizes(root.root, outTile);
   if (llvm::all_of(sizes, [](int64_t s) { return s == 0; })) {
     root.compute->setAttr(kBlockMarker, rewriter.getUnitAttr());
@@ -392,9 +197,16 @@ FailureOr<linalg::LinalgOp> tileDynamicByOne(RewriterBase &rewriter, linalg::Lin
   return cast<linalg::LinalgOp>(result->tiledOps.back());
 }
 
-/// Tiles the reduction loops of the (already blocked) `op`.
+/// Tiles the reduction loops of the (already blocked) `op` by the sizes
+/// recorded on it (tiling copies the attribute to the tiled op).
 LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
-  SmallVector<int64_t> sizes = reductionTileSizes(op);
+  std::optional<SmallVector<int64_t>> chosen = getTileSizes(op);
+  if (!chosen)
+    return success();
+  SmallVector<int64_t> sizes = *chosen;
+  for (auto [i, iterator] : llvm::enumerate(op.getIteratorTypesArray()))
+    if (iterator != utils::IteratorType::reduction)
+      sizes[i] = 0;
   if (llvm::all_of(sizes, [](int64_t s) { return s == 0; }))
     return success();
   scf::SCFTilingOptions tiling;
@@ -405,73 +217,6 @@ LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
     return failure();
   rewriter.replaceOp(op, result->replacements);
   return success();
-}
-
-/// A contraction `linalg.generic` whose output has more than two dimensions
-/// and whose trailing output dimensions run together in every operand (the
-/// dense input gradient after reshape fusion: (n, y, x, c | k) reading
-/// W^T[k, y, x, c]) is collapsed back to 2-D and, where it then is one,
-/// rewritten as a `linalg.matmul`, so that it is blocked like a matmul
-/// rather than as one matrix-vector product per output pixel.
-void collapseToMatmul(RewriterBase &rewriter, linalg::GenericOp op) {
-  if (!op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumDpsInputs() != 2 ||
-      !linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op.getOperation())))
-    return;
-  AffineMap outputMap = op.getIndexingMapMatchingResult(cast<OpResult>(op->getResult(0)));
-  if (outputMap.getNumResults() <= 2 || !outputMap.isProjectedPermutation())
-    return;
-  ReassociationIndices trailing;
-  for (unsigned r = 1; r < outputMap.getNumResults(); ++r)
-    trailing.push_back(outputMap.getDimPosition(r));
-  SmallVector<ReassociationIndices> groups = {trailing};
-  if (!linalg::areDimSequencesPreserved(op.getIndexingMapsArray(), groups))
-    return;
-  rewriter.setInsertionPoint(op);
-  FailureOr<linalg::CollapseResult> collapsed =
-      linalg::collapseOpIterationDims(cast<linalg::LinalgOp>(op.getOperation()), groups, rewriter);
-  if (failed(collapsed))
-    return;
-  rewriter.replaceOp(op, collapsed->results);
-  if (auto generic = dyn_cast<linalg::GenericOp>(collapsed->collapsedOp.getOperation())) {
-    rewriter.setInsertionPoint(generic);
-    (void)linalg::specializeGenericOp(rewriter, generic);
-  }
-}
-
-/// A `linalg.matmul` whose A operand is a 2-D `linalg.transpose` and whose
-/// result is static (a weight gradient: activations^T @ dY) becomes a
-/// contraction `linalg.generic` reading the untransposed A with a transposed
-/// map: each reduction step then reads a contiguous row of A for the block's
-/// rows, and the transpose (a scalar copy of the whole activation) is gone.
-void foldTransposedLhs(RewriterBase &rewriter, linalg::MatmulOp matmul) {
-  if (!matmul.hasPureTensorSemantics() || matmul.hasUserDefinedMaps())
-    return;
-  auto transpose = matmul.getInputs()[0].getDefiningOp<linalg::TransposeOp>();
-  if (!transpose || transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-    return;
-  auto resultType = cast<RankedTensorType>(matmul->getResult(0).getType());
-  Type element = resultType.getElementType();
-  if (!resultType.hasStaticShape() || !isa<FloatType>(element) ||
-      cast<ShapedType>(matmul.getInputs()[1].getType()).getElementType() != element ||
-      cast<ShapedType>(transpose.getInput().getType()).getElementType() != element)
-    return;
-  MLIRContext *context = rewriter.getContext();
-  AffineExpr m = getAffineDimExpr(0, context), n = getAffineDimExpr(1, context), k = getAffineDimExpr(2, context);
-  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k, m}, context), AffineMap::get(3, 0, {k, n}, context),
-                                 AffineMap::get(3, 0, {m, n}, context)};
-  rewriter.setInsertionPoint(matmul);
-  auto generic = linalg::GenericOp::create(
-      rewriter, matmul.getLoc(), TypeRange{resultType}, ValueRange{transpose.getInput(), matmul.getInputs()[1]},
-      ValueRange{matmul.getOutputs()[0]}, maps,
-      SmallVector<utils::IteratorType>{utils::IteratorType::parallel, utils::IteratorType::parallel,
-                                       utils::IteratorType::reduction},
-      [](OpBuilder &b, Location l, ValueRange args) {
-        Value product = arith::MulFOp::create(b, l, args[0], args[1]);
-        linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, args[2], product).getResult()});
-      });
-  rewriter.replaceOp(matmul, generic->getResults());
-  if (transpose->use_empty())
-    rewriter.eraseOp(transpose);
 }
 
 /// Tiles the dynamic (batch) reduction loops of a generic contraction by
@@ -511,23 +256,14 @@ LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
 /// fully unrolled element-by-element vector.transpose).
 constexpr llvm::StringLiteral kScalarMarker = "kiln.scalar_block";
 
-/// Tiles a large `linalg.transpose` into blocks of up to 64 x 64 elements
-/// (the input's and the output's innermost dimensions; the others by 1), so
-/// that its scalar copy reads and writes within cache instead of striding
-/// through the whole input once per output row.
+/// Tiles a large `linalg.transpose` into the cache blocks recorded on it
+/// (kiln.tile_sizes; see kiln-choose-tile-sizes).
 LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
-  auto type = cast<ShapedType>(op.getInit().getType());
-  if (!op.hasPureTensorSemantics() || type.getRank() < 2 || !type.hasStaticShape() ||
-      type.getNumElements() <= kMaxVectorElements)
+  std::optional<SmallVector<int64_t>> sizes = getTileSizes(op);
+  if (!sizes || !op.hasPureTensorSemantics())
     return success();
-  ArrayRef<int64_t> permutation = op.getPermutation();
-  int64_t rank = type.getRank();
-  SmallVector<int64_t> sizes(rank, 1);
-  for (int64_t i = 0; i < rank; ++i)
-    if (i == rank - 1 || permutation[i] == rank - 1)
-      sizes[i] = tileOf(type.getDimSize(i), kElementwiseInner);
   scf::SCFTilingOptions tiling;
-  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), *sizes));
   rewriter.setInsertionPoint(op);
   FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
   if (failed(result))
@@ -665,14 +401,6 @@ void populateVectorCleanupPatterns(RewritePatternSet &patterns) {
   vector::populateVectorStepLoweringPatterns(patterns);
 }
 
-/// Every op's canonicalization patterns (what the canonicalizer pass uses).
-void populateCanonicalizationPatterns(RewritePatternSet &patterns) {
-  MLIRContext *context = patterns.getContext();
-  for (Dialect *dialect : context->getLoadedDialects())
-    dialect->getCanonicalizationPatterns(patterns);
-  for (RegisteredOperationName op : context->getRegisteredOperations())
-    op.getCanonicalizationPatterns(patterns, context);
-}
 
 /// Moves loop-invariant code and loop-invariant read/write pairs of tensor
 /// subsets (the accumulators) out of every loop, innermost first, so that a
@@ -690,11 +418,6 @@ void hoistOnTensors(RewriterBase &rewriter, func::FuncOp func) {
 // The pass
 //===----------------------------------------------------------------------===//
 
-LogicalResult canonicalize(func::FuncOp func) {
-  RewritePatternSet patterns(func.getContext());
-  populateCanonicalizationPatterns(patterns);
-  return applyPatternsGreedily(func, std::move(patterns));
-}
 
 struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileAndVectorizePass> {
   void runOnOperation() override {
@@ -702,20 +425,8 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
     MLIRContext *context = &getContext();
     IRRewriter rewriter(context);
 
-    // 0. Generic contractions: back to matmuls where they are ones; the
-    // others reduce over the batch outermost.
-    {
-      SmallVector<linalg::MatmulOp> matmuls;
-      func.walk([&](linalg::MatmulOp op) { matmuls.push_back(op); });
-      for (linalg::MatmulOp op : matmuls)
-        foldTransposedLhs(rewriter, op);
-      SmallVector<linalg::GenericOp> expanded;
-      func.walk([&](linalg::GenericOp op) { expanded.push_back(op); });
-      for (linalg::GenericOp op : expanded)
-        collapseToMatmul(rewriter, op);
-    }
-    if (failed(canonicalize(func)))
-      return signalPassFailure();
+    // 0. Generic contractions (kiln-normalize-contractions made them) reduce
+    // over the batch outermost.
     {
       SmallVector<linalg::LinalgOp> contractions;
       func.walk([&](linalg::GenericOp op) {
@@ -794,7 +505,23 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
         return signalPassFailure();
     }
     hoistOnTensors(rewriter, func);
+    // What was not vectorized (argmax, transposes) goes on without its sizes.
+    func.walk([](Operation *op) { op->removeAttr(KilnDialect::getTileSizesAttrName()); });
   }
 };
 
 } // namespace
+
+void kiln::cpu::populateCanonicalizationPatterns(RewritePatternSet &patterns) {
+  MLIRContext *context = patterns.getContext();
+  for (Dialect *dialect : context->getLoadedDialects())
+    dialect->getCanonicalizationPatterns(patterns);
+  for (RegisteredOperationName op : context->getRegisteredOperations())
+    op.getCanonicalizationPatterns(patterns, context);
+}
+
+LogicalResult kiln::cpu::canonicalize(func::FuncOp func) {
+  RewritePatternSet patterns(func.getContext());
+  populateCanonicalizationPatterns(patterns);
+  return applyPatternsGreedily(func, std::move(patterns));
+}

@@ -546,6 +546,15 @@ module attributes {kiln.gather = "x"} {
 
 // -----
 
+// kiln.tile_sizes (kiln-choose-tile-sizes): one i64 per loop.
+func.func @tile_sizes(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'kiln.tile_sizes' must be an array<i64> of tile sizes, one per loop}}
+  %0 = arith.addf %a, %b {kiln.tile_sizes = [4]} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
 // kiln.transpose: the permutation has one entry per dimension.
 func.func @gradient_op_0(%a: tensor<?x10xf32>) {
   // expected-error @+1 {{permutation has 1 entries for an input of rank 2}}

@@ -729,32 +729,50 @@ module @M attributes {kiln.model} {
 
 // -----
 
-// conv2d_grad_filter: for each window offset (i, j), a strided slice of the
-// padded input and one contraction generic over (c, f | n, y, x) whose maps
-// are all projected permutations (kiln-tile-and-vectorize blocks it like a
-// matmul), inserted at [i, j] of the result.
+// conv2d_grad_input (strides 2, padding bottom/right 1): the cotangent
+// dilated by the strides into a zero frame of kh-1 / kw-1 around the padded
+// input's extent (10 = 8 + 3 - 1), the filter flipped with its channels
+// swapped, a stride-1 linalg.conv_2d_nhwc_hwcf over the padded input
+// (8 x 8), then cut to the input (7 x 7, from the top-left padding 0).
 
-// CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d0)>
-// CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d1)>
-// CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1)>
+// CHECK-DAG:   #[[$FLIP:.*]] = affine_map<(d0, d1, d2, d3) -> (-d0 + 2, -d1 + 2, d3, d2)>
+// CHECK-DAG:   #[[$ID:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @conv2d_grad_input
+// CHECK-SAME:    (%[[DY:.*]]: tensor<?x3x3x4xf32>, %[[K:.*]]: tensor<3x3x2x4xf32>)
+// CHECK:         %[[FRAME:.*]] = linalg.fill {{.*}} -> tensor<?x10x10x4xf32>
+// CHECK:         %[[DIL:.*]] = tensor.insert_slice %[[DY]] into %[[FRAME]][0, 2, 2, 0] [%{{.*}}, 3, 3, 4] [1, 2, 2, 1] : tensor<?x3x3x4xf32> into tensor<?x10x10x4xf32>
+// CHECK:         %[[FLIPPED:.*]] = linalg.generic {indexing_maps = [#[[$FLIP]], #[[$ID]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[K]] : tensor<3x3x2x4xf32>) outs(%{{.*}} : tensor<3x3x4x2xf32>)
+// CHECK:         %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<?x8x8x2xf32>
+// CHECK:         %[[CONV:.*]] = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+// CHECK-SAME:      ins(%[[DIL]], %[[FLIPPED]] : tensor<?x10x10x4xf32>, tensor<3x3x4x2xf32>) outs(%[[ZEROS]] : tensor<?x8x8x2xf32>)
+// CHECK:         %[[CUT:.*]] = tensor.extract_slice %[[CONV]][0, 0, 0, 0] [%{{.*}}, 7, 7, 2] [1, 1, 1, 1] : tensor<?x8x8x2xf32> to tensor<?x7x7x2xf32>
+// CHECK:         return %[[CUT]]
+func.func @conv2d_grad_input(%dy: tensor<?x3x3x4xf32>, %k: tensor<3x3x2x4xf32>) -> tensor<?x7x7x2xf32> {
+  %0 = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [0, 1, 0, 1] : tensor<?x3x3x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x7x7x2xf32>
+  return %0 : tensor<?x7x7x2xf32>
+}
+
+// -----
+
+// conv2d_grad_filter: one contraction with loops (i, j, c, f | n, y, x)
+// reading the padded input at (n, y*sh + i, x*sw + j, c), for every target
+// (kiln-map-to-gpu runs it as one implicit GEMM; the CPU pipeline splits it
+// per window offset, kiln-split-filter-gradients.mlir).
+
+// CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 * 2 + d0, d6 * 2 + d1, d2)>
+// CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>
+// CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @conv2d_grad_filter
 // CHECK-SAME:    (%[[X:.*]]: tensor<?x7x7x3xf32>, %[[DY:.*]]: tensor<?x4x4x4xf32>)
 // CHECK:         %[[P:.*]] = tensor.pad %[[X]] low[0, 0, 0, 0] high[0, 1, 1, 0]
-// CHECK:         %[[E:.*]] = tensor.empty() : tensor<2x2x3x4xf32>
-// CHECK:         %[[S00:.*]] = tensor.extract_slice %[[P]][0, 0, 0, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1] : tensor<?x8x8x3xf32> to tensor<?x4x4x3xf32>
-// CHECK:         %[[F00:.*]] = linalg.fill {{.*}} -> tensor<3x4xf32>
-// CHECK:         %[[G00:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "reduction", "reduction", "reduction"]}
-// CHECK-SAME:      ins(%[[S00]], %[[DY]] : tensor<?x4x4x3xf32>, tensor<?x4x4x4xf32>) outs(%[[F00]] : tensor<3x4xf32>)
+// CHECK:         %[[F:.*]] = linalg.fill {{.*}} -> tensor<2x2x3x4xf32>
+// CHECK:         %[[G:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+// CHECK-SAME:      ins(%[[P]], %[[DY]] : tensor<?x8x8x3xf32>, tensor<?x4x4x4xf32>) outs(%[[F]] : tensor<2x2x3x4xf32>)
 // CHECK:           arith.mulf
 // CHECK:           arith.addf
-// CHECK:         %[[R00:.*]] = tensor.insert_slice %[[G00]] into %[[E]][0, 0, 0, 0] [1, 1, 3, 4] [1, 1, 1, 1] : tensor<3x4xf32> into tensor<2x2x3x4xf32>
-// CHECK:         tensor.extract_slice %[[P]][0, 0, 1, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1]
-// CHECK:         tensor.insert_slice %{{.*}} into %[[R00]][0, 1, 0, 0]
-// CHECK:         tensor.extract_slice %[[P]][0, 1, 0, 0]
-// CHECK:         tensor.insert_slice %{{.*}}[1, 0, 0, 0]
-// CHECK:         tensor.extract_slice %[[P]][0, 1, 1, 0]
-// CHECK:         %[[R11:.*]] = tensor.insert_slice %{{.*}}[1, 1, 0, 0]
-// CHECK:         return %[[R11]]
+// CHECK-NOT:     tensor.insert_slice
+// CHECK:         return %[[G]]
 func.func @conv2d_grad_filter(%x: tensor<?x7x7x3xf32>, %dy: tensor<?x4x4x4xf32>) -> tensor<2x2x3x4xf32> {
   %0 = kiln.conv2d_grad_filter %x, %dy strides = [2, 2] padding = [0, 1, 0, 1] : tensor<?x7x7x3xf32>, tensor<?x4x4x4xf32> -> tensor<2x2x3x4xf32>
   return %0 : tensor<2x2x3x4xf32>

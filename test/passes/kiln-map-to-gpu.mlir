@@ -47,6 +47,22 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
   return %out : memref<32xf32>
 }
 
+// A convolution (3 x 3 window, 4 -> 32 channels) is the same tiled kernel,
+// an implicit GEMM: M = N*8*8 output pixels, N = 32 filters (128 x 32
+// tiles), K = 3*3*4 = 36 window elements; the A tile is read straight from
+// the input at (n, oh + kh, ow + kw, c) through the convolution's indexing
+// map (no im2col buffer), the B tile from the filter.
+func.func @kiln_impl_M_conv(%x: memref<?x10x10x4xf32>, %k: memref<3x3x4x32xf32>) -> memref<?x8x8x32xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = memref.dim %x, %c0 : memref<?x10x10x4xf32>
+  %out = memref.alloc(%n) : memref<?x8x8x32xf32>
+  linalg.fill ins(%zero : f32) outs(%out : memref<?x8x8x32xf32>)
+  linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+    ins(%x, %k : memref<?x10x10x4xf32>, memref<3x3x4x32xf32>) outs(%out : memref<?x8x8x32xf32>)
+  return %out : memref<?x8x8x32xf32>
+}
+
 // CHECK-LABEL: func.func @kiln_impl_M_predict(
 // CHECK:         %[[S:.*]] = gpu.wait async
 // CHECK:         %[[OUT:.*]], %{{.*}} = gpu.alloc async [%[[S]]] (%{{.*}}) : memref<?x4xf32>
@@ -109,3 +125,31 @@ func.func @kiln_impl_M_loss(%g: memref<?x32xf32>) -> memref<32xf32> {
 // EMU:         memref.alloc() : memref<256xf32>
 // EMU-NOT:     gpu.
 // EMU:         return %[[OUT]]
+
+// CHECK-LABEL: func.func @kiln_impl_M_conv(
+// CHECK-SAME:    %[[X:.*]]: memref<?x10x10x4xf32>, %[[K:.*]]: memref<3x3x4x32xf32>
+// CHECK:         %[[S:.*]] = gpu.wait async
+// CHECK:         %[[N:.*]] = memref.dim %[[X]], %c0
+// CHECK:         %[[OUT:.*]], %{{.*}} = gpu.alloc async [%[[S]]] (%[[N]]) : memref<?x8x8x32xf32>
+// CHECK-NOT:     gpu.alloc
+// CHECK-NOT:     memref.alloc
+// CHECK:         gpu.launch async [%[[S]]]
+// CHECK:           memref.store %{{.*}}, %[[OUT]]
+// CHECK:         %[[M:.*]] = arith.muli %[[N]], %c64 : index
+// CHECK:         %[[MT:.*]] = arith.ceildivui %[[M]], %c128 : index
+// CHECK:         arith.ceildivui %c36, %{{.*}} : index
+// CHECK:         gpu.launch async [%[[S]]] blocks({{.*}}) in ({{.*}} = %[[MT]], {{.*}} = %c1, {{.*}}) threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[TA:.*]] : memref<16x128xf32, #gpu.address_space<workgroup>>, %[[TB:.*]] : memref<16x32xf32, #gpu.address_space<workgroup>>) {
+// CHECK:           scf.for %{{.*}} step %c16 iter_args({{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK:             %[[Y:.*]] = affine.apply #{{.*}}(%{{.*}})[%{{.*}}]
+// CHECK:             %[[XX:.*]] = affine.apply #{{.*}}(%{{.*}})[%{{.*}}]
+// CHECK:             memref.load %[[X]][%{{.*}}, %[[Y]], %[[XX]], %{{.*}}] : memref<?x10x10x4xf32>
+// CHECK:             memref.store %{{.*}}, %[[TA]]
+// CHECK:             memref.load %[[K]]
+// CHECK:             memref.store %{{.*}}, %[[TB]]
+// CHECK:             gpu.barrier
+// CHECK:             memref.load %[[TA]]
+// CHECK:             memref.load %[[TB]]
+// CHECK:             arith.mulf %{{.*}} fastmath<contract>
+// CHECK:             gpu.barrier
+// CHECK-COUNT-16:  memref.atomic_rmw addf %{{.*}}, %[[OUT]]
+// CHECK:         return %[[OUT]]

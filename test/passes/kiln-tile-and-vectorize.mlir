@@ -1,4 +1,7 @@
-// RUN: kiln-opt --split-input-file --kiln-tile-and-vectorize %s | FileCheck %s
+// RUN: kiln-opt --split-input-file --kiln-normalize-contractions --kiln-choose-tile-sizes --kiln-tile-and-vectorize %s | FileCheck %s
+//
+// The mechanism, fed by the passes before it in the CPU pipeline (the sizes
+// alone are checked in kiln-choose-tile-sizes.mlir).
 
 // A dense layer with a dynamic batch: blocks of 4 rows x 64 columns (16 zmm
 // accumulators), k tiled by 8, the accumulator carried through the k loop as

@@ -1,0 +1,83 @@
+// RUN: kiln-opt %s --kiln-split-filter-gradients | FileCheck %s
+//
+// The CPU's form of a convolution's filter gradient: the one contraction
+// kiln-lower-to-linalg makes (strides 2, the input already padded) becomes,
+// for each window offset (i, j), a strided slice of the padded input and one
+// contraction generic over (c, f | n, y, x) whose maps are all projected
+// permutations (kiln-tile-and-vectorize blocks it like a matmul), inserted
+// at [i, j] of the result. Other contractions are left alone.
+
+// CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d0)>
+// CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d1)>
+// CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1)>
+// CHECK-LABEL: func.func @conv2d_grad_filter
+// CHECK-SAME:    (%[[P:.*]]: tensor<?x8x8x3xf32>, %[[DY:.*]]: tensor<?x4x4x4xf32>)
+// CHECK:         %[[E:.*]] = tensor.empty() : tensor<2x2x3x4xf32>
+// CHECK:         %[[S00:.*]] = tensor.extract_slice %[[P]][0, 0, 0, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1] : tensor<?x8x8x3xf32> to tensor<?x4x4x3xf32>
+// CHECK:         %[[F00:.*]] = linalg.fill {{.*}} -> tensor<3x4xf32>
+// CHECK:         %[[G00:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "reduction", "reduction", "reduction"]}
+// CHECK-SAME:      ins(%[[S00]], %[[DY]] : tensor<?x4x4x3xf32>, tensor<?x4x4x4xf32>) outs(%[[F00]] : tensor<3x4xf32>)
+// CHECK:           arith.mulf
+// CHECK:           arith.addf
+// CHECK:         %[[R00:.*]] = tensor.insert_slice %[[G00]] into %[[E]][0, 0, 0, 0] [1, 1, 3, 4] [1, 1, 1, 1] : tensor<3x4xf32> into tensor<2x2x3x4xf32>
+// CHECK:         tensor.extract_slice %[[P]][0, 0, 1, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1]
+// CHECK:         tensor.insert_slice %{{.*}} into %[[R00]][0, 1, 0, 0]
+// CHECK:         tensor.extract_slice %[[P]][0, 1, 0, 0]
+// CHECK:         tensor.insert_slice %{{.*}}[1, 0, 0, 0]
+// CHECK:         tensor.extract_slice %[[P]][0, 1, 1, 0]
+// CHECK:         %[[R11:.*]] = tensor.insert_slice %{{.*}}[1, 1, 0, 0]
+// CHECK-NOT:     linalg.generic
+// CHECK:         return %[[R11]]
+#in = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 * 2 + d0, d6 * 2 + d1, d2)>
+#dy = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>
+#out = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
+func.func @conv2d_grad_filter(%padded: tensor<?x8x8x3xf32>, %dy: tensor<?x4x4x4xf32>) -> tensor<2x2x3x4xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<2x2x3x4xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2x3x4xf32>) -> tensor<2x2x3x4xf32>
+  %g = linalg.generic {indexing_maps = [#in, #dy, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%padded, %dy : tensor<?x8x8x3xf32>, tensor<?x4x4x4xf32>) outs(%f : tensor<2x2x3x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<2x2x3x4xf32>
+  return %g : tensor<2x2x3x4xf32>
+}
+
+// Stride 1 (the map reads d0 + d5): split as well, 3 x 3 offsets.
+// CHECK-LABEL: func.func @stride_one
+// CHECK-COUNT-9: tensor.insert_slice
+// CHECK-NOT:     linalg.generic {{.*}}"reduction", "reduction", "reduction"]}{{.*}}tensor<3x3x
+#in1 = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 + d0, d6 + d1, d2)>
+func.func @stride_one(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x3x2x5xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<3x3x2x5xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<3x3x2x5xf32>) -> tensor<3x3x2x5xf32>
+  %g = linalg.generic {indexing_maps = [#in1, #dy, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%x, %dy : tensor<?x6x6x2xf32>, tensor<?x4x4x5xf32>) outs(%f : tensor<3x3x2x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<3x3x2x5xf32>
+  return %g : tensor<3x3x2x5xf32>
+}
+
+// Not a filter gradient (the body is a plain sum, not out + in * dy): left
+// alone.
+// CHECK-LABEL: func.func @other
+// CHECK:         linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]
+// CHECK-NOT:     tensor.insert_slice
+func.func @other(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x3x2x5xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<3x3x2x5xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<3x3x2x5xf32>) -> tensor<3x3x2x5xf32>
+  %g = linalg.generic {indexing_maps = [#in1, #dy, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%x, %dy : tensor<?x6x6x2xf32>, tensor<?x4x4x5xf32>) outs(%f : tensor<3x3x2x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<3x3x2x5xf32>
+  return %g : tensor<3x3x2x5xf32>
+}
