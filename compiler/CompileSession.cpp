@@ -135,9 +135,7 @@ mlir::LogicalResult CompileSession::runStage(CompileStage stage) {
     return mlir::success();
   }
   case CompileStage::Linalg:
-    if (failed(runPasses([](mlir::OpPassManager &pm, const CompileOptions &options) {
-          buildKilnToLinalgPipeline(pm, /*forGpu=*/options.target != CompileTarget::Cpu);
-        })))
+    if (failed(runPasses([](mlir::OpPassManager &pm, const CompileOptions &) { buildKilnToLinalgPipeline(pm); })))
       return mlir::failure();
     models = extractModelInfo(*module);
     if (options.target == CompileTarget::Cuda)

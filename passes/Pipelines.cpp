@@ -41,7 +41,7 @@
 
 using namespace mlir;
 
-void kiln::buildKilnToLinalgPipeline(OpPassManager &pm, bool /*forGpu*/) {
+void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
   // <Model>_grad is made on the kiln dialect, where each op knows its rule.
   pm.addPass(kiln::createKilnAutodiff());
   // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.

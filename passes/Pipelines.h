@@ -47,9 +47,8 @@ struct GpuPipelineOptions {
 /// that the model metadata (codegen/ModelInfo.cpp) is read after it.
 /// The stage is target-neutral: the target pipelines below make their own
 /// forms (the CPU's filter gradients per window offset:
-/// kiln-split-filter-gradients). `forGpu` changes nothing; it stays only so
-/// that existing callers compile, and can be dropped with them.
-void buildKilnToLinalgPipeline(mlir::OpPassManager &pm, bool forGpu = false);
+/// kiln-split-filter-gradients).
+void buildKilnToLinalgPipeline(mlir::OpPassManager &pm);
 
 /// linalg on tensors -> LLVM dialect: the CPU's forms (filter gradients per
 /// window offset), flatten the model modules, choose tile sizes, tile and
