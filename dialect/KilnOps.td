@@ -131,11 +131,15 @@ def Kiln_ParamOp : Kiln_Op<"param",
 
 /// Shared base of the broadcasting binary float ops: same element type on
 /// both operands and the result, result shape = broadcast of the operand
-/// shapes (verified by verifyBroadcastingBinaryOp in KilnOps.cpp).
+/// shapes (verified by verifyBroadcastingBinaryOp in KilnOps.cpp, inferred
+/// by inferBroadcastType; both apply frontend/ShapeRules.h). A declared `?`
+/// where the inferred extent is static is accepted (isCompatibleReturnTypes).
 class Kiln_BinaryElementwiseOp<string mnemonic, string what,
                                list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultElementType,
-                                     Kiln_HasVjp], traits)> {
+                                     Kiln_HasVjp,
+                                     InferTypeOpAdaptorWithIsCompatible],
+                                    traits)> {
   let summary = "elementwise " # what # " with NumPy broadcasting";
   let description = [{
     Computes `}] # what # [{` elementwise. Operand shapes broadcast as in
@@ -157,6 +161,17 @@ class Kiln_BinaryElementwiseOp<string mnemonic, string what,
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyBroadcastingBinaryOp(getOperation());
     }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferBroadcastType(location, adaptor.getLhs().getType(),
+                                adaptor.getRhs().getType(),
+                                /*resultElement=*/nullptr, types);
+    }
+    bool $cppClass::isCompatibleReturnTypes(::mlir::TypeRange inferred,
+                                            ::mlir::TypeRange declared) {
+      return isCompatibleBroadcastType(inferred, declared);
+    }
   }];
 }
 
@@ -168,8 +183,11 @@ def Kiln_PowOp : Kiln_BinaryElementwiseOp<"pow", "power (lhs ** rhs)">;
 def Kiln_MaximumOp : Kiln_BinaryElementwiseOp<"maximum", "maximum", [Commutative]>;
 def Kiln_MinimumOp : Kiln_BinaryElementwiseOp<"minimum", "minimum", [Commutative]>;
 
+// Inferred result element type: the operands' float type, f32 for integer
+// operands (labels), which is what MLIRGen and the gradient rules build.
 def Kiln_CompareOp : Kiln_Op<"compare",
-    [Pure, SameOperandsElementType, NonDifferentiable]> {
+    [Pure, SameOperandsElementType, NonDifferentiable,
+     InferTypeOpAdaptorWithIsCompatible]> {
   let summary = "elementwise comparison with NumPy broadcasting";
   let description = [{
     Compares `lhs` and `rhs` elementwise with `predicate` (eq, ne, lt, le,
@@ -195,7 +213,8 @@ def Kiln_CompareOp : Kiln_Op<"compare",
 // Elementwise unary ops
 //===----------------------------------------------------------------------===//
 
-/// Shared base of the unary float ops: result type = operand type.
+/// Shared base of the unary float ops: result type = operand type (which
+/// SameOperandsAndResultType already infers, as for softmax and dropout).
 class Kiln_UnaryElementwiseOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType,
                          Kiln_HasVjp]> {
@@ -227,7 +246,7 @@ def Kiln_AbsOp : Kiln_UnaryElementwiseOp<"abs", "absolute value">;
 //===----------------------------------------------------------------------===//
 
 def Kiln_MatmulOp : Kiln_Op<"matmul",
-    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "matrix product with NumPy semantics on ranks 1 and 2";
   let description = [{
     `numpy.matmul` restricted to operands of rank 1 or 2:
@@ -248,7 +267,7 @@ def Kiln_MatmulOp : Kiln_Op<"matmul",
 }
 
 def Kiln_Conv2DOp : Kiln_Op<"conv2d",
-    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "2-D convolution, NHWC input and HWCF filter";
   let description = [{
     Cross-correlates an NHWC `input` ([N, H, W, cin]) with an HWCF `filter`
@@ -277,7 +296,7 @@ def Kiln_Conv2DOp : Kiln_Op<"conv2d",
 /// verifyPool2DOp in KilnOps.cpp.
 class Kiln_Pool2DOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
-                         Kiln_HasVjp]> {
+                         Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "2-D " # what # " pooling, NHWC, valid padding";
   let description = [{
     Takes the }] # what # [{ over each `window` = [kh, kw] of an NHWC input
@@ -301,6 +320,12 @@ class Kiln_Pool2DOp<string mnemonic, string what>
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyPool2DOp(getOperation(), getWindow(), getStrides());
     }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferPool2DType(location, adaptor.getInput().getType(),
+                             adaptor.getWindow(), adaptor.getStrides(), types);
+    }
   }];
 }
 
@@ -311,6 +336,7 @@ def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
 // Shape ops
 //===----------------------------------------------------------------------===//
 
+// No result-type inference: the target shape is what the result type says.
 def Kiln_ReshapeOp : Kiln_Op<"reshape",
     [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
   let summary = "reshape keeping the batch dimension";
@@ -338,7 +364,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape",
 /// tensor reduces to rank 0. Verified by verifyReductionOp in KilnOps.cpp.
 class Kiln_ReductionOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
-                         Kiln_HasVjp]> {
+                         Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = what # " over one axis or over all elements";
   let description = [{
     Reduces `input` with the }] # what # [{ along `axis`, removing that
@@ -361,12 +387,24 @@ class Kiln_ReductionOp<string mnemonic, string what>
                    "std::optional<int64_t>":$axis), [{
       build($_builder, $_state, result, input,
             axis ? $_builder.getI64IntegerAttr(*axis) : ::mlir::IntegerAttr());
+    }]>,
+    // The same with the result type inferred.
+    OpBuilder<(ins "::mlir::Value":$input, "std::optional<int64_t>":$axis), [{
+      build($_builder, $_state, input,
+            axis ? $_builder.getI64IntegerAttr(*axis) : ::mlir::IntegerAttr());
     }]>
   ];
   let hasVerifier = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyReductionOp(getOperation(), getAxisAttr());
+    }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferReductionType(location, adaptor.getInput().getType(),
+                                adaptor.getAxisAttr(), /*resultElement=*/nullptr,
+                                types);
     }
   }];
 }
@@ -376,7 +414,8 @@ def Kiln_ReduceMeanOp : Kiln_ReductionOp<"reduce_mean", "mean">;
 def Kiln_ReduceMaxOp : Kiln_ReductionOp<"reduce_max", "maximum">;
 def Kiln_ReduceMinOp : Kiln_ReductionOp<"reduce_min", "minimum">;
 
-def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, NonDifferentiable]> {
+def Kiln_ArgmaxOp : Kiln_Op<"argmax",
+    [Pure, NonDifferentiable, InferTypeOpAdaptor]> {
   let summary = "index of the largest element along an axis";
   let description = [{
     Returns, as i32, the index of the largest element of `input` along
@@ -434,13 +473,22 @@ def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "log-softmax">;
 /// Shared base of the losses: two operands, a rank-0 result of the
 /// predictions' float type holding the mean over the batch.
 class Kiln_LossOp<string mnemonic, list<Trait> traits = []>
-    : Kiln_Op<mnemonic, !listconcat([Pure, Kiln_HasVjp],
+    : Kiln_Op<mnemonic, !listconcat([Pure, Kiln_HasVjp, InferTypeOpAdaptor],
                                     traits)> {
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location>,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      types.push_back(::mlir::RankedTensorType::get(
+          {}, ::mlir::getElementTypeOrSelf(adaptor.getLhs().getType())));
+      return ::mlir::success();
+    }
+  }];
 }
 
 def Kiln_CrossEntropyOp : Kiln_LossOp<"cross_entropy"> {
@@ -542,7 +590,7 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
 //===----------------------------------------------------------------------===//
 
 def Kiln_TransposeOp : Kiln_Op<"transpose",
-    [Pure, SameOperandsAndResultElementType]> {
+    [Pure, SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "permutes the dimensions of a tensor";
   let description = [{
     Result dimension `i` is input dimension `permutation[i]`, as
@@ -561,7 +609,7 @@ def Kiln_TransposeOp : Kiln_Op<"transpose",
 }
 
 def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to",
-    [Pure, SameOperandsAndResultElementType]> {
+    [Pure, SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "broadcasts a tensor to the shape of another (NumPy rules)";
   let description = [{
     Repeats `input` to the shape of `like` (whose contents are not read):
@@ -582,6 +630,7 @@ def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to",
   let hasVerifier = 1;
 }
 
+// No result-type inference: the target shape is what the result type says.
 def Kiln_SumToOp : Kiln_Op<"sum_to",
     [Pure, SameOperandsAndResultElementType]> {
   let summary = "sums a broadcast tensor back to a smaller shape (unbroadcast)";
@@ -603,6 +652,8 @@ def Kiln_SumToOp : Kiln_Op<"sum_to",
   let hasVerifier = 1;
 }
 
+// No result-type inference: the float type of the count does not follow
+// from `input` (which may be i32 labels).
 def Kiln_ElementCountOp : Kiln_Op<"element_count", [Pure]> {
   let summary = "number of elements in some dimensions, as a float scalar";
   let description = [{
@@ -623,6 +674,8 @@ def Kiln_ElementCountOp : Kiln_Op<"element_count", [Pure]> {
   let hasVerifier = 1;
 }
 
+// No result-type inference: `like` gives the shape but may have any element
+// type, while the result is float.
 def Kiln_OneHotOp : Kiln_Op<"onehot", [Pure]> {
   let summary = "one-hot encoding of integer indices along a new axis";
   let description = [{
@@ -649,6 +702,9 @@ def Kiln_OneHotOp : Kiln_Op<"onehot", [Pure]> {
   let hasVerifier = 1;
 }
 
+// No result-type inference for the two convolution gradients nor for
+// avgpool_grad: a stride that does not divide the input drops rows and
+// columns, so the input (or filter) extents do not follow from the operands.
 def Kiln_Conv2DGradInputOp : Kiln_Op<"conv2d_grad_input",
     [Pure, SameOperandsAndResultElementType]> {
   let summary = "gradient of kiln.conv2d with respect to its input";
@@ -700,7 +756,7 @@ def Kiln_Conv2DGradFilterOp : Kiln_Op<"conv2d_grad_filter",
 }
 
 def Kiln_MaxPoolGradOp : Kiln_Op<"maxpool_grad",
-    [Pure, SameOperandsAndResultElementType]> {
+    [Pure, SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
   let summary = "gradient of kiln.maxpool with respect to its input";
   let description = [{
     Given the pooling's `input` and the cotangent `output_grad` of its

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Sema.h"
+#include "frontend/ShapeRules.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
@@ -1158,31 +1159,17 @@ LogicalResult ModelChecker::broadcast(const TensorType &lhs,
                                       const TensorType &rhs, Location at,
                                       llvm::StringRef opName,
                                       std::vector<int64_t> &result) {
-  size_t rank = std::max(lhs.dims.size(), rhs.dims.size());
-  result.assign(rank, 1);
   auto fail = [&](llvm::StringRef why) {
     diags.error(at, "cannot broadcast " + lhs.str() + " and " + rhs.str() +
                         " in '" + opName + "'" + why);
     return failure();
   };
-  for (size_t i = 0; i < rank; ++i) {
-    bool hasL = i < lhs.dims.size(), hasR = i < rhs.dims.size();
-    int64_t l = hasL ? lhs.dims[lhs.dims.size() - 1 - i] : 1;
-    int64_t r = hasR ? rhs.dims[rhs.dims.size() - 1 - i] : 1;
-    int64_t &out = result[rank - 1 - i];
-    if (!hasL)
-      out = r;
-    else if (!hasR)
-      out = l;
-    else if (l == r)
-      out = l;
-    else if (l == 1)
-      out = r;
-    else if (r == 1)
-      out = l;
-    else
-      return fail("");
-  }
+  std::optional<std::vector<int64_t>> dims =
+      shape::broadcastShapes(lhs.dims, rhs.dims, shape::DynamicDims::Symbolic);
+  if (!dims)
+    return fail("");
+  result = std::move(*dims);
+  size_t rank = result.size();
   for (size_t i = 1; i < rank; ++i)
     if (result[i] == kDynamic)
       return fail(": the batch dimension N would not be the first dimension");
@@ -1253,25 +1240,19 @@ LogicalResult ModelChecker::checkBinary(BinaryExpr &binary) {
   }
 
   // [a,k]@[k,b] -> [a,b]; [a,k]@[k] -> [a]; [k]@[k,b] -> [b]; [k]@[k] -> f32.
-  if (lt.getRank() < 1 || lt.getRank() > 2 || rt.getRank() < 1 ||
-      rt.getRank() > 2) {
+  if (!shape::isMatmulRank(lt.getRank()) || !shape::isMatmulRank(rt.getRank())) {
     diags.error(binary.getOpLoc(), "matmul '@' needs operands of rank 1 or "
                                    "2: " +
                                        lt.str() + " @ " + rt.str());
     return failure();
   }
-  int64_t lk = lt.dims.back();
-  int64_t rk = rt.dims.front();
-  if (lk != rk) {
+  if (!shape::matmulContractionMatches(lt.dims, rt.dims,
+                                       shape::DynamicDims::Symbolic)) {
     diags.error(binary.getOpLoc(), "matmul '@' inner dimensions differ: " +
                                        lt.str() + " @ " + rt.str());
     return failure();
   }
-  std::vector<int64_t> dims;
-  if (lt.getRank() == 2)
-    dims.push_back(lt.dims[0]);
-  if (rt.getRank() == 2)
-    dims.push_back(rt.dims[1]);
+  std::vector<int64_t> dims = shape::matmulShape(lt.dims, rt.dims);
   for (size_t i = 1; i < dims.size(); ++i) {
     if (dims[i] == kDynamic) {
       diags.error(binary.getOpLoc(),
@@ -1475,9 +1456,8 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
       call.type = x;
       return success();
     }
-    std::vector<int64_t> dims = x.dims;
-    dims.erase(dims.begin() + *call.axis);
-    call.type = TensorType(DType::I32, std::move(dims));
+    call.type =
+        TensorType(DType::I32, shape::reduceShape(x.dims, call.axis));
     return success();
   }
 
@@ -1507,13 +1487,7 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
     if (failed(needF32(*bound[0])))
       return failure();
     call.axis = axis;
-    if (!axis) {
-      call.type = TensorType::scalar(DType::F32);
-      return success();
-    }
-    std::vector<int64_t> dims = x.dims;
-    dims.erase(dims.begin() + *axis);
-    call.type = TensorType(DType::F32, std::move(dims));
+    call.type = TensorType(DType::F32, shape::reduceShape(x.dims, axis));
     return success();
   }
 
@@ -1550,15 +1524,6 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
   }
   diags.error(call.getLoc(), "internal error: unhandled builtin " + callee);
   return failure();
-}
-
-/// Computes the output extent of a window of `k` with stride `s` over `in`
-/// (valid padding), or reports that the window does not fit.
-static bool validExtent(int64_t in, int64_t k, int64_t s, int64_t &out) {
-  if (k > in)
-    return false;
-  out = (in - k) / s + 1;
-  return true;
 }
 
 LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
@@ -1674,23 +1639,22 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
       attrs.stride = attrs.kernelSize; // Keras: stride defaults to the size.
     int64_t h = x.dims[1], w = x.dims[2], c = x.dims[3];
     int64_t k = attrs.kernelSize, s = attrs.stride;
-    int64_t outH = 0, outW = 0;
-    if (attrs.padding == Padding::Valid) {
-      if (!validExtent(h, k, s, outH) || !validExtent(w, k, s, outW)) {
-        diags.error(call.getLoc(),
-                    llvm::Twine(callee) + " window " + llvm::Twine(k) + "x" +
-                        llvm::Twine(k) + " does not fit in the input " +
-                        x.str() + " (padding=valid)");
-        return failure();
-      }
-    } else {
+    if (attrs.padding == Padding::Same) {
       // TensorFlow's 'same': out = ceil(in / s), padding split top/bottom.
-      outH = (h + s - 1) / s;
-      outW = (w + s - 1) / s;
-      int64_t totalH = std::max<int64_t>((outH - 1) * s + k - h, 0);
-      int64_t totalW = std::max<int64_t>((outW - 1) * s + k - w, 0);
-      attrs.pads = {totalH / 2, totalH - totalH / 2, totalW / 2,
-                    totalW - totalW / 2};
+      auto [top, bottom] = shape::samePadding(h, k, s);
+      auto [left, right] = shape::samePadding(w, k, s);
+      attrs.pads = {top, bottom, left, right};
+    }
+    std::optional<int64_t> outH =
+        shape::windowOutputSize(h, k, s, attrs.pads[0], attrs.pads[1]);
+    std::optional<int64_t> outW =
+        shape::windowOutputSize(w, k, s, attrs.pads[2], attrs.pads[3]);
+    if (!outH || !outW) { // Only with padding=valid: 'same' always fits.
+      diags.error(call.getLoc(),
+                  llvm::Twine(callee) + " window " + llvm::Twine(k) + "x" +
+                      llvm::Twine(k) + " does not fit in the input " +
+                      x.str() + " (padding=valid)");
+      return failure();
     }
     if (spec.builtin == Builtin::Conv2D) {
       if (failed(setLayerParamType(
@@ -1700,7 +1664,7 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
         return failure();
       c = attrs.filters;
     }
-    call.type = TensorType(DType::F32, {x.dims[0], outH, outW, c});
+    call.type = TensorType(DType::F32, {x.dims[0], *outH, *outW, c});
     return success();
   }
   case Builtin::Flatten: {
