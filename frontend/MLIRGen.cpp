@@ -136,7 +136,19 @@ private:
     return toTensorType(builder.getContext(), expr.getType());
   }
 
+  /// Emits `expr`; its value has the type Sema gave it (the ops infer their
+  /// types by the same ShapeRules.h, which this checks).
   mlir::Value emitExpr(const ast::Expr &expr) {
+    mlir::Value value = emitExprImpl(expr);
+    if (value && value.getType() != typeOf(expr)) {
+      mlir::emitError(loc(expr.getLoc())) << "internal error: emitted type " << value.getType()
+                                          << " differs from the checked type " << typeOf(expr);
+      return nullptr;
+    }
+    return value;
+  }
+
+  mlir::Value emitExprImpl(const ast::Expr &expr) {
     switch (expr.getKind()) {
     case ast::Expr::Expr_Number:
       return emitNumber(cast<ast::NumberExpr>(expr));
