@@ -69,10 +69,15 @@ LogicalResult verifyPositivePair(Operation *op, StringRef name,
   return success();
 }
 
-/// Output size of a sliding window over `size` (already padded) elements,
-/// for sizes already checked to fit the window.
-int64_t slidingOutputSize(int64_t size, int64_t window, int64_t stride) {
-  return shape::windowOutputSize(size, window, stride).value_or(-1);
+/// Returns true if `expected` (a ShapeRules.h result, nullopt if the window
+/// did not fit) is `actual` but for the batch dimensions, which need only be
+/// compatible.
+bool matchesBatched(const std::optional<std::vector<int64_t>> &expected,
+                    ArrayRef<int64_t> actual) {
+  return expected && sameShape(ArrayRef<int64_t>(*expected).drop_front(),
+                               actual.drop_front()) &&
+         succeeded(verifyCompatibleShape(
+             ArrayRef<int64_t>{expected->front()}, actual.take_front()));
 }
 
 /// Checks that `axis` is in [0, rank).
@@ -655,13 +660,8 @@ static LogicalResult verifyConvGradShapes(Operation *op,
                                 "[top, bottom, left, right]";
   ArrayRef<int64_t> in = input.getShape(), k = filter.getShape(),
                     out = output.getShape();
-  int64_t paddedH = in[1] + padding[0] + padding[1];
-  int64_t paddedW = in[2] + padding[2] + padding[3];
-  if (in[3] != k[2] || out[3] != k[3] || paddedH < k[0] || paddedW < k[1] ||
-      out[1] != slidingOutputSize(paddedH, k[0], strides[0]) ||
-      out[2] != slidingOutputSize(paddedW, k[1], strides[1]) ||
-      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
-                                   ArrayRef<int64_t>{out[0]})))
+  if (in[3] != k[2] ||
+      !matchesBatched(shape::conv2dShape(in, k, strides, padding), out))
     return op->emitOpError()
            << "a convolution of " << input << " with " << filter
            << " does not produce " << output;
@@ -702,11 +702,7 @@ static LogicalResult verifyPoolGradShapes(Operation *op,
       return op->emitOpError()
              << "only the batch dimension may be dynamic, got " << input
              << " and " << output;
-  if (in[1] < window[0] || in[2] < window[1] || in[3] != out[3] ||
-      out[1] != slidingOutputSize(in[1], window[0], strides[0]) ||
-      out[2] != slidingOutputSize(in[2], window[1], strides[1]) ||
-      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
-                                   ArrayRef<int64_t>{out[0]})))
+  if (!matchesBatched(shape::pool2dShape(in, window, strides), out))
     return op->emitOpError() << "pooling " << input << " with window ["
                              << window[0] << ", " << window[1]
                              << "] does not produce " << output;
