@@ -44,27 +44,10 @@ namespace {
 
 RankedTensorType tensorType(Value value) { return cast<RankedTensorType>(value.getType()); }
 
-/// The NumPy broadcast of two (verified, compatible) shapes, with the
-/// element type of `a`. A `?` against a static size > 1 takes the static
-/// size, as the verifier allows.
-RankedTensorType broadcastType(RankedTensorType a, RankedTensorType b) {
-  int64_t rank = std::max(a.getRank(), b.getRank());
-  SmallVector<int64_t> shape(rank);
-  for (int64_t i = 0; i < rank; ++i) {
-    int64_t ai = i - (rank - a.getRank()), bi = i - (rank - b.getRank());
-    int64_t x = ai >= 0 ? a.getDimSize(ai) : 1, y = bi >= 0 ? b.getDimSize(bi) : 1;
-    if (x == 1)
-      shape[i] = y;
-    else if (y == 1 || ShapedType::isDynamic(y))
-      shape[i] = x;
-    else
-      shape[i] = y;
-  }
-  return RankedTensorType::get(shape, a.getElementType());
-}
-
 /// Builds the kiln ops of one rule, all at the forward op's location. The
-/// binary helpers broadcast their operands NumPy-style.
+/// binary helpers broadcast their operands NumPy-style; the ops infer their
+/// result types (frontend/ShapeRules.h: a `?` against a static size gives
+/// the static size).
 class RuleBuilder {
 public:
   RuleBuilder(OpBuilder &builder, Location loc) : b(builder), loc(loc) {}
@@ -78,7 +61,7 @@ public:
 
   template <typename OpT>
   Value binary(Value lhs, Value rhs) {
-    return OpT::create(b, loc, broadcastType(tensorType(lhs), tensorType(rhs)), lhs, rhs);
+    return OpT::create(b, loc, lhs, rhs);
   }
   Value add(Value l, Value r) { return binary<AddOp>(l, r); }
   Value sub(Value l, Value r) { return binary<SubOp>(l, r); }
@@ -98,7 +81,7 @@ public:
 
   /// 1.0 where `lhs predicate rhs` holds, else 0.0 (float, broadcast shape).
   Value compare(ComparePredicate predicate, Value lhs, Value rhs) {
-    return CompareOp::create(b, loc, broadcastType(tensorType(lhs), tensorType(rhs)), predicate, lhs, rhs);
+    return CompareOp::create(b, loc, predicate, lhs, rhs);
   }
 
   /// Sums `value` back to `target` (the unbroadcast); nothing when the
@@ -111,11 +94,9 @@ public:
 
   /// Repeats `value` to the shape of `like`.
   Value broadcastLike(Value value, Value like) {
-    auto likeType = tensorType(like);
-    auto type = RankedTensorType::get(likeType.getShape(), tensorType(value).getElementType());
-    if (value.getType() == type)
+    if (tensorType(value).getShape() == tensorType(like).getShape())
       return value;
-    return BroadcastToOp::create(b, loc, type, value, like);
+    return BroadcastToOp::create(b, loc, value, like);
   }
 
   Value reshape(Value value, RankedTensorType type) {
@@ -235,21 +216,11 @@ LogicalResult unaryVjp(Operation *op, OpBuilder &builder, Value g, SmallVectorIm
 
 /// The transpose of a rank-2 value.
 Value transpose2D(RuleBuilder &r, Value value) {
-  RankedTensorType type = tensorType(value);
-  auto transposed = RankedTensorType::get({type.getDimSize(1), type.getDimSize(0)}, type.getElementType());
-  return TransposeOp::create(r.b, r.loc, transposed, value, r.b.getDenseI64ArrayAttr({1, 0}));
+  return TransposeOp::create(r.b, r.loc, value, r.b.getDenseI64ArrayAttr({1, 0}));
 }
 
-/// A kiln.matmul of two values, with the result type NumPy gives it.
-Value matmul(RuleBuilder &r, Value lhs, Value rhs) {
-  RankedTensorType l = tensorType(lhs), rt = tensorType(rhs);
-  SmallVector<int64_t> shape;
-  if (l.getRank() == 2)
-    shape.push_back(l.getDimSize(0));
-  if (rt.getRank() == 2)
-    shape.push_back(rt.getDimSize(1));
-  return MatmulOp::create(r.b, r.loc, RankedTensorType::get(shape, l.getElementType()), lhs, rhs);
-}
+/// A kiln.matmul of two values (its type inferred as numpy.matmul's).
+Value matmul(RuleBuilder &r, Value lhs, Value rhs) { return MatmulOp::create(r.b, r.loc, lhs, rhs); }
 
 /// `vector` [n] as a column [n, 1], to form outer products by broadcasting.
 Value column(RuleBuilder &r, Value vector) { return r.keepDim(vector, 1); }
@@ -299,8 +270,8 @@ LogicalResult conv2dVjp(Conv2DOp op, OpBuilder &builder, Value g, SmallVectorImp
 }
 
 LogicalResult maxPoolVjp(MaxPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), op.getInput(), g,
-                                      op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(
+      MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr()));
   return success();
 }
 
@@ -342,14 +313,13 @@ LogicalResult reductionVjp(ReductionOp op, OpBuilder &builder, Value g, SmallVec
       // To the first extreme element along the axis, as torch.max(dim).
       RankedTensorType xType = tensorType(x);
       Value key = isMax ? x : r.neg(x);
-      auto indexType = RankedTensorType::get(tensorType(op.getResult()).getShape(), r.b.getI32Type());
-      Value index = ArgmaxOp::create(r.b, r.loc, indexType, key, uint64_t(*axis));
+      Value index = ArgmaxOp::create(r.b, r.loc, key, uint64_t(*axis));
       Value mask = OneHotOp::create(r.b, r.loc, xType, index, uint64_t(*axis), x);
       dx = r.mul(mask, r.keepDim(g, *axis));
     } else {
       // Evenly over the ties, as torch.max() over all elements.
       Value mask = r.compare(ComparePredicate::EQ, x, op.getResult());
-      Value ties = ReduceSumOp::create(r.b, r.loc, g.getType(), mask, std::optional<int64_t>());
+      Value ties = ReduceSumOp::create(r.b, r.loc, mask, std::optional<int64_t>());
       dx = r.mul(mask, r.div(g, ties));
     }
   }
@@ -364,12 +334,8 @@ LogicalResult softmaxVjp(SoftmaxLikeOp op, OpBuilder &builder, Value g, SmallVec
   RuleBuilder r(builder, op.getLoc());
   Value y = op.getResult();
   int64_t axis = op.getAxis();
-  RankedTensorType type = tensorType(y);
-  SmallVector<int64_t> reducedShape(type.getShape());
-  reducedShape.erase(reducedShape.begin() + axis);
-  auto reducedType = RankedTensorType::get(reducedShape, type.getElementType());
   auto sumAlongAxis = [&](Value v) {
-    return r.keepDim(ReduceSumOp::create(r.b, r.loc, reducedType, v, std::optional<int64_t>(axis)), axis);
+    return r.keepDim(ReduceSumOp::create(r.b, r.loc, v, std::optional<int64_t>(axis)), axis);
   };
   Value dx;
   if constexpr (std::is_same_v<SoftmaxLikeOp, SoftmaxOp>)
@@ -390,7 +356,7 @@ LogicalResult crossEntropyVjp(CrossEntropyOp op, OpBuilder &builder, Value g, Sm
   RuleBuilder r(builder, op.getLoc());
   Value z = op.getLhs();
   RankedTensorType zType = tensorType(z);
-  Value probs = SoftmaxOp::create(r.b, r.loc, zType, z, uint64_t(1));
+  Value probs = SoftmaxOp::create(r.b, r.loc, z, uint64_t(1));
   Value onehot = OneHotOp::create(r.b, r.loc, zType, op.getRhs(), uint64_t(1), z);
   Value scale = r.div(g, r.count(z, ArrayRef<int64_t>{0}));
   out.push_back(r.sumTo(r.mul(r.sub(probs, onehot), scale), zType));

@@ -1,15 +1,22 @@
 //===- KilnOps.cpp - The kiln ops --------------------------------*- C++ -*-===//
 //
-// Verifiers, folders and custom builders of the kiln ops (declared in
-// KilnOps.td). The shape rules live here as small shared helpers, one per op
-// family: NumPy broadcasting for the elementwise binary ops, the output size
-// formula for convolution and pooling, axis removal for reductions. Every
+// Verifiers, folders, custom builders and result-type inference of the kiln
+// ops (declared in KilnOps.td). The shape rules themselves (NumPy
+// broadcasting, the matmul shape, the output size of convolution and
+// pooling, axis removal) are frontend/ShapeRules.h, which Sema applies too;
+// here they are checked per op family and used to infer result types. Every
 // verifier reports through emitOpError, with the offending types in the
-// message.
+// message. The inference (InferTypeOpInterface) runs after verify(), so an
+// invalid op is reported by its verifier's message.
+//
+// Over 700 lines on purpose: one verifier (and inference) per op, all
+// sharing the small file-local helpers below; a split would have to export
+// them through another header for no gain in reading.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/KilnOps.h"
+#include "frontend/ShapeRules.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -28,23 +35,9 @@ using namespace kiln;
 
 namespace {
 
-/// Broadcasts one pair of aligned dimensions (NumPy rules; `?` against a
-/// static 1 stays `?`). `dynamicAllowed` is set when the pair is `?` against
-/// a static size > 1: the result may then be that size or `?`.
-FailureOr<int64_t> broadcastDim(int64_t a, int64_t b, bool &dynamicAllowed) {
-  dynamicAllowed = false;
-  if (a == b)
-    return a;
-  if (a == 1)
-    return b;
-  if (b == 1)
-    return a;
-  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b)) {
-    dynamicAllowed = true;
-    return ShapedType::isDynamic(a) ? b : a;
-  }
-  return failure();
-}
+// The shared rules read any negative extent as dynamic, and MLIR's `?` is
+// negative.
+static_assert(ShapedType::kDynamic < 0, "ShapeRules.h needs `?` negative");
 
 /// Returns true if `actual` equals `expected` dimension by dimension.
 bool sameShape(ArrayRef<int64_t> actual, ArrayRef<int64_t> expected) {
@@ -76,12 +69,15 @@ LogicalResult verifyPositivePair(Operation *op, StringRef name,
   return success();
 }
 
-/// Output size of a sliding window over `size` (already padded) elements:
-/// floor((size - window) / stride) + 1, or `?` for a dynamic size.
-int64_t slidingOutputSize(int64_t size, int64_t window, int64_t stride) {
-  if (ShapedType::isDynamic(size))
-    return ShapedType::kDynamic;
-  return (size - window) / stride + 1;
+/// Returns true if `expected` (a ShapeRules.h result, nullopt if the window
+/// did not fit) is `actual` but for the batch dimensions, which need only be
+/// compatible.
+bool matchesBatched(const std::optional<std::vector<int64_t>> &expected,
+                    ArrayRef<int64_t> actual) {
+  return expected && sameShape(ArrayRef<int64_t>(*expected).drop_front(),
+                               actual.drop_front()) &&
+         succeeded(verifyCompatibleShape(
+             ArrayRef<int64_t>{expected->front()}, actual.take_front()));
 }
 
 /// Checks that `axis` is in [0, rank).
@@ -94,9 +90,7 @@ LogicalResult verifyAxis(Operation *op, int64_t axis, int64_t rank) {
 
 /// The shape `shape` without dimension `axis`.
 SmallVector<int64_t> dropAxis(ArrayRef<int64_t> shape, int64_t axis) {
-  SmallVector<int64_t> result(shape);
-  result.erase(result.begin() + axis);
-  return result;
+  return llvm::to_vector(shape::reduceShape(shape, axis));
 }
 
 /// Checks that `op`'s result is a rank-0 tensor of the element type of
@@ -131,32 +125,48 @@ static LogicalResult verifyBroadcastingBinaryOp(Operation *op) {
   auto lhs = cast<RankedTensorType>(op->getOperand(0).getType());
   auto rhs = cast<RankedTensorType>(op->getOperand(1).getType());
   auto result = cast<RankedTensorType>(op->getResult(0).getType());
-  int64_t rank = std::max(lhs.getRank(), rhs.getRank());
-  SmallVector<int64_t> expected(rank);
-  SmallVector<bool> dynamicAllowed(rank);
-  for (int64_t i = 0; i < rank; ++i) {
-    // Aligned on the right; a missing dimension acts as 1.
-    int64_t li = i - (rank - lhs.getRank()), ri = i - (rank - rhs.getRank());
-    int64_t l = li >= 0 ? lhs.getDimSize(li) : 1;
-    int64_t r = ri >= 0 ? rhs.getDimSize(ri) : 1;
-    bool allowed = false;
-    FailureOr<int64_t> dim = broadcastDim(l, r, allowed);
-    if (failed(dim))
-      return op->emitOpError() << "operands of types " << lhs << " and " << rhs
-                               << " are not broadcast-compatible";
-    expected[i] = *dim;
-    dynamicAllowed[i] = allowed;
-  }
-  bool matches = result.getRank() == rank;
-  for (int64_t i = 0; matches && i < rank; ++i)
-    matches = result.getDimSize(i) == expected[i] ||
-              (dynamicAllowed[i] && result.isDynamicDim(i));
-  if (!matches)
+  std::optional<std::vector<int64_t>> expected = shape::broadcastShapes(
+      lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
+  if (!expected)
+    return op->emitOpError() << "operands of types " << lhs << " and " << rhs
+                             << " are not broadcast-compatible";
+  if (!shape::isBroadcastResult(lhs.getShape(), rhs.getShape(),
+                                result.getShape()))
     return op->emitOpError()
            << "result type " << result << " is not the broadcast of operand "
            << "types " << lhs << " and " << rhs << " (expected "
-           << RankedTensorType::get(expected, result.getElementType()) << ")";
+           << RankedTensorType::get(*expected, result.getElementType()) << ")";
   return success();
+}
+
+/// Infers the result of a broadcasting op: the broadcast shape (a static
+/// extent where one operand has `?`), of `resultElement`, or of the lhs
+/// element type when that is null.
+static LogicalResult inferBroadcastType(std::optional<Location> location,
+                                        Type lhsType, Type rhsType,
+                                        Type resultElement,
+                                        SmallVectorImpl<Type> &types) {
+  auto lhs = dyn_cast<RankedTensorType>(lhsType);
+  auto rhs = dyn_cast<RankedTensorType>(rhsType);
+  if (!lhs || !rhs)
+    return emitOptionalError(location, "operands must be ranked tensors");
+  std::optional<std::vector<int64_t>> shape = shape::broadcastShapes(
+      lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
+  if (!shape)
+    return emitOptionalError(location, "operands of types ", lhs, " and ", rhs,
+                             " are not broadcast-compatible");
+  types.push_back(RankedTensorType::get(
+      *shape, resultElement ? resultElement : lhs.getElementType()));
+  return success();
+}
+
+/// The broadcasting ops accept a declared `?` where the inferred extent is
+/// static (verifyBroadcastingBinaryOp has checked the exact rule).
+static bool isCompatibleBroadcastType(TypeRange inferred, TypeRange declared) {
+  return inferred.size() == 1 && declared.size() == 1 &&
+         getElementTypeOrSelf(inferred[0]) ==
+             getElementTypeOrSelf(declared[0]) &&
+         succeeded(verifyCompatibleShape(inferred[0], declared[0]));
 }
 
 /// Verifies a 2-D pooling op: NHWC input, positive window and strides, the
@@ -170,16 +180,31 @@ static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window,
   if (failed(verifyPositivePair(op, "window", window)) ||
       failed(verifyPositivePair(op, "strides", strides)))
     return failure();
-  ArrayRef<int64_t> shape = input.getShape();
-  for (int i = 0; i < 2; ++i)
-    if (!ShapedType::isDynamic(shape[1 + i]) && shape[1 + i] < window[i])
-      return op->emitOpError()
-             << "window [" << window[0] << ", " << window[1]
-             << "] does not fit in the input of type " << input;
-  SmallVector<int64_t> expected = {
-      shape[0], slidingOutputSize(shape[1], window[0], strides[0]),
-      slidingOutputSize(shape[2], window[1], strides[1]), shape[3]};
-  return verifyResultShape(op, expected);
+  std::optional<std::vector<int64_t>> expected =
+      shape::pool2dShape(input.getShape(), window, strides);
+  if (!expected)
+    return op->emitOpError()
+           << "window [" << window[0] << ", " << window[1]
+           << "] does not fit in the input of type " << input;
+  return verifyResultShape(op, *expected);
+}
+
+/// Infers the result of a 2-D pooling op (see verifyPool2DOp).
+static LogicalResult inferPool2DType(std::optional<Location> location,
+                                     Type inputType, ArrayRef<int64_t> window,
+                                     ArrayRef<int64_t> strides,
+                                     SmallVectorImpl<Type> &types) {
+  auto input = dyn_cast<RankedTensorType>(inputType);
+  if (!input || input.getRank() != 4 || window.size() != 2 ||
+      strides.size() != 2 ||
+      llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
+    return emitOptionalError(location, "invalid pooling operands");
+  std::optional<std::vector<int64_t>> shape =
+      shape::pool2dShape(input.getShape(), window, strides);
+  if (!shape)
+    return emitOptionalError(location, "the window does not fit in ", input);
+  types.push_back(RankedTensorType::get(*shape, input.getElementType()));
+  return success();
 }
 
 /// Verifies a reduction: `axis` (if any) in range, result shape = input
@@ -192,6 +217,29 @@ static LogicalResult verifyReductionOp(Operation *op, IntegerAttr axisAttr) {
   if (failed(verifyAxis(op, axis, input.getRank())))
     return failure();
   return verifyResultShape(op, dropAxis(input.getShape(), axis));
+}
+
+/// Infers the result of a reduction (and of argmax): the input shape
+/// without `axis`, rank 0 without one, of `resultElement` or else of the
+/// input's element type.
+static LogicalResult inferReductionType(std::optional<Location> location,
+                                        Type inputType, IntegerAttr axisAttr,
+                                        Type resultElement,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = dyn_cast<RankedTensorType>(inputType);
+  if (!input)
+    return emitOptionalError(location, "input must be a ranked tensor");
+  std::optional<int64_t> axis;
+  if (axisAttr) {
+    axis = axisAttr.getInt();
+    if (*axis < 0 || *axis >= input.getRank())
+      return emitOptionalError(location, "axis ", *axis,
+                               " is out of range for ", input);
+  }
+  types.push_back(RankedTensorType::get(
+      shape::reduceShape(input.getShape(), axis),
+      resultElement ? resultElement : input.getElementType()));
+  return success();
 }
 
 /// Verifies that `axis` is in [0, rank) of operand 0 (softmax family).
@@ -253,6 +301,26 @@ LogicalResult ParamOp::verify() {
 
 LogicalResult CompareOp::verify() { return verifyBroadcastingBinaryOp(*this); }
 
+LogicalResult CompareOp::inferReturnTypes(MLIRContext *context,
+                                          std::optional<Location> location,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  // 1.0/0.0 in the operands' float type; f32 when comparing integers.
+  Type element = getElementTypeOrSelf(adaptor.getLhs().getType());
+  if (!isa<FloatType>(element))
+    element = Float32Type::get(context);
+  return inferBroadcastType(location, adaptor.getLhs().getType(),
+                            adaptor.getRhs().getType(), element, types);
+}
+
+bool CompareOp::isCompatibleReturnTypes(TypeRange inferred,
+                                        TypeRange declared) {
+  // Any float result is valid (the ODS constraint); only the shape matters.
+  return inferred.size() == 1 && declared.size() == 1 &&
+         isa<FloatType>(getElementTypeOrSelf(declared[0])) &&
+         succeeded(verifyCompatibleShape(inferred[0], declared[0]));
+}
+
 //===----------------------------------------------------------------------===//
 // MatmulOp
 //===----------------------------------------------------------------------===//
@@ -260,19 +328,31 @@ LogicalResult CompareOp::verify() { return verifyBroadcastingBinaryOp(*this); }
 LogicalResult MatmulOp::verify() {
   auto lhs = getLhs().getType(), rhs = getRhs().getType();
   for (auto [name, type] : {std::pair{"lhs", lhs}, std::pair{"rhs", rhs}})
-    if (type.getRank() != 1 && type.getRank() != 2)
+    if (!shape::isMatmulRank(type.getRank()))
       return emitOpError() << name << " must have rank 1 or 2, got " << type;
   // Contraction: the last dimension of lhs against the first of rhs.
-  int64_t lk = lhs.getShape().back(), rk = rhs.getShape().front();
-  if (!ShapedType::isDynamic(lk) && !ShapedType::isDynamic(rk) && lk != rk)
+  if (!shape::matmulContractionMatches(lhs.getShape(), rhs.getShape(),
+                                       shape::DynamicDims::Unknown))
     return emitOpError() << "contraction dimensions of " << lhs << " and "
-                         << rhs << " differ (" << lk << " vs " << rk << ")";
-  SmallVector<int64_t> expected;
-  if (lhs.getRank() == 2)
-    expected.push_back(lhs.getDimSize(0));
-  if (rhs.getRank() == 2)
-    expected.push_back(rhs.getDimSize(1));
-  return verifyResultShape(*this, expected);
+                         << rhs << " differ (" << lhs.getShape().back()
+                         << " vs " << rhs.getShape().front() << ")";
+  return verifyResultShape(*this,
+                           shape::matmulShape(lhs.getShape(), rhs.getShape()));
+}
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto lhs = dyn_cast<RankedTensorType>(adaptor.getLhs().getType());
+  auto rhs = dyn_cast<RankedTensorType>(adaptor.getRhs().getType());
+  if (!lhs || !rhs || !shape::isMatmulRank(lhs.getRank()) ||
+      !shape::isMatmulRank(rhs.getRank()))
+    return emitOptionalError(location, "operands must have rank 1 or 2");
+  types.push_back(RankedTensorType::get(
+      shape::matmulShape(lhs.getShape(), rhs.getShape()),
+      lhs.getElementType()));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -302,22 +382,35 @@ LogicalResult Conv2DOp::verify() {
   if (!ShapedType::isDynamic(in[3]) && in[3] != k[2])
     return emitOpError() << "input channels of " << input
                          << " do not match the filter's cin in " << filter;
-  int64_t paddedH = ShapedType::isDynamic(in[1])
-                        ? ShapedType::kDynamic
-                        : in[1] + padding[0] + padding[1];
-  int64_t paddedW = ShapedType::isDynamic(in[2])
-                        ? ShapedType::kDynamic
-                        : in[2] + padding[2] + padding[3];
-  if ((!ShapedType::isDynamic(paddedH) && paddedH < k[0]) ||
-      (!ShapedType::isDynamic(paddedW) && paddedW < k[1]))
+  std::optional<std::vector<int64_t>> expected =
+      shape::conv2dShape(in, k, strides, padding);
+  if (!expected)
     return emitOpError() << "filter window " << k[0] << "x" << k[1]
                          << " does not fit in the padded input of type "
                          << input;
-  SmallVector<int64_t> expected = {in[0],
-                                   slidingOutputSize(paddedH, k[0], strides[0]),
-                                   slidingOutputSize(paddedW, k[1], strides[1]),
-                                   k[3]};
-  return verifyResultShape(*this, expected);
+  return verifyResultShape(*this, *expected);
+}
+
+LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto input = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
+  auto filter = dyn_cast<RankedTensorType>(adaptor.getFilter().getType());
+  ArrayRef<int64_t> strides = adaptor.getStrides(),
+                    padding = adaptor.getPadding();
+  if (!input || !filter || input.getRank() != 4 || filter.getRank() != 4 ||
+      !filter.hasStaticShape() || strides.size() != 2 ||
+      padding.size() != 4 ||
+      llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
+    return emitOptionalError(location, "invalid convolution operands");
+  std::optional<std::vector<int64_t>> shape =
+      shape::conv2dShape(input.getShape(), filter.getShape(), strides, padding);
+  if (!shape)
+    return emitOptionalError(location, "the filter window does not fit in ",
+                             input);
+  types.push_back(RankedTensorType::get(*shape, input.getElementType()));
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -366,6 +459,15 @@ LogicalResult ArgmaxOp::verify() {
   if (failed(verifyAxis(*this, axis, input.getRank())))
     return failure();
   return verifyResultShape(*this, dropAxis(input.getShape(), axis));
+}
+
+LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> location,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  return inferReductionType(location, adaptor.getInput().getType(),
+                            adaptor.getAxisAttr(),
+                            IntegerType::get(context, 32), types);
 }
 
 //===----------------------------------------------------------------------===//
@@ -442,20 +544,27 @@ LogicalResult TransposeOp::verify() {
   return verifyResultShape(*this, expected);
 }
 
-/// Checks that `small` broadcasts to `large` (NumPy rules, aligned on the
-/// right): each dimension of `small` equals the aligned one of `large`, is
-/// 1, or one of the two is `?`.
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> location,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto input = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
+  ArrayRef<int64_t> permutation = adaptor.getPermutation();
+  if (!input || int64_t(permutation.size()) != input.getRank() ||
+      llvm::any_of(permutation, [&](int64_t p) {
+        return p < 0 || p >= input.getRank();
+      }))
+    return emitOptionalError(location, "invalid permutation");
+  SmallVector<int64_t> shape;
+  for (int64_t p : permutation)
+    shape.push_back(input.getDimSize(p));
+  types.push_back(RankedTensorType::get(shape, input.getElementType()));
+  return success();
+}
+
+/// Checks that `small` broadcasts to `large` (ShapeRules.h).
 static bool broadcastsTo(RankedTensorType small, RankedTensorType large) {
-  if (small.getRank() > large.getRank())
-    return false;
-  int64_t offset = large.getRank() - small.getRank();
-  for (int64_t j = 0; j < small.getRank(); ++j) {
-    int64_t s = small.getDimSize(j), l = large.getDimSize(j + offset);
-    if (s != l && s != 1 && !ShapedType::isDynamic(s) &&
-        !ShapedType::isDynamic(l))
-      return false;
-  }
-  return true;
+  return shape::broadcastsTo(small.getShape(), large.getShape());
 }
 
 LogicalResult BroadcastToOp::verify() {
@@ -467,6 +576,18 @@ LogicalResult BroadcastToOp::verify() {
   if (!broadcastsTo(input, result))
     return emitOpError() << "input type " << input
                          << " does not broadcast to " << result;
+  return success();
+}
+
+LogicalResult BroadcastToOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location> location,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  auto like = dyn_cast<RankedTensorType>(adaptor.getLike().getType());
+  if (!like)
+    return emitOptionalError(location, "'like' must be a ranked tensor");
+  types.push_back(RankedTensorType::get(
+      like.getShape(), getElementTypeOrSelf(adaptor.getInput().getType())));
   return success();
 }
 
@@ -539,13 +660,8 @@ static LogicalResult verifyConvGradShapes(Operation *op,
                                 "[top, bottom, left, right]";
   ArrayRef<int64_t> in = input.getShape(), k = filter.getShape(),
                     out = output.getShape();
-  int64_t paddedH = in[1] + padding[0] + padding[1];
-  int64_t paddedW = in[2] + padding[2] + padding[3];
-  if (in[3] != k[2] || out[3] != k[3] || paddedH < k[0] || paddedW < k[1] ||
-      out[1] != slidingOutputSize(paddedH, k[0], strides[0]) ||
-      out[2] != slidingOutputSize(paddedW, k[1], strides[1]) ||
-      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
-                                   ArrayRef<int64_t>{out[0]})))
+  if (in[3] != k[2] ||
+      !matchesBatched(shape::conv2dShape(in, k, strides, padding), out))
     return op->emitOpError()
            << "a convolution of " << input << " with " << filter
            << " does not produce " << output;
@@ -586,11 +702,7 @@ static LogicalResult verifyPoolGradShapes(Operation *op,
       return op->emitOpError()
              << "only the batch dimension may be dynamic, got " << input
              << " and " << output;
-  if (in[1] < window[0] || in[2] < window[1] || in[3] != out[3] ||
-      out[1] != slidingOutputSize(in[1], window[0], strides[0]) ||
-      out[2] != slidingOutputSize(in[2], window[1], strides[1]) ||
-      failed(verifyCompatibleShape(ArrayRef<int64_t>{in[0]},
-                                   ArrayRef<int64_t>{out[0]})))
+  if (!matchesBatched(shape::pool2dShape(in, window, strides), out))
     return op->emitOpError() << "pooling " << input << " with window ["
                              << window[0] << ", " << window[1]
                              << "] does not produce " << output;
@@ -605,6 +717,14 @@ LogicalResult MaxPoolGradOp::verify() {
   return verifyPoolGradShapes(*this, getInput().getType(),
                               getOutputGrad().getType(), getWindow(),
                               getStrides());
+}
+
+LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *,
+                                              std::optional<Location>,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &types) {
+  types.push_back(adaptor.getInput().getType());
+  return success();
 }
 
 LogicalResult AvgPoolGradOp::verify() {

@@ -1,6 +1,7 @@
 //===- KilnOps.td - The kiln ops ---------------------------*- tablegen -*-===//
 //
-// Defines every kiln op: the enums they use, one shared ODS base class per op
+// Defines every kiln op (those only autodiff builds are in
+// KilnAutodiffOps.td, included at the end): the enums they use, one shared ODS base class per op
 // family (elementwise binary, unary, pooling, reductions, losses), and the
 // ops themselves. Each op has a summary, a description with an example, a
 // declarative assembly format and, where there is something to check, a C++
@@ -131,11 +132,15 @@ def Kiln_ParamOp : Kiln_Op<"param",
 
 /// Shared base of the broadcasting binary float ops: same element type on
 /// both operands and the result, result shape = broadcast of the operand
-/// shapes (verified by verifyBroadcastingBinaryOp in KilnOps.cpp).
+/// shapes (verified by verifyBroadcastingBinaryOp in KilnOps.cpp, inferred
+/// by inferBroadcastType; both apply frontend/ShapeRules.h). A declared `?`
+/// where the inferred extent is static is accepted (isCompatibleReturnTypes).
 class Kiln_BinaryElementwiseOp<string mnemonic, string what,
                                list<Trait> traits = []>
     : Kiln_Op<mnemonic, !listconcat([Pure, SameOperandsAndResultElementType,
-                                     Kiln_HasVjp], traits)> {
+                                     Kiln_HasVjp,
+                                     InferTypeOpAdaptorWithIsCompatible],
+                                    traits)> {
   let summary = "elementwise " # what # " with NumPy broadcasting";
   let description = [{
     Computes `}] # what # [{` elementwise. Operand shapes broadcast as in
@@ -157,6 +162,17 @@ class Kiln_BinaryElementwiseOp<string mnemonic, string what,
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyBroadcastingBinaryOp(getOperation());
     }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferBroadcastType(location, adaptor.getLhs().getType(),
+                                adaptor.getRhs().getType(),
+                                /*resultElement=*/nullptr, types);
+    }
+    bool $cppClass::isCompatibleReturnTypes(::mlir::TypeRange inferred,
+                                            ::mlir::TypeRange declared) {
+      return isCompatibleBroadcastType(inferred, declared);
+    }
   }];
 }
 
@@ -168,8 +184,11 @@ def Kiln_PowOp : Kiln_BinaryElementwiseOp<"pow", "power (lhs ** rhs)">;
 def Kiln_MaximumOp : Kiln_BinaryElementwiseOp<"maximum", "maximum", [Commutative]>;
 def Kiln_MinimumOp : Kiln_BinaryElementwiseOp<"minimum", "minimum", [Commutative]>;
 
+// Inferred result element type: the operands' float type, f32 for integer
+// operands (labels), which is what MLIRGen and the gradient rules build.
 def Kiln_CompareOp : Kiln_Op<"compare",
-    [Pure, SameOperandsElementType, NonDifferentiable]> {
+    [Pure, SameOperandsElementType, NonDifferentiable,
+     InferTypeOpAdaptorWithIsCompatible]> {
   let summary = "elementwise comparison with NumPy broadcasting";
   let description = [{
     Compares `lhs` and `rhs` elementwise with `predicate` (eq, ne, lt, le,
@@ -195,7 +214,8 @@ def Kiln_CompareOp : Kiln_Op<"compare",
 // Elementwise unary ops
 //===----------------------------------------------------------------------===//
 
-/// Shared base of the unary float ops: result type = operand type.
+/// Shared base of the unary float ops: result type = operand type (which
+/// SameOperandsAndResultType already infers, as for softmax and dropout).
 class Kiln_UnaryElementwiseOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultType,
                          Kiln_HasVjp]> {
@@ -227,7 +247,7 @@ def Kiln_AbsOp : Kiln_UnaryElementwiseOp<"abs", "absolute value">;
 //===----------------------------------------------------------------------===//
 
 def Kiln_MatmulOp : Kiln_Op<"matmul",
-    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "matrix product with NumPy semantics on ranks 1 and 2";
   let description = [{
     `numpy.matmul` restricted to operands of rank 1 or 2:
@@ -248,7 +268,7 @@ def Kiln_MatmulOp : Kiln_Op<"matmul",
 }
 
 def Kiln_Conv2DOp : Kiln_Op<"conv2d",
-    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "2-D convolution, NHWC input and HWCF filter";
   let description = [{
     Cross-correlates an NHWC `input` ([N, H, W, cin]) with an HWCF `filter`
@@ -277,7 +297,7 @@ def Kiln_Conv2DOp : Kiln_Op<"conv2d",
 /// verifyPool2DOp in KilnOps.cpp.
 class Kiln_Pool2DOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
-                         Kiln_HasVjp]> {
+                         Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "2-D " # what # " pooling, NHWC, valid padding";
   let description = [{
     Takes the }] # what # [{ over each `window` = [kh, kw] of an NHWC input
@@ -301,6 +321,12 @@ class Kiln_Pool2DOp<string mnemonic, string what>
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyPool2DOp(getOperation(), getWindow(), getStrides());
     }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferPool2DType(location, adaptor.getInput().getType(),
+                             adaptor.getWindow(), adaptor.getStrides(), types);
+    }
   }];
 }
 
@@ -311,6 +337,7 @@ def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
 // Shape ops
 //===----------------------------------------------------------------------===//
 
+// No result-type inference: the target shape is what the result type says.
 def Kiln_ReshapeOp : Kiln_Op<"reshape",
     [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
   let summary = "reshape keeping the batch dimension";
@@ -338,7 +365,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape",
 /// tensor reduces to rank 0. Verified by verifyReductionOp in KilnOps.cpp.
 class Kiln_ReductionOp<string mnemonic, string what>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
-                         Kiln_HasVjp]> {
+                         Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = what # " over one axis or over all elements";
   let description = [{
     Reduces `input` with the }] # what # [{ along `axis`, removing that
@@ -361,12 +388,24 @@ class Kiln_ReductionOp<string mnemonic, string what>
                    "std::optional<int64_t>":$axis), [{
       build($_builder, $_state, result, input,
             axis ? $_builder.getI64IntegerAttr(*axis) : ::mlir::IntegerAttr());
+    }]>,
+    // The same with the result type inferred.
+    OpBuilder<(ins "::mlir::Value":$input, "std::optional<int64_t>":$axis), [{
+      build($_builder, $_state, input,
+            axis ? $_builder.getI64IntegerAttr(*axis) : ::mlir::IntegerAttr());
     }]>
   ];
   let hasVerifier = 1;
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::verify() {
       return verifyReductionOp(getOperation(), getAxisAttr());
+    }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferReductionType(location, adaptor.getInput().getType(),
+                                adaptor.getAxisAttr(), /*resultElement=*/nullptr,
+                                types);
     }
   }];
 }
@@ -376,7 +415,8 @@ def Kiln_ReduceMeanOp : Kiln_ReductionOp<"reduce_mean", "mean">;
 def Kiln_ReduceMaxOp : Kiln_ReductionOp<"reduce_max", "maximum">;
 def Kiln_ReduceMinOp : Kiln_ReductionOp<"reduce_min", "minimum">;
 
-def Kiln_ArgmaxOp : Kiln_Op<"argmax", [Pure, NonDifferentiable]> {
+def Kiln_ArgmaxOp : Kiln_Op<"argmax",
+    [Pure, NonDifferentiable, InferTypeOpAdaptor]> {
   let summary = "index of the largest element along an axis";
   let description = [{
     Returns, as i32, the index of the largest element of `input` along
@@ -434,13 +474,22 @@ def Kiln_LogSoftmaxOp : Kiln_SoftmaxLikeOp<"log_softmax", "log-softmax">;
 /// Shared base of the losses: two operands, a rank-0 result of the
 /// predictions' float type holding the mean over the batch.
 class Kiln_LossOp<string mnemonic, list<Trait> traits = []>
-    : Kiln_Op<mnemonic, !listconcat([Pure, Kiln_HasVjp],
+    : Kiln_Op<mnemonic, !listconcat([Pure, Kiln_HasVjp, InferTypeOpAdaptor],
                                     traits)> {
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *, std::optional<::mlir::Location>,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      types.push_back(::mlir::RankedTensorType::get(
+          {}, ::mlir::getElementTypeOrSelf(adaptor.getLhs().getType())));
+      return ::mlir::success();
+    }
+  }];
 }
 
 def Kiln_CrossEntropyOp : Kiln_LossOp<"cross_entropy"> {
@@ -533,215 +582,7 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
   let hasVerifier = 1;
 }
 
-//===----------------------------------------------------------------------===//
-// Internal ops of automatic differentiation
-//
-// The language never shows these: kiln-autodiff's rules (KilnGradients.cpp)
-// build them, and kiln-lower-to-linalg lowers each to (mostly) one linalg op.
-// They have no derivative rule of their own (no second derivatives yet).
-//===----------------------------------------------------------------------===//
-
-def Kiln_TransposeOp : Kiln_Op<"transpose",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "permutes the dimensions of a tensor";
-  let description = [{
-    Result dimension `i` is input dimension `permutation[i]`, as
-    `numpy.transpose`. Used by the matmul rule (`dA = dY @ B^T`).
-
-    ```mlir
-    %t = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $input `permutation` `=` $permutation attr-dict `:` type($input) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_BroadcastToOp : Kiln_Op<"broadcast_to",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "broadcasts a tensor to the shape of another (NumPy rules)";
-  let description = [{
-    Repeats `input` to the shape of `like` (whose contents are not read):
-    shapes are aligned on the right, and every input dimension must equal
-    the target's or be 1. The `?` sizes of the result are those of `like` at
-    run time, which is why the target is a tensor and not a shape attribute.
-    Used by the rules of the reductions and the losses.
-
-    ```mlir
-    %b = kiln.broadcast_to %g like %x : tensor<f32>, tensor<?x10xf32> -> tensor<?x10xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$input, AnyRankedTensor:$like);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $input `like` $like attr-dict `:` type($input) `,` type($like) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_SumToOp : Kiln_Op<"sum_to",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "sums a broadcast tensor back to a smaller shape (unbroadcast)";
-  let description = [{
-    The adjoint of NumPy broadcasting: sums `input` over the leading
-    dimensions the result does not have and over every dimension where the
-    result has size 1 and the input a larger size, so that the result has
-    the result type's shape. The result shape must broadcast to the input
-    shape. Used by every rule whose operand was broadcast.
-
-    ```mlir
-    %s = kiln.sum_to %g : tensor<?x10xf32> -> tensor<10xf32>
-    %t = kiln.sum_to %g : tensor<?x10xf32> -> tensor<?x1xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$input);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
-  let hasVerifier = 1;
-}
-
-def Kiln_ElementCountOp : Kiln_Op<"element_count", [Pure]> {
-  let summary = "number of elements in some dimensions, as a float scalar";
-  let description = [{
-    The product of the sizes of `input`'s dimensions `dims` (read at run
-    time where they are `?`), as a rank-0 float tensor; the contents of
-    `input` are not read. The rules of the means and losses divide by it, so
-    that a mean over a dynamic batch divides by the batch size at run time.
-
-    ```mlir
-    %n = kiln.element_count %x dims = [0] : tensor<?x10xf32> -> tensor<f32>
-    ```
-  }];
-  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$dims);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $input `dims` `=` $dims attr-dict `:` type($input) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_OneHotOp : Kiln_Op<"onehot", [Pure]> {
-  let summary = "one-hot encoding of integer indices along a new axis";
-  let description = [{
-    Inserts a dimension at `axis` of the result (whose size there is the
-    number of classes) holding 1.0 at the position `indices` names and 0.0
-    elsewhere. An index out of range gives an all-zero row. The result has
-    the shape of `like` (whose contents are not read), which also gives the
-    `?` sizes at run time, the class dimension included (a reduction over
-    the batch). Used by the rules of the cross-entropy
-    (`softmax(z) - onehot(t)`) and of the reductions along an axis (the
-    gradient goes to the first maximum).
-
-    ```mlir
-    %h = kiln.onehot %labels axis = 1 like %z : tensor<?xi32>, tensor<?x10xf32> -> tensor<?x10xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_IntTensor:$indices, I64Attr:$axis,
-                       AnyRankedTensor:$like);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $indices `axis` `=` $axis `like` $like attr-dict `:` type($indices) `,`
-    type($like) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_Conv2DGradInputOp : Kiln_Op<"conv2d_grad_input",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "gradient of kiln.conv2d with respect to its input";
-  let description = [{
-    Given the cotangent `output_grad` of a `kiln.conv2d` result and its
-    `filter`, `strides` and `padding`, computes the cotangent of the conv's
-    input, whose type is the result type: the stride-1 convolution of the
-    output gradient, dilated by the strides and padded by the filter size
-    minus one, with the spatially flipped filter whose channel dimensions
-    are swapped; padding rows and columns are then cut away. Input rows the
-    forward windows never reached (stride rounding) get zero.
-
-    ```mlir
-    %dx = kiln.conv2d_grad_input %dy, %k strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32>, tensor<3x3x2x4xf32> -> tensor<?x9x9x2xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$output_grad, Kiln_FloatTensor:$filter,
-                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $output_grad `,` $filter `strides` `=` $strides `padding` `=` $padding
-    attr-dict `:` type($output_grad) `,` type($filter) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_Conv2DGradFilterOp : Kiln_Op<"conv2d_grad_filter",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "gradient of kiln.conv2d with respect to its filter";
-  let description = [{
-    Given the conv's (unpadded) `input` and the cotangent `output_grad` of
-    its result, computes the cotangent of the HWCF filter (the result
-    type): the correlation of the zero-padded input with the output
-    gradient, `dK[i, j, c, f] = sum over n, y, x of
-    in[n, y * sh + i, x * sw + j, c] * dY[n, y, x, f]`.
-
-    ```mlir
-    %dk = kiln.conv2d_grad_filter %x, %dy strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x9x9x2xf32>, tensor<?x5x5x4xf32> -> tensor<3x3x2x4xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$strides, DenseI64ArrayAttr:$padding);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $input `,` $output_grad `strides` `=` $strides `padding` `=` $padding
-    attr-dict `:` type($input) `,` type($output_grad) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_MaxPoolGradOp : Kiln_Op<"maxpool_grad",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "gradient of kiln.maxpool with respect to its input";
-  let description = [{
-    Given the pooling's `input` and the cotangent `output_grad` of its
-    result, sends each window's cotangent to the window's first maximal
-    element in row-major order (PyTorch's choice on ties) and sums where
-    windows overlap. The result has the input's type.
-
-    ```mlir
-    %dx = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x4xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $input `,` $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($input) `,` type($output_grad) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Kiln_AvgPoolGradOp : Kiln_Op<"avgpool_grad",
-    [Pure, SameOperandsAndResultElementType]> {
-  let summary = "gradient of kiln.avgpool with respect to its input";
-  let description = [{
-    Spreads each window's cotangent evenly over the window (divided by
-    kh * kw) and sums where windows overlap; input elements no window
-    covered get zero. The result type is the pooling's input type.
-
-    ```mlir
-    %dx = kiln.avgpool_grad %dy window = [2, 2] strides = [2, 2] : tensor<?x1x1x3xf32> -> tensor<?x3x3x3xf32>
-    ```
-  }];
-  let arguments = (ins Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
-  let results = (outs Kiln_FloatTensor:$result);
-  let assemblyFormat = [{
-    $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($output_grad) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
+// The internal ops of automatic differentiation.
+include "dialect/KilnAutodiffOps.td"
 
 #endif // KILN_DIALECT_KILNOPS_TD

@@ -70,67 +70,22 @@ llvm::StringRef ast::getBuiltinName(Builtin builtin) {
   switch (builtin) {
   case Builtin::None:
     return "<none>";
-  case Builtin::Relu:
-    return "relu";
-  case Builtin::Sigmoid:
-    return "sigmoid";
-  case Builtin::Tanh:
-    return "tanh";
-  case Builtin::Exp:
-    return "exp";
-  case Builtin::Log:
-    return "log";
-  case Builtin::Sqrt:
-    return "sqrt";
-  case Builtin::Abs:
-    return "abs";
-  case Builtin::Softmax:
-    return "softmax";
-  case Builtin::LogSoftmax:
-    return "log_softmax";
-  case Builtin::Maximum:
-  case Builtin::ReduceMax:
-    return "max";
-  case Builtin::Minimum:
-  case Builtin::ReduceMin:
-    return "min";
-  case Builtin::Sum:
-    return "sum";
-  case Builtin::Mean:
-    return "mean";
-  case Builtin::Argmax:
-    return "argmax";
-  case Builtin::CrossEntropy:
-    return "cross_entropy";
-  case Builtin::BinaryCrossEntropy:
-    return "binary_cross_entropy";
-  case Builtin::Mse:
-    return "mse";
-  case Builtin::Dense:
-    return "dense";
-  case Builtin::Conv2D:
-    return "conv2d";
-  case Builtin::MaxPool:
-    return "maxpool";
-  case Builtin::AvgPool:
-    return "avgpool";
-  case Builtin::Flatten:
-    return "flatten";
-  case Builtin::Dropout:
-    return "dropout";
+#define FUNCTION(Id, Name)                                                     \
+  case Builtin::Id:                                                            \
+    return Name;
+#define LAYER(Id, Name) FUNCTION(Id, Name)
+#define RESOLVED(Id, Name) FUNCTION(Id, Name)
+#include "frontend/Builtins.def"
   }
   return "<unknown>";
 }
 
 bool ast::isLayer(Builtin builtin) {
   switch (builtin) {
-  case Builtin::Dense:
-  case Builtin::Conv2D:
-  case Builtin::MaxPool:
-  case Builtin::AvgPool:
-  case Builtin::Flatten:
-  case Builtin::Dropout:
+#define LAYER(Id, Name)                                                        \
+  case Builtin::Id:                                                            \
     return true;
+#include "frontend/Builtins.def"
   default:
     return false;
   }
@@ -138,30 +93,20 @@ bool ast::isLayer(Builtin builtin) {
 
 llvm::StringRef ast::getActivationName(Activation activation) {
   switch (activation) {
-  case Activation::Linear:
-    return "linear";
-  case Activation::Relu:
-    return "relu";
-  case Activation::Sigmoid:
-    return "sigmoid";
-  case Activation::Tanh:
-    return "tanh";
-  case Activation::Softmax:
-    return "softmax";
+#define ACTIVATION(Id, Name)                                                   \
+  case Activation::Id:                                                         \
+    return Name;
+#include "frontend/Builtins.def"
   }
   return "linear";
 }
 
 llvm::StringRef ast::getInitKindName(InitKind kind) {
   switch (kind) {
-  case InitKind::Zeros:
-    return "zeros";
-  case InitKind::Ones:
-    return "ones";
-  case InitKind::GlorotUniform:
-    return "glorot_uniform";
-  case InitKind::Constant:
-    return "constant";
+#define INITIALIZER(Id, Name)                                                  \
+  case InitKind::Id:                                                           \
+    return Name;
+#include "frontend/Builtins.def"
   }
   return "zeros";
 }

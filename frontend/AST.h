@@ -90,41 +90,14 @@ llvm::raw_ostream &operator<<(llvm::raw_ostream &os, const TensorType &type);
 // Resolved builtins and layer attributes
 //===----------------------------------------------------------------------===//
 
-/// What a call resolves to.
+/// What a call resolves to: the FUNCTION, LAYER and RESOLVED entries of
+/// Builtins.def, in that file's order.
 enum class Builtin {
   None, ///< Not resolved (before Sema).
-  // Elementwise, one f32 operand.
-  Relu,
-  Sigmoid,
-  Tanh,
-  Exp,
-  Log,
-  Sqrt,
-  Abs,
-  // Along `axis`, one f32 operand, same shape.
-  Softmax,
-  LogSoftmax,
-  // Elementwise, two f32 operands with broadcasting: max(a, b), min(a, b).
-  Maximum,
-  Minimum,
-  // Reductions over `axis` (or everything when `axis` is unset).
-  Sum,
-  Mean,
-  ReduceMax,
-  ReduceMin,
-  // Index of the largest element along `axis`; result i32, axis removed.
-  Argmax,
-  // Losses: f32 scalars.
-  CrossEntropy,       ///< (logits f32[N, C], labels i32[N]); sparse.
-  BinaryCrossEntropy, ///< (probabilities, targets), same shape.
-  Mse,                ///< (predictions, targets), same shape.
-  // Layers (NHWC, Keras layouts).
-  Dense,
-  Conv2D,
-  MaxPool,
-  AvgPool,
-  Flatten,
-  Dropout,
+#define FUNCTION(Id, Name) Id,
+#define LAYER(Id, Name) Id,
+#define RESOLVED(Id, Name) Id,
+#include "frontend/Builtins.def"
 };
 
 /// Returns the source-level name of a builtin ("relu", "max", "conv2d"...).
@@ -133,8 +106,12 @@ llvm::StringRef getBuiltinName(Builtin builtin);
 /// dropout), which get instance names.
 bool isLayer(Builtin builtin);
 
-/// Activation of a dense/conv2d layer.
-enum class Activation { Linear, Relu, Sigmoid, Tanh, Softmax };
+/// Activation of a dense/conv2d layer (the ACTIVATION entries of
+/// Builtins.def).
+enum class Activation {
+#define ACTIVATION(Id, Name) Id,
+#include "frontend/Builtins.def"
+};
 llvm::StringRef getActivationName(Activation activation);
 
 /// Padding mode of conv2d.
@@ -154,8 +131,11 @@ struct LayerAttrs {
   double rate = 0.0;                          ///< dropout
 };
 
-/// How a parameter is initialised.
-enum class InitKind { Zeros, Ones, GlorotUniform, Constant };
+/// How a parameter is initialised (the INITIALIZER entries of Builtins.def).
+enum class InitKind {
+#define INITIALIZER(Id, Name) Id,
+#include "frontend/Builtins.def"
+};
 llvm::StringRef getInitKindName(InitKind kind);
 
 /// One parameter of a model (explicit `param` or created by a layer).

@@ -136,7 +136,19 @@ private:
     return toTensorType(builder.getContext(), expr.getType());
   }
 
+  /// Emits `expr`; its value has the type Sema gave it (the ops infer their
+  /// types by the same ShapeRules.h, which this checks).
   mlir::Value emitExpr(const ast::Expr &expr) {
+    mlir::Value value = emitExprImpl(expr);
+    if (value && value.getType() != typeOf(expr)) {
+      mlir::emitError(loc(expr.getLoc())) << "internal error: emitted type " << value.getType()
+                                          << " differs from the checked type " << typeOf(expr);
+      return nullptr;
+    }
+    return value;
+  }
+
+  mlir::Value emitExprImpl(const ast::Expr &expr) {
     switch (expr.getKind()) {
     case ast::Expr::Expr_Number:
       return emitNumber(cast<ast::NumberExpr>(expr));
@@ -192,23 +204,23 @@ private:
     mlir::Value rhs = emitExpr(binary.getRHS());
     if (!rhs)
       return nullptr;
+    // The ops infer the types Sema computed (both apply ShapeRules.h).
     mlir::Location opLoc = loc(binary.getOpLoc());
-    mlir::RankedTensorType type = typeOf(binary);
     switch (binary.getOp()) {
     case ast::BinaryOp::Add:
-      return kiln::AddOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::AddOp::create(builder, opLoc, lhs, rhs);
     case ast::BinaryOp::Sub:
-      return kiln::SubOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::SubOp::create(builder, opLoc, lhs, rhs);
     case ast::BinaryOp::Mul:
-      return kiln::MulOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::MulOp::create(builder, opLoc, lhs, rhs);
     case ast::BinaryOp::Div:
-      return kiln::DivOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::DivOp::create(builder, opLoc, lhs, rhs);
     case ast::BinaryOp::Pow:
-      return kiln::PowOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::PowOp::create(builder, opLoc, lhs, rhs);
     case ast::BinaryOp::MatMul:
-      return kiln::MatmulOp::create(builder, opLoc, type, lhs, rhs);
+      return kiln::MatmulOp::create(builder, opLoc, lhs, rhs);
     default:
-      return kiln::CompareOp::create(builder, opLoc, type,
+      return kiln::CompareOp::create(builder, opLoc,
                                      kiln::ComparePredicateAttr::get(builder.getContext(),
                                                                      toPredicate(binary.getOp())),
                                      lhs, rhs);
@@ -249,6 +261,8 @@ private:
       operands.push_back(value);
     }
     mlir::Location callLoc = loc(call.getCalleeLoc());
+    // Only reshape and the activations need Sema's type; the other ops
+    // infer the same one from their operands.
     mlir::RankedTensorType type = typeOf(call);
     auto operand = [&](unsigned i) -> mlir::Value { return i < operands.size() ? operands[i] : nullptr; };
     auto axisAttr = [&]() -> mlir::IntegerAttr {
@@ -287,31 +301,31 @@ private:
     case ast::Builtin::LogSoftmax:
       return kiln::LogSoftmaxOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::Maximum:
-      return kiln::MaximumOp::create(builder, callLoc, type, operand(0), operand(1));
+      return kiln::MaximumOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::Minimum:
-      return kiln::MinimumOp::create(builder, callLoc, type, operand(0), operand(1));
+      return kiln::MinimumOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::Sum:
-      return kiln::ReduceSumOp::create(builder, callLoc, type, operand(0), axisAttr());
+      return kiln::ReduceSumOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::Mean:
-      return kiln::ReduceMeanOp::create(builder, callLoc, type, operand(0), axisAttr());
+      return kiln::ReduceMeanOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::ReduceMax:
-      return kiln::ReduceMaxOp::create(builder, callLoc, type, operand(0), axisAttr());
+      return kiln::ReduceMaxOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::ReduceMin:
-      return kiln::ReduceMinOp::create(builder, callLoc, type, operand(0), axisAttr());
+      return kiln::ReduceMinOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::Argmax:
-      return kiln::ArgmaxOp::create(builder, callLoc, type, operand(0), axisAttr());
+      return kiln::ArgmaxOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::CrossEntropy:
-      return kiln::CrossEntropyOp::create(builder, callLoc, type, operand(0), operand(1));
+      return kiln::CrossEntropyOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::BinaryCrossEntropy:
-      return kiln::BinaryCrossEntropyOp::create(builder, callLoc, type, operand(0), operand(1));
+      return kiln::BinaryCrossEntropyOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::Mse:
-      return kiln::MseOp::create(builder, callLoc, type, operand(0), operand(1));
+      return kiln::MseOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::Dense: {
       mlir::Value kernel = paramArg(call, 0), bias = paramArg(call, 1);
       if (!kernel || !bias)
         break;
-      mlir::Value product = kiln::MatmulOp::create(builder, callLoc, type, operand(0), kernel);
-      mlir::Value biased = kiln::AddOp::create(builder, callLoc, type, product, bias);
+      mlir::Value product = kiln::MatmulOp::create(builder, callLoc, operand(0), kernel);
+      mlir::Value biased = kiln::AddOp::create(builder, callLoc, product, bias);
       return emitActivation(layer.activation, callLoc, biased, type);
     }
     case ast::Builtin::Conv2D: {
@@ -319,17 +333,17 @@ private:
       if (!kernel || !bias)
         break;
       mlir::Value conv = kiln::Conv2DOp::create(
-          builder, callLoc, type, operand(0), kernel, builder.getDenseI64ArrayAttr({layer.stride, layer.stride}),
+          builder, callLoc, operand(0), kernel, builder.getDenseI64ArrayAttr({layer.stride, layer.stride}),
           builder.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(layer.pads.data(), layer.pads.size())));
-      mlir::Value biased = kiln::AddOp::create(builder, callLoc, type, conv, bias);
+      mlir::Value biased = kiln::AddOp::create(builder, callLoc, conv, bias);
       return emitActivation(layer.activation, callLoc, biased, type);
     }
     case ast::Builtin::MaxPool:
-      return kiln::MaxPoolOp::create(builder, callLoc, type, operand(0),
+      return kiln::MaxPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
                                      builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
     case ast::Builtin::AvgPool:
-      return kiln::AvgPoolOp::create(builder, callLoc, type, operand(0),
+      return kiln::AvgPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
                                      builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
     case ast::Builtin::Flatten:

@@ -40,6 +40,10 @@ func.func @broadcast_dynamic(%a: tensor<?xf64>, %b: tensor<4xf64>) {
   %0 = kiln.add %a, %b : tensor<?xf64>, tensor<4xf64> -> tensor<4xf64>
   // CHECK: kiln.add %{{.*}}, %{{.*}} : tensor<?xf64>, tensor<4xf64> -> tensor<?xf64>
   %1 = kiln.add %a, %b : tensor<?xf64>, tensor<4xf64> -> tensor<?xf64>
+  // The inferred type (tensor<4xf64>) does not reject a declared `?`, nor
+  // compare's declaring another float type.
+  // CHECK: kiln.compare gt, %{{.*}}, %{{.*}} : tensor<?xf64>, tensor<4xf64> -> tensor<?xf16>
+  %2 = kiln.compare gt, %a, %b : tensor<?xf64>, tensor<4xf64> -> tensor<?xf16>
   return
 }
 

@@ -1,0 +1,295 @@
+//===- SemaCall.cpp - Sema: builtin function calls ------------------------===//
+//
+// Part of Kiln, an ML model language compiled via MLIR.
+//
+//===----------------------------------------------------------------------===//
+//
+// Calls of builtin functions and layers: the callee is looked up in the
+// signatures of Builtins.def, the arguments are counted and bound to the
+// formals (positional, then keyword), the tensor operands are checked, and
+// the function's result type is inferred. Layers continue in SemaLayer.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/SemaInternal.h"
+#include "frontend/ShapeRules.h"
+
+#include <cmath>
+
+using namespace kiln;
+using namespace kiln::sema;
+
+LogicalResult ModelChecker::checkCall(CallExpr &call) {
+  llvm::StringRef callee = call.getCallee();
+  const FunctionSpec *spec = lookupFunction(callee);
+  if (!spec) {
+    if (symbols.count(callee) || allDefinitions.count(callee))
+      diags.error(call.getCalleeLoc(), "'" + callee + "' is not a function");
+    else
+      diags.error(call.getCalleeLoc(), "unknown function '" + callee + "'");
+    return failure();
+  }
+  std::vector<Expr *> bound;
+  if (failed(checkArity(call, *spec)) ||
+      failed(bindArguments(call, *spec, bound)))
+    return failure();
+
+  // Check the tensor operands; the other arguments are constants.
+  for (size_t i = 0; i < spec->params.size(); ++i) {
+    if (!bound[i] || spec->params[i].kind != ArgKind::Tensor)
+      continue;
+    if (failed(checkExpr(*bound[i])))
+      return failure();
+    call.operands.push_back(bound[i]);
+  }
+  call.builtin = spec->builtin;
+  if (isLayer(spec->builtin))
+    return checkLayer(call, *spec, bound);
+  return checkFunction(call, *spec, bound);
+}
+
+/// At most as many arguments as formals (a layer's input not counted in
+/// the message).
+LogicalResult ModelChecker::checkArity(const CallExpr &call,
+                                       const FunctionSpec &spec) {
+  size_t numFormals = spec.params.size();
+  size_t numArgs = call.getArgs().size();
+  if (numArgs <= numFormals)
+    return success();
+  bool layer = isLayer(spec.builtin);
+  size_t minArgs = 0;
+  for (const FormalParam &p : spec.params)
+    minArgs += p.required;
+  size_t skip = layer ? 1 : 0;
+  size_t lo = minArgs - skip, hi = numFormals - skip;
+  std::string expected =
+      lo == hi ? pluralArgs(hi) : std::to_string(lo) + " to " + pluralArgs(hi);
+  diags.error(call.getLoc(), llvm::Twine(call.getCallee()) + " expects " +
+                                 expected +
+                                 (layer ? " after its input" : "") + ", got " +
+                                 llvm::Twine(numArgs - skip));
+  return failure();
+}
+
+/// Binds the arguments to the formals in `bound` (null where left out) and
+/// checks that every required formal is given.
+LogicalResult ModelChecker::bindArguments(CallExpr &call,
+                                          const FunctionSpec &spec,
+                                          std::vector<Expr *> &bound) {
+  llvm::StringRef callee = call.getCallee();
+  bool layer = isLayer(spec.builtin);
+  size_t numFormals = spec.params.size();
+  bound.assign(numFormals, nullptr);
+  size_t position = 0;
+  for (CallArg &arg : call.getArgs()) {
+    size_t index = position;
+    if (arg.isKeyword()) {
+      index = numFormals;
+      for (size_t i = 0; i < numFormals; ++i)
+        if (arg.keyword == spec.params[i].name)
+          index = i;
+      if (index == numFormals) {
+        std::string expected;
+        for (size_t i = layer ? 1 : 0; i < numFormals; ++i) {
+          if (!expected.empty())
+            expected += ", ";
+          expected += spec.params[i].name;
+        }
+        diags.error(arg.keywordLoc, "unknown keyword argument '" +
+                                        arg.keyword + "' for " + callee +
+                                        (expected.empty()
+                                             ? std::string()
+                                             : "; expected one of " +
+                                                   expected));
+        return failure();
+      }
+      if (bound[index]) {
+        diags.error(arg.keywordLoc, "argument '" + arg.keyword + "' of " +
+                                        callee +
+                                        " is already given by position");
+        return failure();
+      }
+    } else {
+      ++position;
+    }
+    bound[index] = arg.value.get();
+  }
+  auto needsInputFirst = [&] {
+    diags.error(call.getLoc(),
+                callee + " needs its input first: write 'x |> " + callee +
+                    "(...)' or '" + callee + "(x, ...)'");
+    return failure();
+  };
+  if (layer && bound[0] && getConstantValue(*bound[0]))
+    return needsInputFirst();
+  for (size_t i = 0; i < numFormals; ++i) {
+    if (bound[i] || !spec.params[i].required)
+      continue;
+    if (layer && i == 0)
+      return needsInputFirst();
+    diags.error(call.getLoc(), llvm::Twine(callee) +
+                                   " is missing its argument '" +
+                                   spec.params[i].name + "'");
+    return failure();
+  }
+  return success();
+}
+
+/// Evaluates the axis argument, if the formals have one and it is given,
+/// normalised to [0, rank) of the first operand.
+LogicalResult ModelChecker::evalAxis(const FunctionSpec &spec,
+                                     llvm::ArrayRef<Expr *> bound,
+                                     std::optional<int64_t> &axis) {
+  const TensorType &x = bound[0]->getType();
+  for (size_t i = 0; i < spec.params.size(); ++i) {
+    if (!bound[i] || spec.params[i].kind != ArgKind::Axis)
+      continue;
+    std::optional<double> value = getIntegerLiteralValue(*bound[i]);
+    if (!value) {
+      diags.error(bound[i]->getLoc(),
+                  "axis must be an integer literal (such as 1 or -1)");
+      return failure();
+    }
+    if (std::fabs(*value) > kMaxRank) {
+      diags.error(bound[i]->getLoc(), "axis " + formatNumber(*value) +
+                                          " is out of range for " + x.str() +
+                                          " (rank " +
+                                          llvm::Twine(x.getRank()) + ")");
+      return failure();
+    }
+    int64_t normalized = 0;
+    if (failed(normalizeAxis(static_cast<int64_t>(*value), x,
+                             bound[i]->getLoc(), normalized)))
+      return failure();
+    axis = normalized;
+  }
+  return success();
+}
+
+/// Returns the axis a left-out axis argument means (Builtins.def): "-1" the
+/// last of `type`, "all" none.
+static std::optional<int64_t> defaultAxis(const FunctionSpec &spec,
+                                          const TensorType &type) {
+  const FormalParam *formal = spec.findParam("axis");
+  if (formal && llvm::StringRef(formal->defaultValue) == "-1")
+    return static_cast<int64_t>(type.getRank()) - 1;
+  return std::nullopt;
+}
+
+/// The result type of a builtin function (not a layer).
+LogicalResult ModelChecker::checkFunction(CallExpr &call,
+                                          const FunctionSpec &spec,
+                                          llvm::ArrayRef<Expr *> bound) {
+  llvm::StringRef callee = call.getCallee();
+  const TensorType &x = bound[0]->getType();
+  auto needF32 = [&](const Expr &operand) -> LogicalResult {
+    if (operand.getType().dtype == DType::F32)
+      return success();
+    diags.error(operand.getLoc(), llvm::Twine(callee) +
+                                      " expects an f32 tensor, got " +
+                                      operand.getType().str());
+    return failure();
+  };
+  std::optional<int64_t> axis;
+  if (failed(evalAxis(spec, bound, axis)))
+    return failure();
+
+  switch (spec.builtin) {
+  case Builtin::Relu:
+  case Builtin::Sigmoid:
+  case Builtin::Tanh:
+  case Builtin::Exp:
+  case Builtin::Log:
+  case Builtin::Sqrt:
+  case Builtin::Abs:
+    if (failed(needF32(*bound[0])))
+      return failure();
+    call.type = x;
+    return success();
+
+  case Builtin::Softmax:
+  case Builtin::LogSoftmax:
+  case Builtin::Argmax: {
+    if (failed(needF32(*bound[0])))
+      return failure();
+    if (x.isScalar()) {
+      diags.error(bound[0]->getLoc(), llvm::Twine(callee) +
+                                          " needs a tensor of rank 1 or "
+                                          "more, got " +
+                                          x.str());
+      return failure();
+    }
+    call.axis = axis ? axis : defaultAxis(spec, x);
+    if (spec.builtin != Builtin::Argmax) {
+      call.type = x;
+      return success();
+    }
+    call.type =
+        TensorType(DType::I32, shape::reduceShape(x.dims, call.axis));
+    return success();
+  }
+
+  case Builtin::ReduceMax:
+  case Builtin::ReduceMin:
+    if (bound[1]) {
+      // Two tensors: elementwise maximum/minimum with broadcasting.
+      if (bound[2]) {
+        diags.error(bound[2]->getLoc(), llvm::Twine(callee) +
+                                            " of two tensors takes no axis");
+        return failure();
+      }
+      if (failed(needF32(*bound[0])) || failed(needF32(*bound[1])))
+        return failure();
+      call.builtin = spec.builtin == Builtin::ReduceMax ? Builtin::Maximum
+                                                        : Builtin::Minimum;
+      std::vector<int64_t> dims;
+      if (failed(broadcast(x, bound[1]->getType(), call.getCalleeLoc(),
+                           callee, dims)))
+        return failure();
+      call.type = TensorType(DType::F32, std::move(dims));
+      return success();
+    }
+    [[fallthrough]];
+  case Builtin::Sum:
+  case Builtin::Mean: {
+    if (failed(needF32(*bound[0])))
+      return failure();
+    call.axis = axis ? axis : defaultAxis(spec, x);
+    call.type = TensorType(DType::F32, shape::reduceShape(x.dims, call.axis));
+    return success();
+  }
+
+  case Builtin::CrossEntropy: {
+    const TensorType &labels = bound[1]->getType();
+    if (x.dtype != DType::F32 || x.getRank() != 2 ||
+        labels.dtype != DType::I32 || labels.getRank() != 1 ||
+        labels.dims[0] != x.dims[0]) {
+      diags.error(call.getLoc(), "cross_entropy expects logits f32[N, C] and "
+                                 "labels i32[N], got " +
+                                     x.str() + " and " + labels.str());
+      return failure();
+    }
+    call.type = TensorType::scalar(DType::F32);
+    return success();
+  }
+
+  case Builtin::BinaryCrossEntropy:
+  case Builtin::Mse: {
+    const TensorType &y = bound[1]->getType();
+    if (x.dtype != DType::F32 || y != x) {
+      diags.error(call.getLoc(), llvm::Twine(callee) +
+                                     " expects two f32 tensors of the same "
+                                     "shape, got " +
+                                     x.str() + " and " + y.str());
+      return failure();
+    }
+    call.type = TensorType::scalar(DType::F32);
+    return success();
+  }
+
+  default:
+    break;
+  }
+  diags.error(call.getLoc(), "internal error: unhandled builtin " + callee);
+  return failure();
+}
