@@ -65,6 +65,12 @@ void setTileSizes(mlir::Operation *op, llvm::ArrayRef<int64_t> sizes);
 void populateCanonicalizationPatterns(mlir::RewritePatternSet &patterns);
 mlir::LogicalResult canonicalize(mlir::func::FuncOp func);
 
+/// Applies the patterns `populate` adds to `root` greedily, in at most
+/// `maxIterations` sweeps (none: MLIR's default). Fails if they do not
+/// converge, so that a pass stops rather than leave half-rewritten IR.
+mlir::LogicalResult applyPatterns(mlir::Operation *root, llvm::function_ref<void(mlir::RewritePatternSet &)> populate,
+                                  std::optional<int64_t> maxIterations = std::nullopt);
+
 } // namespace kiln::cpu
 
 #endif // KILN_PASSES_CPUTILING_H

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/CpuTiling.h"
 #include "passes/Passes.h"
 
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
@@ -34,55 +35,46 @@ using namespace mlir;
 
 namespace {
 
-/// Applies one pattern set, stopping after a bounded number of sweeps (the
-/// lowerings converge in one or two; the bound guards against a loop, and
-/// not converging within it fails the pass rather than leaving half-lowered
-/// vector ops for a later, less clear error).
-LogicalResult applyPatternSet(Operation *root, RewritePatternSet &&patterns) {
-  GreedyRewriteConfig config;
-  config.setMaxIterations(16);
-  return applyPatternsGreedily(root, std::move(patterns), config);
-}
+/// The lowerings converge in one or two sweeps; the bound guards against a
+/// loop, and not converging within it fails the pass rather than leaving
+/// half-lowered vector ops for a later, less clear error.
+constexpr int64_t kMaxSweeps = 16;
 
 struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    MLIRContext *context = &getContext();
 
     // Loads and stores of the same element that survived the tensor-level
     // hoisting (e.g. across a buffer copy) leave their loops now.
     linalg::hoistRedundantVectorTransfers(func);
 
     // Contractions to outer products to FMAs; reductions to vector.reduction.
-    {
-      RewritePatternSet patterns(context);
+    auto contractions = [](RewritePatternSet &patterns) {
       vector::populateVectorContractLoweringPatterns(patterns, vector::VectorContractLowering::OuterProduct);
       vector::populateVectorOuterProductLoweringPatterns(patterns);
       vector::populateVectorMultiReductionLoweringPatterns(patterns,
                                                            vector::VectorMultiReductionLowering::InnerReduction);
       vector::populateVectorTransferPermutationMapLoweringPatterns(patterns);
-      if (failed(applyPatternSet(func, std::move(patterns))))
-        return signalPassFailure();
-    }
+    };
+    if (failed(kiln::cpu::applyPatterns(func, contractions, kMaxSweeps)))
+      return signalPassFailure();
 
     // Transfers: fully unrolled to 1-D loads and stores.
-    {
-      RewritePatternSet patterns(context);
+    auto transfers = [](RewritePatternSet &patterns) {
       populateVectorToSCFConversionPatterns(patterns,
                                             VectorTransferToSCFOptions().setTargetRank(1).enableFullUnroll());
       vector::populateVectorTransferLoweringPatterns(patterns, /*maxTransferRank=*/1);
-      if (failed(applyPatternSet(func, std::move(patterns))))
-        return signalPassFailure();
-    }
+    };
+    if (failed(kiln::cpu::applyPatterns(func, transfers, kMaxSweeps)))
+      return signalPassFailure();
 
     // What the lowerings above leave: transposes and shape casts.
-    {
-      RewritePatternSet patterns(context);
+    auto transposesAndShapeCasts = [](RewritePatternSet &patterns) {
       vector::populateVectorTransposeLoweringPatterns(patterns, vector::VectorTransposeLowering::EltWise);
       vector::populateVectorShapeCastLoweringPatterns(patterns);
-      if (failed(applyPatternSet(func, std::move(patterns))))
-        return signalPassFailure();
-    }
+    };
+    if (failed(kiln::cpu::applyPatterns(func, transposesAndShapeCasts, kMaxSweeps)))
+      return signalPassFailure();
   }
 };
 

@@ -471,22 +471,12 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
       return signalPassFailure();
 
     // 3. Unit-window 2-D convolutions and poolings to 1-D, then vectorize.
-    {
-      RewritePatternSet patterns(context);
-      linalg::populateDecomposeConvolutionPatterns(patterns);
-      if (failed(applyPatternsGreedily(func, std::move(patterns))))
-        return signalPassFailure();
-    }
+    if (failed(applyPatterns(func, [](RewritePatternSet &patterns) { linalg::populateDecomposeConvolutionPatterns(patterns); })))
+      return signalPassFailure();
     vectorizeAll(rewriter, func);
     func.walk([](linalg::TransposeOp op) { op->removeAttr(kScalarMarker); });
-    {
-      RewritePatternSet patterns(context);
-      populateVectorCleanupPatterns(patterns);
-      GreedyRewriteConfig config;
-      config.setMaxIterations(4);
-      if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
-        return signalPassFailure();
-    }
+    if (failed(applyPatterns(func, populateVectorCleanupPatterns, /*maxIterations=*/4)))
+      return signalPassFailure();
 
     // 4. Accumulators out of the reduction loops, on tensors; then drop the
     // unit dimensions the 1-D convolutions left (measured: otherwise a large
@@ -494,16 +484,13 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
     // generic contractions (once their broadcasts are folded into the
     // contraction maps above).
     hoistOnTensors(rewriter, func);
-    {
-      RewritePatternSet patterns(context);
+    auto dropUnitDims = [&](RewritePatternSet &patterns) {
       vector::populateCastAwayVectorLeadingOneDimPatterns(patterns);
       patterns.add<DropUnitReductionDims>(context);
       populateCanonicalizationPatterns(patterns);
-      GreedyRewriteConfig config;
-      config.setMaxIterations(8);
-      if (failed(applyPatternsGreedily(func, std::move(patterns), config)))
-        return signalPassFailure();
-    }
+    };
+    if (failed(applyPatterns(func, dropUnitDims, /*maxIterations=*/8)))
+      return signalPassFailure();
     hoistOnTensors(rewriter, func);
     // What was not vectorized (argmax, transposes) goes on without its sizes.
     func.walk([](Operation *op) { op->removeAttr(KilnDialect::getTileSizesAttrName()); });
@@ -521,7 +508,15 @@ void kiln::cpu::populateCanonicalizationPatterns(RewritePatternSet &patterns) {
 }
 
 LogicalResult kiln::cpu::canonicalize(func::FuncOp func) {
-  RewritePatternSet patterns(func.getContext());
-  populateCanonicalizationPatterns(patterns);
-  return applyPatternsGreedily(func, std::move(patterns));
+  return applyPatterns(func, populateCanonicalizationPatterns);
+}
+
+LogicalResult kiln::cpu::applyPatterns(Operation *root, function_ref<void(RewritePatternSet &)> populate,
+                                       std::optional<int64_t> maxIterations) {
+  RewritePatternSet patterns(root->getContext());
+  populate(patterns);
+  GreedyRewriteConfig config;
+  if (maxIterations)
+    config.setMaxIterations(*maxIterations);
+  return applyPatternsGreedily(root, std::move(patterns), config);
 }
