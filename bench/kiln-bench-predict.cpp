@@ -39,9 +39,8 @@ static cl::opt<std::string> inputFile("input", cl::desc("Raw float32 input sampl
                                       cl::init(""));
 static cl::opt<std::string> paramsFile("params", cl::desc("Raw float32 parameters, in declaration order"),
                                        cl::init(""));
-static cl::opt<std::string> dumpOutput("dump-output",
-                                       cl::desc("Write the first result of the first batch as raw float32"),
-                                       cl::init(""));
+static cl::opt<std::string>
+    dumpOutput("dump-output", cl::desc("Write the first result of the first batch as raw float32"), cl::init(""));
 
 namespace {
 int fail(const Twine &message) {
@@ -75,8 +74,7 @@ int main(int argc, char **argv) {
   auto jit = kiln::Jit::compileFile(inputFilename);
   if (!jit)
     return fail(toString(jit.takeError()));
-  double compileMs =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - compileStart).count();
+  double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - compileStart).count();
   if ((*jit)->getModels().empty())
     return fail("no model in " + inputFilename);
   const kiln::ModelInfo &model = (*jit)->getModels().front();

@@ -33,8 +33,7 @@ llvm::Error kiln::linkBufferCache(llvm::Module &module) {
     return llvm::Error::success();
 
   llvm::SMDiagnostic diagnostic;
-  std::unique_ptr<llvm::Module> cache =
-      llvm::parseAssemblyString(kBufferCacheIR, diagnostic, module.getContext());
+  std::unique_ptr<llvm::Module> cache = llvm::parseAssemblyString(kBufferCacheIR, diagnostic, module.getContext());
   if (!cache)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "internal error: the embedded buffer cache does not parse: " +
@@ -43,8 +42,7 @@ llvm::Error kiln::linkBufferCache(llvm::Module &module) {
   cache->setTargetTriple(module.getTargetTriple());
   cache->setDataLayout(module.getDataLayout());
   if (llvm::Linker::linkModules(module, std::move(cache)))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "internal error: linking the buffer cache failed");
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "internal error: linking the buffer cache failed");
   for (const char *name : entryPoints)
     if (llvm::Function *function = module.getFunction(name); function && !function->isDeclaration())
       function->setLinkage(llvm::GlobalValue::InternalLinkage);

@@ -57,18 +57,18 @@ bool isReservedInWrapper(const std::string &name) {
       // C11 and C++ keywords (a header must compile as both).
       "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
       "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-      "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
-      "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
-      "_Static_assert", "_Thread_local", "alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "bool",
-      "catch", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "consteval", "constexpr",
-      "constinit", "const_cast", "co_await", "co_return", "co_yield", "decltype", "delete", "dynamic_cast",
-      "explicit", "export", "false", "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
-      "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires",
-      "static_assert", "static_cast", "template", "this", "thread_local", "throw", "true", "try", "typeid",
-      "typename", "using", "virtual", "wchar_t", "xor", "xor_eq",
+      "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
+      "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
+      "_Thread_local", "alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "bool", "catch", "char8_t",
+      "char16_t", "char32_t", "class", "compl", "concept", "consteval", "constexpr", "constinit", "const_cast",
+      "co_await", "co_return", "co_yield", "decltype", "delete", "dynamic_cast", "explicit", "export", "false",
+      "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq",
+      "private", "protected", "public", "reinterpret_cast", "requires", "static_assert", "static_cast", "template",
+      "this", "thread_local", "throw", "true", "try", "typeid", "typename", "using", "virtual", "wchar_t", "xor",
+      "xor_eq",
       // What the wrappers declare and call.
-      "n", "params", "state", "lr", "step", "seed", "results", "args", "allocated", "owned", "hlr", "hstep",
-      "hseed", "memcpy", "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
+      "n", "params", "state", "lr", "step", "seed", "results", "args", "allocated", "owned", "hlr", "hstep", "hseed",
+      "memcpy", "free", "size_t", "int32_t", "int64_t", "intptr_t", "NULL"};
   for (const char *word : reserved)
     if (name == word)
       return true;
@@ -149,7 +149,8 @@ void emitGpuFunction(std::ostringstream &os, const FunctionInfo &function, bool 
 /// Emits the plain-C wrapper of `function`. `train_step` also takes the
 /// optimizer state, `lr` and the step count, and updates `params` and
 /// `state` in place (so they are not const).
-void emitFunction(std::ostringstream &os, const ModelInfo &model, const FunctionInfo &function, bool trainStep = false) {
+void emitFunction(std::ostringstream &os, const ModelInfo &model, const FunctionInfo &function,
+                  bool trainStep = false) {
   const std::string &symbol = function.symbol;
   os << "/* Low-level entry: memref descriptors (see docs/artifacts.md). */\n";
   os << "void " << symbol << "_packed(void **args);\n\n";
@@ -162,8 +163,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
   for (const TensorInfo &result : function.results)
     os << "\n *   " << result.name << ": " << elementTypeName(result.type) << formatShape(result.shape);
   if (trainStep) {
-    os << "\n * One training step: params[] and state[] (the optimizer state, in the order of "
-       << upper(model.name) << "_STATE_NAMES, initialized to " << upper(model.name)
+    os << "\n * One training step: params[] and state[] (the optimizer state, in the order of " << upper(model.name)
+       << "_STATE_NAMES, initialized to " << upper(model.name)
        << "_STATE_INIT) are updated in place; lr is the learning rate and step the 1-based step count.";
     if (model.trainStepSeeded)
       os << "\n * seed keys the dropout masks (the same seed and step give the same masks).";
@@ -225,8 +226,8 @@ void emitFunction(std::ostringstream &os, const ModelInfo &model, const Function
     std::string count = "1";
     for (int64_t dim : result.shape)
       count += " * " + dimExpr(dim);
-    os << "  memcpy(" << names[numInputs + r] << ", (const char *)(intptr_t)results[" << word + 1
-       << "] + results[" << word + 2 << "] * 4, (size_t)(" << count << ") * 4);\n";
+    os << "  memcpy(" << names[numInputs + r] << ", (const char *)(intptr_t)results[" << word + 1 << "] + results["
+       << word + 2 << "] * 4, (size_t)(" << count << ") * 4);\n";
     offsets.push_back(word);
     word += 3 + 2 * result.shape.size();
   }
@@ -272,8 +273,7 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
     os << "/* Generated by kilnc from " << sourceName << ": the models' functions with plain C types.\n"
        << " * Link with the object file kilnc wrote next to this header, -lm and LLVM's OpenMP runtime\n"
        << " * (" << llvm::join(ompLinkArguments(), " ") << "). */\n";
-  os
-     << "#ifndef " << guard << "\n#define " << guard << "\n\n"
+  os << "#ifndef " << guard << "\n#define " << guard << "\n\n"
      << "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
      << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n";
   for (const ModelInfo &model : models) {
@@ -309,7 +309,8 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
         emitFunction(os, model, *model.loss);
     }
     if (model.trainStep) {
-      os << "/* Optimizer state of " << model.name << " (" << model.optimizer << "), in the order train_step takes it. */\n";
+      os << "/* Optimizer state of " << model.name << " (" << model.optimizer
+         << "), in the order train_step takes it. */\n";
       os << "#define " << prefix << "_NUM_STATE " << model.state.size() << "\n";
       os << "static const char *const " << prefix << "_STATE_NAMES[] = {";
       for (size_t i = 0; i < model.state.size(); ++i)

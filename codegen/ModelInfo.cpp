@@ -89,8 +89,7 @@ kiln::FunctionInfo trainStepInfo(func::FuncOp func, std::vector<kiln::StateInfo>
     if (auto name = func.getArgAttrOfType<StringAttr>(i, KilnDialect::getInputAttrName()))
       info.inputs.push_back(inputInfo(func, i, name.str()));
     if (auto slot = func.getArgAttrOfType<DictionaryAttr>(i, KilnDialect::getStateAttrName()))
-      state.push_back({slot.getAs<FlatSymbolRefAttr>("param").getValue().str(),
-                       slot.getAs<StringAttr>("slot").str(),
+      state.push_back({slot.getAs<FlatSymbolRefAttr>("param").getValue().str(), slot.getAs<StringAttr>("slot").str(),
                        shapeOf(cast<RankedTensorType>(func.getArgument(i).getType())),
                        slot.getAs<FloatAttr>("init").getValueAsDouble()});
   }
@@ -115,10 +114,10 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
                              param.getValue() ? param.getValue()->convertToDouble() : 0.0});
     for (func::FuncOp func : model.getOps<func::FuncOp>()) {
       if (auto input = func->getAttrOfType<StringAttr>(KilnDialect::getGatherAttrName()))
-        info.gathers.push_back({func.getSymName().str(),
-                                {tensorInfo(input.str(), func.getArgumentTypes()[0]),
-                                 tensorInfo("rows", func.getArgumentTypes()[1])},
-                                {tensorInfo(input.str(), func.getResultTypes()[0])}});
+        info.gathers.push_back(
+            {func.getSymName().str(),
+             {tensorInfo(input.str(), func.getArgumentTypes()[0]), tensorInfo("rows", func.getArgumentTypes()[1])},
+             {tensorInfo(input.str(), func.getResultTypes()[0])}});
       else if (func.getSymName().ends_with("_predict"))
         info.predict = functionInfo(func);
       else if (func.getSymName().ends_with("_loss"))

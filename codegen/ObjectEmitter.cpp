@@ -62,14 +62,15 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> kiln::createCpuTargetMachin
     std::unique_ptr<llvm::MCSubtargetInfo> info(target->createMCSubtargetInfo(triple, cpu, ""));
     if (!info || !info->isCPUStringValid(cpu))
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "unknown target CPU '" + cpu + "' (try 'native', 'x86-64-v3' or 'sapphirerapids')");
+                                     "unknown target CPU '" + cpu +
+                                         "' (try 'native', 'x86-64-v3' or 'sapphirerapids')");
   }
   llvm::CodeGenOptLevel level = options.optLevel == 0   ? llvm::CodeGenOptLevel::None
                                 : options.optLevel == 1 ? llvm::CodeGenOptLevel::Less
                                 : options.optLevel == 2 ? llvm::CodeGenOptLevel::Default
                                                         : llvm::CodeGenOptLevel::Aggressive;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt, level));
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(triple, cpu, features, llvm::TargetOptions(),
+                                                                           llvm::Reloc::PIC_, std::nullopt, level));
   if (!machine)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot create a target machine for " + cpu);
   return machine;
@@ -80,7 +81,8 @@ llvm::json::Value tensorJson(const TensorInfo &tensor) {
   llvm::json::Array shape;
   for (int64_t dim : tensor.shape)
     shape.push_back(dim);
-  llvm::json::Object object{{"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
+  llvm::json::Object object{
+      {"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
   if (tensor.classes > 0)
     object["classes"] = tensor.classes;
   return object;
@@ -92,7 +94,8 @@ llvm::json::Value functionJson(const FunctionInfo &function) {
     inputs.push_back(tensorJson(input));
   for (const TensorInfo &result : function.results)
     results.push_back(tensorJson(result));
-  return llvm::json::Object{{"symbol", function.symbol}, {"inputs", std::move(inputs)}, {"results", std::move(results)}};
+  return llvm::json::Object{
+      {"symbol", function.symbol}, {"inputs", std::move(inputs)}, {"results", std::move(results)}};
 }
 
 /// Adds `void <symbol>_packed(ptr args)` forwarding to the C interface of
@@ -123,8 +126,8 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
     llvm::json::Array shape;
     for (int64_t dim : param.shape)
       shape.push_back(dim);
-    params.push_back(
-        llvm::json::Object{{"name", param.name}, {"shape", std::move(shape)}, {"init", param.init}, {"value", param.value}});
+    params.push_back(llvm::json::Object{
+        {"name", param.name}, {"shape", std::move(shape)}, {"init", param.init}, {"value", param.value}});
   }
   llvm::json::Object hyper;
   for (const auto &[name, value] : model.hyperParams)
@@ -199,15 +202,15 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                                          "kiln_model_" + model.name + "_gathers");
     }
     llvm::Constant *json = llvm::ConstantDataArray::getString(context, modelInfoToJson(model));
-    auto *jsonGlobal = new llvm::GlobalVariable(module, json->getType(), true, llvm::GlobalValue::PrivateLinkage,
-                                                json, "kiln_model_" + model.name + "_json");
+    auto *jsonGlobal = new llvm::GlobalVariable(module, json->getType(), true, llvm::GlobalValue::PrivateLinkage, json,
+                                                "kiln_model_" + model.name + "_json");
     auto *descriptor = new llvm::GlobalVariable(
         module, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
-        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2], gathers}), "kiln_model_" + model.name);
+        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2], gathers}),
+        "kiln_model_" + model.name);
     if (model.name == mainModel) {
       foundMain = true;
-      new llvm::GlobalVariable(module, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor,
-                               "kiln_main_model");
+      new llvm::GlobalVariable(module, ptr, true, llvm::GlobalValue::ExternalLinkage, descriptor, "kiln_main_model");
     }
   }
   if (!foundMain)

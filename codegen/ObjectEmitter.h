@@ -52,9 +52,10 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createCpuTargetMachine(cons
 /// the model ABI for `models` and, when `mainModel` is non-empty, the
 /// `kiln_main_model` pointer the standalone binary's main reads; then
 /// optimizes at `options.optLevel`.
-llvm::Expected<std::unique_ptr<llvm::Module>>
-translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
-                  const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel);
+llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
+                                                                const std::vector<ModelInfo> &models,
+                                                                const std::string &mainModel,
+                                                                llvm::TargetMachine &targetMachine, unsigned optLevel);
 
 /// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for
 /// every entry point, the `kiln_model_<Model>` descriptors and, when

@@ -127,8 +127,7 @@ mlir::LogicalResult CompileSession::runStage(CompileStage stage) {
     context->loadAllAvailableDialects();
     // Internal diagnostics (emission, verification, passes) print in the
     // front end's format, against the same source.
-    mlirDiagnostics =
-        std::make_unique<mlir::SourceMgrDiagnosticHandler>(source->sourceMgr, context.get(), diagnostics);
+    mlirDiagnostics = std::make_unique<mlir::SourceMgrDiagnosticHandler>(source->sourceMgr, context.get(), diagnostics);
     module = emitKilnDialect(*context, *source->ast, source->sourceMgr);
     if (!module || failed(mlir::verify(*module)))
       return fail("internal error: the emitted kiln dialect does not verify");

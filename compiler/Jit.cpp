@@ -90,8 +90,8 @@ namespace {
 /// Compiles the source `load` gives a session, through the CPU pipeline
 /// (or the emulated GPU one), and JIT-compiles the result. The session's
 /// diagnostics become the error's message.
-llvm::Expected<std::unique_ptr<Jit::Impl>>
-compile(llvm::function_ref<mlir::LogicalResult(CompileSession &)> load, const JitOptions &options) {
+llvm::Expected<std::unique_ptr<Jit::Impl>> compile(llvm::function_ref<mlir::LogicalResult(CompileSession &)> load,
+                                                   const JitOptions &options) {
   std::string diagnosticText;
   llvm::raw_string_ostream diagnostics(diagnosticText);
   CompileOptions compileOptions;
@@ -162,12 +162,12 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
   for (const FunctionInfo &candidate : model->gathers)
     if (isGather && llvm::StringRef(candidate.symbol).ends_with("_" + function.str()))
       gather = candidate;
-  const std::optional<FunctionInfo> &entry = isGather                  ? gather
-                                            : function == "predict"    ? model->predict
-                                            : function == "loss"       ? model->loss
-                                            : function == "grad"       ? model->grad
-                                            : function == "train_step" ? model->trainStep
-                                                                       : none;
+  const std::optional<FunctionInfo> &entry = isGather                   ? gather
+                                             : function == "predict"    ? model->predict
+                                             : function == "loss"       ? model->loss
+                                             : function == "grad"       ? model->grad
+                                             : function == "train_step" ? model->trainStep
+                                                                        : none;
   if (!entry)
     return makeError("model '" + modelName + "' has no function '" + function + "'");
 
@@ -205,9 +205,9 @@ llvm::Expected<std::vector<Tensor>> Jit::call(llvm::StringRef modelName, llvm::S
       }
     }
     if (!ok)
-      return makeError("argument '" + want.name + "' of " + entry->symbol + " must be " +
-                       elementTypeName(want.type) + formatShape(want.shape) + " (batch " + llvm::Twine(batch) +
-                       "), got " + elementTypeName(args[i]->getElementType()) + formatShape(got));
+      return makeError("argument '" + want.name + "' of " + entry->symbol + " must be " + elementTypeName(want.type) +
+                       formatShape(want.shape) + " (batch " + llvm::Twine(batch) + "), got " +
+                       elementTypeName(args[i]->getElementType()) + formatShape(got));
   }
 
   // Results first (one struct of descriptors), then one descriptor per argument.

@@ -46,9 +46,7 @@ void KilnDialect::initialize() {
       >();
 }
 
-Operation *KilnDialect::materializeConstant(OpBuilder &builder,
-                                            Attribute value, Type type,
-                                            Location loc) {
+Operation *KilnDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type, Location loc) {
   auto elements = dyn_cast<ElementsAttr>(value);
   if (!elements || elements.getType() != type)
     return nullptr;
@@ -62,8 +60,7 @@ Operation *KilnDialect::materializeConstant(OpBuilder &builder,
 /// Returns the type of argument `argIndex` of region `regionIndex` of `op`:
 /// from the function type for a function (so that declarations without a
 /// body work too), from the region's entry block otherwise.
-static Type getRegionArgType(Operation *op, unsigned regionIndex,
-                             unsigned argIndex) {
+static Type getRegionArgType(Operation *op, unsigned regionIndex, unsigned argIndex) {
   if (auto func = dyn_cast<FunctionOpInterface>(op))
     return func.getArgumentTypes()[argIndex];
   Region &region = op->getRegion(regionIndex);
@@ -72,9 +69,7 @@ static Type getRegionArgType(Operation *op, unsigned regionIndex,
   return region.getArgument(argIndex).getType();
 }
 
-LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
-                                                    unsigned regionIndex,
-                                                    unsigned argIndex,
+LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op, unsigned regionIndex, unsigned argIndex,
                                                     NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
   if (name == getInputAttrName()) {
@@ -85,8 +80,8 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
   }
   if (name == getStateAttrName()) {
     auto state = dyn_cast<DictionaryAttr>(attribute.getValue());
-    if (!state || !state.getAs<FlatSymbolRefAttr>("param") ||
-        !state.getAs<StringAttr>("slot") || !state.getAs<FloatAttr>("init"))
+    if (!state || !state.getAs<FlatSymbolRefAttr>("param") || !state.getAs<StringAttr>("slot") ||
+        !state.getAs<FloatAttr>("init"))
       return op->emitError() << "'" << name << "' on argument #" << argIndex
                              << " must be {param = @sym, slot = \"...\", "
                                 "init = <f64>}";
@@ -95,50 +90,42 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op,
   if (name == getClassesAttrName()) {
     auto classes = dyn_cast<IntegerAttr>(attribute.getValue());
     if (!classes || classes.getInt() < 1)
-      return op->emitError() << "'" << name << "' on argument #" << argIndex
-                             << " must be a positive number of classes";
+      return op->emitError() << "'" << name << "' on argument #" << argIndex << " must be a positive number of classes";
     return success();
   }
   if (name == getHyperAttrName()) {
     auto hyper = dyn_cast<StringAttr>(attribute.getValue());
     if (!hyper || (hyper.getValue() != "lr" && hyper.getValue() != "step" && hyper.getValue() != "seed"))
-      return op->emitError() << "'" << name << "' on argument #" << argIndex
-                             << " must be \"lr\", \"step\" or \"seed\"";
+      return op->emitError() << "'" << name << "' on argument #" << argIndex << " must be \"lr\", \"step\" or \"seed\"";
     return success();
   }
   if (name != getParamAttrName())
-    return op->emitError() << "unknown kiln argument attribute '" << name
-                           << "' on argument #" << argIndex;
+    return op->emitError() << "unknown kiln argument attribute '" << name << "' on argument #" << argIndex;
 
   auto symbol = dyn_cast<FlatSymbolRefAttr>(attribute.getValue());
   if (!symbol)
-    return op->emitError() << "'" << name << "' on argument #" << argIndex
-                           << " must be a flat symbol reference to a "
-                              << KilnDialect::getParamAttrName();
+    return op->emitError() << "'" << name << "' on argument #" << argIndex << " must be a flat symbol reference to a "
+                           << KilnDialect::getParamAttrName();
   auto param = SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol);
   if (!param)
-    return op->emitError() << "argument #" << argIndex << " refers to "
-                           << symbol << ", which is not a kiln.param";
+    return op->emitError() << "argument #" << argIndex << " refers to " << symbol << ", which is not a kiln.param";
   // Read the attribute defensively: the kiln.param may not be verified yet.
   auto declared = param->getAttrOfType<TypeAttr>("type");
   Type argType = getRegionArgType(op, regionIndex, argIndex);
   if (declared && argType && declared.getValue() != argType)
-    return op->emitError() << "argument #" << argIndex << " has type "
-                           << argType << " but parameter " << symbol
+    return op->emitError() << "argument #" << argIndex << " has type " << argType << " but parameter " << symbol
                            << " is declared " << declared.getValue();
   return success();
 }
 
-LogicalResult KilnDialect::verifyRegionResultAttribute(
-    Operation *op, unsigned /*regionIndex*/, unsigned resultIndex,
-    NamedAttribute attribute) {
+LogicalResult KilnDialect::verifyRegionResultAttribute(Operation *op, unsigned /*regionIndex*/, unsigned resultIndex,
+                                                       NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
   if (name == getGradAttrName()) {
     auto symbol = dyn_cast<FlatSymbolRefAttr>(attribute.getValue());
     if (!symbol || !SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol))
       return op->emitError() << "'" << name << "' on result #" << resultIndex
-                             << " must be a flat symbol reference to a "
-                                << KilnDialect::getParamAttrName();
+                             << " must be a flat symbol reference to a " << KilnDialect::getParamAttrName();
     return success();
   }
   if (name == getUpdateAttrName()) {
@@ -148,16 +135,14 @@ LogicalResult KilnDialect::verifyRegionResultAttribute(
     return success();
   }
   if (name != getOutputAttrName())
-    return op->emitError() << "unknown kiln result attribute '" << name
-                           << "' on result #" << resultIndex;
+    return op->emitError() << "unknown kiln result attribute '" << name << "' on result #" << resultIndex;
   if (!isa<StringAttr>(attribute.getValue()))
     return op->emitError() << "'" << name << "' on result #" << resultIndex
                            << " must be a string naming the model output";
   return success();
 }
 
-LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
-                                                    NamedAttribute attribute) {
+LogicalResult KilnDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
   // kiln.gather = "<input>" marks a batch gather function (kiln-add-batch-gather).
   if (name == KilnDialect::getGatherAttrName()) {
@@ -175,8 +160,7 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
   if (name != getModelAttrName() && name != getOptimizerAttrName())
     return op->emitError() << "unknown kiln attribute '" << name << "'";
   if (!isa<ModuleOp>(op))
-    return op->emitError() << "'" << name
-                           << "' may only be attached to a builtin.module";
+    return op->emitError() << "'" << name << "' may only be attached to a builtin.module";
   if (name == getModelAttrName()) {
     if (!isa<UnitAttr>(attribute.getValue()))
       return op->emitError() << "'" << name << "' must be a unit attribute";
@@ -186,7 +170,6 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op,
   if (!dict)
     return op->emitError() << "'" << name << "' must be a dictionary";
   if (!dict.getAs<StringAttr>("name"))
-    return op->emitError() << "'" << name
-                           << "' must have a string entry 'name'";
+    return op->emitError() << "'" << name << "' must have a string entry 'name'";
   return success();
 }

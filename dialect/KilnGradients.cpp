@@ -59,10 +59,7 @@ public:
     return ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(element, value)));
   }
 
-  template <typename OpT>
-  Value binary(Value lhs, Value rhs) {
-    return OpT::create(b, loc, lhs, rhs);
-  }
+  template <typename OpT> Value binary(Value lhs, Value rhs) { return OpT::create(b, loc, lhs, rhs); }
   Value add(Value l, Value r) { return binary<AddOp>(l, r); }
   Value sub(Value l, Value r) { return binary<SubOp>(l, r); }
   Value mul(Value l, Value r) { return binary<MulOp>(l, r); }
@@ -71,10 +68,7 @@ public:
   Value maximum(Value l, Value r) { return binary<MaximumOp>(l, r); }
   Value minimum(Value l, Value r) { return binary<MinimumOp>(l, r); }
 
-  template <typename OpT>
-  Value unary(Value x) {
-    return OpT::create(b, loc, x.getType(), x);
-  }
+  template <typename OpT> Value unary(Value x) { return OpT::create(b, loc, x.getType(), x); }
   Value neg(Value x) { return unary<NegOp>(x); }
   Value exp(Value x) { return unary<ExpOp>(x); }
   Value log(Value x) { return unary<LogOp>(x); }
@@ -117,8 +111,8 @@ public:
   /// The number of elements of `value` in `dims` (all when empty), rank 0.
   Value count(Value value, std::optional<ArrayRef<int64_t>> dims = std::nullopt) {
     RankedTensorType type = tensorType(value);
-    SmallVector<int64_t> all = dims ? SmallVector<int64_t>(*dims)
-                                    : llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+    SmallVector<int64_t> all =
+        dims ? SmallVector<int64_t>(*dims) : llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
     return ElementCountOp::create(b, loc, RankedTensorType::get({}, type.getElementType()), value,
                                   b.getDenseI64ArrayAttr(all));
   }
@@ -262,22 +256,21 @@ LogicalResult matmulVjp(MatmulOp op, OpBuilder &builder, Value g, SmallVectorImp
 /// (kiln.conv2d_grad_filter).
 LogicalResult conv2dVjp(Conv2DOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
   Location loc = op.getLoc();
-  out.push_back(Conv2DGradInputOp::create(builder, loc, op.getInput().getType(), g, op.getFilter(),
-                                          op.getStridesAttr(), op.getPaddingAttr()));
+  out.push_back(Conv2DGradInputOp::create(builder, loc, op.getInput().getType(), g, op.getFilter(), op.getStridesAttr(),
+                                          op.getPaddingAttr()));
   out.push_back(Conv2DGradFilterOp::create(builder, loc, op.getFilter().getType(), op.getInput(), g,
                                            op.getStridesAttr(), op.getPaddingAttr()));
   return success();
 }
 
 LogicalResult maxPoolVjp(MaxPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(
-      MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr()));
   return success();
 }
 
 LogicalResult avgPoolVjp(AvgPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(),
-                                      op.getStridesAttr()));
+  out.push_back(
+      AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(), op.getStridesAttr()));
   return success();
 }
 
@@ -379,8 +372,7 @@ LogicalResult mseVjp(MseOp op, OpBuilder &builder, Value g, SmallVectorImpl<Valu
 /// dp = g (pc - y) / (pc (1 - pc)) / count where p is inside the clamp range
 /// (the clamp's derivative is 0 outside, 1 on its bounds, as torch.clamp);
 /// dy = g (log(1 - pc) - log(pc)) / count.
-LogicalResult binaryCrossEntropyVjp(BinaryCrossEntropyOp op, OpBuilder &builder, Value g,
-                                    SmallVectorImpl<Value> &out) {
+LogicalResult binaryCrossEntropyVjp(BinaryCrossEntropyOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
   RuleBuilder r(builder, op.getLoc());
   Value p = op.getLhs(), y = op.getRhs();
   Value one = r.constant(p, 1.0), eps = r.constant(p, 1e-7);
@@ -402,15 +394,15 @@ LogicalResult binaryCrossEntropyVjp(BinaryCrossEntropyOp op, OpBuilder &builder,
 // The interface methods: dispatch to the family rules above
 //===----------------------------------------------------------------------===//
 
-#define KILN_VJP(OpClass, body)                                                                                \
-  LogicalResult OpClass::buildVectorJacobianProduct(OpBuilder &builder, ArrayRef<Value> resultCotangents,      \
-                                                    SmallVectorImpl<Value> &operandCotangents) {               \
-    Value g = resultCotangents.front();                                                                         \
-    if (!g) {                                                                                                   \
-      operandCotangents.append(getOperation()->getNumOperands(), Value());                                      \
-      return success();                                                                                         \
-    }                                                                                                           \
-    return body;                                                                                                \
+#define KILN_VJP(OpClass, body)                                                                                        \
+  LogicalResult OpClass::buildVectorJacobianProduct(OpBuilder &builder, ArrayRef<Value> resultCotangents,              \
+                                                    SmallVectorImpl<Value> &operandCotangents) {                       \
+    Value g = resultCotangents.front();                                                                                \
+    if (!g) {                                                                                                          \
+      operandCotangents.append(getOperation()->getNumOperands(), Value());                                             \
+      return success();                                                                                                \
+    }                                                                                                                  \
+    return body;                                                                                                       \
   }
 
 KILN_VJP(AddOp, binaryVjp(*this, builder, g, operandCotangents))
@@ -435,13 +427,13 @@ KILN_VJP(Conv2DOp, conv2dVjp(*this, builder, g, operandCotangents))
 KILN_VJP(MaxPoolOp, maxPoolVjp(*this, builder, g, operandCotangents))
 KILN_VJP(AvgPoolOp, avgPoolVjp(*this, builder, g, operandCotangents))
 
-KILN_VJP(ReshapeOp, (operandCotangents.push_back(RuleBuilder(builder, getLoc()).reshape(g, getInput().getType())),
-                     success()))
+KILN_VJP(ReshapeOp,
+         (operandCotangents.push_back(RuleBuilder(builder, getLoc()).reshape(g, getInput().getType())), success()))
 // The same mask and scale on the cotangent: the same op with the same key
 // recomputes the mask (identity without a key). The key gets no gradient.
 LogicalResult dropoutVjp(DropoutOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(DropoutOp::create(builder, op.getLoc(), g.getType(), g, op.getKey(), op.getRateAttr(),
-                                  op.getInstanceAttr()));
+  out.push_back(
+      DropoutOp::create(builder, op.getLoc(), g.getType(), g, op.getKey(), op.getRateAttr(), op.getInstanceAttr()));
   for (size_t i = 0; i < op.getKey().size(); ++i)
     out.push_back(Value());
   return success();

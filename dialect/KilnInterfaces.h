@@ -22,8 +22,7 @@ namespace OpTrait {
 /// Marks an op through which no gradient flows (comparisons, argmax,
 /// constants): autodiff treats its results as constants. Carries no methods.
 template <typename ConcreteType>
-class NonDifferentiable
-    : public mlir::OpTrait::TraitBase<ConcreteType, NonDifferentiable> {};
+class NonDifferentiable : public mlir::OpTrait::TraitBase<ConcreteType, NonDifferentiable> {};
 
 } // namespace OpTrait
 } // namespace kiln

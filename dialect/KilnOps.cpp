@@ -41,8 +41,7 @@ static_assert(ShapedType::kDynamic < 0, "ShapeRules.h needs `?` negative");
 
 /// Returns true if `actual` equals `expected` dimension by dimension.
 bool sameShape(ArrayRef<int64_t> actual, ArrayRef<int64_t> expected) {
-  return actual.size() == expected.size() &&
-         llvm::equal(actual, expected);
+  return actual.size() == expected.size() && llvm::equal(actual, expected);
 }
 
 /// Checks that the result of `op` has shape `expected`, reporting the
@@ -51,40 +50,32 @@ LogicalResult verifyResultShape(Operation *op, ArrayRef<int64_t> expected) {
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
   if (sameShape(resultType.getShape(), expected))
     return success();
-  return op->emitOpError()
-         << "result type " << resultType << " does not match the expected type "
-         << RankedTensorType::get(expected, resultType.getElementType());
+  return op->emitOpError() << "result type " << resultType << " does not match the expected type "
+                           << RankedTensorType::get(expected, resultType.getElementType());
 }
 
 /// Checks that `dims` holds exactly two strictly positive values.
-LogicalResult verifyPositivePair(Operation *op, StringRef name,
-                                 ArrayRef<int64_t> dims) {
+LogicalResult verifyPositivePair(Operation *op, StringRef name, ArrayRef<int64_t> dims) {
   if (dims.size() != 2)
-    return op->emitOpError() << "'" << name << "' must have 2 values, got "
-                             << dims.size();
+    return op->emitOpError() << "'" << name << "' must have 2 values, got " << dims.size();
   if (llvm::any_of(dims, [](int64_t d) { return d <= 0; }))
-    return op->emitOpError() << "'" << name
-                             << "' values must be positive, got [" << dims[0]
-                             << ", " << dims[1] << "]";
+    return op->emitOpError() << "'" << name << "' values must be positive, got [" << dims[0] << ", " << dims[1] << "]";
   return success();
 }
 
 /// Returns true if `expected` (a ShapeRules.h result, nullopt if the window
 /// did not fit) is `actual` but for the batch dimensions, which need only be
 /// compatible.
-bool matchesBatched(const std::optional<std::vector<int64_t>> &expected,
-                    ArrayRef<int64_t> actual) {
-  return expected && sameShape(ArrayRef<int64_t>(*expected).drop_front(),
-                               actual.drop_front()) &&
-         succeeded(verifyCompatibleShape(
-             ArrayRef<int64_t>{expected->front()}, actual.take_front()));
+bool matchesBatched(const std::optional<std::vector<int64_t>> &expected, ArrayRef<int64_t> actual) {
+  return expected && sameShape(ArrayRef<int64_t>(*expected).drop_front(), actual.drop_front()) &&
+         succeeded(verifyCompatibleShape(ArrayRef<int64_t>{expected->front()}, actual.take_front()));
 }
 
 /// Checks that `axis` is in [0, rank).
 LogicalResult verifyAxis(Operation *op, int64_t axis, int64_t rank) {
   if (axis < 0 || axis >= rank)
-    return op->emitOpError() << "axis " << axis << " is out of range for rank "
-                             << rank << " (expected [0, " << rank << "))";
+    return op->emitOpError() << "axis " << axis << " is out of range for rank " << rank << " (expected [0, " << rank
+                             << "))";
   return success();
 }
 
@@ -99,8 +90,7 @@ LogicalResult verifyScalarLossResult(Operation *op) {
   auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
   Type element = getElementTypeOrSelf(op->getOperand(0).getType());
   if (resultType.getRank() != 0 || resultType.getElementType() != element)
-    return op->emitOpError() << "result type " << resultType
-                             << " must be a rank-0 tensor of " << element;
+    return op->emitOpError() << "result type " << resultType << " must be a rank-0 tensor of " << element;
   return success();
 }
 
@@ -108,8 +98,7 @@ LogicalResult verifyScalarLossResult(Operation *op) {
 LogicalResult verifySameShapeOperands(Operation *op) {
   Type lhs = op->getOperand(0).getType(), rhs = op->getOperand(1).getType();
   if (failed(verifyCompatibleShape(lhs, rhs)))
-    return op->emitOpError() << "operands of types " << lhs << " and " << rhs
-                             << " must have the same shape";
+    return op->emitOpError() << "operands of types " << lhs << " and " << rhs << " must have the same shape";
   return success();
 }
 
@@ -125,38 +114,31 @@ static LogicalResult verifyBroadcastingBinaryOp(Operation *op) {
   auto lhs = cast<RankedTensorType>(op->getOperand(0).getType());
   auto rhs = cast<RankedTensorType>(op->getOperand(1).getType());
   auto result = cast<RankedTensorType>(op->getResult(0).getType());
-  std::optional<std::vector<int64_t>> expected = shape::broadcastShapes(
-      lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
+  std::optional<std::vector<int64_t>> expected =
+      shape::broadcastShapes(lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
   if (!expected)
-    return op->emitOpError() << "operands of types " << lhs << " and " << rhs
-                             << " are not broadcast-compatible";
-  if (!shape::isBroadcastResult(lhs.getShape(), rhs.getShape(),
-                                result.getShape()))
-    return op->emitOpError()
-           << "result type " << result << " is not the broadcast of operand "
-           << "types " << lhs << " and " << rhs << " (expected "
-           << RankedTensorType::get(*expected, result.getElementType()) << ")";
+    return op->emitOpError() << "operands of types " << lhs << " and " << rhs << " are not broadcast-compatible";
+  if (!shape::isBroadcastResult(lhs.getShape(), rhs.getShape(), result.getShape()))
+    return op->emitOpError() << "result type " << result << " is not the broadcast of operand "
+                             << "types " << lhs << " and " << rhs << " (expected "
+                             << RankedTensorType::get(*expected, result.getElementType()) << ")";
   return success();
 }
 
 /// Infers the result of a broadcasting op: the broadcast shape (a static
 /// extent where one operand has `?`), of `resultElement`, or of the lhs
 /// element type when that is null.
-static LogicalResult inferBroadcastType(std::optional<Location> location,
-                                        Type lhsType, Type rhsType,
-                                        Type resultElement,
-                                        SmallVectorImpl<Type> &types) {
+static LogicalResult inferBroadcastType(std::optional<Location> location, Type lhsType, Type rhsType,
+                                        Type resultElement, SmallVectorImpl<Type> &types) {
   auto lhs = dyn_cast<RankedTensorType>(lhsType);
   auto rhs = dyn_cast<RankedTensorType>(rhsType);
   if (!lhs || !rhs)
     return emitOptionalError(location, "operands must be ranked tensors");
-  std::optional<std::vector<int64_t>> shape = shape::broadcastShapes(
-      lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
+  std::optional<std::vector<int64_t>> shape =
+      shape::broadcastShapes(lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown);
   if (!shape)
-    return emitOptionalError(location, "operands of types ", lhs, " and ", rhs,
-                             " are not broadcast-compatible");
-  types.push_back(RankedTensorType::get(
-      *shape, resultElement ? resultElement : lhs.getElementType()));
+    return emitOptionalError(location, "operands of types ", lhs, " and ", rhs, " are not broadcast-compatible");
+  types.push_back(RankedTensorType::get(*shape, resultElement ? resultElement : lhs.getElementType()));
   return success();
 }
 
@@ -164,43 +146,33 @@ static LogicalResult inferBroadcastType(std::optional<Location> location,
 /// static (verifyBroadcastingBinaryOp has checked the exact rule).
 static bool isCompatibleBroadcastType(TypeRange inferred, TypeRange declared) {
   return inferred.size() == 1 && declared.size() == 1 &&
-         getElementTypeOrSelf(inferred[0]) ==
-             getElementTypeOrSelf(declared[0]) &&
+         getElementTypeOrSelf(inferred[0]) == getElementTypeOrSelf(declared[0]) &&
          succeeded(verifyCompatibleShape(inferred[0], declared[0]));
 }
 
 /// Verifies a 2-D pooling op: NHWC input, positive window and strides, the
 /// window fits, and the output shape.
-static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window,
-                                    ArrayRef<int64_t> strides) {
+static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
   if (input.getRank() != 4)
-    return op->emitOpError() << "input must be a rank-4 NHWC tensor, got "
-                             << input;
-  if (failed(verifyPositivePair(op, "window", window)) ||
-      failed(verifyPositivePair(op, "strides", strides)))
+    return op->emitOpError() << "input must be a rank-4 NHWC tensor, got " << input;
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
     return failure();
-  std::optional<std::vector<int64_t>> expected =
-      shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> expected = shape::pool2dShape(input.getShape(), window, strides);
   if (!expected)
-    return op->emitOpError()
-           << "window [" << window[0] << ", " << window[1]
-           << "] does not fit in the input of type " << input;
+    return op->emitOpError() << "window [" << window[0] << ", " << window[1] << "] does not fit in the input of type "
+                             << input;
   return verifyResultShape(op, *expected);
 }
 
 /// Infers the result of a 2-D pooling op (see verifyPool2DOp).
-static LogicalResult inferPool2DType(std::optional<Location> location,
-                                     Type inputType, ArrayRef<int64_t> window,
-                                     ArrayRef<int64_t> strides,
-                                     SmallVectorImpl<Type> &types) {
+static LogicalResult inferPool2DType(std::optional<Location> location, Type inputType, ArrayRef<int64_t> window,
+                                     ArrayRef<int64_t> strides, SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(inputType);
-  if (!input || input.getRank() != 4 || window.size() != 2 ||
-      strides.size() != 2 ||
+  if (!input || input.getRank() != 4 || window.size() != 2 || strides.size() != 2 ||
       llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
     return emitOptionalError(location, "invalid pooling operands");
-  std::optional<std::vector<int64_t>> shape =
-      shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> shape = shape::pool2dShape(input.getShape(), window, strides);
   if (!shape)
     return emitOptionalError(location, "the window does not fit in ", input);
   types.push_back(RankedTensorType::get(*shape, input.getElementType()));
@@ -222,10 +194,8 @@ static LogicalResult verifyReductionOp(Operation *op, IntegerAttr axisAttr) {
 /// Infers the result of a reduction (and of argmax): the input shape
 /// without `axis`, rank 0 without one, of `resultElement` or else of the
 /// input's element type.
-static LogicalResult inferReductionType(std::optional<Location> location,
-                                        Type inputType, IntegerAttr axisAttr,
-                                        Type resultElement,
-                                        SmallVectorImpl<Type> &types) {
+static LogicalResult inferReductionType(std::optional<Location> location, Type inputType, IntegerAttr axisAttr,
+                                        Type resultElement, SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(inputType);
   if (!input)
     return emitOptionalError(location, "input must be a ranked tensor");
@@ -233,12 +203,10 @@ static LogicalResult inferReductionType(std::optional<Location> location,
   if (axisAttr) {
     axis = axisAttr.getInt();
     if (*axis < 0 || *axis >= input.getRank())
-      return emitOptionalError(location, "axis ", *axis,
-                               " is out of range for ", input);
+      return emitOptionalError(location, "axis ", *axis, " is out of range for ", input);
   }
-  types.push_back(RankedTensorType::get(
-      shape::reduceShape(input.getShape(), axis),
-      resultElement ? resultElement : input.getElementType()));
+  types.push_back(RankedTensorType::get(shape::reduceShape(input.getShape(), axis),
+                                        resultElement ? resultElement : input.getElementType()));
   return success();
 }
 
@@ -267,24 +235,21 @@ OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValueAttr(); }
 // ParamOp
 //===----------------------------------------------------------------------===//
 
-void ParamOp::build(OpBuilder &builder, OperationState &state, StringRef name,
-                    RankedTensorType type, InitKind init,
+void ParamOp::build(OpBuilder &builder, OperationState &state, StringRef name, RankedTensorType type, InitKind init,
                     std::optional<double> value) {
   FloatAttr valueAttr;
   if (value)
     valueAttr = builder.getF64FloatAttr(*value);
-  build(builder, state, builder.getStringAttr(name), TypeAttr::get(type),
-        InitKindAttr::get(builder.getContext(), init), valueAttr);
+  build(builder, state, builder.getStringAttr(name), TypeAttr::get(type), InitKindAttr::get(builder.getContext(), init),
+        valueAttr);
 }
 
 LogicalResult ParamOp::verify() {
   auto type = getTensorType();
   if (!type.hasStaticShape())
-    return emitOpError() << "parameter type " << type
-                         << " must have a static shape";
+    return emitOpError() << "parameter type " << type << " must have a static shape";
   if (!isa<FloatType>(type.getElementType()))
-    return emitOpError() << "parameter type " << type
-                         << " must have a float element type";
+    return emitOpError() << "parameter type " << type << " must have a float element type";
   bool isConstant = getInit() == InitKind::Constant;
   if (isConstant && !getValue())
     return emitOpError() << "init = constant requires a value";
@@ -301,23 +266,18 @@ LogicalResult ParamOp::verify() {
 
 LogicalResult CompareOp::verify() { return verifyBroadcastingBinaryOp(*this); }
 
-LogicalResult CompareOp::inferReturnTypes(MLIRContext *context,
-                                          std::optional<Location> location,
-                                          Adaptor adaptor,
+LogicalResult CompareOp::inferReturnTypes(MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
                                           SmallVectorImpl<Type> &types) {
   // 1.0/0.0 in the operands' float type; f32 when comparing integers.
   Type element = getElementTypeOrSelf(adaptor.getLhs().getType());
   if (!isa<FloatType>(element))
     element = Float32Type::get(context);
-  return inferBroadcastType(location, adaptor.getLhs().getType(),
-                            adaptor.getRhs().getType(), element, types);
+  return inferBroadcastType(location, adaptor.getLhs().getType(), adaptor.getRhs().getType(), element, types);
 }
 
-bool CompareOp::isCompatibleReturnTypes(TypeRange inferred,
-                                        TypeRange declared) {
+bool CompareOp::isCompatibleReturnTypes(TypeRange inferred, TypeRange declared) {
   // Any float result is valid (the ODS constraint); only the shape matters.
-  return inferred.size() == 1 && declared.size() == 1 &&
-         isa<FloatType>(getElementTypeOrSelf(declared[0])) &&
+  return inferred.size() == 1 && declared.size() == 1 && isa<FloatType>(getElementTypeOrSelf(declared[0])) &&
          succeeded(verifyCompatibleShape(inferred[0], declared[0]));
 }
 
@@ -331,27 +291,19 @@ LogicalResult MatmulOp::verify() {
     if (!shape::isMatmulRank(type.getRank()))
       return emitOpError() << name << " must have rank 1 or 2, got " << type;
   // Contraction: the last dimension of lhs against the first of rhs.
-  if (!shape::matmulContractionMatches(lhs.getShape(), rhs.getShape(),
-                                       shape::DynamicDims::Unknown))
-    return emitOpError() << "contraction dimensions of " << lhs << " and "
-                         << rhs << " differ (" << lhs.getShape().back()
-                         << " vs " << rhs.getShape().front() << ")";
-  return verifyResultShape(*this,
-                           shape::matmulShape(lhs.getShape(), rhs.getShape()));
+  if (!shape::matmulContractionMatches(lhs.getShape(), rhs.getShape(), shape::DynamicDims::Unknown))
+    return emitOpError() << "contraction dimensions of " << lhs << " and " << rhs << " differ ("
+                         << lhs.getShape().back() << " vs " << rhs.getShape().front() << ")";
+  return verifyResultShape(*this, shape::matmulShape(lhs.getShape(), rhs.getShape()));
 }
 
-LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
-                                         std::optional<Location> location,
-                                         Adaptor adaptor,
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
                                          SmallVectorImpl<Type> &types) {
   auto lhs = dyn_cast<RankedTensorType>(adaptor.getLhs().getType());
   auto rhs = dyn_cast<RankedTensorType>(adaptor.getRhs().getType());
-  if (!lhs || !rhs || !shape::isMatmulRank(lhs.getRank()) ||
-      !shape::isMatmulRank(rhs.getRank()))
+  if (!lhs || !rhs || !shape::isMatmulRank(lhs.getRank()) || !shape::isMatmulRank(rhs.getRank()))
     return emitOptionalError(location, "operands must have rank 1 or 2");
-  types.push_back(RankedTensorType::get(
-      shape::matmulShape(lhs.getShape(), rhs.getShape()),
-      lhs.getElementType()));
+  types.push_back(RankedTensorType::get(shape::matmulShape(lhs.getShape(), rhs.getShape()), lhs.getElementType()));
   return success();
 }
 
@@ -362,8 +314,7 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
 LogicalResult Conv2DOp::verify() {
   auto input = getInput().getType(), filter = getFilter().getType();
   if (input.getRank() != 4)
-    return emitOpError() << "input must be a rank-4 NHWC tensor, got "
-                         << input;
+    return emitOpError() << "input must be a rank-4 NHWC tensor, got " << input;
   if (filter.getRank() != 4 || !filter.hasStaticShape())
     return emitOpError() << "filter must be a static rank-4 HWCF tensor "
                             "([kh, kw, cin, cout]), got "
@@ -380,35 +331,25 @@ LogicalResult Conv2DOp::verify() {
 
   ArrayRef<int64_t> in = input.getShape(), k = filter.getShape();
   if (!ShapedType::isDynamic(in[3]) && in[3] != k[2])
-    return emitOpError() << "input channels of " << input
-                         << " do not match the filter's cin in " << filter;
-  std::optional<std::vector<int64_t>> expected =
-      shape::conv2dShape(in, k, strides, padding);
+    return emitOpError() << "input channels of " << input << " do not match the filter's cin in " << filter;
+  std::optional<std::vector<int64_t>> expected = shape::conv2dShape(in, k, strides, padding);
   if (!expected)
-    return emitOpError() << "filter window " << k[0] << "x" << k[1]
-                         << " does not fit in the padded input of type "
+    return emitOpError() << "filter window " << k[0] << "x" << k[1] << " does not fit in the padded input of type "
                          << input;
   return verifyResultShape(*this, *expected);
 }
 
-LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
-                                         std::optional<Location> location,
-                                         Adaptor adaptor,
+LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
                                          SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
   auto filter = dyn_cast<RankedTensorType>(adaptor.getFilter().getType());
-  ArrayRef<int64_t> strides = adaptor.getStrides(),
-                    padding = adaptor.getPadding();
-  if (!input || !filter || input.getRank() != 4 || filter.getRank() != 4 ||
-      !filter.hasStaticShape() || strides.size() != 2 ||
-      padding.size() != 4 ||
-      llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
+  ArrayRef<int64_t> strides = adaptor.getStrides(), padding = adaptor.getPadding();
+  if (!input || !filter || input.getRank() != 4 || filter.getRank() != 4 || !filter.hasStaticShape() ||
+      strides.size() != 2 || padding.size() != 4 || llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
     return emitOptionalError(location, "invalid convolution operands");
-  std::optional<std::vector<int64_t>> shape =
-      shape::conv2dShape(input.getShape(), filter.getShape(), strides, padding);
+  std::optional<std::vector<int64_t>> shape = shape::conv2dShape(input.getShape(), filter.getShape(), strides, padding);
   if (!shape)
-    return emitOptionalError(location, "the filter window does not fit in ",
-                             input);
+    return emitOptionalError(location, "the filter window does not fit in ", input);
   types.push_back(RankedTensorType::get(*shape, input.getElementType()));
   return success();
 }
@@ -418,12 +359,10 @@ LogicalResult Conv2DOp::inferReturnTypes(MLIRContext *,
 //===----------------------------------------------------------------------===//
 
 /// Checks that only the leading dimension of `type` may be dynamic.
-static LogicalResult verifyOnlyLeadingDynamic(Operation *op, StringRef what,
-                                              RankedTensorType type) {
+static LogicalResult verifyOnlyLeadingDynamic(Operation *op, StringRef what, RankedTensorType type) {
   for (int64_t i = 1; i < type.getRank(); ++i)
     if (type.isDynamicDim(i))
-      return op->emitOpError() << what << " type " << type
-                               << " may only have a dynamic leading dimension";
+      return op->emitOpError() << what << " type " << type << " may only have a dynamic leading dimension";
   return success();
 }
 
@@ -435,8 +374,8 @@ LogicalResult ReshapeOp::verify() {
   bool inputBatch = input.getRank() > 0 && input.isDynamicDim(0);
   bool resultBatch = result.getRank() > 0 && result.isDynamicDim(0);
   if (inputBatch != resultBatch)
-    return emitOpError() << "a dynamic leading (batch) dimension must be kept: "
-                         << input << " cannot be reshaped to " << result;
+    return emitOpError() << "a dynamic leading (batch) dimension must be kept: " << input << " cannot be reshaped to "
+                         << result;
   auto staticElements = [](RankedTensorType type, bool skipLeading) {
     int64_t n = 1;
     for (int64_t d : type.getShape().drop_front(skipLeading ? 1 : 0))
@@ -444,8 +383,7 @@ LogicalResult ReshapeOp::verify() {
     return n;
   };
   if (staticElements(input, inputBatch) != staticElements(result, resultBatch))
-    return emitOpError() << "element counts of " << input << " and " << result
-                         << " differ";
+    return emitOpError() << "element counts of " << input << " and " << result << " differ";
   return success();
 }
 
@@ -461,12 +399,9 @@ LogicalResult ArgmaxOp::verify() {
   return verifyResultShape(*this, dropAxis(input.getShape(), axis));
 }
 
-LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context,
-                                         std::optional<Location> location,
-                                         Adaptor adaptor,
+LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
                                          SmallVectorImpl<Type> &types) {
-  return inferReductionType(location, adaptor.getInput().getType(),
-                            adaptor.getAxisAttr(),
+  return inferReductionType(location, adaptor.getInput().getType(), adaptor.getAxisAttr(),
                             IntegerType::get(context, 32), types);
 }
 
@@ -477,15 +412,12 @@ LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context,
 LogicalResult CrossEntropyOp::verify() {
   auto logits = getLhs().getType(), labels = getRhs().getType();
   if (logits.getRank() != 2)
-    return emitOpError() << "logits must have rank 2 ([batch, classes]), got "
-                         << logits;
+    return emitOpError() << "logits must have rank 2 ([batch, classes]), got " << logits;
   if (labels.getRank() != 1)
-    return emitOpError() << "labels must have rank 1 ([batch]), got "
-                         << labels;
+    return emitOpError() << "labels must have rank 1 ([batch]), got " << labels;
   int64_t lb = logits.getDimSize(0), rb = labels.getDimSize(0);
   if (!ShapedType::isDynamic(lb) && !ShapedType::isDynamic(rb) && lb != rb)
-    return emitOpError() << "batch sizes of logits " << logits
-                         << " and labels " << labels << " differ";
+    return emitOpError() << "batch sizes of logits " << logits << " and labels " << labels << " differ";
   return verifyScalarLossResult(*this);
 }
 
@@ -530,30 +462,25 @@ LogicalResult TransposeOp::verify() {
   auto input = getInput().getType();
   ArrayRef<int64_t> permutation = getPermutation();
   if (int64_t(permutation.size()) != input.getRank())
-    return emitOpError() << "permutation has " << permutation.size()
-                         << " entries for an input of rank " << input.getRank();
+    return emitOpError() << "permutation has " << permutation.size() << " entries for an input of rank "
+                         << input.getRank();
   SmallVector<bool> seen(input.getRank(), false);
   SmallVector<int64_t> expected;
   for (int64_t p : permutation) {
     if (p < 0 || p >= input.getRank() || seen[p])
-      return emitOpError() << "'permutation' must be a permutation of [0, "
-                           << input.getRank() << ")";
+      return emitOpError() << "'permutation' must be a permutation of [0, " << input.getRank() << ")";
     seen[p] = true;
     expected.push_back(input.getDimSize(p));
   }
   return verifyResultShape(*this, expected);
 }
 
-LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
-                                            std::optional<Location> location,
-                                            Adaptor adaptor,
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
                                             SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
   ArrayRef<int64_t> permutation = adaptor.getPermutation();
   if (!input || int64_t(permutation.size()) != input.getRank() ||
-      llvm::any_of(permutation, [&](int64_t p) {
-        return p < 0 || p >= input.getRank();
-      }))
+      llvm::any_of(permutation, [&](int64_t p) { return p < 0 || p >= input.getRank(); }))
     return emitOptionalError(location, "invalid permutation");
   SmallVector<int64_t> shape;
   for (int64_t p : permutation)
@@ -571,31 +498,25 @@ LogicalResult BroadcastToOp::verify() {
   auto input = getInput().getType(), result = getResult().getType();
   auto like = cast<RankedTensorType>(getLike().getType());
   if (!sameShape(result.getShape(), like.getShape()))
-    return emitOpError() << "result type " << result
-                         << " must have the shape of " << like;
+    return emitOpError() << "result type " << result << " must have the shape of " << like;
   if (!broadcastsTo(input, result))
-    return emitOpError() << "input type " << input
-                         << " does not broadcast to " << result;
+    return emitOpError() << "input type " << input << " does not broadcast to " << result;
   return success();
 }
 
-LogicalResult BroadcastToOp::inferReturnTypes(MLIRContext *,
-                                              std::optional<Location> location,
-                                              Adaptor adaptor,
+LogicalResult BroadcastToOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
                                               SmallVectorImpl<Type> &types) {
   auto like = dyn_cast<RankedTensorType>(adaptor.getLike().getType());
   if (!like)
     return emitOptionalError(location, "'like' must be a ranked tensor");
-  types.push_back(RankedTensorType::get(
-      like.getShape(), getElementTypeOrSelf(adaptor.getInput().getType())));
+  types.push_back(RankedTensorType::get(like.getShape(), getElementTypeOrSelf(adaptor.getInput().getType())));
   return success();
 }
 
 LogicalResult SumToOp::verify() {
   auto input = getInput().getType(), result = getResult().getType();
   if (!broadcastsTo(result, input))
-    return emitOpError() << "result type " << result
-                         << " does not broadcast to the input type " << input;
+    return emitOpError() << "result type " << result << " does not broadcast to the input type " << input;
   return success();
 }
 
@@ -615,120 +536,87 @@ LogicalResult ElementCountOp::verify() {
 LogicalResult OneHotOp::verify() {
   auto indices = getIndices().getType(), result = getResult().getType();
   if (result.getRank() != indices.getRank() + 1)
-    return emitOpError() << "result type " << result
-                         << " must have one dimension more than " << indices;
+    return emitOpError() << "result type " << result << " must have one dimension more than " << indices;
   int64_t axis = getAxis();
   if (failed(verifyAxis(*this, axis, result.getRank())))
     return failure();
   auto like = cast<RankedTensorType>(getLike().getType());
   if (!sameShape(result.getShape(), like.getShape()))
-    return emitOpError() << "result type " << result
-                         << " must have the shape of " << like;
-  if (failed(verifyCompatibleShape(dropAxis(result.getShape(), axis),
-                                   indices.getShape())))
-    return emitOpError() << "result type " << result << " without dimension "
-                         << axis << " does not match the indices' type "
-                         << indices;
+    return emitOpError() << "result type " << result << " must have the shape of " << like;
+  if (failed(verifyCompatibleShape(dropAxis(result.getShape(), axis), indices.getShape())))
+    return emitOpError() << "result type " << result << " without dimension " << axis
+                         << " does not match the indices' type " << indices;
   return success();
 }
 
 /// Checks that a convolution with `input` type, static HWCF `filter` type,
 /// `strides` and `padding` produces `output` (the shared shape check of the
 /// two convolution-gradient ops).
-static LogicalResult verifyConvGradShapes(Operation *op,
-                                          RankedTensorType input,
-                                          RankedTensorType filter,
-                                          RankedTensorType output,
-                                          ArrayRef<int64_t> strides,
+static LogicalResult verifyConvGradShapes(Operation *op, RankedTensorType input, RankedTensorType filter,
+                                          RankedTensorType output, ArrayRef<int64_t> strides,
                                           ArrayRef<int64_t> padding) {
   for (RankedTensorType type : {input, filter, output})
     if (type.getRank() != 4)
-      return op->emitOpError() << "operands and result must have rank 4, got "
-                               << type;
+      return op->emitOpError() << "operands and result must have rank 4, got " << type;
   if (!filter.hasStaticShape())
     return op->emitOpError() << "filter type " << filter << " must be static";
   for (int64_t i = 1; i < 4; ++i)
     if (input.isDynamicDim(i) || output.isDynamicDim(i))
-      return op->emitOpError()
-             << "only the batch dimension may be dynamic, got " << input
-             << " and " << output;
+      return op->emitOpError() << "only the batch dimension may be dynamic, got " << input << " and " << output;
   if (failed(verifyPositivePair(op, "strides", strides)))
     return failure();
-  if (padding.size() != 4 ||
-      llvm::any_of(padding, [](int64_t p) { return p < 0; }))
+  if (padding.size() != 4 || llvm::any_of(padding, [](int64_t p) { return p < 0; }))
     return op->emitOpError() << "'padding' must have 4 non-negative values "
                                 "[top, bottom, left, right]";
-  ArrayRef<int64_t> in = input.getShape(), k = filter.getShape(),
-                    out = output.getShape();
-  if (in[3] != k[2] ||
-      !matchesBatched(shape::conv2dShape(in, k, strides, padding), out))
-    return op->emitOpError()
-           << "a convolution of " << input << " with " << filter
-           << " does not produce " << output;
+  ArrayRef<int64_t> in = input.getShape(), k = filter.getShape(), out = output.getShape();
+  if (in[3] != k[2] || !matchesBatched(shape::conv2dShape(in, k, strides, padding), out))
+    return op->emitOpError() << "a convolution of " << input << " with " << filter << " does not produce " << output;
   return success();
 }
 
 LogicalResult Conv2DGradInputOp::verify() {
-  return verifyConvGradShapes(*this, getResult().getType(),
-                              getFilter().getType(),
-                              getOutputGrad().getType(), getStrides(),
-                              getPadding());
+  return verifyConvGradShapes(*this, getResult().getType(), getFilter().getType(), getOutputGrad().getType(),
+                              getStrides(), getPadding());
 }
 
 LogicalResult Conv2DGradFilterOp::verify() {
-  return verifyConvGradShapes(*this, getInput().getType(),
-                              getResult().getType(),
-                              getOutputGrad().getType(), getStrides(),
-                              getPadding());
+  return verifyConvGradShapes(*this, getInput().getType(), getResult().getType(), getOutputGrad().getType(),
+                              getStrides(), getPadding());
 }
 
 /// Checks that pooling `input` with `window` and `strides` produces
 /// `output` (the shared shape check of the pooling-gradient ops).
-static LogicalResult verifyPoolGradShapes(Operation *op,
-                                          RankedTensorType input,
-                                          RankedTensorType output,
-                                          ArrayRef<int64_t> window,
-                                          ArrayRef<int64_t> strides) {
+static LogicalResult verifyPoolGradShapes(Operation *op, RankedTensorType input, RankedTensorType output,
+                                          ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
   if (input.getRank() != 4 || output.getRank() != 4)
     return op->emitOpError() << "input and output gradient must be rank-4 "
                                 "NHWC tensors, got "
                              << input << " and " << output;
-  if (failed(verifyPositivePair(op, "window", window)) ||
-      failed(verifyPositivePair(op, "strides", strides)))
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
     return failure();
   ArrayRef<int64_t> in = input.getShape(), out = output.getShape();
   for (int64_t i = 1; i < 4; ++i)
     if (ShapedType::isDynamic(in[i]) || ShapedType::isDynamic(out[i]))
-      return op->emitOpError()
-             << "only the batch dimension may be dynamic, got " << input
-             << " and " << output;
+      return op->emitOpError() << "only the batch dimension may be dynamic, got " << input << " and " << output;
   if (!matchesBatched(shape::pool2dShape(in, window, strides), out))
-    return op->emitOpError() << "pooling " << input << " with window ["
-                             << window[0] << ", " << window[1]
+    return op->emitOpError() << "pooling " << input << " with window [" << window[0] << ", " << window[1]
                              << "] does not produce " << output;
   return success();
 }
 
 LogicalResult MaxPoolGradOp::verify() {
   if (getInput().getType() != getResult().getType())
-    return emitOpError() << "result type " << getResult().getType()
-                         << " must be the input type "
+    return emitOpError() << "result type " << getResult().getType() << " must be the input type "
                          << getInput().getType();
-  return verifyPoolGradShapes(*this, getInput().getType(),
-                              getOutputGrad().getType(), getWindow(),
-                              getStrides());
+  return verifyPoolGradShapes(*this, getInput().getType(), getOutputGrad().getType(), getWindow(), getStrides());
 }
 
-LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *,
-                                              std::optional<Location>,
-                                              Adaptor adaptor,
+LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
                                               SmallVectorImpl<Type> &types) {
   types.push_back(adaptor.getInput().getType());
   return success();
 }
 
 LogicalResult AvgPoolGradOp::verify() {
-  return verifyPoolGradShapes(*this, getResult().getType(),
-                              getOutputGrad().getType(), getWindow(),
-                              getStrides());
+  return verifyPoolGradShapes(*this, getResult().getType(), getOutputGrad().getType(), getWindow(), getStrides());
 }

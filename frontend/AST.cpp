@@ -24,9 +24,7 @@ using namespace kiln::ast;
 // Types and enums
 //===----------------------------------------------------------------------===//
 
-llvm::StringRef ast::getDTypeName(DType dtype) {
-  return dtype == DType::F32 ? "f32" : "i32";
-}
+llvm::StringRef ast::getDTypeName(DType dtype) { return dtype == DType::F32 ? "f32" : "i32"; }
 
 int64_t TensorType::getStaticElementCount() const {
   int64_t count = 1;
@@ -49,8 +47,7 @@ std::string TensorType::str() const {
   return s;
 }
 
-llvm::raw_ostream &ast::operator<<(llvm::raw_ostream &os,
-                                   const TensorType &type) {
+llvm::raw_ostream &ast::operator<<(llvm::raw_ostream &os, const TensorType &type) {
   os << getDTypeName(type.dtype);
   if (type.dims.empty())
     return os;
@@ -70,8 +67,8 @@ llvm::StringRef ast::getBuiltinName(Builtin builtin) {
   switch (builtin) {
   case Builtin::None:
     return "<none>";
-#define FUNCTION(Id, Name)                                                     \
-  case Builtin::Id:                                                            \
+#define FUNCTION(Id, Name)                                                                                             \
+  case Builtin::Id:                                                                                                    \
     return Name;
 #define LAYER(Id, Name) FUNCTION(Id, Name)
 #define RESOLVED(Id, Name) FUNCTION(Id, Name)
@@ -82,8 +79,8 @@ llvm::StringRef ast::getBuiltinName(Builtin builtin) {
 
 bool ast::isLayer(Builtin builtin) {
   switch (builtin) {
-#define LAYER(Id, Name)                                                        \
-  case Builtin::Id:                                                            \
+#define LAYER(Id, Name)                                                                                                \
+  case Builtin::Id:                                                                                                    \
     return true;
 #include "frontend/Builtins.def"
   default:
@@ -93,8 +90,8 @@ bool ast::isLayer(Builtin builtin) {
 
 llvm::StringRef ast::getActivationName(Activation activation) {
   switch (activation) {
-#define ACTIVATION(Id, Name)                                                   \
-  case Activation::Id:                                                         \
+#define ACTIVATION(Id, Name)                                                                                           \
+  case Activation::Id:                                                                                                 \
     return Name;
 #include "frontend/Builtins.def"
   }
@@ -103,8 +100,8 @@ llvm::StringRef ast::getActivationName(Activation activation) {
 
 llvm::StringRef ast::getInitKindName(InitKind kind) {
   switch (kind) {
-#define INITIALIZER(Id, Name)                                                  \
-  case InitKind::Id:                                                           \
+#define INITIALIZER(Id, Name)                                                                                          \
+  case InitKind::Id:                                                                                                   \
     return Name;
 #include "frontend/Builtins.def"
   }
@@ -182,8 +179,7 @@ namespace {
 /// Prints the tree with two spaces of indentation per level.
 class ASTPrinter {
 public:
-  ASTPrinter(llvm::raw_ostream &os, const llvm::SourceMgr *srcMgr)
-      : os(os), srcMgr(srcMgr) {}
+  ASTPrinter(llvm::raw_ostream &os, const llvm::SourceMgr *srcMgr) : os(os), srcMgr(srcMgr) {}
 
   void print(const Module &module);
 
@@ -240,8 +236,7 @@ void ASTPrinter::print(const Model &model) {
     Nest inner(level);
     for (const ParamInfo &param : model.params) {
       indent();
-      os << "Param " << param.name << " : " << param.type << " init="
-         << getInitKindName(param.init);
+      os << "Param " << param.name << " : " << param.type << " init=" << getInitKindName(param.init);
       if (param.init == InitKind::Constant)
         os << '(' << llvm::format("%g", param.initValue) << ')';
       printLoc(param.loc);
@@ -271,9 +266,7 @@ void ASTPrinter::print(const Stmt &stmt) {
   bool typed = false;
   if (exprStmt) {
     expr = exprStmt->getExpr();
-    typed = expr ? expr->type.has_value()
-                 : llvm::cast<OutputStmt>(stmt).sourceKind !=
-                       NameKind::Unresolved;
+    typed = expr ? expr->type.has_value() : llvm::cast<OutputStmt>(stmt).sourceKind != NameKind::Unresolved;
   }
   switch (stmt.getKind()) {
   case Stmt::Stmt_Input: {
@@ -321,8 +314,7 @@ void ASTPrinter::print(const Stmt &stmt) {
       os << " {";
       const auto &hyperParams = currentModel->optimizer->hyperParams;
       for (size_t i = 0; i < hyperParams.size(); ++i)
-        os << (i ? ", " : "") << hyperParams[i].first << '='
-           << llvm::format("%g", hyperParams[i].second);
+        os << (i ? ", " : "") << hyperParams[i].first << '=' << llvm::format("%g", hyperParams[i].second);
       os << '}';
     }
     os << '\n';
@@ -430,10 +422,9 @@ void ASTPrinter::print(const Expr &expr) {
       add("filters=" + llvm::Twine(l.filters));
       add("kernel=" + llvm::Twine(l.kernelSize));
       add("stride=" + llvm::Twine(l.stride));
-      add(llvm::Twine("padding=") +
-          (l.padding == Padding::Valid ? "valid" : "same"));
-      add("pads=[" + llvm::Twine(l.pads[0]) + ", " + llvm::Twine(l.pads[1]) +
-          ", " + llvm::Twine(l.pads[2]) + ", " + llvm::Twine(l.pads[3]) + "]");
+      add(llvm::Twine("padding=") + (l.padding == Padding::Valid ? "valid" : "same"));
+      add("pads=[" + llvm::Twine(l.pads[0]) + ", " + llvm::Twine(l.pads[1]) + ", " + llvm::Twine(l.pads[2]) + ", " +
+          llvm::Twine(l.pads[3]) + "]");
       add("activation=" + getActivationName(l.activation));
       break;
     case Builtin::MaxPool:
@@ -448,11 +439,9 @@ void ASTPrinter::print(const Expr &expr) {
       break;
     }
     default:
-      if (call.builtin != Builtin::Flatten &&
-          getBuiltinName(call.builtin) != call.getCallee())
+      if (call.builtin != Builtin::Flatten && getBuiltinName(call.builtin) != call.getCallee())
         add("builtin=" + getBuiltinName(call.builtin));
-      if (call.builtin == Builtin::ReduceMax ||
-          call.builtin == Builtin::ReduceMin)
+      if (call.builtin == Builtin::ReduceMax || call.builtin == Builtin::ReduceMin)
         add("reduce");
       if (call.axis)
         add("axis=" + llvm::Twine(*call.axis));

@@ -64,8 +64,7 @@ struct TensorType {
   std::vector<int64_t> dims;
 
   TensorType() = default;
-  TensorType(DType dtype, std::vector<int64_t> dims)
-      : dtype(dtype), dims(std::move(dims)) {}
+  TensorType(DType dtype, std::vector<int64_t> dims) : dtype(dtype), dims(std::move(dims)) {}
   static TensorType scalar(DType dtype = DType::F32) { return {dtype, {}}; }
 
   unsigned getRank() const { return static_cast<unsigned>(dims.size()); }
@@ -78,9 +77,7 @@ struct TensorType {
   /// Prints as `f32[N, 28, 28, 1]`, or `f32` for a scalar.
   std::string str() const;
 
-  bool operator==(const TensorType &other) const {
-    return dtype == other.dtype && dims == other.dims;
-  }
+  bool operator==(const TensorType &other) const { return dtype == other.dtype && dims == other.dims; }
   bool operator!=(const TensorType &other) const { return !(*this == other); }
 };
 
@@ -176,8 +173,7 @@ class Expr {
 public:
   enum ExprKind { Expr_Number, Expr_Name, Expr_Unary, Expr_Binary, Expr_Call };
 
-  Expr(ExprKind kind, Location loc, unsigned height = 1)
-      : kind(kind), loc(loc), height(height) {}
+  Expr(ExprKind kind, Location loc, unsigned height = 1) : kind(kind), loc(loc), height(height) {}
   virtual ~Expr() = default;
 
   ExprKind getKind() const { return kind; }
@@ -203,8 +199,7 @@ private:
 class NumberExpr : public Expr {
 public:
   NumberExpr(Location loc, double value, bool isIntegerLiteral)
-      : Expr(Expr_Number, loc), value(value),
-        integerLiteral(isIntegerLiteral) {}
+      : Expr(Expr_Number, loc), value(value), integerLiteral(isIntegerLiteral) {}
   double getValue() const { return value; }
   /// True if written without '.' or exponent.
   bool isIntegerLiteral() const { return integerLiteral; }
@@ -222,8 +217,7 @@ llvm::StringRef getNameKindName(NameKind kind);
 /// A reference to a named value.
 class NameExpr : public Expr {
 public:
-  NameExpr(Location loc, llvm::StringRef name)
-      : Expr(Expr_Name, loc), name(name.str()) {}
+  NameExpr(Location loc, llvm::StringRef name) : Expr(Expr_Name, loc), name(name.str()) {}
   llvm::StringRef getName() const { return name; }
   static bool classof(const Expr *e) { return e->getKind() == Expr_Name; }
 
@@ -242,8 +236,7 @@ private:
 class UnaryExpr : public Expr {
 public:
   UnaryExpr(Location loc, Location opLoc, std::unique_ptr<Expr> operand)
-      : Expr(Expr_Unary, loc, operand->getHeight() + 1), opLoc(opLoc),
-        operand(std::move(operand)) {}
+      : Expr(Expr_Unary, loc, operand->getHeight() + 1), opLoc(opLoc), operand(std::move(operand)) {}
   /// The '-' token.
   const Location &getOpLoc() const { return opLoc; }
   Expr &getOperand() const { return *operand; }
@@ -278,11 +271,9 @@ bool isComparison(BinaryOp op);
 /// operator token, where shape errors point.
 class BinaryExpr : public Expr {
 public:
-  BinaryExpr(Location loc, BinaryOp op, Location opLoc,
-             std::unique_ptr<Expr> lhs, std::unique_ptr<Expr> rhs)
-      : Expr(Expr_Binary, loc,
-             std::max(lhs->getHeight(), rhs->getHeight()) + 1),
-        op(op), opLoc(opLoc), lhs(std::move(lhs)), rhs(std::move(rhs)) {}
+  BinaryExpr(Location loc, BinaryOp op, Location opLoc, std::unique_ptr<Expr> lhs, std::unique_ptr<Expr> rhs)
+      : Expr(Expr_Binary, loc, std::max(lhs->getHeight(), rhs->getHeight()) + 1), op(op), opLoc(opLoc),
+        lhs(std::move(lhs)), rhs(std::move(rhs)) {}
   BinaryOp getOp() const { return op; }
   const Location &getOpLoc() const { return opLoc; }
   Expr &getLHS() const { return *lhs; }
@@ -308,10 +299,9 @@ struct CallArg {
 /// Its location is the callee name through the closing parenthesis.
 class CallExpr : public Expr {
 public:
-  CallExpr(Location loc, llvm::StringRef callee, Location calleeLoc,
-           std::vector<CallArg> args, bool piped)
-      : Expr(Expr_Call, loc, argsHeight(args) + 1), callee(callee.str()),
-        calleeLoc(calleeLoc), args(std::move(args)), piped(piped) {}
+  CallExpr(Location loc, llvm::StringRef callee, Location calleeLoc, std::vector<CallArg> args, bool piped)
+      : Expr(Expr_Call, loc, argsHeight(args) + 1), callee(callee.str()), calleeLoc(calleeLoc), args(std::move(args)),
+        piped(piped) {}
   llvm::StringRef getCallee() const { return callee; }
   const Location &getCalleeLoc() const { return calleeLoc; }
   /// The arguments as written (after pipe desugaring: the piped value is the
@@ -392,10 +382,8 @@ private:
 /// `input IDENT ':' type`
 class InputStmt : public Stmt {
 public:
-  InputStmt(Location loc, llvm::StringRef name, Location nameLoc,
-            TypeSpec typeSpec)
-      : Stmt(Stmt_Input, loc), name(name.str()), nameLoc(nameLoc),
-        typeSpec(std::move(typeSpec)) {}
+  InputStmt(Location loc, llvm::StringRef name, Location nameLoc, TypeSpec typeSpec)
+      : Stmt(Stmt_Input, loc), name(name.str()), nameLoc(nameLoc), typeSpec(std::move(typeSpec)) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   const TypeSpec &getTypeSpec() const { return typeSpec; }
@@ -419,10 +407,9 @@ struct InitializerSpec {
 /// `param IDENT ':' type ('=' initializer)?`
 class ParamStmt : public Stmt {
 public:
-  ParamStmt(Location loc, llvm::StringRef name, Location nameLoc,
-            TypeSpec typeSpec, InitializerSpec init)
-      : Stmt(Stmt_Param, loc), name(name.str()), nameLoc(nameLoc),
-        typeSpec(std::move(typeSpec)), init(std::move(init)) {}
+  ParamStmt(Location loc, llvm::StringRef name, Location nameLoc, TypeSpec typeSpec, InitializerSpec init)
+      : Stmt(Stmt_Param, loc), name(name.str()), nameLoc(nameLoc), typeSpec(std::move(typeSpec)),
+        init(std::move(init)) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   const TypeSpec &getTypeSpec() const { return typeSpec; }
@@ -444,13 +431,12 @@ private:
 /// output): the expression and, after Sema, what it depends on.
 class ExprStmt : public Stmt {
 public:
-  ExprStmt(StmtKind kind, Location loc, std::unique_ptr<Expr> expr)
-      : Stmt(kind, loc), expr(std::move(expr)) {}
+  ExprStmt(StmtKind kind, Location loc, std::unique_ptr<Expr> expr) : Stmt(kind, loc), expr(std::move(expr)) {}
   /// The expression; null only for `output NAME` without '='.
   Expr *getExpr() const { return expr.get(); }
   static bool classof(const Stmt *s) {
-    return s->getKind() == Stmt_Let || s->getKind() == Stmt_Loss ||
-           s->getKind() == Stmt_Metric || s->getKind() == Stmt_Output;
+    return s->getKind() == Stmt_Let || s->getKind() == Stmt_Loss || s->getKind() == Stmt_Metric ||
+           s->getKind() == Stmt_Output;
   }
 
   /// Set by Sema: the type of the value.
@@ -465,10 +451,8 @@ private:
 /// `IDENT '=' expr`
 class LetStmt : public ExprStmt {
 public:
-  LetStmt(Location loc, llvm::StringRef name, Location nameLoc,
-          std::unique_ptr<Expr> expr)
-      : ExprStmt(Stmt_Let, loc, std::move(expr)), name(name.str()),
-        nameLoc(nameLoc) {}
+  LetStmt(Location loc, llvm::StringRef name, Location nameLoc, std::unique_ptr<Expr> expr)
+      : ExprStmt(Stmt_Let, loc, std::move(expr)), name(name.str()), nameLoc(nameLoc) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   static bool classof(const Stmt *s) { return s->getKind() == Stmt_Let; }
@@ -481,18 +465,15 @@ private:
 /// `'loss' expr`
 class LossStmt : public ExprStmt {
 public:
-  LossStmt(Location loc, std::unique_ptr<Expr> expr)
-      : ExprStmt(Stmt_Loss, loc, std::move(expr)) {}
+  LossStmt(Location loc, std::unique_ptr<Expr> expr) : ExprStmt(Stmt_Loss, loc, std::move(expr)) {}
   static bool classof(const Stmt *s) { return s->getKind() == Stmt_Loss; }
 };
 
 /// `'metric' IDENT '=' expr`
 class MetricStmt : public ExprStmt {
 public:
-  MetricStmt(Location loc, llvm::StringRef name, Location nameLoc,
-             std::unique_ptr<Expr> expr)
-      : ExprStmt(Stmt_Metric, loc, std::move(expr)), name(name.str()),
-        nameLoc(nameLoc) {}
+  MetricStmt(Location loc, llvm::StringRef name, Location nameLoc, std::unique_ptr<Expr> expr)
+      : ExprStmt(Stmt_Metric, loc, std::move(expr)), name(name.str()), nameLoc(nameLoc) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   static bool classof(const Stmt *s) { return s->getKind() == Stmt_Metric; }
@@ -506,10 +487,8 @@ private:
 /// existing value of that name (`output pred`).
 class OutputStmt : public ExprStmt {
 public:
-  OutputStmt(Location loc, llvm::StringRef name, Location nameLoc,
-             std::unique_ptr<Expr> expr)
-      : ExprStmt(Stmt_Output, loc, std::move(expr)), name(name.str()),
-        nameLoc(nameLoc) {}
+  OutputStmt(Location loc, llvm::StringRef name, Location nameLoc, std::unique_ptr<Expr> expr)
+      : ExprStmt(Stmt_Output, loc, std::move(expr)), name(name.str()), nameLoc(nameLoc) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   static bool classof(const Stmt *s) { return s->getKind() == Stmt_Output; }
@@ -526,10 +505,8 @@ private:
 /// `'optimizer' IDENT '(' (kwarg (',' kwarg)*)? ')'`
 class OptimizerStmt : public Stmt {
 public:
-  OptimizerStmt(Location loc, llvm::StringRef name, Location nameLoc,
-                std::vector<CallArg> args)
-      : Stmt(Stmt_Optimizer, loc), name(name.str()), nameLoc(nameLoc),
-        args(std::move(args)) {}
+  OptimizerStmt(Location loc, llvm::StringRef name, Location nameLoc, std::vector<CallArg> args)
+      : Stmt(Stmt_Optimizer, loc), name(name.str()), nameLoc(nameLoc), args(std::move(args)) {}
   llvm::StringRef getName() const { return name; }
   const Location &getNameLoc() const { return nameLoc; }
   /// The keyword arguments as written.
@@ -549,8 +526,7 @@ private:
 /// `'model' IDENT '{' statement* '}'`
 class Model {
 public:
-  Model(Location loc, llvm::StringRef name, Location nameLoc,
-        std::vector<std::unique_ptr<Stmt>> stmts)
+  Model(Location loc, llvm::StringRef name, Location nameLoc, std::vector<std::unique_ptr<Stmt>> stmts)
       : loc(loc), name(name.str()), nameLoc(nameLoc), stmts(std::move(stmts)) {}
 
   const Location &getLoc() const { return loc; }
@@ -600,8 +576,7 @@ private:
 /// A parsed file: its models in source order.
 class Module {
 public:
-  Module(std::vector<std::unique_ptr<Model>> models,
-         const llvm::SourceMgr *srcMgr)
+  Module(std::vector<std::unique_ptr<Model>> models, const llvm::SourceMgr *srcMgr)
       : models(std::move(models)), srcMgr(srcMgr) {}
   llvm::ArrayRef<std::unique_ptr<Model>> getModels() const { return models; }
   /// The source manager holding the text the locations point into.

@@ -41,20 +41,14 @@ void Diagnostics::error(Location loc, const llvm::Twine &msg) {
   report(Severity::Error, loc, msg);
 }
 
-void Diagnostics::warning(Location loc, const llvm::Twine &msg) {
-  report(Severity::Warning, loc, msg);
-}
+void Diagnostics::warning(Location loc, const llvm::Twine &msg) { report(Severity::Warning, loc, msg); }
 
-void Diagnostics::note(Location loc, const llvm::Twine &msg) {
-  report(Severity::Note, loc, msg);
-}
+void Diagnostics::note(Location loc, const llvm::Twine &msg) { report(Severity::Note, loc, msg); }
 
 /// Returns the line of `buffer` that holds `ptr`, without its line break.
-static llvm::StringRef getLineAround(const llvm::MemoryBuffer &buffer,
-                                     const char *ptr) {
+static llvm::StringRef getLineAround(const llvm::MemoryBuffer &buffer, const char *ptr) {
   const char *begin = ptr, *end = ptr;
-  while (begin > buffer.getBufferStart() && begin[-1] != '\n' &&
-         begin[-1] != '\r')
+  while (begin > buffer.getBufferStart() && begin[-1] != '\n' && begin[-1] != '\r')
     --begin;
   while (end < buffer.getBufferEnd() && *end != '\n' && *end != '\r')
     ++end;
@@ -66,8 +60,7 @@ static llvm::StringRef getLineAround(const llvm::MemoryBuffer &buffer,
 /// count bytes). Here each UTF-8 character takes one column (continuation
 /// bytes take none) and a tab advances to the next multiple of 8, as
 /// `SourceMgr` expands tabs.
-static void printCaretLine(llvm::raw_ostream &os, llvm::StringRef line,
-                           Location loc) {
+static void printCaretLine(llvm::raw_ostream &os, llvm::StringRef line, Location loc) {
   std::string caret;
   const char *rangeEnd = std::max(loc.end(), loc.begin() + 1);
   for (const char *p = line.begin(); p < line.end() && p < rangeEnd; ++p) {
@@ -82,8 +75,7 @@ static void printCaretLine(llvm::raw_ostream &os, llvm::StringRef line,
   os << caret << '\n';
 }
 
-void Diagnostics::report(Severity severity, Location loc,
-                         const llvm::Twine &msg) {
+void Diagnostics::report(Severity severity, Location loc, const llvm::Twine &msg) {
   std::string text = msg.str();
   records.push_back({severity, getLineCol(loc), text});
   if (silent)
@@ -100,12 +92,9 @@ void Diagnostics::report(Severity severity, Location loc,
     if (loc.length != 0)
       ranges.push_back(loc.range());
     srcMgr.PrintMessage(*os, loc.loc, kind, text, ranges);
-    const llvm::MemoryBuffer *buffer = srcMgr.getMemoryBuffer(
-        srcMgr.FindBufferContainingLoc(loc.loc));
+    const llvm::MemoryBuffer *buffer = srcMgr.getMemoryBuffer(srcMgr.FindBufferContainingLoc(loc.loc));
     llvm::StringRef line = getLineAround(*buffer, loc.begin());
-    if (!line.empty() && !llvm::all_of(line, [](char c) {
-          return static_cast<unsigned char>(c) < 0x80;
-        }))
+    if (!line.empty() && !llvm::all_of(line, [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
       printCaretLine(*os, line, loc);
   } else {
     srcMgr.PrintMessage(*os, llvm::SMLoc(), kind, text);

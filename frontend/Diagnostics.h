@@ -39,9 +39,7 @@ struct Location {
   /// Returns one past the last byte of the range.
   const char *end() const { return loc.getPointer() + length; }
   /// Returns the range as an `llvm::SMRange` (for `SourceMgr::PrintMessage`).
-  llvm::SMRange range() const {
-    return llvm::SMRange(loc, llvm::SMLoc::getFromPointer(end()));
-  }
+  llvm::SMRange range() const { return llvm::SMRange(loc, llvm::SMLoc::getFromPointer(end())); }
   bool isValid() const { return loc.isValid(); }
 
   /// Returns the smallest range covering both `first` and `last`, assuming
@@ -72,9 +70,7 @@ public:
   };
 
   /// Creates a reporter for buffers of `srcMgr` that prints to `os`.
-  explicit Diagnostics(llvm::SourceMgr &srcMgr,
-                       llvm::raw_ostream &os = llvm::errs())
-      : srcMgr(srcMgr), os(&os) {}
+  explicit Diagnostics(llvm::SourceMgr &srcMgr, llvm::raw_ostream &os = llvm::errs()) : srcMgr(srcMgr), os(&os) {}
 
   /// Reports an error at `loc`, underlining its text.
   void error(Location loc, const llvm::Twine &msg);
@@ -97,9 +93,7 @@ public:
 
   llvm::SourceMgr &getSourceMgr() const { return srcMgr; }
   /// Returns the 1-based line and column of `loc`.
-  LineCol getLineCol(Location loc) const {
-    return kiln::getLineCol(srcMgr, loc);
-  }
+  LineCol getLineCol(Location loc) const { return kiln::getLineCol(srcMgr, loc); }
 
 private:
   void report(Severity severity, Location loc, const llvm::Twine &msg);

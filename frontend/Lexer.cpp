@@ -107,14 +107,12 @@ Lexer::Lexer(const llvm::SourceMgr &srcMgr, unsigned bufferID) {
   bufEnd = buffer->getBufferEnd();
 }
 
-Lexer::Lexer(llvm::StringRef buffer)
-    : bufStart(buffer.begin()), cur(buffer.begin()), bufEnd(buffer.end()) {}
+Lexer::Lexer(llvm::StringRef buffer) : bufStart(buffer.begin()), cur(buffer.begin()), bufEnd(buffer.end()) {}
 
 const Token &Lexer::peek(unsigned n) {
   while (lookahead.size() <= n) {
     // After Eof or Error, keep repeating that token.
-    if (!lookahead.empty() && (lookahead.back().is(TokenKind::Eof) ||
-                               lookahead.back().is(TokenKind::Error))) {
+    if (!lookahead.empty() && (lookahead.back().is(TokenKind::Eof) || lookahead.back().is(TokenKind::Error))) {
       Token last = lookahead.back();
       lookahead.push_back(std::move(last));
       continue;
@@ -135,13 +133,11 @@ Token Lexer::makeToken(TokenKind kind, const char *start) {
   Token tok;
   tok.kind = kind;
   tok.text = llvm::StringRef(start, cur - start);
-  tok.loc = Location(llvm::SMLoc::getFromPointer(start),
-                     static_cast<unsigned>(cur - start));
+  tok.loc = Location(llvm::SMLoc::getFromPointer(start), static_cast<unsigned>(cur - start));
   return tok;
 }
 
-Token Lexer::makeError(const char *start, unsigned length,
-                       std::string message) {
+Token Lexer::makeError(const char *start, unsigned length, std::string message) {
   Token tok;
   tok.kind = TokenKind::Error;
   tok.text = llvm::StringRef(start, length);
@@ -152,9 +148,7 @@ Token Lexer::makeError(const char *start, unsigned length,
   return tok;
 }
 
-static bool isIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+static bool isIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static bool isDigit(char c) { return c >= '0' && c <= '9'; }
 static bool isIdentChar(char c) { return isIdentStart(c) || isDigit(c); }
 
@@ -175,8 +169,7 @@ Token Lexer::lexToken() {
   // Skip whitespace and comments.
   while (cur < bufEnd) {
     char c = *cur;
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-        c == '\v') {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       ++cur;
       continue;
     }
@@ -202,9 +195,7 @@ Token Lexer::lexToken() {
   if (isDigit(c))
     return lexNumber(start);
 
-  auto next = [&](char expected) {
-    return cur + 1 < bufEnd && cur[1] == expected;
-  };
+  auto next = [&](char expected) { return cur + 1 < bufEnd && cur[1] == expected; };
   auto single = [&](TokenKind kind) {
     ++cur;
     return makeToken(kind, start);
@@ -242,13 +233,11 @@ Token Lexer::lexToken() {
   case '*':
     return next('*') ? twoChar(TokenKind::StarStar) : single(TokenKind::Star);
   case '=':
-    return next('=') ? twoChar(TokenKind::EqualEqual)
-                     : single(TokenKind::Equal);
+    return next('=') ? twoChar(TokenKind::EqualEqual) : single(TokenKind::Equal);
   case '<':
     return next('=') ? twoChar(TokenKind::LessEqual) : single(TokenKind::Less);
   case '>':
-    return next('=') ? twoChar(TokenKind::GreaterEqual)
-                     : single(TokenKind::Greater);
+    return next('=') ? twoChar(TokenKind::GreaterEqual) : single(TokenKind::Greater);
   case '!':
     if (next('='))
       return twoChar(TokenKind::NotEqual);
@@ -291,8 +280,7 @@ Token Lexer::lexNumber(const char *start) {
     isInteger = false;
     ++cur;
     if (cur >= bufEnd || !isDigit(*cur))
-      return makeError(start, static_cast<unsigned>(cur - start),
-                       "expected a digit after the decimal point");
+      return makeError(start, static_cast<unsigned>(cur - start), "expected a digit after the decimal point");
     while (cur < bufEnd && isDigit(*cur))
       ++cur;
   }
@@ -301,8 +289,7 @@ Token Lexer::lexNumber(const char *start) {
     if (p < bufEnd && (*p == '+' || *p == '-'))
       ++p;
     if (p >= bufEnd || !isDigit(*p))
-      return makeError(start, static_cast<unsigned>(p - start),
-                       "expected digits in the exponent of a number");
+      return makeError(start, static_cast<unsigned>(p - start), "expected digits in the exponent of a number");
     isInteger = false;
     cur = p;
     while (cur < bufEnd && isDigit(*cur))
@@ -312,8 +299,7 @@ Token Lexer::lexNumber(const char *start) {
     while (cur < bufEnd && (isIdentChar(*cur) || *cur == '.'))
       ++cur;
     return makeError(start, static_cast<unsigned>(cur - start),
-                     "invalid number literal '" +
-                         std::string(start, cur - start) + "'");
+                     "invalid number literal '" + std::string(start, cur - start) + "'");
   }
 
   Token tok = makeToken(TokenKind::Number, start);
@@ -324,8 +310,7 @@ Token Lexer::lexNumber(const char *start) {
   errno = 0;
   double value = std::strtod(text.c_str(), nullptr);
   if (!std::isfinite(value))
-    return makeError(start, static_cast<unsigned>(cur - start),
-                     "number literal '" + text + "' is out of range");
+    return makeError(start, static_cast<unsigned>(cur - start), "number literal '" + text + "' is out of range");
   tok.numberValue = value;
   return tok;
 }

@@ -83,9 +83,7 @@ struct Token {
 
   bool is(TokenKind k) const { return kind == k; }
   bool isNot(TokenKind k) const { return kind != k; }
-  bool isKeyword() const {
-    return kind >= TokenKind::KwModel && kind <= TokenKind::KwOutput;
-  }
+  bool isKeyword() const { return kind >= TokenKind::KwModel && kind <= TokenKind::KwOutput; }
   /// Returns a short description for messages: `'foo'`, or `end of file`.
   std::string describe() const;
 };

@@ -53,8 +53,7 @@ mlir::RankedTensorType toTensorType(mlir::MLIRContext *context, const ast::Tenso
 }
 
 /// Converts a front-end source range to the `FileLineColLoc` of its start.
-mlir::Location toMLIRLocation(mlir::MLIRContext *context, const llvm::SourceMgr &sourceMgr,
-                              const Location &location) {
+mlir::Location toMLIRLocation(mlir::MLIRContext *context, const llvm::SourceMgr &sourceMgr, const Location &location) {
   LineCol pos = getLineCol(sourceMgr, location);
   unsigned buffer = location.isValid() ? sourceMgr.FindBufferContainingLoc(location.loc) : 0;
   llvm::StringRef file =
@@ -98,8 +97,8 @@ kiln::ComparePredicate toPredicate(ast::BinaryOp op) {
 /// Emits the ops of one function of one model.
 class FunctionEmitter {
 public:
-  FunctionEmitter(mlir::OpBuilder &builder, const llvm::SourceMgr &sourceMgr,
-                  llvm::ArrayRef<mlir::Value> paramArgs, const llvm::StringMap<mlir::Value> &inputArgs)
+  FunctionEmitter(mlir::OpBuilder &builder, const llvm::SourceMgr &sourceMgr, llvm::ArrayRef<mlir::Value> paramArgs,
+                  const llvm::StringMap<mlir::Value> &inputArgs)
       : builder(builder), sourceMgr(sourceMgr), paramArgs(paramArgs), inputArgs(inputArgs) {}
 
   /// Returns the value a statement defines (input, param, let, metric,
@@ -127,22 +126,18 @@ public:
     return value;
   }
 
-  mlir::Location loc(const Location &location) {
-    return toMLIRLocation(builder.getContext(), sourceMgr, location);
-  }
+  mlir::Location loc(const Location &location) { return toMLIRLocation(builder.getContext(), sourceMgr, location); }
 
 private:
-  mlir::RankedTensorType typeOf(const ast::Expr &expr) {
-    return toTensorType(builder.getContext(), expr.getType());
-  }
+  mlir::RankedTensorType typeOf(const ast::Expr &expr) { return toTensorType(builder.getContext(), expr.getType()); }
 
   /// Emits `expr`; its value has the type Sema gave it (the ops infer their
   /// types by the same ShapeRules.h, which this checks).
   mlir::Value emitExpr(const ast::Expr &expr) {
     mlir::Value value = emitExprImpl(expr);
     if (value && value.getType() != typeOf(expr)) {
-      mlir::emitError(loc(expr.getLoc())) << "internal error: emitted type " << value.getType()
-                                          << " differs from the checked type " << typeOf(expr);
+      mlir::emitError(loc(expr.getLoc()))
+          << "internal error: emitted type " << value.getType() << " differs from the checked type " << typeOf(expr);
       return nullptr;
     }
     return value;
@@ -220,10 +215,8 @@ private:
     case ast::BinaryOp::MatMul:
       return kiln::MatmulOp::create(builder, opLoc, lhs, rhs);
     default:
-      return kiln::CompareOp::create(builder, opLoc,
-                                     kiln::ComparePredicateAttr::get(builder.getContext(),
-                                                                     toPredicate(binary.getOp())),
-                                     lhs, rhs);
+      return kiln::CompareOp::create(
+          builder, opLoc, kiln::ComparePredicateAttr::get(builder.getContext(), toPredicate(binary.getOp())), lhs, rhs);
     }
   }
 
@@ -240,8 +233,7 @@ private:
     case ast::Activation::Tanh:
       return kiln::TanhOp::create(builder, location, value);
     case ast::Activation::Softmax:
-      return kiln::SoftmaxOp::create(builder, location, value,
-                                     builder.getI64IntegerAttr(type.getRank() - 1));
+      return kiln::SoftmaxOp::create(builder, location, value, builder.getI64IntegerAttr(type.getRank() - 1));
     }
     llvm_unreachable("unknown activation");
   }
@@ -272,8 +264,8 @@ private:
 
     // Every builtin needs its operands; Sema guarantees their number.
     unsigned needed = (call.builtin == ast::Builtin::Maximum || call.builtin == ast::Builtin::Minimum ||
-                       call.builtin == ast::Builtin::CrossEntropy ||
-                       call.builtin == ast::Builtin::BinaryCrossEntropy || call.builtin == ast::Builtin::Mse)
+                       call.builtin == ast::Builtin::CrossEntropy || call.builtin == ast::Builtin::BinaryCrossEntropy ||
+                       call.builtin == ast::Builtin::Mse)
                           ? 2
                           : 1;
     if (operands.size() < needed) {
@@ -418,9 +410,7 @@ public:
   }
 
 private:
-  mlir::Location locOf(const Location &location) {
-    return toMLIRLocation(builder.getContext(), sourceMgr, location);
-  }
+  mlir::Location locOf(const Location &location) { return toMLIRLocation(builder.getContext(), sourceMgr, location); }
 
   mlir::DictionaryAttr optimizerAttr(const ast::OptimizerInfo &optimizer) {
     llvm::SmallVector<mlir::NamedAttribute> entries;
@@ -453,8 +443,7 @@ private:
   }
 
   mlir::LogicalResult emitFunction(mlir::ModuleOp modelModule, const std::string &name,
-                                   llvm::ArrayRef<const ast::Stmt *> results,
-                                   llvm::ArrayRef<std::string> resultNames) {
+                                   llvm::ArrayRef<const ast::Stmt *> results, llvm::ArrayRef<std::string> resultNames) {
     mlir::MLIRContext *context = builder.getContext();
     llvm::SetVector<llvm::StringRef> inputsRead = inputsReadBy(results);
 
@@ -464,8 +453,8 @@ private:
     llvm::SmallVector<mlir::DictionaryAttr> argAttrs;
     for (const ast::ParamInfo &param : model.params) {
       argTypes.push_back(toTensorType(context, param.type));
-      argAttrs.push_back(builder.getDictionaryAttr(builder.getNamedAttr(
-          KilnDialect::getParamAttrName(), mlir::FlatSymbolRefAttr::get(context, param.name))));
+      argAttrs.push_back(builder.getDictionaryAttr(
+          builder.getNamedAttr(KilnDialect::getParamAttrName(), mlir::FlatSymbolRefAttr::get(context, param.name))));
     }
     std::vector<const ast::InputStmt *> inputs;
     for (ast::InputStmt *input : model.getInputs()) {
@@ -478,8 +467,7 @@ private:
     }
 
     builder.setInsertionPointToEnd(modelModule.getBody());
-    auto func = mlir::func::FuncOp::create(builder, locOf(model.getLoc()), name,
-                                           builder.getFunctionType(argTypes, {}));
+    auto func = mlir::func::FuncOp::create(builder, locOf(model.getLoc()), name, builder.getFunctionType(argTypes, {}));
     mlir::Block *entry = func.addEntryBlock();
     for (unsigned i = 0; i < argAttrs.size(); ++i)
       func.setArgAttrs(i, argAttrs[i]);

@@ -31,8 +31,7 @@ namespace kiln {
 /// `checkModule`. The context must have the kiln and func dialects loaded.
 /// Returns null (after reporting an MLIR diagnostic) only on an internal
 /// inconsistency: a checked tree always yields a module.
-mlir::OwningOpRef<mlir::ModuleOp> emitKilnDialect(mlir::MLIRContext &context,
-                                                  const ast::Module &module,
+mlir::OwningOpRef<mlir::ModuleOp> emitKilnDialect(mlir::MLIRContext &context, const ast::Module &module,
                                                   const llvm::SourceMgr &sourceMgr);
 
 } // namespace kiln

@@ -20,8 +20,7 @@ using llvm::failure;
 using llvm::LogicalResult;
 using llvm::success;
 
-std::unique_ptr<Module> kiln::parseFile(llvm::SourceMgr &srcMgr,
-                                        Diagnostics &diags) {
+std::unique_ptr<Module> kiln::parseFile(llvm::SourceMgr &srcMgr, Diagnostics &diags) {
   Lexer lexer(srcMgr, srcMgr.getMainFileID());
   Parser parser(lexer, diags, &srcMgr);
   return parser.parseFile();
@@ -61,8 +60,7 @@ LogicalResult Parser::expect(TokenKind kind, const llvm::Twine &what) {
   return failure();
 }
 
-LogicalResult Parser::expectClosing(TokenKind kind, const llvm::Twine &what,
-                                    Location open) {
+LogicalResult Parser::expectClosing(TokenKind kind, const llvm::Twine &what, Location open) {
   if (cur().is(kind)) {
     consume();
     return success();
@@ -73,17 +71,13 @@ LogicalResult Parser::expectClosing(TokenKind kind, const llvm::Twine &what,
   bool noteOpen = !hadError && cur().isNot(TokenKind::Error);
   errorExpected(what);
   if (noteOpen)
-    diags.note(open, "to match this '" +
-                         llvm::StringRef(open.begin(), open.length) + "'");
+    diags.note(open, "to match this '" + llvm::StringRef(open.begin(), open.length) + "'");
   return failure();
 }
 
-Location Parser::spanFrom(Location start) const {
-  return Location::span(start, lastLoc);
-}
+Location Parser::spanFrom(Location start) const { return Location::span(start, lastLoc); }
 
-std::unique_ptr<Expr> Parser::checkHeight(std::unique_ptr<Expr> expr,
-                                          Location at) {
+std::unique_ptr<Expr> Parser::checkHeight(std::unique_ptr<Expr> expr, Location at) {
   if (expr->getHeight() > kMaxExprDepth) {
     error(at, "expression nested too deeply");
     return nullptr;
@@ -91,14 +85,10 @@ std::unique_ptr<Expr> Parser::checkHeight(std::unique_ptr<Expr> expr,
   return expr;
 }
 
-std::unique_ptr<Expr> Parser::makeBinary(BinaryOp op, Location opLoc,
-                                         std::unique_ptr<Expr> lhs,
+std::unique_ptr<Expr> Parser::makeBinary(BinaryOp op, Location opLoc, std::unique_ptr<Expr> lhs,
                                          std::unique_ptr<Expr> rhs) {
   Location loc = Location::span(lhs->getLoc(), rhs->getLoc());
-  return checkHeight(std::make_unique<BinaryExpr>(loc, op, opLoc,
-                                                  std::move(lhs),
-                                                  std::move(rhs)),
-                     opLoc);
+  return checkHeight(std::make_unique<BinaryExpr>(loc, op, opLoc, std::move(lhs), std::move(rhs)), opLoc);
 }
 
 //===----------------------------------------------------------------------===//
@@ -138,8 +128,7 @@ std::unique_ptr<Model> Parser::parseModel() {
   std::vector<std::unique_ptr<Stmt>> stmts;
   while (cur().isNot(TokenKind::RBrace)) {
     if (cur().is(TokenKind::Eof)) {
-      error(cur().loc,
-            "expected '}' at the end of model '" + name + "', found end of file");
+      error(cur().loc, "expected '}' at the end of model '" + name + "', found end of file");
       noteOpenBrace();
       return nullptr;
     }
@@ -154,8 +143,7 @@ std::unique_ptr<Model> Parser::parseModel() {
     stmts.push_back(std::move(stmt));
   }
   consume(); // '}'
-  return std::make_unique<Model>(spanFrom(start), name, nameLoc,
-                                 std::move(stmts));
+  return std::make_unique<Model>(spanFrom(start), name, nameLoc, std::move(stmts));
 }
 
 /// statement ::= input | param | let | loss | optimizer | metric | output
@@ -208,8 +196,7 @@ std::unique_ptr<Stmt> Parser::parseInput() {
   auto type = parseType();
   if (!type)
     return nullptr;
-  return std::make_unique<InputStmt>(spanFrom(start), name, nameLoc,
-                                     std::move(*type));
+  return std::make_unique<InputStmt>(spanFrom(start), name, nameLoc, std::move(*type));
 }
 
 /// 'param' IDENT ':' type ('=' initializer)?
@@ -219,8 +206,7 @@ std::unique_ptr<Stmt> Parser::parseParam() {
   Location nameLoc;
   if (failed(parseDeclaredName("a parameter name", name, nameLoc)))
     return nullptr;
-  if (failed(
-          expect(TokenKind::Colon, "':' and a type after the parameter name")))
+  if (failed(expect(TokenKind::Colon, "':' and a type after the parameter name")))
     return nullptr;
   auto type = parseType();
   if (!type)
@@ -233,8 +219,7 @@ std::unique_ptr<Stmt> Parser::parseParam() {
       return nullptr;
     init = std::move(*parsed);
   }
-  return std::make_unique<ParamStmt>(spanFrom(start), name, nameLoc,
-                                     std::move(*type), std::move(init));
+  return std::make_unique<ParamStmt>(spanFrom(start), name, nameLoc, std::move(*type), std::move(init));
 }
 
 /// initializer ::= IDENT | '-'? NUMBER
@@ -287,8 +272,7 @@ std::optional<TypeSpec> Parser::parseType() {
       if (failed(parseDim(spec.type.dims)))
         return std::nullopt;
     }
-    if (failed(expectClosing(TokenKind::RBracket, "',' or ']' in the type",
-                             open)))
+    if (failed(expectClosing(TokenKind::RBracket, "',' or ']' in the type", open)))
       return std::nullopt;
   }
   spec.loc = spanFrom(start);
@@ -299,8 +283,7 @@ std::optional<TypeSpec> Parser::parseType() {
 LogicalResult Parser::parseDim(std::vector<int64_t> &dims) {
   const Token &tok = cur();
   if (dims.size() >= kMaxRank) {
-    error(tok.loc, "a tensor type has at most " + llvm::Twine(kMaxRank) +
-                       " dimensions");
+    error(tok.loc, "a tensor type has at most " + llvm::Twine(kMaxRank) + " dimensions");
     return failure();
   }
   if (tok.is(TokenKind::Identifier) && tok.text == "N") {
@@ -309,11 +292,9 @@ LogicalResult Parser::parseDim(std::vector<int64_t> &dims) {
     return success();
   }
   if (tok.is(TokenKind::Number)) {
-    if (!tok.isIntegerLiteral || tok.numberValue < 1 ||
-        tok.numberValue > static_cast<double>(kMaxDimSize)) {
-      error(tok.loc, "a dimension must be 'N' or an integer from 1 to " +
-                         llvm::Twine(kMaxDimSize) + ", found '" + tok.text +
-                         "'");
+    if (!tok.isIntegerLiteral || tok.numberValue < 1 || tok.numberValue > static_cast<double>(kMaxDimSize)) {
+      error(tok.loc, "a dimension must be 'N' or an integer from 1 to " + llvm::Twine(kMaxDimSize) + ", found '" +
+                         tok.text + "'");
       return failure();
     }
     dims.push_back(static_cast<int64_t>(tok.numberValue));
@@ -337,8 +318,7 @@ std::unique_ptr<Stmt> Parser::parseLet() {
   auto expr = parseExpr();
   if (!expr)
     return nullptr;
-  return std::make_unique<LetStmt>(spanFrom(nameLoc), name, nameLoc,
-                                   std::move(expr));
+  return std::make_unique<LetStmt>(spanFrom(nameLoc), name, nameLoc, std::move(expr));
 }
 
 /// 'loss' expr
@@ -362,14 +342,11 @@ std::unique_ptr<Stmt> Parser::parseOptimizer() {
   if (failed(expect(TokenKind::LParen, "'(' after the optimizer name")))
     return nullptr;
   std::vector<CallArg> args;
-  if (cur().isNot(TokenKind::RParen) &&
-      failed(parseArgs(args, /*keywordsOnly=*/true)))
+  if (cur().isNot(TokenKind::RParen) && failed(parseArgs(args, /*keywordsOnly=*/true)))
     return nullptr;
-  if (failed(expectClosing(TokenKind::RParen, "',' or ')' after the argument",
-                           open)))
+  if (failed(expectClosing(TokenKind::RParen, "',' or ')' after the argument", open)))
     return nullptr;
-  return std::make_unique<OptimizerStmt>(spanFrom(start), name, nameLoc,
-                                         std::move(args));
+  return std::make_unique<OptimizerStmt>(spanFrom(start), name, nameLoc, std::move(args));
 }
 
 /// 'metric' IDENT '=' expr
@@ -384,8 +361,7 @@ std::unique_ptr<Stmt> Parser::parseMetric() {
   auto expr = parseExpr();
   if (!expr)
     return nullptr;
-  return std::make_unique<MetricStmt>(spanFrom(start), name, nameLoc,
-                                      std::move(expr));
+  return std::make_unique<MetricStmt>(spanFrom(start), name, nameLoc, std::move(expr));
 }
 
 /// 'output' IDENT ('=' expr)?
@@ -402,8 +378,7 @@ std::unique_ptr<Stmt> Parser::parseOutput() {
     if (!expr)
       return nullptr;
   }
-  return std::make_unique<OutputStmt>(spanFrom(start), name, nameLoc,
-                                      std::move(expr));
+  return std::make_unique<OutputStmt>(spanFrom(start), name, nameLoc, std::move(expr));
 }
 
 //===----------------------------------------------------------------------===//
@@ -429,15 +404,12 @@ std::unique_ptr<Expr> Parser::parseExpr() {
     if (cur().is(TokenKind::LParen)) {
       Location open = cur().loc;
       consume();
-      if (cur().isNot(TokenKind::RParen) &&
-          failed(parseArgs(args, /*keywordsOnly=*/false)))
+      if (cur().isNot(TokenKind::RParen) && failed(parseArgs(args, /*keywordsOnly=*/false)))
         return nullptr;
-      if (failed(expectClosing(TokenKind::RParen,
-                               "',' or ')' after the argument", open)))
+      if (failed(expectClosing(TokenKind::RParen, "',' or ')' after the argument", open)))
         return nullptr;
     }
-    lhs = checkHeight(std::make_unique<CallExpr>(spanFrom(calleeLoc), callee,
-                                                 calleeLoc, std::move(args),
+    lhs = checkHeight(std::make_unique<CallExpr>(spanFrom(calleeLoc), callee, calleeLoc, std::move(args),
                                                  /*piped=*/true),
                       calleeLoc);
     if (!lhs)
@@ -541,8 +513,7 @@ std::unique_ptr<Expr> Parser::parseUnary() {
   if (!operand)
     return nullptr;
   Location loc = Location::span(opLoc, operand->getLoc());
-  return checkHeight(
-      std::make_unique<UnaryExpr>(loc, opLoc, std::move(operand)), opLoc);
+  return checkHeight(std::make_unique<UnaryExpr>(loc, opLoc, std::move(operand)), opLoc);
 }
 
 /// power ::= primary ('**' unary)?
@@ -557,16 +528,14 @@ std::unique_ptr<Expr> Parser::parsePower() {
   auto exponent = parseUnary();
   if (!exponent)
     return nullptr;
-  return makeBinary(BinaryOp::Pow, opLoc, std::move(base),
-                    std::move(exponent));
+  return makeBinary(BinaryOp::Pow, opLoc, std::move(base), std::move(exponent));
 }
 
 /// primary ::= NUMBER | IDENT | IDENT '(' args? ')' | '(' expr ')'
 std::unique_ptr<Expr> Parser::parsePrimary() {
   const Token &tok = cur();
   if (tok.is(TokenKind::Number)) {
-    auto number = std::make_unique<NumberExpr>(tok.loc, tok.numberValue,
-                                               tok.isIntegerLiteral);
+    auto number = std::make_unique<NumberExpr>(tok.loc, tok.numberValue, tok.isIntegerLiteral);
     consume();
     return number;
   }
@@ -579,14 +548,11 @@ std::unique_ptr<Expr> Parser::parsePrimary() {
     Location open = cur().loc;
     consume(); // '('
     std::vector<CallArg> args;
-    if (cur().isNot(TokenKind::RParen) &&
-        failed(parseArgs(args, /*keywordsOnly=*/false)))
+    if (cur().isNot(TokenKind::RParen) && failed(parseArgs(args, /*keywordsOnly=*/false)))
       return nullptr;
-    if (failed(expectClosing(TokenKind::RParen,
-                             "',' or ')' after the argument", open)))
+    if (failed(expectClosing(TokenKind::RParen, "',' or ')' after the argument", open)))
       return nullptr;
-    return checkHeight(std::make_unique<CallExpr>(spanFrom(nameLoc), name,
-                                                  nameLoc, std::move(args),
+    return checkHeight(std::make_unique<CallExpr>(spanFrom(nameLoc), name, nameLoc, std::move(args),
                                                   /*piped=*/false),
                        nameLoc);
   }
@@ -607,21 +573,18 @@ std::unique_ptr<Expr> Parser::parsePrimary() {
 /// args ::= arg (',' arg)*
 /// arg  ::= expr | IDENT '=' expr
 /// With `keywordsOnly` (optimizer arguments): kwarg ::= IDENT '=' expr.
-LogicalResult Parser::parseArgs(std::vector<CallArg> &args,
-                                bool keywordsOnly) {
+LogicalResult Parser::parseArgs(std::vector<CallArg> &args, bool keywordsOnly) {
   llvm::StringMap<Location> seen;
   bool sawKeyword = false;
   while (true) {
     CallArg arg;
-    bool isKeyword = cur().is(TokenKind::Identifier) &&
-                     lexer.peek(1).is(TokenKind::Equal);
+    bool isKeyword = cur().is(TokenKind::Identifier) && lexer.peek(1).is(TokenKind::Equal);
     if (isKeyword) {
       arg.keyword = cur().text.str();
       arg.keywordLoc = cur().loc;
       auto [it, inserted] = seen.try_emplace(arg.keyword, arg.keywordLoc);
       if (!inserted) {
-        error(arg.keywordLoc,
-              "argument '" + arg.keyword + "' is given more than once");
+        error(arg.keywordLoc, "argument '" + arg.keyword + "' is given more than once");
         diags.note(it->second, "first given here");
         return failure();
       }
@@ -637,8 +600,7 @@ LogicalResult Parser::parseArgs(std::vector<CallArg> &args,
     if (!arg.value)
       return failure();
     if (!isKeyword && sawKeyword) {
-      error(Location::span(argStart, arg.value->getLoc()),
-            "positional argument after a keyword argument");
+      error(Location::span(argStart, arg.value->getLoc()), "positional argument after a keyword argument");
       return failure();
     }
     args.push_back(std::move(arg));

@@ -66,8 +66,7 @@ namespace kiln {
 constexpr unsigned kMaxExprDepth = 256;
 
 /// Parses the main buffer of `srcMgr`. Returns null after reporting an error.
-std::unique_ptr<ast::Module> parseFile(llvm::SourceMgr &srcMgr,
-                                       Diagnostics &diags);
+std::unique_ptr<ast::Module> parseFile(llvm::SourceMgr &srcMgr, Diagnostics &diags);
 
 /// A recursive-descent parser over a `Lexer`.
 /// The levels of binary operators, loosest first ('**' binds tighter still,
@@ -77,8 +76,7 @@ enum class Precedence { Comparison, Additive, Multiplicative };
 class Parser {
 public:
   /// `srcMgr`, if given, is recorded in the module for the AST printer.
-  Parser(Lexer &lexer, Diagnostics &diags,
-         const llvm::SourceMgr *srcMgr = nullptr)
+  Parser(Lexer &lexer, Diagnostics &diags, const llvm::SourceMgr *srcMgr = nullptr)
       : lexer(lexer), diags(diags), srcMgr(srcMgr) {}
 
   /// Parses a whole file. Returns null after reporting the first error.
@@ -101,22 +99,20 @@ private:
 
   std::unique_ptr<ast::Expr> parseExpr();
   std::unique_ptr<ast::Expr> parseComparison();
-  std::unique_ptr<ast::Expr> parseLeftAssociative(Precedence level, std::unique_ptr<ast::Expr> (Parser::*parseOperand)());
+  std::unique_ptr<ast::Expr> parseLeftAssociative(Precedence level,
+                                                  std::unique_ptr<ast::Expr> (Parser::*parseOperand)());
   std::unique_ptr<ast::Expr> parseAdditive();
   std::unique_ptr<ast::Expr> parseMultiplicative();
   std::unique_ptr<ast::Expr> parseUnary();
   std::unique_ptr<ast::Expr> parsePower();
   std::unique_ptr<ast::Expr> parsePrimary();
-  llvm::LogicalResult parseArgs(std::vector<ast::CallArg> &args,
-                                bool keywordsOnly);
+  llvm::LogicalResult parseArgs(std::vector<ast::CallArg> &args, bool keywordsOnly);
 
   /// Builds a binary node, checking the height bound.
-  std::unique_ptr<ast::Expr> makeBinary(ast::BinaryOp op, Location opLoc,
-                                        std::unique_ptr<ast::Expr> lhs,
+  std::unique_ptr<ast::Expr> makeBinary(ast::BinaryOp op, Location opLoc, std::unique_ptr<ast::Expr> lhs,
                                         std::unique_ptr<ast::Expr> rhs);
   /// Reports an error if `expr` is taller than `kMaxExprDepth`.
-  std::unique_ptr<ast::Expr> checkHeight(std::unique_ptr<ast::Expr> expr,
-                                         Location at);
+  std::unique_ptr<ast::Expr> checkHeight(std::unique_ptr<ast::Expr> expr, Location at);
 
   // Token helpers.
   const Token &cur() { return lexer.getCurToken(); }
@@ -126,8 +122,7 @@ private:
   llvm::LogicalResult expect(TokenKind kind, const llvm::Twine &what);
   /// Like `expect`, for the token that closes a bracket opened at `open`;
   /// the error gets a note "to match this '('" there.
-  llvm::LogicalResult expectClosing(TokenKind kind, const llvm::Twine &what,
-                                    Location open);
+  llvm::LogicalResult expectClosing(TokenKind kind, const llvm::Twine &what, Location open);
   /// Reports "expected <what>, found <current token>" (or the current token's
   /// lexical error).
   void errorExpected(const llvm::Twine &what);

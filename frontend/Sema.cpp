@@ -43,13 +43,10 @@ const std::vector<FunctionSpec> &getFunctions() {
 #define LAYER(Id, Name) FUNCTION(Id, Name)
 #include "frontend/Builtins.def"
     auto specOf = [&](Builtin builtin) -> FunctionSpec & {
-      return *llvm::find_if(
-          f, [&](const FunctionSpec &spec) { return spec.builtin == builtin; });
+      return *llvm::find_if(f, [&](const FunctionSpec &spec) { return spec.builtin == builtin; });
     };
-#define ARG(Builtin_, Name, Kind, Required, Default, Field)                    \
-  specOf(Builtin::Builtin_)                                                    \
-      .params.push_back(                                                       \
-          {Name, ArgKind::Kind, Required, Default, LayerField::Field});
+#define ARG(Builtin_, Name, Kind, Required, Default, Field)                                                            \
+  specOf(Builtin::Builtin_).params.push_back({Name, ArgKind::Kind, Required, Default, LayerField::Field});
 #include "frontend/Builtins.def"
     return f;
   }();
@@ -63,8 +60,7 @@ struct LayerParamSpec {
 };
 
 const LayerParamSpec kLayerParams[] = {
-#define LAYER_PARAM(Layer, Suffix, Init)                                       \
-  {Builtin::Layer, Suffix, InitKind::Init},
+#define LAYER_PARAM(Layer, Suffix, Init) {Builtin::Layer, Suffix, InitKind::Init},
 #include "frontend/Builtins.def"
 };
 
@@ -85,8 +81,8 @@ const FunctionSpec *sema::lookupFunction(llvm::StringRef name) {
 }
 
 std::optional<Activation> sema::lookupActivation(llvm::StringRef name) {
-#define ACTIVATION(Id, Name)                                                   \
-  if (name == Name)                                                            \
+#define ACTIVATION(Id, Name)                                                                                           \
+  if (name == Name)                                                                                                    \
     return Activation::Id;
 #include "frontend/Builtins.def"
   return std::nullopt;
@@ -96,8 +92,8 @@ std::optional<InitKind> sema::lookupInitializer(llvm::StringRef name) {
   // `constant` is written as a number, never by name.
   if (name == getInitKindName(InitKind::Constant))
     return std::nullopt;
-#define INITIALIZER(Id, Name)                                                  \
-  if (name == Name)                                                            \
+#define INITIALIZER(Id, Name)                                                                                          \
+  if (name == Name)                                                                                                    \
     return InitKind::Id;
 #include "frontend/Builtins.def"
   return std::nullopt;
@@ -128,9 +124,7 @@ std::string sema::formatNumber(double value) {
   return s;
 }
 
-std::string sema::pluralArgs(size_t n) {
-  return std::to_string(n) + (n == 1 ? " argument" : " arguments");
-}
+std::string sema::pluralArgs(size_t n) { return std::to_string(n) + (n == 1 ? " argument" : " arguments"); }
 
 std::optional<double> sema::getIntegerLiteralValue(const Expr &expr) {
   const Expr *inner = &expr;
@@ -143,15 +137,12 @@ std::optional<double> sema::getIntegerLiteralValue(const Expr &expr) {
 }
 
 const Expr *sema::targetExpr(NameKind kind, const Stmt *target) {
-  if (!target || (kind != NameKind::Let && kind != NameKind::Metric &&
-                  kind != NameKind::Output))
+  if (!target || (kind != NameKind::Let && kind != NameKind::Metric && kind != NameKind::Output))
     return nullptr;
   return llvm::cast<ExprStmt>(target)->getExpr();
 }
 
-bool kiln::isBuiltinFunctionName(llvm::StringRef name) {
-  return lookupFunction(name) != nullptr;
-}
+bool kiln::isBuiltinFunctionName(llvm::StringRef name) { return lookupFunction(name) != nullptr; }
 
 std::optional<double> kiln::getConstantValue(const Expr &expr) {
   if (auto *number = llvm::dyn_cast<NumberExpr>(&expr))
@@ -181,8 +172,7 @@ namespace {
 ///   instead, once.
 class ReachCollector {
 public:
-  ReachCollector(const Model &model, bool onlyDifferentiable)
-      : model(model), onlyDifferentiable(onlyDifferentiable) {}
+  ReachCollector(const Model &model, bool onlyDifferentiable) : model(model), onlyDifferentiable(onlyDifferentiable) {}
 
   void visit(const Expr &expr) {
     switch (expr.getKind()) {
@@ -251,8 +241,7 @@ public:
   Dependencies result() const {
     Dependencies deps;
     for (const InputStmt *input : model.getInputs())
-      if (inputs.contains(input->getName()) &&
-          !llvm::is_contained(deps.inputs, input->getName()))
+      if (inputs.contains(input->getName()) && !llvm::is_contained(deps.inputs, input->getName()))
         deps.inputs.push_back(input->getName().str());
     for (unsigned i = 0; i < model.params.size(); ++i)
       if (params.contains(i))
@@ -288,9 +277,7 @@ Dependencies kiln::collectDependencies(const Expr &expr, const Model &model) {
   return collector.result();
 }
 
-Dependencies sema::collectTargetDependencies(NameKind kind, const Stmt *target,
-                                             int paramIndex,
-                                             const Model &model) {
+Dependencies sema::collectTargetDependencies(NameKind kind, const Stmt *target, int paramIndex, const Model &model) {
   ReachCollector collector(model, /*onlyDifferentiable=*/false);
   collector.addTarget(kind, target, paramIndex);
   return collector.result();
@@ -337,10 +324,8 @@ public:
       if (binary.getOp() == BinaryOp::MatMul) {
         const TensorType &lhs = *binary.getLHS().type;
         const TensorType &rhs = *binary.getRHS().type;
-        int64_t rhsContracted =
-            rhs.getRank() >= 2 ? rhs.dims[rhs.getRank() - 2] : rhs.dims[0];
-        if ((lhs.getRank() > 0 && lhs.dims.back() == kDynamic) ||
-            rhsContracted == kDynamic) {
+        int64_t rhsContracted = rhs.getRank() >= 2 ? rhs.dims[rhs.getRank() - 2] : rhs.dims[0];
+        if ((lhs.getRank() > 0 && lhs.dims.back() == kDynamic) || rhsContracted == kDynamic) {
           why = "this matrix product sums over the batch axis N";
           return &expr;
         }
@@ -368,9 +353,10 @@ public:
       case Builtin::Sum:
       case Builtin::Mean:
         if (batched && (!call.axis || *call.axis == 0)) {
-          why = callee + (call.axis ? " over axis 0, the batch axis N,"
-                                    : " over every axis, the batch axis N "
-                                      "included,") +
+          why = callee +
+                (call.axis ? " over axis 0, the batch axis N,"
+                           : " over every axis, the batch axis N "
+                             "included,") +
                 " mixes the examples";
           return &expr;
         }
@@ -404,9 +390,7 @@ private:
 };
 } // namespace
 
-const Expr *sema::findBatchMixing(const Expr &expr, std::string &why) {
-  return BatchMixingFinder().find(expr, why);
-}
+const Expr *sema::findBatchMixing(const Expr &expr, std::string &why) { return BatchMixingFinder().find(expr, why); }
 
 //===----------------------------------------------------------------------===//
 // ModelChecker: the model
@@ -424,8 +408,7 @@ LogicalResult ModelChecker::check() {
       name = s->getName(), loc = s->getNameLoc();
     else if (auto *s = llvm::dyn_cast<MetricStmt>(stmt.get()))
       name = s->getName(), loc = s->getNameLoc();
-    else if (auto *s = llvm::dyn_cast<OutputStmt>(stmt.get());
-             s && s->getExpr())
+    else if (auto *s = llvm::dyn_cast<OutputStmt>(stmt.get()); s && s->getExpr())
       name = s->getName(), loc = s->getNameLoc();
     if (!name.empty())
       allDefinitions.try_emplace(name, loc);
@@ -442,18 +425,15 @@ LogicalResult ModelChecker::check() {
 
 LogicalResult ModelChecker::finish() {
   if (model.getOutputs().empty()) {
-    diags.error(model.getNameLoc(),
-                "model '" + model.getName() + "' has no output");
+    diags.error(model.getNameLoc(), "model '" + model.getName() + "' has no output");
     return failure();
   }
   if (loss && !optimizer) {
-    diags.error(loss->getLoc(), "model '" + model.getName() +
-                                    "' has a loss but no optimizer");
+    diags.error(loss->getLoc(), "model '" + model.getName() + "' has a loss but no optimizer");
     return failure();
   }
   if (optimizer && !loss) {
-    diags.error(optimizer->getLoc(), "model '" + model.getName() +
-                                         "' has an optimizer but no loss");
+    diags.error(optimizer->getLoc(), "model '" + model.getName() + "' has an optimizer but no loss");
     return failure();
   }
   // Metrics are computed next to the loss (the `_loss` entry point), so a
@@ -471,16 +451,14 @@ LogicalResult ModelChecker::finish() {
     for (unsigned i = 0; i < model.params.size(); ++i) {
       const ParamInfo &param = model.params[i];
       if (!llvm::is_contained(loss->deps.params, param.name)) {
-        diags.error(param.loc, "parameter '" + param.name +
-                                   "' does not affect the loss");
+        diags.error(param.loc, "parameter '" + param.name + "' does not affect the loss");
         return failure();
       }
       if (!differentiable.params.contains(i)) {
-        diags.error(param.loc,
-                    "parameter '" + param.name +
-                        "' reaches the loss only through argmax or a "
-                        "comparison, which have no gradient: training "
-                        "would never change it");
+        diags.error(param.loc, "parameter '" + param.name +
+                                   "' reaches the loss only through argmax or a "
+                                   "comparison, which have no gradient: training "
+                                   "would never change it");
         return failure();
       }
     }
@@ -496,22 +474,17 @@ LogicalResult kiln::checkModule(Module &module, Diagnostics &diags) {
   if (module.getModels().empty()) {
     Location loc;
     if (const llvm::SourceMgr *srcMgr = module.getSourceMgr())
-      loc = Location(llvm::SMLoc::getFromPointer(
-                         srcMgr->getMemoryBuffer(srcMgr->getMainFileID())
-                             ->getBufferStart()),
-                     0);
+      loc =
+          Location(llvm::SMLoc::getFromPointer(srcMgr->getMemoryBuffer(srcMgr->getMainFileID())->getBufferStart()), 0);
     diags.error(loc, "the file contains no model");
     return failure();
   }
   llvm::StringMap<Location> modelNames;
   for (const auto &model : module.getModels()) {
-    auto [it, inserted] =
-        modelNames.try_emplace(model->getName(), model->getNameLoc());
+    auto [it, inserted] = modelNames.try_emplace(model->getName(), model->getNameLoc());
     if (!inserted) {
-      diags.error(model->getNameLoc(),
-                  "redefinition of model '" + model->getName() + "'");
-      diags.note(it->second, "the first model '" + model->getName() +
-                                 "' is here");
+      diags.error(model->getNameLoc(), "redefinition of model '" + model->getName() + "'");
+      diags.note(it->second, "the first model '" + model->getName() + "' is here");
       return failure();
     }
   }

@@ -34,8 +34,7 @@ llvm::LogicalResult checkModule(ast::Module &module, Diagnostics &diags);
 /// Returns the inputs and parameters that `expr` reaches, each in declaration
 /// order, following lets, metrics and outputs transitively and counting the
 /// parameters of layers. `expr` must have been checked by Sema.
-ast::Dependencies collectDependencies(const ast::Expr &expr,
-                                      const ast::Model &model);
+ast::Dependencies collectDependencies(const ast::Expr &expr, const ast::Model &model);
 
 /// Returns the value of a numeric constant: a `NumberExpr`, or a unary minus
 /// applied to one (`-1`). Returns nullopt for anything else.

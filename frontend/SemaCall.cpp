@@ -30,8 +30,7 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
     return failure();
   }
   std::vector<Expr *> bound;
-  if (failed(checkArity(call, *spec)) ||
-      failed(bindArguments(call, *spec, bound)))
+  if (failed(checkArity(call, *spec)) || failed(bindArguments(call, *spec, bound)))
     return failure();
 
   // Check the tensor operands; the other arguments are constants.
@@ -50,8 +49,7 @@ LogicalResult ModelChecker::checkCall(CallExpr &call) {
 
 /// At most as many arguments as formals (a layer's input not counted in
 /// the message).
-LogicalResult ModelChecker::checkArity(const CallExpr &call,
-                                       const FunctionSpec &spec) {
+LogicalResult ModelChecker::checkArity(const CallExpr &call, const FunctionSpec &spec) {
   size_t numFormals = spec.params.size();
   size_t numArgs = call.getArgs().size();
   if (numArgs <= numFormals)
@@ -62,20 +60,15 @@ LogicalResult ModelChecker::checkArity(const CallExpr &call,
     minArgs += p.required;
   size_t skip = layer ? 1 : 0;
   size_t lo = minArgs - skip, hi = numFormals - skip;
-  std::string expected =
-      lo == hi ? pluralArgs(hi) : std::to_string(lo) + " to " + pluralArgs(hi);
-  diags.error(call.getLoc(), llvm::Twine(call.getCallee()) + " expects " +
-                                 expected +
-                                 (layer ? " after its input" : "") + ", got " +
-                                 llvm::Twine(numArgs - skip));
+  std::string expected = lo == hi ? pluralArgs(hi) : std::to_string(lo) + " to " + pluralArgs(hi);
+  diags.error(call.getLoc(), llvm::Twine(call.getCallee()) + " expects " + expected +
+                                 (layer ? " after its input" : "") + ", got " + llvm::Twine(numArgs - skip));
   return failure();
 }
 
 /// Binds the arguments to the formals in `bound` (null where left out) and
 /// checks that every required formal is given.
-LogicalResult ModelChecker::bindArguments(CallExpr &call,
-                                          const FunctionSpec &spec,
-                                          std::vector<Expr *> &bound) {
+LogicalResult ModelChecker::bindArguments(CallExpr &call, const FunctionSpec &spec, std::vector<Expr *> &bound) {
   llvm::StringRef callee = call.getCallee();
   bool layer = isLayer(spec.builtin);
   size_t numFormals = spec.params.size();
@@ -95,18 +88,12 @@ LogicalResult ModelChecker::bindArguments(CallExpr &call,
             expected += ", ";
           expected += spec.params[i].name;
         }
-        diags.error(arg.keywordLoc, "unknown keyword argument '" +
-                                        arg.keyword + "' for " + callee +
-                                        (expected.empty()
-                                             ? std::string()
-                                             : "; expected one of " +
-                                                   expected));
+        diags.error(arg.keywordLoc, "unknown keyword argument '" + arg.keyword + "' for " + callee +
+                                        (expected.empty() ? std::string() : "; expected one of " + expected));
         return failure();
       }
       if (bound[index]) {
-        diags.error(arg.keywordLoc, "argument '" + arg.keyword + "' of " +
-                                        callee +
-                                        " is already given by position");
+        diags.error(arg.keywordLoc, "argument '" + arg.keyword + "' of " + callee + " is already given by position");
         return failure();
       }
     } else {
@@ -116,8 +103,7 @@ LogicalResult ModelChecker::bindArguments(CallExpr &call,
   }
   auto needsInputFirst = [&] {
     diags.error(call.getLoc(),
-                callee + " needs its input first: write 'x |> " + callee +
-                    "(...)' or '" + callee + "(x, ...)'");
+                callee + " needs its input first: write 'x |> " + callee + "(...)' or '" + callee + "(x, ...)'");
     return failure();
   };
   if (layer && bound[0] && getConstantValue(*bound[0]))
@@ -127,9 +113,7 @@ LogicalResult ModelChecker::bindArguments(CallExpr &call,
       continue;
     if (layer && i == 0)
       return needsInputFirst();
-    diags.error(call.getLoc(), llvm::Twine(callee) +
-                                   " is missing its argument '" +
-                                   spec.params[i].name + "'");
+    diags.error(call.getLoc(), llvm::Twine(callee) + " is missing its argument '" + spec.params[i].name + "'");
     return failure();
   }
   return success();
@@ -137,8 +121,7 @@ LogicalResult ModelChecker::bindArguments(CallExpr &call,
 
 /// Evaluates the axis argument, if the formals have one and it is given,
 /// normalised to [0, rank) of the first operand.
-LogicalResult ModelChecker::evalAxis(const FunctionSpec &spec,
-                                     llvm::ArrayRef<Expr *> bound,
+LogicalResult ModelChecker::evalAxis(const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound,
                                      std::optional<int64_t> &axis) {
   const TensorType &x = bound[0]->getType();
   for (size_t i = 0; i < spec.params.size(); ++i) {
@@ -146,20 +129,16 @@ LogicalResult ModelChecker::evalAxis(const FunctionSpec &spec,
       continue;
     std::optional<double> value = getIntegerLiteralValue(*bound[i]);
     if (!value) {
-      diags.error(bound[i]->getLoc(),
-                  "axis must be an integer literal (such as 1 or -1)");
+      diags.error(bound[i]->getLoc(), "axis must be an integer literal (such as 1 or -1)");
       return failure();
     }
     if (std::fabs(*value) > kMaxRank) {
-      diags.error(bound[i]->getLoc(), "axis " + formatNumber(*value) +
-                                          " is out of range for " + x.str() +
-                                          " (rank " +
+      diags.error(bound[i]->getLoc(), "axis " + formatNumber(*value) + " is out of range for " + x.str() + " (rank " +
                                           llvm::Twine(x.getRank()) + ")");
       return failure();
     }
     int64_t normalized = 0;
-    if (failed(normalizeAxis(static_cast<int64_t>(*value), x,
-                             bound[i]->getLoc(), normalized)))
+    if (failed(normalizeAxis(static_cast<int64_t>(*value), x, bound[i]->getLoc(), normalized)))
       return failure();
     axis = normalized;
   }
@@ -168,8 +147,7 @@ LogicalResult ModelChecker::evalAxis(const FunctionSpec &spec,
 
 /// Returns the axis a left-out axis argument means (Builtins.def): "-1" the
 /// last of `type`, "all" none.
-static std::optional<int64_t> defaultAxis(const FunctionSpec &spec,
-                                          const TensorType &type) {
+static std::optional<int64_t> defaultAxis(const FunctionSpec &spec, const TensorType &type) {
   const FormalParam *formal = spec.findParam("axis");
   if (formal && llvm::StringRef(formal->defaultValue) == "-1")
     return static_cast<int64_t>(type.getRank()) - 1;
@@ -177,17 +155,13 @@ static std::optional<int64_t> defaultAxis(const FunctionSpec &spec,
 }
 
 /// The result type of a builtin function (not a layer).
-LogicalResult ModelChecker::checkFunction(CallExpr &call,
-                                          const FunctionSpec &spec,
-                                          llvm::ArrayRef<Expr *> bound) {
+LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound) {
   llvm::StringRef callee = call.getCallee();
   const TensorType &x = bound[0]->getType();
   auto needF32 = [&](const Expr &operand) -> LogicalResult {
     if (operand.getType().dtype == DType::F32)
       return success();
-    diags.error(operand.getLoc(), llvm::Twine(callee) +
-                                      " expects an f32 tensor, got " +
-                                      operand.getType().str());
+    diags.error(operand.getLoc(), llvm::Twine(callee) + " expects an f32 tensor, got " + operand.getType().str());
     return failure();
   };
   std::optional<int64_t> axis;
@@ -224,8 +198,7 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call,
       call.type = x;
       return success();
     }
-    call.type =
-        TensorType(DType::I32, shape::reduceShape(x.dims, call.axis));
+    call.type = TensorType(DType::I32, shape::reduceShape(x.dims, call.axis));
     return success();
   }
 
@@ -234,17 +207,14 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call,
     if (bound[1]) {
       // Two tensors: elementwise maximum/minimum with broadcasting.
       if (bound[2]) {
-        diags.error(bound[2]->getLoc(), llvm::Twine(callee) +
-                                            " of two tensors takes no axis");
+        diags.error(bound[2]->getLoc(), llvm::Twine(callee) + " of two tensors takes no axis");
         return failure();
       }
       if (failed(needF32(*bound[0])) || failed(needF32(*bound[1])))
         return failure();
-      call.builtin = spec.builtin == Builtin::ReduceMax ? Builtin::Maximum
-                                                        : Builtin::Minimum;
+      call.builtin = spec.builtin == Builtin::ReduceMax ? Builtin::Maximum : Builtin::Minimum;
       std::vector<int64_t> dims;
-      if (failed(broadcast(x, bound[1]->getType(), call.getCalleeLoc(),
-                           callee, dims)))
+      if (failed(broadcast(x, bound[1]->getType(), call.getCalleeLoc(), callee, dims)))
         return failure();
       call.type = TensorType(DType::F32, std::move(dims));
       return success();
@@ -261,8 +231,7 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call,
 
   case Builtin::CrossEntropy: {
     const TensorType &labels = bound[1]->getType();
-    if (x.dtype != DType::F32 || x.getRank() != 2 ||
-        labels.dtype != DType::I32 || labels.getRank() != 1 ||
+    if (x.dtype != DType::F32 || x.getRank() != 2 || labels.dtype != DType::I32 || labels.getRank() != 1 ||
         labels.dims[0] != x.dims[0]) {
       diags.error(call.getLoc(), "cross_entropy expects logits f32[N, C] and "
                                  "labels i32[N], got " +

@@ -24,8 +24,7 @@ LogicalResult ModelChecker::checkExpr(Expr &expr) {
   if (failed(checkExprImpl(expr)))
     return failure();
   if (expr.type && expr.type->getStaticElementCount() < 0) {
-    diags.error(expr.getLoc(), "the result type " + expr.type->str() +
-                                   " has more than 2^40 elements");
+    diags.error(expr.getLoc(), "the result type " + expr.type->str() + " has more than 2^40 elements");
     return failure();
   }
   return success();
@@ -48,8 +47,7 @@ LogicalResult ModelChecker::checkExprImpl(Expr &expr) {
   return failure();
 }
 
-LogicalResult ModelChecker::resolveName(llvm::StringRef name, Location loc,
-                                        const Symbol *&result) {
+LogicalResult ModelChecker::resolveName(llvm::StringRef name, Location loc, const Symbol *&result) {
   auto it = symbols.find(name);
   if (it != symbols.end()) {
     result = &it->second;
@@ -62,8 +60,7 @@ LogicalResult ModelChecker::resolveName(llvm::StringRef name, Location loc,
     return failure();
   }
   if (isBuiltinFunctionName(name)) {
-    diags.error(loc, "'" + name + "' is a function; call it, as in " + name +
-                         "(x) or x |> " + name);
+    diags.error(loc, "'" + name + "' is a function; call it, as in " + name + "(x) or x |> " + name);
     return failure();
   }
   diags.error(loc, "unknown name '" + name + "'");
@@ -81,8 +78,7 @@ LogicalResult ModelChecker::checkName(NameExpr &name) {
   return success();
 }
 
-LogicalResult ModelChecker::requireF32(const Expr &operand, Location at,
-                                       const llvm::Twine &what) {
+LogicalResult ModelChecker::requireF32(const Expr &operand, Location at, const llvm::Twine &what) {
   if (operand.getType().dtype == DType::F32)
     return success();
   diags.error(at, what + " on " + operand.getType().str() +
@@ -100,17 +96,13 @@ LogicalResult ModelChecker::checkUnary(UnaryExpr &unary) {
   return success();
 }
 
-LogicalResult ModelChecker::broadcast(const TensorType &lhs,
-                                      const TensorType &rhs, Location at,
-                                      llvm::StringRef opName,
+LogicalResult ModelChecker::broadcast(const TensorType &lhs, const TensorType &rhs, Location at, llvm::StringRef opName,
                                       std::vector<int64_t> &result) {
   auto fail = [&](llvm::StringRef why) {
-    diags.error(at, "cannot broadcast " + lhs.str() + " and " + rhs.str() +
-                        " in '" + opName + "'" + why);
+    diags.error(at, "cannot broadcast " + lhs.str() + " and " + rhs.str() + " in '" + opName + "'" + why);
     return failure();
   };
-  std::optional<std::vector<int64_t>> dims =
-      shape::broadcastShapes(lhs.dims, rhs.dims, shape::DynamicDims::Symbolic);
+  std::optional<std::vector<int64_t>> dims = shape::broadcastShapes(lhs.dims, rhs.dims, shape::DynamicDims::Symbolic);
   if (!dims)
     return fail("");
   result = std::move(*dims);
@@ -131,15 +123,13 @@ LogicalResult ModelChecker::checkBinary(BinaryExpr &binary) {
     return checkComparison(binary);
 
   std::string what = ("'" + getBinaryOpSpelling(op) + "'").str();
-  if (failed(requireF32(lhs, binary.getOpLoc(), what)) ||
-      failed(requireF32(rhs, binary.getOpLoc(), what)))
+  if (failed(requireF32(lhs, binary.getOpLoc(), what)) || failed(requireF32(rhs, binary.getOpLoc(), what)))
     return failure();
   if (op == BinaryOp::MatMul)
     return checkMatmul(binary);
 
   std::vector<int64_t> dims;
-  if (failed(broadcast(lhs.getType(), rhs.getType(), binary.getOpLoc(),
-                       getBinaryOpSpelling(op), dims)))
+  if (failed(broadcast(lhs.getType(), rhs.getType(), binary.getOpLoc(), getBinaryOpSpelling(op), dims)))
     return failure();
   binary.type = TensorType(DType::F32, std::move(dims));
   return success();
@@ -159,9 +149,7 @@ LogicalResult ModelChecker::checkComparison(BinaryExpr &binary) {
     if (!value || dtype == DType::F32)
       return success();
     if (*value != std::floor(*value) || std::fabs(*value) > 2147483647.0) {
-      diags.error(literal.getLoc(),
-                  "comparing with i32 needs an integer, got " +
-                      formatNumber(*value));
+      diags.error(literal.getLoc(), "comparing with i32 needs an integer, got " + formatNumber(*value));
       return failure();
     }
     literal.type = TensorType::scalar(DType::I32);
@@ -179,10 +167,8 @@ LogicalResult ModelChecker::checkComparison(BinaryExpr &binary) {
       return failure();
   }
   if (lhs.getType().dtype != rhs.getType().dtype) {
-    diags.error(binary.getOpLoc(),
-                "cannot compare " + lt.str() + " and " + rt.str() +
-                    " with '" + spelling +
-                    "': both sides need the same element type");
+    diags.error(binary.getOpLoc(), "cannot compare " + lt.str() + " and " + rt.str() + " with '" + spelling +
+                                       "': both sides need the same element type");
     return failure();
   }
   std::vector<int64_t> dims;
@@ -203,18 +189,15 @@ LogicalResult ModelChecker::checkMatmul(BinaryExpr &binary) {
                                        lt.str() + " @ " + rt.str());
     return failure();
   }
-  if (!shape::matmulContractionMatches(lt.dims, rt.dims,
-                                       shape::DynamicDims::Symbolic)) {
-    diags.error(binary.getOpLoc(), "matmul '@' inner dimensions differ: " +
-                                       lt.str() + " @ " + rt.str());
+  if (!shape::matmulContractionMatches(lt.dims, rt.dims, shape::DynamicDims::Symbolic)) {
+    diags.error(binary.getOpLoc(), "matmul '@' inner dimensions differ: " + lt.str() + " @ " + rt.str());
     return failure();
   }
   std::vector<int64_t> dims = shape::matmulShape(lt.dims, rt.dims);
   for (size_t i = 1; i < dims.size(); ++i) {
     if (dims[i] == kDynamic) {
       diags.error(binary.getOpLoc(),
-                  "matmul '@' would put the batch dimension N second: " +
-                      lt.str() + " @ " + rt.str());
+                  "matmul '@' would put the batch dimension N second: " + lt.str() + " @ " + rt.str());
       return failure();
     }
   }
@@ -222,12 +205,11 @@ LogicalResult ModelChecker::checkMatmul(BinaryExpr &binary) {
   return success();
 }
 
-LogicalResult ModelChecker::normalizeAxis(int64_t axis, const TensorType &type,
-                                          Location at, int64_t &result) {
+LogicalResult ModelChecker::normalizeAxis(int64_t axis, const TensorType &type, Location at, int64_t &result) {
   int64_t rank = type.getRank();
   if (axis < -rank || axis >= rank) {
-    diags.error(at, "axis " + llvm::Twine(axis) + " is out of range for " +
-                        type.str() + " (rank " + llvm::Twine(rank) + ")");
+    diags.error(at, "axis " + llvm::Twine(axis) + " is out of range for " + type.str() + " (rank " + llvm::Twine(rank) +
+                        ")");
     return failure();
   }
   result = axis < 0 ? axis + rank : axis;

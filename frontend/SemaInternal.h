@@ -114,8 +114,7 @@ std::optional<double> getIntegerLiteralValue(const Expr &expr);
 /// output); null for inputs and parameters.
 const Expr *targetExpr(NameKind kind, const Stmt *target);
 /// The dependencies of a name's target (for `output NAME`).
-Dependencies collectTargetDependencies(NameKind kind, const Stmt *target,
-                                       int paramIndex, const Model &model);
+Dependencies collectTargetDependencies(NameKind kind, const Stmt *target, int paramIndex, const Model &model);
 /// Finds where a value's result for one example starts to depend on other
 /// examples (see BatchMixingFinder in Sema.cpp); null if nowhere, else the
 /// expression, with `why` saying what it does.
@@ -151,10 +150,8 @@ private:
   LogicalResult checkMetric(MetricStmt &metric, Symbol symbol);
   LogicalResult checkOutput(OutputStmt &output, Symbol symbol);
   LogicalResult checkDeclaredType(const TypeSpec &spec);
-  LogicalResult define(llvm::StringRef name, Location loc, Symbol symbol,
-                       bool mayShadowBuiltin);
-  unsigned addParam(std::string name, TensorType type, InitKind init,
-                    Location loc);
+  LogicalResult define(llvm::StringRef name, Location loc, Symbol symbol, bool mayShadowBuiltin);
+  unsigned addParam(std::string name, TensorType type, InitKind init, Location loc);
   void nameLayers(Expr &root);
 
   // The optimizer (SemaOptimizer.cpp).
@@ -167,45 +164,32 @@ private:
   LogicalResult checkExpr(Expr &expr);
   LogicalResult checkExprImpl(Expr &expr);
   LogicalResult checkName(NameExpr &name);
-  LogicalResult resolveName(llvm::StringRef name, Location loc,
-                            const Symbol *&result);
+  LogicalResult resolveName(llvm::StringRef name, Location loc, const Symbol *&result);
   LogicalResult checkUnary(UnaryExpr &unary);
   LogicalResult checkBinary(BinaryExpr &binary);
   LogicalResult checkComparison(BinaryExpr &binary);
   LogicalResult checkMatmul(BinaryExpr &binary);
-  LogicalResult requireF32(const Expr &operand, Location at,
-                           const llvm::Twine &what);
-  LogicalResult broadcast(const TensorType &lhs, const TensorType &rhs,
-                          Location at, llvm::StringRef opName,
+  LogicalResult requireF32(const Expr &operand, Location at, const llvm::Twine &what);
+  LogicalResult broadcast(const TensorType &lhs, const TensorType &rhs, Location at, llvm::StringRef opName,
                           std::vector<int64_t> &result);
-  LogicalResult normalizeAxis(int64_t axis, const TensorType &type,
-                              Location at, int64_t &result);
+  LogicalResult normalizeAxis(int64_t axis, const TensorType &type, Location at, int64_t &result);
 
   // Function calls (SemaCall.cpp).
   LogicalResult checkCall(CallExpr &call);
   LogicalResult checkArity(const CallExpr &call, const FunctionSpec &spec);
-  LogicalResult bindArguments(CallExpr &call, const FunctionSpec &spec,
-                              std::vector<Expr *> &bound);
-  LogicalResult evalAxis(const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound,
-                         std::optional<int64_t> &axis);
-  LogicalResult checkFunction(CallExpr &call, const FunctionSpec &spec,
-                              llvm::ArrayRef<Expr *> bound);
+  LogicalResult bindArguments(CallExpr &call, const FunctionSpec &spec, std::vector<Expr *> &bound);
+  LogicalResult evalAxis(const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound, std::optional<int64_t> &axis);
+  LogicalResult checkFunction(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
 
   // Layer calls (SemaLayer.cpp).
-  LogicalResult checkLayer(CallExpr &call, const FunctionSpec &spec,
-                           llvm::ArrayRef<Expr *> bound);
-  LogicalResult evalLayerArgs(CallExpr &call, const FunctionSpec &spec,
-                              llvm::ArrayRef<Expr *> bound);
-  LogicalResult evalLayerArg(CallExpr &call, const FormalParam &formal,
-                             Expr &arg);
-  void applyLayerDefault(LayerAttrs &attrs, const FunctionSpec &spec,
-                         const FormalParam &formal);
+  LogicalResult checkLayer(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
+  LogicalResult evalLayerArgs(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
+  LogicalResult evalLayerArg(CallExpr &call, const FormalParam &formal, Expr &arg);
+  void applyLayerDefault(LayerAttrs &attrs, const FunctionSpec &spec, const FormalParam &formal);
   LogicalResult checkWindowLayer(CallExpr &call, const TensorType &x);
   LogicalResult checkFlatten(CallExpr &call, const TensorType &x);
-  LogicalResult evalPosInt(const Expr &arg, const llvm::Twine &what,
-                           int64_t &result);
-  LogicalResult setLayerParamType(CallExpr &call, unsigned which,
-                                  TensorType type);
+  LogicalResult evalPosInt(const Expr &arg, const llvm::Twine &what, int64_t &result);
+  LogicalResult setLayerParamType(CallExpr &call, unsigned which, TensorType type);
 
   Model &model;
   Diagnostics &diags;

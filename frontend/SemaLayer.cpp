@@ -43,14 +43,11 @@ static std::optional<Padding> lookupPadding(llvm::StringRef name) {
   return std::nullopt;
 }
 
-LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
-                                       llvm::ArrayRef<Expr *> bound) {
+LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound) {
   llvm::StringRef callee = call.getCallee();
   const TensorType &x = bound[0]->getType();
   if (x.dtype != DType::F32) {
-    diags.error(bound[0]->getLoc(), llvm::Twine(callee) +
-                                        " expects an f32 input, got " +
-                                        x.str());
+    diags.error(bound[0]->getLoc(), llvm::Twine(callee) + " expects an f32 input, got " + x.str());
     return failure();
   }
   if (failed(evalLayerArgs(call, spec, bound)))
@@ -59,10 +56,10 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
   auto needRank = [&](unsigned rank, const char *layout) -> LogicalResult {
     if (x.getRank() == rank)
       return success();
-    diags.error(call.getLoc(), llvm::Twine(callee) + " expects an input of "
-                                                     "rank " +
-                                   llvm::Twine(rank) + " (" + layout +
-                                   "), got " + x.str());
+    diags.error(call.getLoc(), llvm::Twine(callee) +
+                                   " expects an input of "
+                                   "rank " +
+                                   llvm::Twine(rank) + " (" + layout + "), got " + x.str());
     return failure();
   };
   const LayerAttrs &attrs = call.layer;
@@ -71,8 +68,7 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
     if (failed(needRank(2, "[N, features]; flatten images first")))
       return failure();
     int64_t in = x.dims[1];
-    if (failed(setLayerParamType(call, 0,
-                                 TensorType(DType::F32, {in, attrs.units}))) ||
+    if (failed(setLayerParamType(call, 0, TensorType(DType::F32, {in, attrs.units}))) ||
         failed(setLayerParamType(call, 1, TensorType(DType::F32, {attrs.units}))))
       return failure();
     call.type = TensorType(DType::F32, {x.dims[0], attrs.units});
@@ -98,9 +94,7 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
 
 /// Evaluates the constant arguments into `call.layer`, then the defaults of
 /// those left out (after, since a default may name another argument).
-LogicalResult ModelChecker::evalLayerArgs(CallExpr &call,
-                                          const FunctionSpec &spec,
-                                          llvm::ArrayRef<Expr *> bound) {
+LogicalResult ModelChecker::evalLayerArgs(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound) {
   for (size_t i = 1; i < spec.params.size(); ++i)
     if (bound[i] && failed(evalLayerArg(call, spec.params[i], *bound[i])))
       return failure();
@@ -111,8 +105,7 @@ LogicalResult ModelChecker::evalLayerArgs(CallExpr &call,
 }
 
 /// Evaluates one constant argument of a layer into its `LayerAttrs` field.
-LogicalResult ModelChecker::evalLayerArg(CallExpr &call,
-                                         const FormalParam &formal, Expr &arg) {
+LogicalResult ModelChecker::evalLayerArg(CallExpr &call, const FormalParam &formal, Expr &arg) {
   llvm::StringRef callee = call.getCallee();
   LayerAttrs &attrs = call.layer;
   switch (formal.kind) {
@@ -121,8 +114,7 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call,
     return success();
   case ArgKind::PosInt: {
     int64_t value = 0;
-    if (failed(evalPosInt(arg, "'" + llvm::Twine(formal.name) + "' of " + callee,
-                          value)))
+    if (failed(evalPosInt(arg, "'" + llvm::Twine(formal.name) + "' of " + callee, value)))
       return failure();
     if (int64_t *field = intField(attrs, formal.field))
       *field = value;
@@ -130,15 +122,11 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call,
   }
   case ArgKind::Activation: {
     auto *name = llvm::dyn_cast<NameExpr>(&arg);
-    std::optional<Activation> activation =
-        name ? lookupActivation(name->getName()) : std::nullopt;
+    std::optional<Activation> activation = name ? lookupActivation(name->getName()) : std::nullopt;
     if (!activation) {
       std::string what =
-          name ? ("unknown activation '" + name->getName() + "'").str()
-               : std::string("unknown activation");
-      diags.error(arg.getLoc(),
-                  what + " for " + callee +
-                      "; expected relu, sigmoid, tanh, softmax or linear");
+          name ? ("unknown activation '" + name->getName() + "'").str() : std::string("unknown activation");
+      diags.error(arg.getLoc(), what + " for " + callee + "; expected relu, sigmoid, tanh, softmax or linear");
       return failure();
     }
     attrs.activation = *activation;
@@ -146,8 +134,7 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call,
   }
   case ArgKind::Padding: {
     auto *name = llvm::dyn_cast<NameExpr>(&arg);
-    std::optional<Padding> padding =
-        name ? lookupPadding(name->getName()) : std::nullopt;
+    std::optional<Padding> padding = name ? lookupPadding(name->getName()) : std::nullopt;
     if (!padding) {
       diags.error(arg.getLoc(), "padding must be valid or same");
       return failure();
@@ -177,9 +164,7 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call,
 /// Sets the field of a left-out layer argument to its default
 /// (Builtins.def): a number, an activation or padding name, or the name of
 /// another argument whose value it takes (a pooling's stride is its size).
-void ModelChecker::applyLayerDefault(LayerAttrs &attrs,
-                                     const FunctionSpec &spec,
-                                     const FormalParam &formal) {
+void ModelChecker::applyLayerDefault(LayerAttrs &attrs, const FunctionSpec &spec, const FormalParam &formal) {
   llvm::StringRef value = formal.defaultValue;
   if (value.empty())
     return;
@@ -212,8 +197,7 @@ void ModelChecker::applyLayerDefault(LayerAttrs &attrs,
 /// conv2d, maxpool, avgpool on an NHWC input: the window must fit (valid
 /// padding) or is padded TensorFlow's way (same); conv2d's kernel and bias
 /// follow from the input channels.
-LogicalResult ModelChecker::checkWindowLayer(CallExpr &call,
-                                             const TensorType &x) {
+LogicalResult ModelChecker::checkWindowLayer(CallExpr &call, const TensorType &x) {
   LayerAttrs &attrs = call.layer;
   int64_t h = x.dims[1], w = x.dims[2], c = x.dims[3];
   int64_t k = attrs.kernelSize, s = attrs.stride;
@@ -223,22 +207,16 @@ LogicalResult ModelChecker::checkWindowLayer(CallExpr &call,
     auto [left, right] = shape::samePadding(w, k, s);
     attrs.pads = {top, bottom, left, right};
   }
-  std::optional<int64_t> outH =
-      shape::windowOutputSize(h, k, s, attrs.pads[0], attrs.pads[1]);
-  std::optional<int64_t> outW =
-      shape::windowOutputSize(w, k, s, attrs.pads[2], attrs.pads[3]);
+  std::optional<int64_t> outH = shape::windowOutputSize(h, k, s, attrs.pads[0], attrs.pads[1]);
+  std::optional<int64_t> outW = shape::windowOutputSize(w, k, s, attrs.pads[2], attrs.pads[3]);
   if (!outH || !outW) { // Only with padding=valid: 'same' always fits.
-    diags.error(call.getLoc(),
-                llvm::Twine(call.getCallee()) + " window " + llvm::Twine(k) +
-                    "x" + llvm::Twine(k) + " does not fit in the input " +
-                    x.str() + " (padding=valid)");
+    diags.error(call.getLoc(), llvm::Twine(call.getCallee()) + " window " + llvm::Twine(k) + "x" + llvm::Twine(k) +
+                                   " does not fit in the input " + x.str() + " (padding=valid)");
     return failure();
   }
   if (call.builtin == Builtin::Conv2D) {
-    if (failed(setLayerParamType(
-            call, 0, TensorType(DType::F32, {k, k, c, attrs.filters}))) ||
-        failed(setLayerParamType(call, 1,
-                                 TensorType(DType::F32, {attrs.filters}))))
+    if (failed(setLayerParamType(call, 0, TensorType(DType::F32, {k, k, c, attrs.filters}))) ||
+        failed(setLayerParamType(call, 1, TensorType(DType::F32, {attrs.filters}))))
       return failure();
     c = attrs.filters;
   }
@@ -257,8 +235,7 @@ LogicalResult ModelChecker::checkFlatten(CallExpr &call, const TensorType &x) {
   int64_t product = 1;
   for (size_t i = 1; i < x.dims.size(); ++i) {
     if (x.dims[i] <= 0 || product > kMaxElements / x.dims[i]) {
-      diags.error(call.getLoc(),
-                  "flatten of " + x.str() + " has more than 2^40 elements");
+      diags.error(call.getLoc(), "flatten of " + x.str() + " has more than 2^40 elements");
       return failure();
     }
     product *= x.dims[i];
@@ -267,14 +244,11 @@ LogicalResult ModelChecker::checkFlatten(CallExpr &call, const TensorType &x) {
   return success();
 }
 
-LogicalResult ModelChecker::evalPosInt(const Expr &arg,
-                                       const llvm::Twine &what,
-                                       int64_t &result) {
+LogicalResult ModelChecker::evalPosInt(const Expr &arg, const llvm::Twine &what, int64_t &result) {
   // Layer sizes must be written as integers: `dense(64)`, not `dense(64.0)`.
   auto *number = llvm::dyn_cast<NumberExpr>(&arg);
   double v = number ? number->getValue() : 0.0;
-  if (!number || !number->isIntegerLiteral() || v < 1 ||
-      v > static_cast<double>(kMaxDimSize)) {
+  if (!number || !number->isIntegerLiteral() || v < 1 || v > static_cast<double>(kMaxDimSize)) {
     diags.error(arg.getLoc(), what + " must be a positive integer literal "
                                      "(at most 2147483647)");
     return failure();

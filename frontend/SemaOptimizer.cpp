@@ -40,7 +40,7 @@ const std::vector<OptimizerSpec> &getOptimizers() {
     };
 #define OPTIMIZER(Id, Name) result.push_back({Name, {}});
 #include "frontend/Builtins.def"
-#define HYPER_PARAM(Optimizer, Name, Default, Range)                           \
+#define HYPER_PARAM(Optimizer, Name, Default, Range)                                                                   \
   result[Optimizer].params.push_back({Name, Default, HyperRange::Range});
 #include "frontend/Builtins.def"
     return result;
@@ -52,9 +52,7 @@ const std::vector<OptimizerSpec> &getOptimizers() {
 
 /// Evaluates the value of hyper-parameter `hp` (written as `key`), checking
 /// its range; reports and returns nullopt if it is not valid.
-static std::optional<double> evalHyperParam(const HyperParamSpec &hp,
-                                            llvm::StringRef key,
-                                            const Expr &value,
+static std::optional<double> evalHyperParam(const HyperParamSpec &hp, llvm::StringRef key, const Expr &value,
                                             Diagnostics &diags) {
   if (hp.range == HyperRange::Bool) {
     auto *name = llvm::dyn_cast<NameExpr>(&value);
@@ -88,8 +86,7 @@ static std::optional<double> evalHyperParam(const HyperParamSpec &hp,
     break;
   }
   if (requirement) {
-    diags.error(value.getLoc(), "'" + key + "' must be " + requirement +
-                                    ", got " + formatNumber(v));
+    diags.error(value.getLoc(), "'" + key + "' must be " + requirement + ", got " + formatNumber(v));
     return std::nullopt;
   }
   return v;
@@ -135,21 +132,18 @@ LogicalResult ModelChecker::checkOptimizer(OptimizerStmt &opt) {
           expected += i + 1 == spec->params.size() ? " or " : ", ";
         expected += spec->params[i].name;
       }
-      diags.error(arg.keywordLoc, "unknown hyper-parameter '" + arg.keyword +
-                                      "' for " + spec->name + "; expected " +
-                                      expected);
+      diags.error(arg.keywordLoc,
+                  "unknown hyper-parameter '" + arg.keyword + "' for " + spec->name + "; expected " + expected);
       return failure();
     }
     if (givenAt[index].isValid()) {
-      diags.error(arg.keywordLoc,
-                  "hyper-parameter '" + key + "' is given more than once");
+      diags.error(arg.keywordLoc, "hyper-parameter '" + key + "' is given more than once");
       diags.note(givenAt[index], "first given here");
       return failure();
     }
     givenAt[index] = arg.keywordLoc;
 
-    std::optional<double> v =
-        evalHyperParam(spec->params[index], key, *arg.value, diags);
+    std::optional<double> v = evalHyperParam(spec->params[index], key, *arg.value, diags);
     if (!v)
       return failure();
     info.hyperParams[index].second = *v;

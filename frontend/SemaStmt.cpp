@@ -20,16 +20,13 @@
 using namespace kiln;
 using namespace kiln::sema;
 
-LogicalResult ModelChecker::define(llvm::StringRef name, Location loc,
-                                   Symbol symbol, bool mayShadowBuiltin) {
+LogicalResult ModelChecker::define(llvm::StringRef name, Location loc, Symbol symbol, bool mayShadowBuiltin) {
   if (name == "N") {
     diags.error(loc, "'N' is reserved for the batch dimension");
     return failure();
   }
-  if (!mayShadowBuiltin &&
-      (isBuiltinFunctionName(name) || lookupActivation(name))) {
-    diags.error(loc, "'" + name + "' is the name of a builtin function; " +
-                         "choose another name");
+  if (!mayShadowBuiltin && (isBuiltinFunctionName(name) || lookupActivation(name))) {
+    diags.error(loc, "'" + name + "' is the name of a builtin function; " + "choose another name");
     return failure();
   }
   auto it = symbols.find(name);
@@ -86,8 +83,7 @@ LogicalResult ModelChecker::checkInput(InputStmt &input) {
     diags.error(spec.loc, "input '" + input.getName() +
                               "' must have the batch dimension N first "
                               "(as in " +
-                              getDTypeName(spec.type.dtype) +
-                              "[N, ...]), but has type " + spec.type.str());
+                              getDTypeName(spec.type.dtype) + "[N, ...]), but has type " + spec.type.str());
     return failure();
   }
   Symbol symbol;
@@ -104,8 +100,7 @@ LogicalResult ModelChecker::checkParam(ParamStmt &param) {
   if (failed(checkDeclaredType(spec)))
     return failure();
   if (spec.type.dtype != DType::F32) {
-    diags.error(spec.loc, "parameters must be f32, but '" + param.getName() +
-                              "' has type " + spec.type.str());
+    diags.error(spec.loc, "parameters must be f32, but '" + param.getName() + "' has type " + spec.type.str());
     return failure();
   }
   if (!spec.type.dims.empty() && spec.type.dims[0] == kDynamic) {
@@ -113,8 +108,7 @@ LogicalResult ModelChecker::checkParam(ParamStmt &param) {
     return failure();
   }
   const InitializerSpec &initSpec = param.getInitializer();
-  InitKind init = spec.type.getRank() >= 2 ? InitKind::GlorotUniform
-                                           : InitKind::Zeros;
+  InitKind init = spec.type.getRank() >= 2 ? InitKind::GlorotUniform : InitKind::Zeros;
   double value = 0.0;
   if (initSpec.present) {
     std::optional<InitKind> named = lookupInitializer(initSpec.name);
@@ -127,8 +121,7 @@ LogicalResult ModelChecker::checkParam(ParamStmt &param) {
                                     "or a number");
       return failure();
     } else if (*named == InitKind::GlorotUniform && spec.type.isScalar()) {
-      diags.error(initSpec.loc,
-                  "glorot_uniform needs a parameter of rank 1 or more");
+      diags.error(initSpec.loc, "glorot_uniform needs a parameter of rank 1 or more");
       return failure();
     } else {
       init = *named;
@@ -141,16 +134,14 @@ LogicalResult ModelChecker::checkParam(ParamStmt &param) {
   if (failed(define(param.getName(), param.getNameLoc(), symbol,
                     /*mayShadowBuiltin=*/false)))
     return failure();
-  unsigned index =
-      addParam(param.getName().str(), spec.type, init, param.getNameLoc());
+  unsigned index = addParam(param.getName().str(), spec.type, init, param.getNameLoc());
   model.params[index].initValue = value;
   param.paramIndex = static_cast<int>(index);
   symbols[param.getName()].paramIndex = static_cast<int>(index);
   return success();
 }
 
-unsigned ModelChecker::addParam(std::string name, TensorType type,
-                                InitKind init, Location loc) {
+unsigned ModelChecker::addParam(std::string name, TensorType type, InitKind init, Location loc) {
   ParamInfo info;
   info.name = std::move(name);
   info.type = std::move(type);
@@ -189,30 +180,25 @@ void ModelChecker::nameLayers(Expr &root) {
     call->instanceName = (kind + "_" + llvm::Twine(index)).str();
     // The type and initializer are set once the input type is known
     // (setLayerParamType).
-    for (const std::string &suffix :
-         getLayerParamSuffixes(lookupFunction(kind)->builtin)) {
+    for (const std::string &suffix : getLayerParamSuffixes(lookupFunction(kind)->builtin)) {
       std::string name = call->instanceName + suffix;
-      call->paramIndices.push_back(
-          addParam(name, TensorType(), InitKind::Zeros, call->getLoc()));
+      call->paramIndices.push_back(addParam(name, TensorType(), InitKind::Zeros, call->getLoc()));
       call->paramNames.push_back(name);
     }
   }
 }
 
-LogicalResult ModelChecker::setLayerParamType(CallExpr &call, unsigned which,
-                                              TensorType type) {
+LogicalResult ModelChecker::setLayerParamType(CallExpr &call, unsigned which, TensorType type) {
   ParamInfo &param = model.params[call.paramIndices[which]];
   if (type.getStaticElementCount() < 0) {
-    diags.error(call.getLoc(), "parameter '" + param.name + "' of type " +
-                                   type.str() +
-                                   " would have more than 2^40 elements");
+    diags.error(call.getLoc(),
+                "parameter '" + param.name + "' of type " + type.str() + " would have more than 2^40 elements");
     return failure();
   }
   param.type = std::move(type);
   param.init = getLayerParamInit(call.builtin, which);
   return success();
 }
-
 
 /// let, loss, metric and output statements: the expression, then the rules
 /// of the statement's kind.
@@ -256,14 +242,12 @@ LogicalResult ModelChecker::checkLoss(LossStmt &lossStmt) {
   loss = &lossStmt;
   const Expr *expr = lossStmt.getExpr();
   if (!lossStmt.type.isScalar()) {
-    diags.error(expr->getLoc(), "loss must be a scalar, but has type " +
-                                    lossStmt.type.str());
+    diags.error(expr->getLoc(), "loss must be a scalar, but has type " + lossStmt.type.str());
     return failure();
   }
   // A scalar i32 (`argmax` of a vector) is a scalar, but not a loss.
   if (lossStmt.type.dtype != DType::F32) {
-    diags.error(expr->getLoc(), "loss must be f32, but has type " +
-                                    lossStmt.type.str());
+    diags.error(expr->getLoc(), "loss must be f32, but has type " + lossStmt.type.str());
     return failure();
   }
   return success();
@@ -273,15 +257,12 @@ LogicalResult ModelChecker::checkLoss(LossStmt &lossStmt) {
 LogicalResult ModelChecker::checkMetric(MetricStmt &metric, Symbol symbol) {
   const Expr *expr = metric.getExpr();
   if (!metric.type.isScalar()) {
-    diags.error(expr->getLoc(), "metric '" + metric.getName() +
-                                    "' must be a scalar, but has type " +
-                                    metric.type.str());
+    diags.error(expr->getLoc(),
+                "metric '" + metric.getName() + "' must be a scalar, but has type " + metric.type.str());
     return failure();
   }
   if (metric.type.dtype != DType::F32) {
-    diags.error(expr->getLoc(), "metric '" + metric.getName() +
-                                    "' must be f32, but has type " +
-                                    metric.type.str());
+    diags.error(expr->getLoc(), "metric '" + metric.getName() + "' must be f32, but has type " + metric.type.str());
     return failure();
   }
   symbol.kind = NameKind::Metric;
@@ -295,11 +276,9 @@ LogicalResult ModelChecker::checkMetric(MetricStmt &metric, Symbol symbol) {
 /// value depending on that example alone.
 LogicalResult ModelChecker::checkOutput(OutputStmt &output, Symbol symbol) {
   const Expr *expr = output.getExpr();
-  auto [it, inserted] =
-      outputNames.try_emplace(output.getName(), output.getNameLoc());
+  auto [it, inserted] = outputNames.try_emplace(output.getName(), output.getNameLoc());
   if (!inserted) {
-    diags.error(output.getNameLoc(),
-                "'" + output.getName() + "' is already an output");
+    diags.error(output.getNameLoc(), "'" + output.getName() + "' is already an output");
     diags.note(it->second, "first declared as an output here");
     return failure();
   }
@@ -310,15 +289,13 @@ LogicalResult ModelChecker::checkOutput(OutputStmt &output, Symbol symbol) {
     output.sourceKind = source->kind;
     output.source = source->stmt;
     output.type = source->type;
-    output.deps = collectTargetDependencies(source->kind, source->stmt,
-                                            source->paramIndex, model);
+    output.deps = collectTargetDependencies(source->kind, source->stmt, source->paramIndex, model);
   }
   if (!output.type.hasBatchDim()) {
-    diags.error(expr ? expr->getLoc() : output.getNameLoc(),
-                "output '" + output.getName() +
-                    "' must have the batch dimension N first, but has "
-                    "type " +
-                    output.type.str());
+    diags.error(expr ? expr->getLoc() : output.getNameLoc(), "output '" + output.getName() +
+                                                                 "' must have the batch dimension N first, but has "
+                                                                 "type " +
+                                                                 output.type.str());
     return failure();
   }
   // Each example's output must depend on that example alone.
@@ -329,11 +306,10 @@ LogicalResult ModelChecker::checkOutput(OutputStmt &output, Symbol symbol) {
   else if (const Expr *source = targetExpr(output.sourceKind, output.source))
     mixing = findBatchMixing(*source, why);
   if (mixing) {
-    diags.error(output.getNameLoc(),
-                "output '" + output.getName() +
-                    "' depends on other examples of the batch: an "
-                    "example's value would change with the batch it is "
-                    "computed in");
+    diags.error(output.getNameLoc(), "output '" + output.getName() +
+                                         "' depends on other examples of the batch: an "
+                                         "example's value would change with the batch it is "
+                                         "computed in");
     diags.note(mixing->getLoc(), why);
     return failure();
   }

@@ -49,8 +49,7 @@ enum class DynamicDims {
 
 /// NumPy broadcasting of one pair of aligned extents, or nullopt if they do
 /// not broadcast.
-inline std::optional<int64_t> broadcastDim(int64_t a, int64_t b,
-                                           DynamicDims mode) {
+inline std::optional<int64_t> broadcastDim(int64_t a, int64_t b, DynamicDims mode) {
   if (a == b)
     return a;
   if (a == 1)
@@ -64,9 +63,8 @@ inline std::optional<int64_t> broadcastDim(int64_t a, int64_t b,
 
 /// NumPy broadcasting of two shapes: aligned on the right, a missing
 /// dimension acting as 1. Returns nullopt if some pair does not broadcast.
-inline std::optional<std::vector<int64_t>>
-broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs,
-                DynamicDims mode) {
+inline std::optional<std::vector<int64_t>> broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs,
+                                                           DynamicDims mode) {
   size_t rank = std::max(lhs.size(), rhs.size());
   std::vector<int64_t> result(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -85,19 +83,16 @@ broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs,
 /// `rhs` under DynamicDims::Unknown: each extent is the inferred one, or
 /// dynamic where an operand's aligned extent is dynamic (the inferred
 /// static size is then only checked at run time).
-inline bool isBroadcastResult(llvm::ArrayRef<int64_t> lhs,
-                              llvm::ArrayRef<int64_t> rhs,
+inline bool isBroadcastResult(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs,
                               llvm::ArrayRef<int64_t> result) {
-  std::optional<std::vector<int64_t>> expected =
-      broadcastShapes(lhs, rhs, DynamicDims::Unknown);
+  std::optional<std::vector<int64_t>> expected = broadcastShapes(lhs, rhs, DynamicDims::Unknown);
   if (!expected || expected->size() != result.size())
     return false;
   size_t rank = result.size();
   for (size_t i = 0; i < rank; ++i) {
     size_t fromRight = rank - 1 - i;
-    bool operandDynamic =
-        (fromRight < lhs.size() && isDynamic(lhs[lhs.size() - 1 - fromRight])) ||
-        (fromRight < rhs.size() && isDynamic(rhs[rhs.size() - 1 - fromRight]));
+    bool operandDynamic = (fromRight < lhs.size() && isDynamic(lhs[lhs.size() - 1 - fromRight])) ||
+                          (fromRight < rhs.size() && isDynamic(rhs[rhs.size() - 1 - fromRight]));
     if (result[i] != (*expected)[i] && !(operandDynamic && isDynamic(result[i])))
       return false;
   }
@@ -108,8 +103,7 @@ inline bool isBroadcastResult(llvm::ArrayRef<int64_t> lhs,
 /// (NumPy rules, aligned on the right; the broadcast_to/sum_to pair): each
 /// extent of `small` equals the aligned one of `large`, is 1, or one of the
 /// two is dynamic.
-inline bool broadcastsTo(llvm::ArrayRef<int64_t> small,
-                         llvm::ArrayRef<int64_t> large) {
+inline bool broadcastsTo(llvm::ArrayRef<int64_t> small, llvm::ArrayRef<int64_t> large) {
   if (small.size() > large.size())
     return false;
   size_t offset = large.size() - small.size();
@@ -128,9 +122,7 @@ inline bool isMatmulRank(size_t rank) { return rank == 1 || rank == 2; }
 /// Returns true if the contraction extents (the last of `lhs`, the first of
 /// `rhs`; both of rank 1 or 2) agree. Under DynamicDims::Unknown a dynamic
 /// extent agrees with anything.
-inline bool matmulContractionMatches(llvm::ArrayRef<int64_t> lhs,
-                                     llvm::ArrayRef<int64_t> rhs,
-                                     DynamicDims mode) {
+inline bool matmulContractionMatches(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs, DynamicDims mode) {
   int64_t l = lhs.back(), r = rhs.front();
   if (mode == DynamicDims::Unknown && (isDynamic(l) || isDynamic(r)))
     return true;
@@ -139,8 +131,7 @@ inline bool matmulContractionMatches(llvm::ArrayRef<int64_t> lhs,
 
 /// The result shape of `lhs @ rhs` (ranks 1 or 2, as numpy.matmul):
 /// [a,k]@[k,b] -> [a,b]; [a,k]@[k] -> [a]; [k]@[k,b] -> [b]; [k]@[k] -> [].
-inline std::vector<int64_t> matmulShape(llvm::ArrayRef<int64_t> lhs,
-                                        llvm::ArrayRef<int64_t> rhs) {
+inline std::vector<int64_t> matmulShape(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs) {
   std::vector<int64_t> result;
   if (lhs.size() == 2)
     result.push_back(lhs[0]);
@@ -155,11 +146,8 @@ inline std::vector<int64_t> matmulShape(llvm::ArrayRef<int64_t> lhs,
 /// A dynamic `in` gives `in` back (dynamic). Returns nullopt if the (dilated)
 /// window does not fit in the padded input. `window`, `stride` and
 /// `dilation` must be positive, the pads non-negative.
-inline std::optional<int64_t> windowOutputSize(int64_t in, int64_t window,
-                                               int64_t stride,
-                                               int64_t padBefore = 0,
-                                               int64_t padAfter = 0,
-                                               int64_t dilation = 1) {
+inline std::optional<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, int64_t padBefore = 0,
+                                               int64_t padAfter = 0, int64_t dilation = 1) {
   if (isDynamic(in))
     return in;
   int64_t span = in + padBefore + padAfter - dilation * (window - 1) - 1;
@@ -171,8 +159,7 @@ inline std::optional<int64_t> windowOutputSize(int64_t in, int64_t window,
 /// TensorFlow's `padding="same"` along one dimension of static extent `in`:
 /// the output extent is ceil(in / stride), and the total zero padding
 /// needed, split with the smaller half before. Returns {before, after}.
-inline std::pair<int64_t, int64_t> samePadding(int64_t in, int64_t window,
-                                               int64_t stride) {
+inline std::pair<int64_t, int64_t> samePadding(int64_t in, int64_t window, int64_t stride) {
   int64_t out = (in + stride - 1) / stride;
   int64_t total = std::max<int64_t>((out - 1) * stride + window - in, 0);
   return {total / 2, total - total / 2};
@@ -182,13 +169,10 @@ inline std::pair<int64_t, int64_t> samePadding(int64_t in, int64_t window,
 /// `filter` ([kh, kw, cin, cout]), `strides` [sh, sw] and zero `pads` [top,
 /// bottom, left, right]: [N, outH, outW, cout]. Both shapes must have rank
 /// 4. Returns nullopt if the window does not fit in the padded input.
-inline std::optional<std::vector<int64_t>>
-conv2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> filter,
-            llvm::ArrayRef<int64_t> strides, llvm::ArrayRef<int64_t> pads) {
-  std::optional<int64_t> h =
-      windowOutputSize(input[1], filter[0], strides[0], pads[0], pads[1]);
-  std::optional<int64_t> w =
-      windowOutputSize(input[2], filter[1], strides[1], pads[2], pads[3]);
+inline std::optional<std::vector<int64_t>> conv2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> filter,
+                                                       llvm::ArrayRef<int64_t> strides, llvm::ArrayRef<int64_t> pads) {
+  std::optional<int64_t> h = windowOutputSize(input[1], filter[0], strides[0], pads[0], pads[1]);
+  std::optional<int64_t> w = windowOutputSize(input[2], filter[1], strides[1], pads[2], pads[3]);
   if (!h || !w)
     return std::nullopt;
   return std::vector<int64_t>{input[0], *h, *w, filter[3]};
@@ -197,9 +181,8 @@ conv2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> filter,
 /// The result shape of a 2-D pooling of an NHWC `input` with `window` [kh,
 /// kw] and `strides` [sh, sw], without padding: [N, outH, outW, C]. Returns
 /// nullopt if the window does not fit.
-inline std::optional<std::vector<int64_t>>
-pool2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> window,
-            llvm::ArrayRef<int64_t> strides) {
+inline std::optional<std::vector<int64_t>> pool2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> window,
+                                                       llvm::ArrayRef<int64_t> strides) {
   std::optional<int64_t> h = windowOutputSize(input[1], window[0], strides[0]);
   std::optional<int64_t> w = windowOutputSize(input[2], window[1], strides[1]);
   if (!h || !w)
@@ -209,8 +192,7 @@ pool2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> window,
 
 /// `shape` without dimension `axis` (in [0, rank)): the result of reducing
 /// along `axis`; without an axis everything is reduced, to rank 0.
-inline std::vector<int64_t> reduceShape(llvm::ArrayRef<int64_t> shape,
-                                        std::optional<int64_t> axis) {
+inline std::vector<int64_t> reduceShape(llvm::ArrayRef<int64_t> shape, std::optional<int64_t> axis) {
   if (!axis)
     return {};
   std::vector<int64_t> result(shape.begin(), shape.end());

@@ -41,8 +41,8 @@ void addGather(OpBuilder &b, Location loc, StringRef model, StringRef input, Ran
   shape[0] = ShapedType::kDynamic;
   auto type = RankedTensorType::get(shape, inputType.getElementType());
   auto rowsType = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
-  auto func = func::FuncOp::create(b, loc, (model + "_gather_" + input).str(),
-                                   b.getFunctionType({type, rowsType}, {type}));
+  auto func =
+      func::FuncOp::create(b, loc, (model + "_gather_" + input).str(), b.getFunctionType({type, rowsType}, {type}));
   func->setAttr(KilnDialect::getGatherAttrName(), b.getStringAttr(input));
   Block *entry = func.addEntryBlock();
   OpBuilder::InsertionGuard guard(b);

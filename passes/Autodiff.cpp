@@ -110,8 +110,7 @@ void eraseDeadOps(Block &block) {
 /// the cotangent of every parameter.
 LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   if (!loss.getBody().hasOneBlock())
-    return loss.emitError() << "kiln-autodiff: '" << loss.getSymName()
-                            << "' must be a single straight-line block";
+    return loss.emitError() << "kiln-autodiff: '" << loss.getSymName() << "' must be a single straight-line block";
   if (loss.getNumResults() == 0 || !isa<RankedTensorType>(loss.getResultTypes()[0]) ||
       cast<RankedTensorType>(loss.getResultTypes()[0]).getRank() != 0 ||
       !isa<FloatType>(cast<RankedTensorType>(loss.getResultTypes()[0]).getElementType()))
@@ -161,8 +160,7 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
       return failure(); // the rule reported at the op
     if (operandCotangents.size() != op->getNumOperands())
       return op->emitError() << "internal error: the differentiation rule of '" << op->getName() << "' returned "
-                             << operandCotangents.size() << " cotangents for " << op->getNumOperands()
-                             << " operands";
+                             << operandCotangents.size() << " cotangents for " << op->getNumOperands() << " operands";
     for (OpOperand &operand : op->getOpOperands()) {
       Value cotangent = operandCotangents[operand.getOperandNumber()];
       Value value = operand.get();
@@ -175,8 +173,8 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
       Value &slot = adjoint[value];
       // The second and later uses of a value add to its adjoint (one add
       // each), at the location of the use that contributes.
-      slot = slot ? kiln::AddOp::create(builder, op->getLoc(), value.getType(), slot, cotangent).getResult()
-                  : cotangent;
+      slot =
+          slot ? kiln::AddOp::create(builder, op->getLoc(), value.getType(), slot, cotangent).getResult() : cotangent;
     }
   }
 

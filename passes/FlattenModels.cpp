@@ -47,8 +47,8 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         // kiln.update stays: kiln-update-in-place consumes it before bufferization.
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-          for (StringRef name : {KilnDialect::getStateAttrName(), KilnDialect::getHyperAttrName(),
-                                 KilnDialect::getClassesAttrName()})
+          for (StringRef name :
+               {KilnDialect::getStateAttrName(), KilnDialect::getHyperAttrName(), KilnDialect::getClassesAttrName()})
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
           for (StringRef name : {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName()})

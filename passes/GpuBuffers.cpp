@@ -22,7 +22,6 @@ using namespace mlir;
 
 namespace {
 
-
 /// Whether the buffer `value` (or a view of it) is read or written by
 /// kernels, returned, or passed to another function: then it lives on the
 /// device. The deallocation bookkeeping (arrays of pointers and flags that

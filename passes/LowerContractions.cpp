@@ -53,7 +53,8 @@ struct MatmulLowering : OpRewritePattern<kiln::MatmulOp> {
       else
         dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, rhs, 1));
     }
-    Value init = filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, type.getElementType(), 0));
+    Value init =
+        filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, type.getElementType(), 0));
     Operation *result;
     if (lhsRank == 2 && rhsRank == 2)
       result = linalg::MatmulOp::create(rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init});
@@ -79,7 +80,8 @@ struct Conv2DLowering : OpRewritePattern<kiln::Conv2DOp> {
     SmallVector<Value> dynamicSizes;
     if (type.isDynamicDim(0))
       dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, op.getInput(), 0));
-    Value init = filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, type.getElementType(), 0));
+    Value init =
+        filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, type.getElementType(), 0));
     auto conv = linalg::Conv2DNhwcHwcfOp::create(rewriter, loc, TypeRange{type}, ValueRange{input, op.getFilter()},
                                                  ValueRange{init}, rewriter.getI64VectorAttr(op.getStrides()),
                                                  rewriter.getI64VectorAttr({1, 1}));
@@ -119,17 +121,15 @@ struct Conv2DGradInputLowering : OpRewritePattern<kiln::Conv2DGradInputOp> {
 
     // flipped[i, j, f, c] = filter[kh-1-i, kw-1-j, c, f].
     auto flippedType = RankedTensorType::get({k[0], k[1], k[3], k[2]}, element);
-    AffineExpr i = getAffineDimExpr(0, context), j = getAffineDimExpr(1, context),
-               f = getAffineDimExpr(2, context), c = getAffineDimExpr(3, context);
+    AffineExpr i = getAffineDimExpr(0, context), j = getAffineDimExpr(1, context), f = getAffineDimExpr(2, context),
+               c = getAffineDimExpr(3, context);
     SmallVector<AffineMap> flipMaps = {AffineMap::get(4, 0, {k[0] - 1 - i, k[1] - 1 - j, c, f}, context),
                                        AffineMap::getMultiDimIdentityMap(4, context)};
     Value flippedInit = tensor::EmptyOp::create(rewriter, loc, flippedType.getShape(), element);
-    Value flipped = linalg::GenericOp::create(rewriter, loc, TypeRange{flippedType}, ValueRange{filter},
-                                              ValueRange{flippedInit}, flipMaps,
-                                              iteratorTypes(SmallVector<bool>(4, false)),
-                                              [](OpBuilder &b, Location l, ValueRange args) {
-                                                linalg::YieldOp::create(b, l, args[0]);
-                                              })
+    Value flipped = linalg::GenericOp::create(
+                        rewriter, loc, TypeRange{flippedType}, ValueRange{filter}, ValueRange{flippedInit}, flipMaps,
+                        iteratorTypes(SmallVector<bool>(4, false)),
+                        [](OpBuilder &b, Location l, ValueRange args) { linalg::YieldOp::create(b, l, args[0]); })
                         .getResult(0);
 
     auto paddedType = RankedTensorType::get({type.getDimSize(0), paddedH, paddedW, k[2]}, element);

@@ -27,8 +27,7 @@ using namespace kiln::lowering;
 
 namespace {
 
-template <typename KilnOp>
-struct UnaryLowering : OpRewritePattern<KilnOp> {
+template <typename KilnOp> struct UnaryLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Type elementType = op.getType().getElementType();
@@ -41,43 +40,34 @@ struct UnaryLowering : OpRewritePattern<KilnOp> {
   static Value scalar(OpBuilder &b, Location loc, Value x, Type type);
 };
 
-template <>
-Value UnaryLowering<kiln::NegOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::NegOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return arith::NegFOp::create(b, loc, x);
 }
-template <>
-Value UnaryLowering<kiln::ReluOp>::scalar(OpBuilder &b, Location loc, Value x, Type type) {
+template <> Value UnaryLowering<kiln::ReluOp>::scalar(OpBuilder &b, Location loc, Value x, Type type) {
   return arith::MaximumFOp::create(b, loc, x, floatConstant(b, loc, type, 0.0));
 }
-template <>
-Value UnaryLowering<kiln::SigmoidOp>::scalar(OpBuilder &b, Location loc, Value x, Type type) {
+template <> Value UnaryLowering<kiln::SigmoidOp>::scalar(OpBuilder &b, Location loc, Value x, Type type) {
   Value one = floatConstant(b, loc, type, 1.0);
   Value expNeg = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
   return arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, expNeg));
 }
-template <>
-Value UnaryLowering<kiln::TanhOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::TanhOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return math::TanhOp::create(b, loc, x);
 }
-template <>
-Value UnaryLowering<kiln::ExpOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::ExpOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return math::ExpOp::create(b, loc, x);
 }
-template <>
-Value UnaryLowering<kiln::LogOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::LogOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return math::LogOp::create(b, loc, x);
 }
-template <>
-Value UnaryLowering<kiln::SqrtOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::SqrtOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return math::SqrtOp::create(b, loc, x);
 }
-template <>
-Value UnaryLowering<kiln::AbsOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
+template <> Value UnaryLowering<kiln::AbsOp>::scalar(OpBuilder &b, Location loc, Value x, Type) {
   return math::AbsFOp::create(b, loc, x);
 }
 
-template <typename KilnOp, typename ArithOp>
-struct BinaryLowering : OpRewritePattern<KilnOp> {
+template <typename KilnOp, typename ArithOp> struct BinaryLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Value result = buildElementwise(rewriter, op.getLoc(), op.getType(), ValueRange{op.getLhs(), op.getRhs()},
@@ -207,8 +197,7 @@ struct DropoutLowering : OpRewritePattern<kiln::DropoutOp> {
           Value seed = arith::ExtUIOp::create(b, l, i64, args[1]);
           Value step = arith::FPToSIOp::create(b, l, i64, args[2]);
           Value stepAndInstance = arith::XOrIOp::create(b, l, step, constant(uint64_t(instance) << 32));
-          Value layerKey =
-              splitMix64(b, l, arith::XOrIOp::create(b, l, seed, splitMix64(b, l, stepAndInstance)));
+          Value layerKey = splitMix64(b, l, arith::XOrIOp::create(b, l, seed, splitMix64(b, l, stepAndInstance)));
           Value linear = constant(0);
           for (int64_t d = 0; d < type.getRank(); ++d) {
             Value index = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));

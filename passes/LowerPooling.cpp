@@ -34,8 +34,7 @@ namespace {
 // Forward ops
 //===----------------------------------------------------------------------===//
 
-template <typename KilnOp, typename LinalgPoolOp, bool isMax>
-struct PoolLowering : OpRewritePattern<KilnOp> {
+template <typename KilnOp, typename LinalgPoolOp, bool isMax> struct PoolLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -48,9 +47,9 @@ struct PoolLowering : OpRewritePattern<KilnOp> {
     double initValue = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
     Value init = filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, element, initValue));
     Value windowShape = tensor::EmptyOp::create(rewriter, loc, window, element);
-    auto pool = LinalgPoolOp::create(rewriter, loc, TypeRange{type}, ValueRange{op.getInput(), windowShape},
-                                     ValueRange{init}, rewriter.getI64VectorAttr(op.getStrides()),
-                                     rewriter.getI64VectorAttr({1, 1}));
+    auto pool =
+        LinalgPoolOp::create(rewriter, loc, TypeRange{type}, ValueRange{op.getInput(), windowShape}, ValueRange{init},
+                             rewriter.getI64VectorAttr(op.getStrides()), rewriter.getI64VectorAttr({1, 1}));
     Value result = pool->getResult(0);
     if (!isMax)
       result = divideBy(rewriter, loc, result, floatConstant(rewriter, loc, element, double(window[0] * window[1])));
@@ -103,8 +102,7 @@ Value buildWindowGather(OpBuilder &b, Location loc, RankedTensorType type, Value
           Value aligned = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
                                                 arith::RemSIOp::create(nb, l, offset, strideValue), zeroIndex);
           Value index = arith::DivSIOp::create(nb, l, offset, strideValue);
-          Value inRange =
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, index, indexConstant(nb, l, size));
+          Value inRange = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, index, indexConstant(nb, l, size));
           valid = arith::AndIOp::create(nb, l, arith::AndIOp::create(nb, l, nonNegative, aligned), inRange);
           return arith::SelectOp::create(nb, l, valid, index, zeroIndex).getResult();
         };
@@ -137,7 +135,7 @@ struct MaxPoolGradLowering : OpRewritePattern<kiln::MaxPoolGradOp> {
     auto indexType = RankedTensorType::get(dyType.getShape(), rewriter.getIndexType());
     SmallVector<Value> sizes = dynamicSizesFrom(rewriter, loc, dyType, dy, [](int64_t i) { return i; });
     Value maxInit = filledTensor(rewriter, loc, dyType, sizes,
-                           floatConstant(rewriter, loc, element, -std::numeric_limits<double>::infinity()));
+                                 floatConstant(rewriter, loc, element, -std::numeric_limits<double>::infinity()));
     Value indexInit = filledTensor(rewriter, loc, indexType, sizes, indexConstant(rewriter, loc, 0));
     Value windowShape = tensor::EmptyOp::create(rewriter, loc, window, element);
     SmallVector<AffineExpr> d;
@@ -153,8 +151,8 @@ struct MaxPoolGradLowering : OpRewritePattern<kiln::MaxPoolGradOp> {
         rewriter, loc, TypeRange{dyType, indexType}, ValueRange{input, windowShape}, ValueRange{maxInit, indexInit},
         maps, iteratorTypes({false, false, false, false, true, true}), [&](OpBuilder &b, Location l, ValueRange args) {
           Value ki = linalg::IndexOp::create(b, l, 4), kj = linalg::IndexOp::create(b, l, 5);
-          Value position = arith::AddIOp::create(
-              b, l, arith::MulIOp::create(b, l, ki, indexConstant(b, l, windowWidth)), kj);
+          Value position =
+              arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, ki, indexConstant(b, l, windowWidth)), kj);
           Value greater = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[2]);
           Value newMax = arith::SelectOp::create(b, l, greater, args[0], args[2]);
           Value newIndex = arith::SelectOp::create(b, l, greater, position, args[3]);
@@ -165,8 +163,8 @@ struct MaxPoolGradLowering : OpRewritePattern<kiln::MaxPoolGradOp> {
     Value result = buildWindowGather(
         rewriter, loc, type, dy, dyType, window, strides,
         [&](OpBuilder &b, Location l, Value n, Value oy, Value ox, Value c, Value ki, Value kj) {
-          Value position = arith::AddIOp::create(
-              b, l, arith::MulIOp::create(b, l, ki, indexConstant(b, l, windowWidth)), kj);
+          Value position =
+              arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, ki, indexConstant(b, l, windowWidth)), kj);
           Value picked = tensor::ExtractOp::create(b, l, chosen, ValueRange{n, oy, ox, c});
           Value cotangent = tensor::ExtractOp::create(b, l, dy, ValueRange{n, oy, ox, c});
           Value isChosen = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, picked, position);
@@ -202,7 +200,8 @@ struct AvgPoolGradLowering : OpRewritePattern<kiln::AvgPoolGradOp> {
 } // namespace
 
 void kiln::populateLowerPoolingPatterns(RewritePatternSet &patterns) {
-  patterns.add<PoolLowering<kiln::MaxPoolOp, linalg::PoolingNhwcMaxOp, true>,
-               PoolLowering<kiln::AvgPoolOp, linalg::PoolingNhwcSumOp, false>, MaxPoolGradLowering,
-               AvgPoolGradLowering>(patterns.getContext());
+  patterns
+      .add<PoolLowering<kiln::MaxPoolOp, linalg::PoolingNhwcMaxOp, true>,
+           PoolLowering<kiln::AvgPoolOp, linalg::PoolingNhwcSumOp, false>, MaxPoolGradLowering, AvgPoolGradLowering>(
+          patterns.getContext());
 }

@@ -39,8 +39,7 @@ namespace {
 // Reductions, argmax, softmax
 //===----------------------------------------------------------------------===//
 
-template <typename KilnOp>
-struct ReductionLowering : OpRewritePattern<KilnOp> {
+template <typename KilnOp> struct ReductionLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -86,17 +85,18 @@ struct ArgmaxLowering : OpRewritePattern<kiln::ArgmaxOp> {
     Value maxInit = filledTensor(rewriter, loc, dropDims(inputType, {axis}), sizes,
                                  floatConstant(rewriter, loc, element, -std::numeric_limits<double>::infinity()));
     RankedTensorType indexType = op.getType();
-    Value indexInit = filledTensor(rewriter, loc, indexType, sizes,
-                                   arith::ConstantOp::create(rewriter, loc, rewriter.getIntegerAttr(indexType.getElementType(), 0)));
+    Value indexInit =
+        filledTensor(rewriter, loc, indexType, sizes,
+                     arith::ConstantOp::create(rewriter, loc, rewriter.getIntegerAttr(indexType.getElementType(), 0)));
     SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
     iterators[axis] = utils::IteratorType::reduction;
     AffineMap reducedMap = mapDroppingDim(context, rank, axis);
     SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, context), reducedMap, reducedMap};
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{maxInit.getType(), indexType}, ValueRange{input}, ValueRange{maxInit, indexInit},
-        maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
-          Value index = arith::IndexCastOp::create(b, l, indexType.getElementType(),
-                                                   linalg::IndexOp::create(b, l, axis));
+        rewriter, loc, TypeRange{maxInit.getType(), indexType}, ValueRange{input}, ValueRange{maxInit, indexInit}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value index =
+              arith::IndexCastOp::create(b, l, indexType.getElementType(), linalg::IndexOp::create(b, l, axis));
           // Strictly greater: the first maximal element wins, as in PyTorch and NumPy.
           Value greater = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[1]);
           Value newMax = arith::SelectOp::create(b, l, greater, args[0], args[1]);
@@ -110,32 +110,32 @@ struct ArgmaxLowering : OpRewritePattern<kiln::ArgmaxOp> {
 
 /// softmax(x) = exp(x - max) / sum(exp(x - max)); log_softmax(x) = (x - max) -
 /// log(sum(exp(x - max))), both along `axis`.
-template <typename KilnOp, bool isLog>
-struct SoftmaxLowering : OpRewritePattern<KilnOp> {
+template <typename KilnOp, bool isLog> struct SoftmaxLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value input = op.getInput();
     int64_t axis = op.getAxis();
     Value max = maxOver(rewriter, loc, input, {axis});
-    Value shifted = buildAlongAxis(rewriter, loc, input, ValueRange{max}, axis,
-                                   [](OpBuilder &b, Location l, ValueRange args) {
-                                     return arith::SubFOp::create(b, l, args[0], args[1]).getResult();
-                                   });
-    Value exps = buildElementwise(rewriter, loc, tensorTypeOf(shifted), ValueRange{shifted},
-                                  [](OpBuilder &b, Location l, ValueRange args) {
-                                    return math::ExpOp::create(b, l, args[0]).getResult();
-                                  });
+    Value shifted =
+        buildAlongAxis(rewriter, loc, input, ValueRange{max}, axis, [](OpBuilder &b, Location l, ValueRange args) {
+          return arith::SubFOp::create(b, l, args[0], args[1]).getResult();
+        });
+    Value exps = buildElementwise(
+        rewriter, loc, tensorTypeOf(shifted), ValueRange{shifted},
+        [](OpBuilder &b, Location l, ValueRange args) { return math::ExpOp::create(b, l, args[0]).getResult(); });
     Value sum = sumOver(rewriter, loc, exps, {axis});
     Value result;
     if (isLog)
-      result = buildAlongAxis(rewriter, loc, shifted, ValueRange{sum}, axis, [](OpBuilder &b, Location l, ValueRange args) {
-        return arith::SubFOp::create(b, l, args[0], math::LogOp::create(b, l, args[1])).getResult();
-      });
+      result =
+          buildAlongAxis(rewriter, loc, shifted, ValueRange{sum}, axis, [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::SubFOp::create(b, l, args[0], math::LogOp::create(b, l, args[1])).getResult();
+          });
     else
-      result = buildAlongAxis(rewriter, loc, exps, ValueRange{sum}, axis, [](OpBuilder &b, Location l, ValueRange args) {
-        return arith::DivFOp::create(b, l, args[0], args[1]).getResult();
-      });
+      result =
+          buildAlongAxis(rewriter, loc, exps, ValueRange{sum}, axis, [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::DivFOp::create(b, l, args[0], args[1]).getResult();
+          });
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -156,11 +156,11 @@ struct CrossEntropyLowering : OpRewritePattern<kiln::CrossEntropyOp> {
     RankedTensorType logitsType = tensorTypeOf(logits);
     Type element = logitsType.getElementType();
     Value max = maxOver(rewriter, loc, logits, {1});
-    Value shiftedExp = buildAlongAxis(rewriter, loc, logits, ValueRange{max}, 1,
-                                      [](OpBuilder &b, Location l, ValueRange args) {
-                                        Value d = arith::SubFOp::create(b, l, args[0], args[1]);
-                                        return math::ExpOp::create(b, l, d).getResult();
-                                      });
+    Value shiftedExp =
+        buildAlongAxis(rewriter, loc, logits, ValueRange{max}, 1, [](OpBuilder &b, Location l, ValueRange args) {
+          Value d = arith::SubFOp::create(b, l, args[0], args[1]);
+          return math::ExpOp::create(b, l, d).getResult();
+        });
     Value sum = sumOver(rewriter, loc, shiftedExp, {1});
     RankedTensorType rowType = tensorTypeOf(max);
     SmallVector<AffineMap> maps(4, AffineMap::getMultiDimIdentityMap(1, context));
@@ -199,17 +199,18 @@ struct BinaryCrossEntropyLowering : OpRewritePattern<kiln::BinaryCrossEntropyOp>
     Value p = op.getLhs(), y = op.getRhs();
     RankedTensorType type = tensorTypeOf(p);
     Type element = type.getElementType();
-    Value terms = buildElementwise(rewriter, loc, type, ValueRange{p, y}, [&](OpBuilder &b, Location l, ValueRange args) {
-      Value one = floatConstant(b, l, element, 1.0);
-      Value eps = floatConstant(b, l, element, 1e-7);
-      Value clamped = arith::MinimumFOp::create(b, l, arith::MaximumFOp::create(b, l, args[0], eps),
-                                                arith::SubFOp::create(b, l, one, eps));
-      Value logP = math::LogOp::create(b, l, clamped);
-      Value log1mP = math::LogOp::create(b, l, arith::SubFOp::create(b, l, one, clamped));
-      Value pos = arith::MulFOp::create(b, l, args[1], logP);
-      Value neg = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, one, args[1]), log1mP);
-      return arith::NegFOp::create(b, l, arith::AddFOp::create(b, l, pos, neg)).getResult();
-    });
+    Value terms =
+        buildElementwise(rewriter, loc, type, ValueRange{p, y}, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value one = floatConstant(b, l, element, 1.0);
+          Value eps = floatConstant(b, l, element, 1e-7);
+          Value clamped = arith::MinimumFOp::create(b, l, arith::MaximumFOp::create(b, l, args[0], eps),
+                                                    arith::SubFOp::create(b, l, one, eps));
+          Value logP = math::LogOp::create(b, l, clamped);
+          Value log1mP = math::LogOp::create(b, l, arith::SubFOp::create(b, l, one, clamped));
+          Value pos = arith::MulFOp::create(b, l, args[1], logP);
+          Value neg = arith::MulFOp::create(b, l, arith::SubFOp::create(b, l, one, args[1]), log1mP);
+          return arith::NegFOp::create(b, l, arith::AddFOp::create(b, l, pos, neg)).getResult();
+        });
     rewriter.replaceOp(op, meanOfAll(rewriter, loc, terms));
     return success();
   }
@@ -234,6 +235,6 @@ struct MseLowering : OpRewritePattern<kiln::MseOp> {
 void kiln::populateLowerReductionPatterns(RewritePatternSet &patterns) {
   patterns.add<ReductionLowering<kiln::ReduceSumOp>, ReductionLowering<kiln::ReduceMeanOp>,
                ReductionLowering<kiln::ReduceMaxOp>, ReductionLowering<kiln::ReduceMinOp>, ArgmaxLowering,
-               SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>,
-               CrossEntropyLowering, BinaryCrossEntropyLowering, MseLowering>(patterns.getContext());
+               SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>, CrossEntropyLowering,
+               BinaryCrossEntropyLowering, MseLowering>(patterns.getContext());
 }

@@ -51,8 +51,8 @@ struct ReshapeLowering : OpRewritePattern<kiln::ReshapeOp> {
       rewriter.replaceOp(op, op.getInput());
       return success();
     }
-    return op.emitOpError("reshape from ") << source << " to " << target
-                                           << " is not a collapse or an expansion of dimensions";
+    return op.emitOpError("reshape from ")
+           << source << " to " << target << " is not a collapse or an expansion of dimensions";
   }
 };
 
@@ -132,7 +132,8 @@ struct SumToLowering : OpRewritePattern<kiln::SumToOp> {
     auto keptType = RankedTensorType::get(keptShape, target.getElementType());
     SmallVector<Value> sizes =
         dynamicSizesFrom(rewriter, loc, keptType, input, [&](int64_t k) { return keptSource[k]; });
-    Value init = filledTensor(rewriter, loc, keptType, sizes, floatConstant(rewriter, loc, target.getElementType(), 0.0));
+    Value init =
+        filledTensor(rewriter, loc, keptType, sizes, floatConstant(rewriter, loc, target.getElementType(), 0.0));
     SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, context),
                                    AffineMap::get(rank, 0, kept, context)};
     auto generic = linalg::GenericOp::create(

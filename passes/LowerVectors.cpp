@@ -61,8 +61,7 @@ struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsP
 
     // Transfers: fully unrolled to 1-D loads and stores.
     auto transfers = [](RewritePatternSet &patterns) {
-      populateVectorToSCFConversionPatterns(patterns,
-                                            VectorTransferToSCFOptions().setTargetRank(1).enableFullUnroll());
+      populateVectorToSCFConversionPatterns(patterns, VectorTransferToSCFOptions().setTargetRank(1).enableFullUnroll());
       vector::populateVectorTransferLoweringPatterns(patterns, /*maxTransferRank=*/1);
     };
     if (failed(kiln::cpu::applyPatterns(func, transfers, kMaxSweeps)))

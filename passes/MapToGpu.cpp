@@ -64,9 +64,7 @@ constexpr int64_t kMinKPerSplit = 512;
 
 Value index(OpBuilder &b, Location loc, int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
 
-Value ceilDiv(OpBuilder &b, Location loc, Value x, Value y) {
-  return arith::CeilDivUIOp::create(b, loc, x, y);
-}
+Value ceilDiv(OpBuilder &b, Location loc, Value x, Value y) { return arith::CeilDivUIOp::create(b, loc, x, y); }
 
 Value product(OpBuilder &b, Location loc, ArrayRef<Value> values) {
   Value result = index(b, loc, 1);
@@ -132,8 +130,7 @@ LogicalResult launchParallelLoop(RewriterBase &rewriter, scf::ParallelOp loop, V
   Value one = index(rewriter, loc, 1);
   auto launch = createLaunch(rewriter, loc, stream, {blocks, one, one}, threads);
 
-  Value id = arith::AddIOp::create(rewriter, loc,
-                                   arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, threads),
+  Value id = arith::AddIOp::create(rewriter, loc, arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, threads),
                                    launch.getThreadIds().x);
   Value inRange = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, total);
   auto guard = scf::IfOp::create(rewriter, loc, inRange, /*withElseRegion=*/false);
@@ -142,8 +139,8 @@ LogicalResult launchParallelLoop(RewriterBase &rewriter, scf::ParallelOp loop, V
   IRMapping mapping;
   for (auto [iv, coordinate, lower, step] :
        llvm::zip(loop.getInductionVars(), coordinates, loop.getLowerBound(), loop.getStep()))
-    mapping.map(iv, arith::AddIOp::create(rewriter, loc, lower,
-                                          arith::MulIOp::create(rewriter, loc, coordinate, step)));
+    mapping.map(iv,
+                arith::AddIOp::create(rewriter, loc, lower, arith::MulIOp::create(rewriter, loc, coordinate, step)));
   for (Operation &op : loop.getBody()->without_terminator())
     rewriter.clone(op, mapping);
   rewriter.eraseOp(loop);
@@ -247,8 +244,7 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   SmallVector<Value> sizes = loopSizes(rewriter, op);
-  SmallVector<Value> sizesM = sizesOf(sizes, dims.m), sizesN = sizesOf(sizes, dims.n),
-                     sizesK = sizesOf(sizes, dims.k);
+  SmallVector<Value> sizesM = sizesOf(sizes, dims.m), sizesN = sizesOf(sizes, dims.n), sizesK = sizesOf(sizes, dims.k);
   Value sizeM = product(rewriter, loc, sizesM), sizeN = product(rewriter, loc, sizesN);
   Value sizeK = product(rewriter, loc, sizesK);
   // The tile's width: N when N is known and narrow, else 64.
@@ -276,8 +272,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   Value splits = arith::MaxUIOp::create(rewriter, loc, one, arith::MinUIOp::create(rewriter, loc, wanted, most));
   Value tileK = index(rewriter, loc, kTileK);
   // K per split, rounded up to whole K tiles.
-  Value chunk = arith::MulIOp::create(
-      rewriter, loc, ceilDiv(rewriter, loc, ceilDiv(rewriter, loc, sizeK, splits), tileK), tileK);
+  Value chunk =
+      arith::MulIOp::create(rewriter, loc, ceilDiv(rewriter, loc, ceilDiv(rewriter, loc, sizeK, splits), tileK), tileK);
 
   Value operandA = op.getDpsInputOperand(0)->get(), operandB = op.getDpsInputOperand(1)->get();
   Value operandC = op.getDpsInitOperand(0)->get();
@@ -330,10 +326,8 @@ void launchTiledContraction(RewriterBase &rewriter, linalg::LinalgOp op, const G
   AffineMap mapC = op.getMatchingIndexingMap(op.getDpsInitOperand(0));
 
   auto outputIndex = [&](OpBuilder &b, int64_t i, int64_t j) {
-    Value m = arith::AddIOp::create(b, loc, m0,
-                                    arith::AddIOp::create(b, loc, ty, index(b, loc, i * rowStride)));
-    Value n = arith::AddIOp::create(b, loc, n0,
-                                    arith::AddIOp::create(b, loc, tx, index(b, loc, j * columnStride)));
+    Value m = arith::AddIOp::create(b, loc, m0, arith::AddIOp::create(b, loc, ty, index(b, loc, i * rowStride)));
+    Value n = arith::AddIOp::create(b, loc, n0, arith::AddIOp::create(b, loc, tx, index(b, loc, j * columnStride)));
     Value valid = arith::AndIOp::create(b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, m, sizeM),
                                         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, n, sizeN));
     return std::make_tuple(m, n, valid);
@@ -465,8 +459,7 @@ constexpr int64_t kSplitReductionMinPerThread = 64;
 /// part of the reduction into a register and then atomically into the
 /// output (which holds the initial value). Thread `s * P + p` takes output
 /// `p` (outputs fastest, for coalescing) and reduction steps s, s + S, ...
-LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op, Value summandValue,
-                                   Value stream) {
+LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op, Value summandValue, Value stream) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   SmallVector<Value> sizes = loopSizes(rewriter, op);
@@ -479,18 +472,17 @@ LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op,
   Value one = index(rewriter, loc, 1);
   Value splits = arith::MaxUIOp::create(
       rewriter, loc, one,
-      arith::MinUIOp::create(rewriter, loc,
-                             arith::DivUIOp::create(rewriter, loc, index(rewriter, loc, kSplitReductionThreads), outputs),
-                             arith::DivUIOp::create(rewriter, loc, steps,
-                                                    index(rewriter, loc, kSplitReductionMinPerThread))));
+      arith::MinUIOp::create(
+          rewriter, loc, arith::DivUIOp::create(rewriter, loc, index(rewriter, loc, kSplitReductionThreads), outputs),
+          arith::DivUIOp::create(rewriter, loc, steps, index(rewriter, loc, kSplitReductionMinPerThread))));
   Value total = arith::MulIOp::create(rewriter, loc, outputs, splits);
   Value threads = index(rewriter, loc, kThreadsPerBlock);
   auto launch = createLaunch(rewriter, loc, stream, {ceilDiv(rewriter, loc, total, threads), one, one}, threads);
   Value id = arith::AddIOp::create(rewriter, loc, arith::MulIOp::create(rewriter, loc, launch.getBlockIds().x, threads),
                                    launch.getThreadIds().x);
-  auto guard = scf::IfOp::create(rewriter, loc,
-                                 arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, total),
-                                 /*withElseRegion=*/false);
+  auto guard =
+      scf::IfOp::create(rewriter, loc, arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ult, id, total),
+                        /*withElseRegion=*/false);
   rewriter.setInsertionPointToStart(guard.thenBlock());
   Value p = arith::RemUIOp::create(rewriter, loc, id, outputs);
   Value s = arith::DivUIOp::create(rewriter, loc, id, outputs);
@@ -522,7 +514,8 @@ LogicalResult launchSplitReduction(RewriterBase &rewriter, linalg::GenericOp op,
         continue; // the accumulation itself
       rewriter.clone(bodyOp, mapping);
     }
-    Value sum = arith::AddFOp::create(rewriter, loc, loop.getRegionIterArgs()[0], mapping.lookupOrDefault(summandValue));
+    Value sum =
+        arith::AddFOp::create(rewriter, loc, loop.getRegionIterArgs()[0], mapping.lookupOrDefault(summandValue));
     scf::YieldOp::create(rewriter, loc, sum);
   }
   OpOperand *init = op.getDpsInitOperand(0);
@@ -576,8 +569,8 @@ LogicalResult lowerToLoops(RewriterBase &rewriter, linalg::LinalgOp op, Value st
   if (!hasParallel)
     launchSingleThread(rewriter, generic, stream);
   rewriter.setInsertionPoint(generic);
-  FailureOr<linalg::LinalgLoops> loops = hasParallel ? linalg::linalgOpToParallelLoops(rewriter, generic)
-                                                     : linalg::linalgOpToLoops(rewriter, generic);
+  FailureOr<linalg::LinalgLoops> loops =
+      hasParallel ? linalg::linalgOpToParallelLoops(rewriter, generic) : linalg::linalgOpToLoops(rewriter, generic);
   if (failed(loops))
     return generic.emitError("kiln-map-to-gpu: cannot lower this op to loops");
   rewriter.eraseOp(generic);
@@ -588,9 +581,8 @@ LogicalResult mapFunction(func::FuncOp func) {
   IRRewriter rewriter(func.getContext());
   Block &entry = func.getBody().front();
   rewriter.setInsertionPointToStart(&entry);
-  Value stream =
-      gpu::WaitOp::create(rewriter, func.getLoc(), rewriter.getType<gpu::AsyncTokenType>(), ValueRange{})
-          .getAsyncToken();
+  Value stream = gpu::WaitOp::create(rewriter, func.getLoc(), rewriter.getType<gpu::AsyncTokenType>(), ValueRange{})
+                     .getAsyncToken();
 
   // Host bookkeeping buffers are those that stay memref.alloc; classify
   // before the linalg ops (which mark device buffers) are rewritten.

@@ -132,8 +132,8 @@ void buildUpdate(UpdateBuilder &u, StringRef name, DictionaryAttr optimizer, Val
   } else if (name == "adam") {
     double b1 = hyper(optimizer, "beta_1", 0.9), b2 = hyper(optimizer, "beta_2", 0.999);
     Value one = u.constant(1.0);
-    Value alpha = u.div(u.mul(lr, u.sqrt(u.sub(one, u.pow(u.constant(b2), step)))),
-                        u.sub(one, u.pow(u.constant(b1), step)));
+    Value alpha =
+        u.div(u.mul(lr, u.sqrt(u.sub(one, u.pow(u.constant(b2), step)))), u.sub(one, u.pow(u.constant(b1), step)));
     Value m = u.add(state[0], u.mul(u.sub(g, state[0]), u.constant(1 - b1)));
     Value v = u.add(state[1], u.mul(u.sub(u.mul(g, g), state[1]), u.constant(1 - b2)));
     newState.push_back(m);
@@ -175,8 +175,8 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
       (grad.getResultAttr(i, KilnDialect::getGradAttrName()) ? gradResults : otherResults).push_back(i);
     if (gradResults.size() != paramArgs.size())
-      return grad.emitError("expected one gradient per parameter, got ") << gradResults.size() << " for "
-                                                                         << paramArgs.size() << " parameters";
+      return grad.emitError("expected one gradient per parameter, got ")
+             << gradResults.size() << " for " << paramArgs.size() << " parameters";
 
     Type scalarType = RankedTensorType::get({}, Float32Type::get(context));
     SmallVector<Type> argTypes;
@@ -191,9 +191,9 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       for (const Slot &slot : slots) {
         argTypes.push_back(grad.getArgument(paramArgs[p]).getType());
         argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-            KilnDialect::getStateAttrName(), b.getDictionaryAttr({b.getNamedAttr("param", param),
-                                               b.getNamedAttr("slot", b.getStringAttr(slot.name)),
-                                               b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
+            KilnDialect::getStateAttrName(),
+            b.getDictionaryAttr({b.getNamedAttr("param", param), b.getNamedAttr("slot", b.getStringAttr(slot.name)),
+                                 b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
       }
     }
     unsigned lrIndex = argTypes.size();

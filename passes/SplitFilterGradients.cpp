@@ -40,8 +40,8 @@ namespace {
 /// (n, y*sh + i, x*sw + j, c), (n, y, x, f) -> (i, j, c, f), a multiply-add
 /// body, into a zero fill of a static type; nullopt for any other op.
 std::optional<std::array<int64_t, 2>> filterGradientStrides(linalg::GenericOp op) {
-  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-      op.getNumLoops() != 7 || op.getNumReductionLoops() != 3)
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 || op.getNumLoops() != 7 ||
+      op.getNumReductionLoops() != 3)
     return std::nullopt;
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   if (iterators != iteratorTypes({false, false, false, false, true, true, true}))
@@ -92,9 +92,9 @@ std::optional<std::array<int64_t, 2>> filterGradientStrides(linalg::GenericOp op
   std::optional<int64_t> sw = strideOf(input.getResult(2), d[1], d[6]);
   if (!sh || !sw)
     return std::nullopt;
-  SmallVector<AffineMap> expected = {
-      AffineMap::get(7, 0, {d[4], d[5] * *sh + d[0], d[6] * *sw + d[1], d[2]}, context),
-      AffineMap::get(7, 0, {d[4], d[5], d[6], d[3]}, context), AffineMap::get(7, 0, {d[0], d[1], d[2], d[3]}, context)};
+  SmallVector<AffineMap> expected = {AffineMap::get(7, 0, {d[4], d[5] * *sh + d[0], d[6] * *sw + d[1], d[2]}, context),
+                                     AffineMap::get(7, 0, {d[4], d[5], d[6], d[3]}, context),
+                                     AffineMap::get(7, 0, {d[0], d[1], d[2], d[3]}, context)};
   if (maps != expected)
     return std::nullopt;
   return std::array<int64_t, 2>{*sh, *sw};
@@ -132,14 +132,14 @@ void splitPerWindowOffset(RewriterBase &rewriter, linalg::GenericOp op, std::arr
                                           rewriter.getIndexAttr(strides[1]), rewriter.getIndexAttr(1)};
   for (int64_t i = 0; i < k[0]; ++i)
     for (int64_t j = 0; j < k[1]; ++j) {
-      SmallVector<OpFoldResult> offsets = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(i),
-                                           rewriter.getIndexAttr(j), rewriter.getIndexAttr(0)};
+      SmallVector<OpFoldResult> offsets = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(i), rewriter.getIndexAttr(j),
+                                           rewriter.getIndexAttr(0)};
       Value window = tensor::ExtractSliceOp::create(rewriter, loc, sliceType, input, offsets, sliceSizes, sliceSteps);
       Value init = filledTensor(rewriter, loc, blockType, {}, zero);
-      Value block = linalg::GenericOp::create(rewriter, loc, TypeRange{blockType}, ValueRange{window, dy},
-                                              ValueRange{init}, maps, iteratorTypes({false, false, true, true, true}),
-                                              buildMulAdd)
-                        .getResult(0);
+      Value block =
+          linalg::GenericOp::create(rewriter, loc, TypeRange{blockType}, ValueRange{window, dy}, ValueRange{init}, maps,
+                                    iteratorTypes({false, false, true, true, true}), buildMulAdd)
+              .getResult(0);
       SmallVector<OpFoldResult> at = {rewriter.getIndexAttr(i), rewriter.getIndexAttr(j), rewriter.getIndexAttr(0),
                                       rewriter.getIndexAttr(0)};
       SmallVector<OpFoldResult> blockSizes = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),

@@ -85,8 +85,8 @@ FailureOr<TilingRoot> tileAndFuse(RewriterBase &rewriter, TilingRoot root, Array
   scf::SCFTileAndFuseOptions options;
   options.setTilingOptions(tiling);
   Operation *compute = root.compute;
-  options.setFusionControlFn([compute](tensor::ExtractSliceOp, OpResult producer, bool)
-                                 -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+  options.setFusionControlFn([compute](tensor::ExtractSliceOp, OpResult producer,
+                                       bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
     Operation *owner = producer.getOwner();
     if (owner == compute || isa<linalg::FillOp>(owner))
       return scf::SCFTileAndFuseOptions::ControlFnResult{};
@@ -147,8 +147,8 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
     return success();
   }
   using LoopType = scf::SCFTilingOptions::LoopType;
-  bool dynamicRows = isa<linalg::MatmulOp>(root.compute) &&
-                     root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic && sizes[0] > 1;
+  bool dynamicRows =
+      isa<linalg::MatmulOp>(root.compute) && root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic && sizes[0] > 1;
   if (dynamicRows) {
     SmallVector<int64_t> chunk(sizes.size(), 0);
     chunk[0] = kMatmulRowChunk;
@@ -190,7 +190,8 @@ FailureOr<linalg::LinalgOp> tileDynamicByOne(RewriterBase &rewriter, linalg::Lin
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
   rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
   if (failed(result))
     return failure();
   rewriter.replaceOp(op, result->replacements);
@@ -212,7 +213,8 @@ LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
   rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
   if (failed(result))
     return failure();
   rewriter.replaceOp(op, result->replacements);
@@ -245,7 +247,8 @@ LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
   rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
   if (failed(result))
     return failure();
   rewriter.replaceOp(op, result->replacements);
@@ -265,7 +268,8 @@ LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
   scf::SCFTilingOptions tiling;
   tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), *sizes));
   rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result =
+      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
   if (failed(result))
     return failure();
   for (Operation *tiled : result->tiledOps)
@@ -394,13 +398,12 @@ void populateVectorCleanupPatterns(RewritePatternSet &patterns) {
   vector::populateVectorReductionToContractPatterns(patterns);
   vector::populateSinkVectorOpsPatterns(patterns);
   patterns.add<linalg::LinalgCopyVTRForwardingPattern, linalg::LinalgCopyVTWForwardingPattern>(context,
-                                                                                                /*benefit=*/2);
+                                                                                               /*benefit=*/2);
   vector::TransferReadOp::getCanonicalizationPatterns(patterns, context);
   vector::TransferWriteOp::getCanonicalizationPatterns(patterns, context);
   tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(patterns);
   vector::populateVectorStepLoweringPatterns(patterns);
 }
-
 
 /// Moves loop-invariant code and loop-invariant read/write pairs of tensor
 /// subsets (the accumulators) out of every loop, innermost first, so that a
@@ -417,7 +420,6 @@ void hoistOnTensors(RewriterBase &rewriter, func::FuncOp func) {
 //===----------------------------------------------------------------------===//
 // The pass
 //===----------------------------------------------------------------------===//
-
 
 struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileAndVectorizePass> {
   void runOnOperation() override {
@@ -471,7 +473,8 @@ struct KilnTileAndVectorizePass : kiln::impl::KilnTileAndVectorizeBase<KilnTileA
       return signalPassFailure();
 
     // 3. Unit-window 2-D convolutions and poolings to 1-D, then vectorize.
-    if (failed(applyPatterns(func, [](RewritePatternSet &patterns) { linalg::populateDecomposeConvolutionPatterns(patterns); })))
+    if (failed(applyPatterns(
+            func, [](RewritePatternSet &patterns) { linalg::populateDecomposeConvolutionPatterns(patterns); })))
       return signalPassFailure();
     vectorizeAll(rewriter, func);
     func.walk([](linalg::TransposeOp op) { op->removeAttr(kScalarMarker); });

@@ -50,8 +50,7 @@ struct KilnUpdateInPlacePass : kiln::impl::KilnUpdateInPlaceBase<KilnUpdateInPla
                                      << ", which is not an argument of the same type";
           return signalPassFailure();
         }
-        bufferization::MaterializeInDestinationOp::create(b, ret.getLoc(), ret.getOperand(i),
-                                                          func.getArgument(index));
+        bufferization::MaterializeInDestinationOp::create(b, ret.getLoc(), ret.getOperand(i), func.getArgument(index));
         func.setArgAttr(index, "bufferization.writable", b.getBoolAttr(true));
         erase.set(i);
       }

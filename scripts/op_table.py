@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The per-op table of docs/internals.md: where each kiln op lives, stage by stage.
 
-For every op that dialect/KilnOps.td defines, one row gives the file and line
+For every op that dialect/KilnOps.td (and KilnAutodiffOps.td) defines, one row gives the file and line
 of each stage of its walk through the compiler: the builtin that declares it
 (frontend/Builtins.def), where Sema checks it, where MLIRGen emits it, its ODS
 definition, its VJP (dialect/KilnGradients.cpp), its lowering to linalg
@@ -74,37 +74,49 @@ def first_match(paths, regex):
 
 
 def ops():
-    """(class name, mnemonic, `path:line`) for every op of KilnOps.td."""
+    """(class name, mnemonic, `path:line`) for every op the dialect defines
+    (KilnOps.td and the autodiff-only ops it includes, KilnAutodiffOps.td)."""
     result = []
-    path = "dialect/KilnOps.td"
-    for number, line in enumerate(read_lines(path), 1):
-        match = re.match(r'def Kiln_(\w+Op)\s*:\s*\w+<"(\w+)"', line)
-        if match:
-            result.append((match.group(1), match.group(2), f"{path}:{number}"))
+    for path in files("dialect/Kiln*Ops.td"):
+        for number, line in enumerate(read_lines(path), 1):
+            match = re.match(r'def Kiln_(\w+Op)\s*:\s*\w+<"(\w+)"', line)
+            if match:
+                result.append((match.group(1), match.group(2), f"{path}:{number}"))
     return result
 
 
 def frontend_form(op_class):
-    """The `Builtin::X` or `BinaryOp::X` MLIRGen emits `op_class` for, and the
-    MLIRGen location; (None, None) if MLIRGen never creates it."""
+    """The `Builtin::X`, `BinaryOp::X` or `Activation::X` MLIRGen emits
+    `op_class` for (a builtin first, where several emit it), and the MLIRGen
+    location; (None, None) if MLIRGen never creates it."""
     path = "frontend/MLIRGen.cpp"
     lines = read_lines(path)
     creates = re.compile(r"\bkiln::%s\b" % op_class)
+    found = []  # (preference, form, location)
     for number, line in enumerate(lines, 1):
-        if creates.search(line):
-            if op_class in OP_FORMS:
-                return OP_FORMS[op_class], f"{path}:{number}"
-            for above in range(number - 1, max(0, number - 10), -1):
-                text = lines[above - 1]
-                case = re.search(r"case (?:ast::)?(Builtin|BinaryOp|Activation)::(\w+):", text)
-                if case:
-                    return f"{case.group(1)}::{case.group(2)}", f"{path}:{number}"
-                if "return" in text or "default:" in text:
-                    break  # the line belongs to another case's body
-            if re.search(r"\bUnaryExpr\b|unary", "\n".join(lines[max(0, number - 8):number])):
-                return "unary minus", f"{path}:{number}"
-            return None, f"{path}:{number}"
-    return None, None
+        if not creates.search(line):
+            continue
+        location = f"{path}:{number}"
+        if op_class in OP_FORMS:
+            return OP_FORMS[op_class], location
+        form = None
+        for above in range(number - 1, max(0, number - 10), -1):
+            text = lines[above - 1]
+            case = re.search(r"case (?:ast::)?(Builtin|BinaryOp|Activation)::(\w+):", text)
+            if case:
+                form = f"{case.group(1)}::{case.group(2)}"
+                break
+            if "return" in text or "default:" in text:
+                break  # the line belongs to another case's body
+        if form is None and re.search(r"\bUnaryExpr\b|unary", "\n".join(lines[max(0, number - 8):number])):
+            form = "unary minus"
+        preference = ["Builtin", "BinaryOp", "Activation", "unary minus"]
+        rank = next((i for i, kind in enumerate(preference) if form and form.startswith(kind)), len(preference))
+        found.append((rank, form, location))
+    if not found:
+        return None, None
+    _, form, location = min(found, key=lambda entry: entry[0])
+    return form, location
 
 
 def cell(location, what=None):
@@ -136,7 +148,10 @@ def table():
             builtin = form.split("::")[1]
             declared = first_match(builtins_def, r"^(FUNCTION|LAYER|RESOLVED)\(%s," % builtin)
             checked = first_match(sema, r"\bBuiltin::%s\b" % builtin)
-        elif form and form.startswith(("BinaryOp::", "Activation::")):
+        elif form and form.startswith("Activation::"):
+            declared = first_match(builtins_def, r"^ACTIVATION\(%s," % form.split("::")[1])
+            checked = first_match(sema, r"\b%s\b" % re.escape(form))
+        elif form and form.startswith("BinaryOp::"):
             checked = first_match(sema, r"\b%s\b" % re.escape(form))
         vjp = first_match(gradients, r"\b%s\b" % op_class)
         lowered = first_match(lowering, r"\b%s\b" % op_class)
@@ -184,7 +199,7 @@ def main():
             print(f"op_table.py: the op table in {DOC} is out of date (an op was added, or code moved); "
                   "run scripts/op_table.py --write", file=sys.stderr)
             return 1
-        print(f"op_table.py: {DOC} has one up-to-date row for each of the {len(ops())} ops of KilnOps.td")
+        print(f"op_table.py: {DOC} has one up-to-date row for each of the {len(ops())} ops of the kiln dialect")
         return 0
     with open(doc_path, "w", encoding="utf-8") as f:
         f.write(before + BEGIN + wanted + END + after)

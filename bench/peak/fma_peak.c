@@ -48,9 +48,18 @@ int main(void) {
     vec c6 = SET1(6), c7 = SET1(7), c8 = SET1(8), c9 = SET1(9), c10 = SET1(10), c11 = SET1(11);
     double start = seconds();
     for (long i = 0; i < iterations; ++i) {
-      c0 = FMA(a, c0, b); c1 = FMA(a, c1, b); c2 = FMA(a, c2, b); c3 = FMA(a, c3, b);
-      c4 = FMA(a, c4, b); c5 = FMA(a, c5, b); c6 = FMA(a, c6, b); c7 = FMA(a, c7, b);
-      c8 = FMA(a, c8, b); c9 = FMA(a, c9, b); c10 = FMA(a, c10, b); c11 = FMA(a, c11, b);
+      c0 = FMA(a, c0, b);
+      c1 = FMA(a, c1, b);
+      c2 = FMA(a, c2, b);
+      c3 = FMA(a, c3, b);
+      c4 = FMA(a, c4, b);
+      c5 = FMA(a, c5, b);
+      c6 = FMA(a, c6, b);
+      c7 = FMA(a, c7, b);
+      c8 = FMA(a, c8, b);
+      c9 = FMA(a, c9, b);
+      c10 = FMA(a, c10, b);
+      c11 = FMA(a, c11, b);
     }
     double elapsed = seconds() - start;
     vec total = ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(ADD(c4, c5), ADD(c6, c7)));

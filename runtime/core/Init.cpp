@@ -61,12 +61,10 @@ void computeFans(const kiln_tensor_t *tensor, double &fanIn, double &fanOut) {
   }
 }
 
-template <typename T>
-void fillUniform(kiln_tensor_t *tensor, double limit, uint64_t state) {
+template <typename T> void fillUniform(kiln_tensor_t *tensor, double limit, uint64_t state) {
   T *data = static_cast<T *>(tensor->data);
   for (int64_t i = 0; i < tensor->numElements; ++i) {
-    double u = static_cast<double>(kiln_splitmix64_next(&state) >> 11) *
-               0x1.0p-53; // [0, 1)
+    double u = static_cast<double>(kiln_splitmix64_next(&state) >> 11) * 0x1.0p-53; // [0, 1)
     data[i] = static_cast<T>(limit * (2.0 * u - 1.0));
   }
 }
@@ -75,8 +73,7 @@ void fillUniform(kiln_tensor_t *tensor, double limit, uint64_t state) {
 
 extern "C" uint64_t kiln_fnv1a64(const char *text) {
   uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const unsigned char *p = reinterpret_cast<const unsigned char *>(text);
-       *p; ++p) {
+  for (const unsigned char *p = reinterpret_cast<const unsigned char *>(text); *p; ++p) {
     hash ^= *p;
     hash *= 0x100000001b3ULL;
   }
@@ -92,14 +89,11 @@ extern "C" uint64_t kiln_param_stream_seed(uint64_t seed, const char *name) {
   return mix64(seed ^ mix64(kiln_fnv1a64(name ? name : "")));
 }
 
-extern "C" kiln_status_t kiln_init_param(kiln_tensor_t *tensor,
-                                         kiln_init_kind_t kind, double value,
-                                         uint64_t seed, const char *name) {
+extern "C" kiln_status_t kiln_init_param(kiln_tensor_t *tensor, kiln_init_kind_t kind, double value, uint64_t seed,
+                                         const char *name) {
   const char *label = name ? name : "<unnamed>";
   if (!tensor)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_init_param: tensor for parameter '%s' is NULL",
-                      label);
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_init_param: tensor for parameter '%s' is NULL", label);
   switch (kind) {
   case KILN_INIT_ZEROS:
     std::memset(tensor->data, 0, tensor->byteSize);

@@ -44,8 +44,7 @@ struct kiln_tensor_s {
 namespace kiln::runtime {
 
 /// Shorthand for `kiln_status_create`.
-kiln_status_t makeStatus(kiln_status_code_t code, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
+kiln_status_t makeStatus(kiln_status_code_t code, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 /// "path: <what>: <strerror(errno)>", NOT_FOUND for ENOENT, else IO_ERROR.
 kiln_status_t errnoStatus(const std::string &path, const char *what, int err);
@@ -56,8 +55,7 @@ std::string formatShape(const int64_t *shape, int32_t rank);
 /// Multiplies the dims and the item size with overflow checks; returns false
 /// (leaving outputs unset) when a dim is negative or the byte size does not
 /// fit in int64 / size_t.
-bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize,
-                  int64_t &numElements, size_t &byteSize);
+bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize, int64_t &numElements, size_t &byteSize);
 
 /// Whether `text[0..size)` is valid UTF-8 (no overlong forms, surrogates or
 /// code points above U+10FFFF).
@@ -116,14 +114,13 @@ private:
 /// Allocates an uninitialized tensor (data not zero-filled) without
 /// validating arguments beyond the size arithmetic. `what` names the file
 /// for the out-of-memory message.
-kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank,
-                             const int64_t *shape, const std::string &what,
+kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank, const int64_t *shape, const std::string &what,
                              kiln_tensor_t **out);
 
 /// Where a packed function's buffers live, and where its results go.
 enum class InvokeMode {
-  Host,         ///< host buffers; results copied into new tensors
-  Device,       ///< device buffers; results copied back to the host
+  Host,          ///< host buffers; results copied into new tensors
+  Device,        ///< device buffers; results copied back to the host
   DeviceResident ///< device buffers; results stay on the device (hostStale)
 };
 

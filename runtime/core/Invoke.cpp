@@ -139,8 +139,8 @@ kiln_status_t kiln::runtime::invokePacked(kiln_packed_fn_t fn, size_t num_args, 
 }
 
 extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args,
-                                     size_t num_results, const kiln_dtype_t *result_dtypes,
-                                     const int32_t *result_ranks, kiln_tensor_t **results) {
+                                     size_t num_results, const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
+                                     kiln_tensor_t **results) {
   if (!fn || (num_args && !args) || (num_results && (!result_dtypes || !result_ranks || !results)))
     return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: null argument");
   std::vector<const void *> data(num_args);
@@ -149,6 +149,6 @@ extern "C" kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const
       return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "kiln_invoke: argument %zu is null", i);
     data[i] = kiln_tensor_const_data(args[i]);
   }
-  return kiln::runtime::invokePacked(fn, num_args, args, data.data(), num_results, result_dtypes, result_ranks,
-                                     results, kiln::runtime::InvokeMode::Host);
+  return kiln::runtime::invokePacked(fn, num_args, args, data.data(), num_results, result_dtypes, result_ranks, results,
+                                     kiln::runtime::InvokeMode::Host);
 }

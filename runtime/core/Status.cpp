@@ -24,12 +24,9 @@ struct kiln_status_s {
 };
 
 namespace {
-kiln_status_s outOfMemoryStatus = {
-    KILN_STATUS_RESOURCE_EXHAUSTED,
-    "out of memory while reporting an error"};
+kiln_status_s outOfMemoryStatus = {KILN_STATUS_RESOURCE_EXHAUSTED, "out of memory while reporting an error"};
 
-kiln_status_t vcreate(kiln_status_code_t code, const char *format,
-                      va_list args) {
+kiln_status_t vcreate(kiln_status_code_t code, const char *format, va_list args) {
   va_list copy;
   va_copy(copy, args);
   int length = std::vsnprintf(nullptr, 0, format, copy);
@@ -48,8 +45,7 @@ kiln_status_t vcreate(kiln_status_code_t code, const char *format,
 }
 } // namespace
 
-extern "C" kiln_status_t kiln_status_create(kiln_status_code_t code,
-                                            const char *format, ...) {
+extern "C" kiln_status_t kiln_status_create(kiln_status_code_t code, const char *format, ...) {
   va_list args;
   va_start(args, format);
   kiln_status_t status = vcreate(code, format, args);
@@ -57,13 +53,9 @@ extern "C" kiln_status_t kiln_status_create(kiln_status_code_t code,
   return status;
 }
 
-extern "C" const char *kiln_status_message(kiln_status_t status) {
-  return status ? status->message : "";
-}
+extern "C" const char *kiln_status_message(kiln_status_t status) { return status ? status->message : ""; }
 
-extern "C" kiln_status_code_t kiln_status_code(kiln_status_t status) {
-  return status ? status->code : KILN_STATUS_OK;
-}
+extern "C" kiln_status_code_t kiln_status_code(kiln_status_t status) { return status ? status->code : KILN_STATUS_OK; }
 
 extern "C" void kiln_status_free(kiln_status_t status) {
   if (status && status != &outOfMemoryStatus)
@@ -81,9 +73,8 @@ kiln_status_t makeStatus(kiln_status_code_t code, const char *format, ...) {
 }
 
 kiln_status_t errnoStatus(const std::string &path, const char *what, int err) {
-  return makeStatus(err == ENOENT ? KILN_STATUS_NOT_FOUND
-                                  : KILN_STATUS_IO_ERROR,
-                    "%s: %s: %s", path.c_str(), what, std::strerror(err));
+  return makeStatus(err == ENOENT ? KILN_STATUS_NOT_FOUND : KILN_STATUS_IO_ERROR, "%s: %s: %s", path.c_str(), what,
+                    std::strerror(err));
 }
 
 std::string formatShape(const int64_t *shape, int32_t rank) {

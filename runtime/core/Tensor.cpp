@@ -73,8 +73,7 @@ extern "C" const char *kiln_dtype_name(kiln_dtype_t dtype) {
 
 namespace kiln::runtime {
 
-bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize,
-                  int64_t &numElements, size_t &byteSize) {
+bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize, int64_t &numElements, size_t &byteSize) {
   uint64_t elements = 1;
   for (int32_t i = 0; i < rank; ++i) {
     if (shape[i] < 0)
@@ -94,20 +93,16 @@ bool checkedSizes(const int64_t *shape, int32_t rank, size_t itemSize,
   return true;
 }
 
-kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank,
-                             const int64_t *shape, const std::string &what,
+kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank, const int64_t *shape, const std::string &what,
                              kiln_tensor_t **out) {
   int64_t numElements = 0;
   size_t byteSize = 0;
-  if (!checkedSizes(shape, rank, kiln_dtype_size(dtype), numElements,
-                    byteSize))
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "%s: tensor shape %s of %s is too large", what.c_str(),
+  if (!checkedSizes(shape, rank, kiln_dtype_size(dtype), numElements, byteSize))
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: tensor shape %s of %s is too large", what.c_str(),
                       formatShape(shape, rank).c_str(), kiln_dtype_name(dtype));
   auto *tensor = new (std::nothrow) kiln_tensor_s();
   if (!tensor)
-    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED,
-                      "%s: out of memory allocating a tensor", what.c_str());
+    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED, "%s: out of memory allocating a tensor", what.c_str());
   tensor->data = kiln_aligned_alloc(byteSize, KILN_TENSOR_ALIGNMENT);
   if (!tensor->data) {
     delete tensor;
@@ -128,24 +123,18 @@ kiln_status_t allocateTensor(kiln_dtype_t dtype, int32_t rank,
 
 } // namespace kiln::runtime
 
-extern "C" kiln_status_t kiln_tensor_create(kiln_dtype_t dtype, int32_t rank,
-                                            const int64_t *shape,
+extern "C" kiln_status_t kiln_tensor_create(kiln_dtype_t dtype, int32_t rank, const int64_t *shape,
                                             kiln_tensor_t **out) {
   if (!out)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_tensor_create: 'out' is NULL");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_create: 'out' is NULL");
   *out = nullptr;
   if (kiln_dtype_size(dtype) == 0)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_tensor_create: invalid dtype %d",
-                      static_cast<int>(dtype));
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_create: invalid dtype %d", static_cast<int>(dtype));
   if (rank < 0 || rank > KILN_MAX_RANK)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_tensor_create: rank %d is outside 0..%d",
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_create: rank %d is outside 0..%d",
                       static_cast<int>(rank), KILN_MAX_RANK);
   if (rank > 0 && !shape)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_tensor_create: 'shape' is NULL for rank %d",
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_create: 'shape' is NULL for rank %d",
                       static_cast<int>(rank));
   for (int32_t i = 0; i < rank; ++i)
     if (shape[i] < 0)
@@ -154,24 +143,19 @@ extern "C" kiln_status_t kiln_tensor_create(kiln_dtype_t dtype, int32_t rank,
                         "negative",
                         static_cast<int>(i), formatShape(shape, rank).c_str());
   kiln_tensor_t *tensor = nullptr;
-  if (kiln_status_t status =
-          allocateTensor(dtype, rank, shape, "kiln_tensor_create", &tensor))
+  if (kiln_status_t status = allocateTensor(dtype, rank, shape, "kiln_tensor_create", &tensor))
     return status;
   std::memset(tensor->data, 0, tensor->byteSize);
   *out = tensor;
   return nullptr;
 }
 
-extern "C" kiln_status_t kiln_tensor_clone(const kiln_tensor_t *tensor,
-                                           kiln_tensor_t **out) {
+extern "C" kiln_status_t kiln_tensor_clone(const kiln_tensor_t *tensor, kiln_tensor_t **out) {
   if (!out || !tensor)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_tensor_clone: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_tensor_clone: NULL argument");
   *out = nullptr;
   kiln_tensor_t *copy = nullptr;
-  if (kiln_status_t status = allocateTensor(tensor->dtype, tensor->rank,
-                                            tensor->shape, "kiln_tensor_clone",
-                                            &copy))
+  if (kiln_status_t status = allocateTensor(tensor->dtype, tensor->rank, tensor->shape, "kiln_tensor_clone", &copy))
     return status;
   if (tensor->byteSize)
     std::memcpy(copy->data, tensor->data, tensor->byteSize);
@@ -187,17 +171,11 @@ extern "C" void kiln_tensor_free(kiln_tensor_t *tensor) {
   delete tensor;
 }
 
-extern "C" kiln_dtype_t kiln_tensor_dtype(const kiln_tensor_t *tensor) {
-  return tensor->dtype;
-}
+extern "C" kiln_dtype_t kiln_tensor_dtype(const kiln_tensor_t *tensor) { return tensor->dtype; }
 
-extern "C" int32_t kiln_tensor_rank(const kiln_tensor_t *tensor) {
-  return tensor->rank;
-}
+extern "C" int32_t kiln_tensor_rank(const kiln_tensor_t *tensor) { return tensor->rank; }
 
-extern "C" const int64_t *kiln_tensor_shape(const kiln_tensor_t *tensor) {
-  return tensor->shape;
-}
+extern "C" const int64_t *kiln_tensor_shape(const kiln_tensor_t *tensor) { return tensor->shape; }
 
 extern "C" int64_t kiln_tensor_dim(const kiln_tensor_t *tensor, int32_t axis) {
   if (axis < 0 || axis >= tensor->rank)
@@ -205,18 +183,10 @@ extern "C" int64_t kiln_tensor_dim(const kiln_tensor_t *tensor, int32_t axis) {
   return tensor->shape[axis];
 }
 
-extern "C" int64_t kiln_tensor_num_elements(const kiln_tensor_t *tensor) {
-  return tensor->numElements;
-}
+extern "C" int64_t kiln_tensor_num_elements(const kiln_tensor_t *tensor) { return tensor->numElements; }
 
-extern "C" size_t kiln_tensor_byte_size(const kiln_tensor_t *tensor) {
-  return tensor->byteSize;
-}
+extern "C" size_t kiln_tensor_byte_size(const kiln_tensor_t *tensor) { return tensor->byteSize; }
 
-extern "C" void *kiln_tensor_data(kiln_tensor_t *tensor) {
-  return tensor->data;
-}
+extern "C" void *kiln_tensor_data(kiln_tensor_t *tensor) { return tensor->data; }
 
-extern "C" const void *kiln_tensor_const_data(const kiln_tensor_t *tensor) {
-  return tensor->data;
-}
+extern "C" const void *kiln_tensor_const_data(const kiln_tensor_t *tensor) { return tensor->data; }

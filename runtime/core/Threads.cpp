@@ -37,8 +37,8 @@ int32_t affinityCpuCount() {
 
 extern "C" kiln_status_t kiln_set_num_threads(int32_t num_threads) {
   if (num_threads < 0)
-    return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT, "the thread count must be positive (0: the default), not %d",
-                              int(num_threads));
+    return kiln_status_create(KILN_STATUS_INVALID_ARGUMENT,
+                              "the thread count must be positive (0: the default), not %d", int(num_threads));
   if (num_threads == 0) {
     num_threads = affinityCpuCount();
     if (const char *text = std::getenv("KILN_NUM_THREADS"); text && *text) {

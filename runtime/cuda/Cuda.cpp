@@ -80,8 +80,8 @@ struct Driver {
   CUresult (*cuModuleLoadData)(CUmodule *, const void *);
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             CUstream, void **, void **);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
+                             void **, void **);
   CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
   CUresult (*cuMemFreeAsync)(CUdeviceptr, CUstream);
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
@@ -124,7 +124,8 @@ std::string describe(CUresult result) {
     d.cuGetErrorName(result, &name);
   if (d.cuGetErrorString)
     d.cuGetErrorString(result, &text);
-  return std::string(name ? name : "CUDA error " + std::to_string(result)) + (text ? std::string(" (") + text + ")" : "");
+  return std::string(name ? name : "CUDA error " + std::to_string(result)) +
+         (text ? std::string(" (") + text + ")" : "");
 }
 
 void initialize(Cuda &c) {
@@ -140,7 +141,8 @@ void initialize(Cuda &c) {
     function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(dlsym(library, name));
     if (!function && complete) {
       complete = false;
-      c.initError = std::string("libcuda.so.1 lacks ") + name + " (the driver is too old: CUDA 11.2 or later is needed)";
+      c.initError =
+          std::string("libcuda.so.1 lacks ") + name + " (the driver is too old: CUDA 11.2 or later is needed)";
     }
   };
   bind(d.cuInit, "cuInit");
@@ -367,9 +369,9 @@ void freeDeviceCopy(kiln_tensor_t *tensor) {
 
 namespace {
 kiln_status_t upload(Cuda *c, const kiln_tensor_t *tensor, void *device) {
-  if (tensor->byteSize && !ok("cuMemcpyHtoDAsync", c->driver.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device),
-                                                                               tensor->data, tensor->byteSize,
-                                                                               c->stream)))
+  if (tensor->byteSize &&
+      !ok("cuMemcpyHtoDAsync", c->driver.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), tensor->data,
+                                                           tensor->byteSize, c->stream)))
     return stickyStatus();
   return nullptr;
 }
@@ -454,10 +456,9 @@ extern "C" kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args
                         kiln::runtime::InvokeMode::Device);
 }
 
-extern "C" kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args,
-                                                     kiln_tensor_t *const *args, size_t num_results,
-                                                     const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
-                                                     kiln_tensor_t **results) {
+extern "C" kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args,
+                                                     size_t num_results, const kiln_dtype_t *result_dtypes,
+                                                     const int32_t *result_ranks, kiln_tensor_t **results) {
   return invokeOnDevice(fn, num_args, args, num_results, result_dtypes, result_ranks, results,
                         kiln::runtime::InvokeMode::DeviceResident);
 }
@@ -467,9 +468,9 @@ kiln_status_t copyDeviceToHost(void *hostDestination, const void *deviceSource, 
   Cuda *c = connection();
   if (!c)
     return unavailable();
-  if (bytes && !ok("cuMemcpyDtoHAsync",
-                   c->driver.cuMemcpyDtoHAsync(hostDestination, reinterpret_cast<CUdeviceptr>(deviceSource), bytes,
-                                               c->stream)))
+  if (bytes &&
+      !ok("cuMemcpyDtoHAsync",
+          c->driver.cuMemcpyDtoHAsync(hostDestination, reinterpret_cast<CUdeviceptr>(deviceSource), bytes, c->stream)))
     return stickyStatus();
   if (!ok("cuStreamSynchronize", c->driver.cuStreamSynchronize(c->stream)))
     return stickyStatus();

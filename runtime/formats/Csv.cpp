@@ -32,16 +32,13 @@ public:
   /// Reads the next non-blank record into `fields`; `line` gets its first
   /// line number (1-based). Returns false at the end of the text; sets
   /// `error` for an unterminated quote.
-  bool next(std::vector<std::string> &fields, size_t &line,
-            std::string &error) {
+  bool next(std::vector<std::string> &fields, size_t &line, std::string &error) {
     for (;;) {
       if (pos_ >= text_.size())
         return false;
       // Skip blank lines.
       size_t probe = pos_;
-      while (probe < text_.size() &&
-             (text_[probe] == ' ' || text_[probe] == '\t' ||
-              text_[probe] == '\r'))
+      while (probe < text_.size() && (text_[probe] == ' ' || text_[probe] == '\t' || text_[probe] == '\r'))
         ++probe;
       if (probe >= text_.size()) {
         pos_ = probe;
@@ -65,8 +62,7 @@ public:
         ++pos_;
         for (;;) {
           if (pos_ >= text_.size()) {
-            error = "line " + std::to_string(startLine) +
-                    ": unterminated quoted field";
+            error = "line " + std::to_string(startLine) + ": unterminated quoted field";
             return true;
           }
           char c = text_[pos_++];
@@ -82,19 +78,16 @@ public:
             ++line_;
           field += c;
         }
-        while (pos_ < text_.size() &&
-               (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\r'))
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\r'))
           ++pos_;
         if (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n') {
-          error = "line " + std::to_string(line_) +
-                  ": unexpected text after a quoted field";
+          error = "line " + std::to_string(line_) + ": unexpected text after a quoted field";
           return true;
         }
       } else {
         while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n')
           field += text_[pos_++];
-        while (!field.empty() && (field.back() == ' ' || field.back() == '\t' ||
-                                  field.back() == '\r'))
+        while (!field.empty() && (field.back() == ' ' || field.back() == '\t' || field.back() == '\r'))
           field.pop_back();
       }
       fields.push_back(std::move(field));
@@ -128,17 +121,13 @@ std::string joinNames(const std::vector<std::string> &names) {
 
 } // namespace
 
-extern "C" kiln_status_t kiln_read_csv(const char *path,
-                                       const char *const *columns,
-                                       size_t num_columns,
+extern "C" kiln_status_t kiln_read_csv(const char *path, const char *const *columns, size_t num_columns,
                                        kiln_tensor_t **out) {
   if (!out || !path || (!columns && num_columns))
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_read_csv: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_read_csv: NULL argument");
   *out = nullptr;
   if (num_columns == 0)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "%s: no columns requested", path);
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: no columns requested", path);
   InputFile file;
   if (kiln_status_t status = file.open(path))
     return status;
@@ -165,22 +154,18 @@ extern "C" kiln_status_t kiln_read_csv(const char *path,
   std::vector<size_t> indices(num_columns);
   for (size_t c = 0; c < num_columns; ++c) {
     if (!columns[c])
-      return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                        "kiln_read_csv: column name %zu is NULL", c);
+      return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_read_csv: column name %zu is NULL", c);
     size_t found = header.size();
     for (size_t h = 0; h < header.size(); ++h) {
       if (header[h] != columns[c])
         continue;
       if (found != header.size())
-        return makeStatus(KILN_STATUS_DATA_LOSS,
-                          "%s: column '%s' appears twice in the header", path,
-                          columns[c]);
+        return makeStatus(KILN_STATUS_DATA_LOSS, "%s: column '%s' appears twice in the header", path, columns[c]);
       found = h;
     }
     if (found == header.size())
-      return makeStatus(KILN_STATUS_NOT_FOUND,
-                        "%s: no column named '%s' (the header has: %s)", path,
-                        columns[c], joinNames(header).c_str());
+      return makeStatus(KILN_STATUS_NOT_FOUND, "%s: no column named '%s' (the header has: %s)", path, columns[c],
+                        joinNames(header).c_str());
     indices[c] = found;
   }
 
@@ -192,9 +177,8 @@ extern "C" kiln_status_t kiln_read_csv(const char *path,
     if (!error.empty())
       return makeStatus(KILN_STATUS_DATA_LOSS, "%s: %s", path, error.c_str());
     if (fields.size() != header.size())
-      return makeStatus(KILN_STATUS_DATA_LOSS,
-                        "%s: line %zu has %zu fields, the header has %zu", path,
-                        line, fields.size(), header.size());
+      return makeStatus(KILN_STATUS_DATA_LOSS, "%s: line %zu has %zu fields, the header has %zu", path, line,
+                        fields.size(), header.size());
     for (size_t c = 0; c < num_columns; ++c) {
       const std::string &cell = fields[indices[c]];
       if (cell.empty())
@@ -231,8 +215,7 @@ extern "C" kiln_status_t kiln_read_csv(const char *path,
 
   int64_t shape[2] = {rows, static_cast<int64_t>(num_columns)};
   kiln_tensor_t *tensor = nullptr;
-  if (kiln_status_t status =
-          allocateTensor(KILN_F32, 2, shape, path, &tensor))
+  if (kiln_status_t status = allocateTensor(KILN_F32, 2, shape, path, &tensor))
     return status;
   if (!values.empty())
     std::memcpy(tensor->data, values.data(), values.size() * sizeof(float));

@@ -38,8 +38,7 @@ namespace {
 /// temporary file behind. A disposition someone else chose is kept.
 void ignoreFileSizeSignal() {
   struct sigaction current;
-  if (::sigaction(SIGXFSZ, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
-      !(current.sa_flags & SA_SIGINFO))
+  if (::sigaction(SIGXFSZ, nullptr, &current) == 0 && current.sa_handler == SIG_DFL && !(current.sa_flags & SA_SIGINFO))
     ::signal(SIGXFSZ, SIG_IGN);
 }
 
@@ -84,10 +83,9 @@ kiln_status_t AtomicFileWriter::open(const char *path) {
   // or link planted at a predictable name is neither followed nor reused.
   static std::atomic<unsigned> counter{0};
   for (int attempt = 0; attempt < 100; ++attempt) {
-    tmpPath_ = target_ + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." +
-               std::to_string(counter.fetch_add(1));
-    fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                 keepMode ? 0600 : 0666);
+    tmpPath_ =
+        target_ + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(counter.fetch_add(1));
+    fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, keepMode ? 0600 : 0666);
     if (fd_ >= 0 || errno != EEXIST)
       break;
   }
@@ -105,10 +103,8 @@ kiln_status_t AtomicFileWriter::write(const void *data, size_t size) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return errnoStatus(path_,
-                         errno == EFBIG ? "write failed (the file size limit, ulimit -f, was reached)"
-                                        : "write failed",
-                         errno);
+      return errnoStatus(
+          path_, errno == EFBIG ? "write failed (the file size limit, ulimit -f, was reached)" : "write failed", errno);
     }
     bytes += n;
     size -= static_cast<size_t>(n);
@@ -129,8 +125,7 @@ kiln_status_t AtomicFileWriter::commit() {
   if (::rename(tmpPath_.c_str(), target_.c_str()) != 0) {
     int err = errno;
     ::unlink(tmpPath_.c_str());
-    return errnoStatus(path_, ("cannot rename " + tmpPath_ + " to it").c_str(),
-                       err);
+    return errnoStatus(path_, ("cannot rename " + tmpPath_ + " to it").c_str(), err);
   }
   // Make the rename itself durable. A failure here is not reported: the new
   // file is complete and in place either way.
@@ -156,19 +151,16 @@ kiln_status_t InputFile::open(const char *path) {
   if (::fstat(fd_, &info) != 0)
     return errnoStatus(path_, "cannot stat", errno);
   if (S_ISDIR(info.st_mode))
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "%s: is a directory, not a file", path);
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: is a directory, not a file", path);
   size_ = static_cast<uint64_t>(info.st_size);
   return nullptr;
 }
 
-kiln_status_t InputFile::readAt(uint64_t offset, void *data, size_t size,
-                                size_t *got) {
+kiln_status_t InputFile::readAt(uint64_t offset, void *data, size_t size, size_t *got) {
   char *bytes = static_cast<char *>(data);
   size_t total = 0;
   while (total < size) {
-    ssize_t n = ::pread(fd_, bytes + total, size - total,
-                        static_cast<off_t>(offset + total));
+    ssize_t n = ::pread(fd_, bytes + total, size - total, static_cast<off_t>(offset + total));
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -209,8 +201,7 @@ bool isValidUtf8(const char *text, size_t size) {
         return false;
       codePoint = (codePoint << 6) | (s[i + k] & 0x3F);
     }
-    if (codePoint < minimum || codePoint > 0x10FFFF ||
-        (codePoint >= 0xD800 && codePoint <= 0xDFFF))
+    if (codePoint < minimum || codePoint > 0x10FFFF || (codePoint >= 0xD800 && codePoint <= 0xDFFF))
       return false;
     i += length;
   }

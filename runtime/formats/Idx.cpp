@@ -52,8 +52,7 @@ public:
     if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
       std::memset(&stream_, 0, sizeof stream_);
       if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK)
-        return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED,
-                          "%s: cannot start gzip decompression", path);
+        return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED, "%s: cannot start gzip decompression", path);
       gzip_ = true;
       input_.resize(1 << 17);
     }
@@ -71,8 +70,7 @@ public:
     while (*got < size) {
       size_t chunk = std::min<size_t>(size - *got, size_t(1) << 30);
       size_t n = 0;
-      if (kiln_status_t status = gzip_ ? inflateSome(bytes + *got, chunk, &n)
-                                       : readPlain(bytes + *got, chunk, &n))
+      if (kiln_status_t status = gzip_ ? inflateSome(bytes + *got, chunk, &n) : readPlain(bytes + *got, chunk, &n))
         return status;
       if (n == 0)
         break;
@@ -142,8 +140,7 @@ private:
         continue;
       }
       if (result != Z_OK && result != Z_BUF_ERROR)
-        return makeStatus(KILN_STATUS_DATA_LOSS,
-                          "%s: corrupt gzip stream: %s", path_.c_str(),
+        return makeStatus(KILN_STATUS_DATA_LOSS, "%s: corrupt gzip stream: %s", path_.c_str(),
                           stream_.msg ? stream_.msg : zError(result));
     }
     *got = static_cast<size_t>(reinterpret_cast<char *>(stream_.next_out) - bytes);
@@ -161,8 +158,7 @@ private:
 };
 
 uint32_t loadBigEndian32(const unsigned char *p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
-         (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
 struct IdxType {
@@ -173,17 +169,15 @@ struct IdxType {
 };
 
 const IdxType idxTypes[] = {
-    {0x08, "u8", 1, KILN_U8},   {0x09, "i8", 1, KILN_I32},
-    {0x0B, "i16", 2, KILN_I32}, {0x0C, "i32", 4, KILN_I32},
-    {0x0D, "f32", 4, KILN_F32}, {0x0E, "f64", 8, KILN_F64},
+    {0x08, "u8", 1, KILN_U8},   {0x09, "i8", 1, KILN_I32},  {0x0B, "i16", 2, KILN_I32},
+    {0x0C, "i32", 4, KILN_I32}, {0x0D, "f32", 4, KILN_F32}, {0x0E, "f64", 8, KILN_F64},
 };
 
 } // namespace
 
 extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
   if (!out || !path)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_read_idx: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_read_idx: NULL argument");
   *out = nullptr;
   ByteSource source;
   if (kiln_status_t status = source.open(path))
@@ -193,9 +187,7 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: truncated %s: expected %zu bytes of %s, found "
                       "%zu%s",
-                      path, kind, expected, what, found,
-                      source.truncatedGzip() ? " (the gzip stream ends early)"
-                                             : "");
+                      path, kind, expected, what, found, source.truncatedGzip() ? " (the gzip stream ends early)" : "");
   };
 
   unsigned char magic[4];
@@ -236,8 +228,7 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
   int64_t numElements = 0;
   size_t fileBytes = 0;
   if (!checkedSizes(shape, rank, type->size, numElements, fileBytes))
-    return makeStatus(KILN_STATUS_DATA_LOSS,
-                      "%s: IDX dimensions %s are too large", path,
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: IDX dimensions %s are too large", path,
                       formatShape(shape, rank).c_str());
   // Check the announced size against the file before allocating, so that a
   // corrupt header cannot ask for terabytes: an uncompressed file's size is
@@ -245,8 +236,7 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
   // at most about 1032 C.
   size_t headerBytes = 4 + 4 * static_cast<size_t>(rank);
   if (!source.isGzip() && source.fileSize() - headerBytes < fileBytes)
-    return truncation("data", fileBytes,
-                      static_cast<size_t>(source.fileSize() - headerBytes));
+    return truncation("data", fileBytes, static_cast<size_t>(source.fileSize() - headerBytes));
   if (source.isGzip() && fileBytes / 1032 > source.fileSize())
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: the IDX dimensions %s announce %zu bytes of data, "
@@ -254,8 +244,7 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
                       path, formatShape(shape, rank).c_str(), fileBytes,
                       static_cast<unsigned long long>(source.fileSize()));
   kiln_tensor_t *tensor = nullptr;
-  if (kiln_status_t status =
-          allocateTensor(type->dtype, rank, shape, path, &tensor))
+  if (kiln_status_t status = allocateTensor(type->dtype, rank, shape, path, &tensor))
     return status;
 
   // Same-size types land directly in the tensor; i8/i16 go through a buffer
@@ -301,8 +290,7 @@ extern "C" kiln_status_t kiln_read_idx(const char *path, kiln_tensor_t **out) {
   case 0x0B: {
     auto *dst = static_cast<int32_t *>(tensor->data);
     for (int64_t i = 0; i < n; ++i)
-      dst[i] = static_cast<int16_t>(
-          static_cast<uint16_t>((buffer[2 * i] << 8) | buffer[2 * i + 1]));
+      dst[i] = static_cast<int16_t>(static_cast<uint16_t>((buffer[2 * i] << 8) | buffer[2 * i + 1]));
     break;
   }
   case 0x0C:

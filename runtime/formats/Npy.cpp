@@ -29,8 +29,7 @@ public:
   HeaderParser(const std::string &text) : text_(text) {}
 
   void skipSpace() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(
-                                      text_[pos_])))
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_])))
       ++pos_;
   }
   bool consume(char c) {
@@ -74,12 +73,10 @@ public:
   /// A non-negative integer (Python 2's `L` suffix accepted).
   bool parseDim(int64_t &out) {
     skipSpace();
-    if (pos_ >= text_.size() ||
-        !std::isdigit(static_cast<unsigned char>(text_[pos_])))
+    if (pos_ >= text_.size() || !std::isdigit(static_cast<unsigned char>(text_[pos_])))
       return false;
     uint64_t value = 0;
-    while (pos_ < text_.size() &&
-           std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
+    while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
       value = value * 10 + static_cast<uint64_t>(text_[pos_] - '0');
       if (value > static_cast<uint64_t>(INT64_MAX))
         return false;
@@ -102,8 +99,7 @@ struct NpyDtype {
 };
 
 const NpyDtype npyDtypes[] = {
-    {"<f4", KILN_F32}, {"<f8", KILN_F64}, {"<i4", KILN_I32},
-    {"<i8", KILN_I64}, {"|u1", KILN_U8},  {"<u1", KILN_U8},
+    {"<f4", KILN_F32}, {"<f8", KILN_F64}, {"<i4", KILN_I32}, {"<i8", KILN_I64}, {"|u1", KILN_U8}, {"<u1", KILN_U8},
 };
 
 const char *descrOf(kiln_dtype_t dtype) {
@@ -117,8 +113,7 @@ const char *descrOf(kiln_dtype_t dtype) {
 
 extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
   if (!out || !path)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_read_npy: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_read_npy: NULL argument");
   *out = nullptr;
   InputFile file;
   if (kiln_status_t status = file.open(path))
@@ -129,13 +124,9 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
   if (kiln_status_t status = file.readAt(0, prefix, sizeof prefix, &got))
     return status;
   if (got < 6 || std::memcmp(prefix, "\x93NUMPY", 6) != 0)
-    return makeStatus(KILN_STATUS_DATA_LOSS,
-                      "%s: not a .npy file: missing the magic \\x93NUMPY",
-                      path);
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: not a .npy file: missing the magic \\x93NUMPY", path);
   if (got < 10)
-    return makeStatus(KILN_STATUS_DATA_LOSS,
-                      "%s: truncated .npy file: the header is cut short",
-                      path);
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: truncated .npy file: the header is cut short", path);
   unsigned major = prefix[6], minor = prefix[7];
   if (minor != 0 || major < 1 || major > 3)
     return makeStatus(KILN_STATUS_UNIMPLEMENTED,
@@ -148,11 +139,8 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
     dataOffset = 10 + headerLength;
   } else {
     if (got < 12)
-      return makeStatus(KILN_STATUS_DATA_LOSS,
-                        "%s: truncated .npy file: the header is cut short",
-                        path);
-    headerLength = prefix[8] | (uint64_t(prefix[9]) << 8) |
-                   (uint64_t(prefix[10]) << 16) | (uint64_t(prefix[11]) << 24);
+      return makeStatus(KILN_STATUS_DATA_LOSS, "%s: truncated .npy file: the header is cut short", path);
+    headerLength = prefix[8] | (uint64_t(prefix[9]) << 8) | (uint64_t(prefix[10]) << 16) | (uint64_t(prefix[11]) << 24);
     dataOffset = 12 + headerLength;
   }
   if (dataOffset > file.size())
@@ -160,17 +148,14 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
                       "%s: truncated .npy file: the header announces %llu "
                       "bytes, the file has %llu after the header length",
                       path, static_cast<unsigned long long>(headerLength),
-                      static_cast<unsigned long long>(
-                          file.size() - (dataOffset - headerLength)));
+                      static_cast<unsigned long long>(file.size() - (dataOffset - headerLength)));
   std::string header(static_cast<size_t>(headerLength), '\0');
-  if (kiln_status_t status = file.readAt(dataOffset - headerLength,
-                                         header.data(), header.size(), &got))
+  if (kiln_status_t status = file.readAt(dataOffset - headerLength, header.data(), header.size(), &got))
     return status;
 
   // Parse {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }.
   auto malformed = [&](const char *what) {
-    return makeStatus(KILN_STATUS_DATA_LOSS,
-                      "%s: malformed .npy header (%s): %s", path, what,
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: malformed .npy header (%s): %s", path, what,
                       header.substr(0, 200).c_str());
   };
   HeaderParser parser(header);
@@ -189,8 +174,7 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
       return malformed("expected ':'");
     if (key == "descr") {
       if (parser.peek('['))
-        return makeStatus(KILN_STATUS_UNIMPLEMENTED,
-                          "%s: structured .npy dtypes are not supported", path);
+        return makeStatus(KILN_STATUS_UNIMPLEMENTED, "%s: structured .npy dtypes are not supported", path);
       if (!parser.parseString(descr))
         return malformed("'descr' is not a string");
       haveDescr = true;
@@ -211,8 +195,7 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
           return malformed("'shape' holds something other than "
                            "non-negative integers");
         if (rank == KILN_MAX_RANK)
-          return makeStatus(KILN_STATUS_UNIMPLEMENTED,
-                            "%s: .npy array has more than %d dimensions", path,
+          return makeStatus(KILN_STATUS_UNIMPLEMENTED, "%s: .npy array has more than %d dimensions", path,
                             KILN_MAX_RANK);
         shape[rank++] = dim;
         if (!parser.consume(',') && !parser.peek(')'))
@@ -245,33 +228,27 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
                       "%s: unsupported .npy dtype '%s' (Kiln reads '<f4', "
                       "'<f8', '<i4', '<i8' and '|u1'%s)",
                       path, descr.c_str(),
-                      !descr.empty() && descr[0] == '>'
-                          ? "; big-endian data is not supported"
-                          : "");
+                      !descr.empty() && descr[0] == '>' ? "; big-endian data is not supported" : "");
 
   int64_t numElements = 0;
   size_t byteSize = 0;
-  if (!checkedSizes(shape, rank, kiln_dtype_size(dtype->dtype), numElements,
-                    byteSize))
-    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: .npy shape %s is too large",
-                      path, formatShape(shape, rank).c_str());
+  if (!checkedSizes(shape, rank, kiln_dtype_size(dtype->dtype), numElements, byteSize))
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: .npy shape %s is too large", path, formatShape(shape, rank).c_str());
   uint64_t available = file.size() - dataOffset;
   if (available < byteSize)
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: truncated .npy file: expected %zu bytes of data "
                       "for shape %s of %s, found %llu",
-                      path, byteSize, formatShape(shape, rank).c_str(),
-                      descr.c_str(), static_cast<unsigned long long>(available));
+                      path, byteSize, formatShape(shape, rank).c_str(), descr.c_str(),
+                      static_cast<unsigned long long>(available));
   if (available > byteSize)
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: %llu unexpected bytes after the %zu bytes of data "
                       "that shape %s of %s needs",
-                      path, static_cast<unsigned long long>(available - byteSize),
-                      byteSize, formatShape(shape, rank).c_str(),
-                      descr.c_str());
+                      path, static_cast<unsigned long long>(available - byteSize), byteSize,
+                      formatShape(shape, rank).c_str(), descr.c_str());
   kiln_tensor_t *tensor = nullptr;
-  if (kiln_status_t status =
-          allocateTensor(dtype->dtype, rank, shape, path, &tensor))
+  if (kiln_status_t status = allocateTensor(dtype->dtype, rank, shape, path, &tensor))
     return status;
   kiln_status_t status = file.readAt(dataOffset, tensor->data, byteSize, &got);
   if (!status && got < byteSize)
@@ -287,11 +264,9 @@ extern "C" kiln_status_t kiln_read_npy(const char *path, kiln_tensor_t **out) {
   return nullptr;
 }
 
-extern "C" kiln_status_t kiln_write_npy(const char *path,
-                                        const kiln_tensor_t *tensor) {
+extern "C" kiln_status_t kiln_write_npy(const char *path, const kiln_tensor_t *tensor) {
   if (!path || !tensor)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_write_npy: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_write_npy: NULL argument");
   const char *descr = descrOf(tensor->dtype);
   std::string dict = "{'descr': '";
   dict += descr;
@@ -307,7 +282,14 @@ extern "C" kiln_status_t kiln_write_npy(const char *path,
   size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
   dict += '\n';
-  unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+  unsigned char prefix[10] = {0x93,
+                              'N',
+                              'U',
+                              'M',
+                              'P',
+                              'Y',
+                              1,
+                              0,
                               static_cast<unsigned char>(dict.size() & 0xff),
                               static_cast<unsigned char>(dict.size() >> 8)};
   AtomicFileWriter writer;

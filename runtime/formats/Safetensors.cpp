@@ -68,16 +68,11 @@ struct SafetensorsDtype {
 
 // Every dtype the format defines; Kiln holds the supported ones.
 const SafetensorsDtype safetensorsDtypes[] = {
-    {"F32", true, KILN_F32},      {"F64", true, KILN_F64},
-    {"I32", true, KILN_I32},      {"I64", true, KILN_I64},
-    {"U8", true, KILN_U8},        {"BOOL", false, KILN_U8},
-    {"I8", false, KILN_U8},       {"I16", false, KILN_U8},
-    {"U16", false, KILN_U8},      {"F16", false, KILN_U8},
-    {"BF16", false, KILN_U8},     {"U32", false, KILN_U8},
-    {"U64", false, KILN_U8},      {"F8_E4M3", false, KILN_U8},
-    {"F8_E5M2", false, KILN_U8},  {"F8_E8M0", false, KILN_U8},
-    {"F4", false, KILN_U8},       {"F6_E2M3", false, KILN_U8},
-    {"F6_E3M2", false, KILN_U8},  {"C64", false, KILN_U8},
+    {"F32", true, KILN_F32}, {"F64", true, KILN_F64},     {"I32", true, KILN_I32},     {"I64", true, KILN_I64},
+    {"U8", true, KILN_U8},   {"BOOL", false, KILN_U8},    {"I8", false, KILN_U8},      {"I16", false, KILN_U8},
+    {"U16", false, KILN_U8}, {"F16", false, KILN_U8},     {"BF16", false, KILN_U8},    {"U32", false, KILN_U8},
+    {"U64", false, KILN_U8}, {"F8_E4M3", false, KILN_U8}, {"F8_E5M2", false, KILN_U8}, {"F8_E8M0", false, KILN_U8},
+    {"F4", false, KILN_U8},  {"F6_E2M3", false, KILN_U8}, {"F6_E3M2", false, KILN_U8}, {"C64", false, KILN_U8},
 };
 
 const char *safetensorsName(kiln_dtype_t dtype) {
@@ -96,15 +91,9 @@ public:
 
   bool null() { return dom_.null(); }
   bool boolean(bool value) { return dom_.boolean(value); }
-  bool number_integer(Json::number_integer_t value) {
-    return dom_.number_integer(value);
-  }
-  bool number_unsigned(Json::number_unsigned_t value) {
-    return dom_.number_unsigned(value);
-  }
-  bool number_float(Json::number_float_t value, const Json::string_t &text) {
-    return dom_.number_float(value, text);
-  }
+  bool number_integer(Json::number_integer_t value) { return dom_.number_integer(value); }
+  bool number_unsigned(Json::number_unsigned_t value) { return dom_.number_unsigned(value); }
+  bool number_float(Json::number_float_t value, const Json::string_t &text) { return dom_.number_float(value, text); }
   bool string(Json::string_t &value) { return dom_.string(value); }
   bool binary(Json::binary_t &value) { return dom_.binary(value); }
   bool start_object(std::size_t size) {
@@ -130,8 +119,7 @@ public:
     --depth_;
     return dom_.end_array();
   }
-  bool parse_error(std::size_t position, const std::string &lastToken,
-                   const nlohmann::detail::exception &error) {
+  bool parse_error(std::size_t position, const std::string &lastToken, const nlohmann::detail::exception &error) {
     (void)lastToken;
     (void)position;
     message_ = std::string("bad JSON: ") + error.what();
@@ -162,14 +150,11 @@ struct HeaderEntry {
 };
 
 kiln_status_t headerError(const std::string &path, const std::string &what) {
-  return makeStatus(KILN_STATUS_DATA_LOSS,
-                    "%s: malformed safetensors header: %s", path.c_str(),
-                    what.c_str());
+  return makeStatus(KILN_STATUS_DATA_LOSS, "%s: malformed safetensors header: %s", path.c_str(), what.c_str());
 }
 
 /// Checks one tensor entry of the header against the data size.
-kiln_status_t parseEntry(const std::string &path, const std::string &name,
-                         const Json &value, uint64_t dataSize,
+kiln_status_t parseEntry(const std::string &path, const std::string &name, const Json &value, uint64_t dataSize,
                          HeaderEntry &entry) {
   std::string tensor = "tensor '" + name + "'";
   if (!value.is_object())
@@ -177,8 +162,7 @@ kiln_status_t parseEntry(const std::string &path, const std::string &name,
   auto dtypeIt = value.find("dtype");
   auto shapeIt = value.find("shape");
   auto offsetsIt = value.find("data_offsets");
-  if (dtypeIt == value.end() || shapeIt == value.end() ||
-      offsetsIt == value.end())
+  if (dtypeIt == value.end() || shapeIt == value.end() || offsetsIt == value.end())
     return headerError(path, tensor + " lacks one of \"dtype\", \"shape\", "
                                       "\"data_offsets\"");
   if (!dtypeIt->is_string())
@@ -189,9 +173,8 @@ kiln_status_t parseEntry(const std::string &path, const std::string &name,
     if (dtypeName == d.name)
       dtype = &d;
   if (!dtype)
-    return makeStatus(KILN_STATUS_DATA_LOSS,
-                      "%s: tensor '%s' has unknown dtype '%s'", path.c_str(),
-                      name.c_str(), dtypeName.c_str());
+    return makeStatus(KILN_STATUS_DATA_LOSS, "%s: tensor '%s' has unknown dtype '%s'", path.c_str(), name.c_str(),
+                      dtypeName.c_str());
   if (!dtype->supported)
     return makeStatus(KILN_STATUS_UNIMPLEMENTED,
                       "%s: tensor '%s' has dtype %s, which Kiln does not "
@@ -206,27 +189,23 @@ kiln_status_t parseEntry(const std::string &path, const std::string &name,
     return makeStatus(KILN_STATUS_UNIMPLEMENTED,
                       "%s: tensor '%s' has %zu dimensions, Kiln supports at "
                       "most %d",
-                      path.c_str(), name.c_str(), shapeIt->size(),
-                      KILN_MAX_RANK);
+                      path.c_str(), name.c_str(), shapeIt->size(), KILN_MAX_RANK);
   entry.rank = static_cast<int32_t>(shapeIt->size());
   for (int32_t i = 0; i < entry.rank; ++i) {
     const Json &dim = (*shapeIt)[static_cast<size_t>(i)];
-    if (!dim.is_number_unsigned() ||
-        dim.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    if (!dim.is_number_unsigned() || dim.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
       return headerError(path, tensor + ": \"shape\" holds something other "
                                         "than non-negative integers");
     entry.shape[i] = static_cast<int64_t>(dim.get<uint64_t>());
   }
 
-  if (!offsetsIt->is_array() || offsetsIt->size() != 2 ||
-      !(*offsetsIt)[0].is_number_unsigned() ||
+  if (!offsetsIt->is_array() || offsetsIt->size() != 2 || !(*offsetsIt)[0].is_number_unsigned() ||
       !(*offsetsIt)[1].is_number_unsigned())
     return headerError(path, tensor + ": \"data_offsets\" is not a pair of "
                                       "non-negative integers");
   entry.begin = (*offsetsIt)[0].get<uint64_t>();
   entry.end = (*offsetsIt)[1].get<uint64_t>();
-  std::string offsets = "[" + std::to_string(entry.begin) + ", " +
-                        std::to_string(entry.end) + "]";
+  std::string offsets = "[" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) + "]";
   if (entry.begin > entry.end)
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: tensor '%s' has data_offsets %s that end before "
@@ -236,20 +215,16 @@ kiln_status_t parseEntry(const std::string &path, const std::string &name,
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: tensor '%s' has data_offsets %s outside the %llu "
                       "bytes of data (file truncated?)",
-                      path.c_str(), name.c_str(), offsets.c_str(),
-                      static_cast<unsigned long long>(dataSize));
+                      path.c_str(), name.c_str(), offsets.c_str(), static_cast<unsigned long long>(dataSize));
   int64_t numElements = 0;
   size_t byteSize = 0;
-  bool fits = checkedSizes(entry.shape, entry.rank,
-                           kiln_dtype_size(entry.dtype), numElements, byteSize);
+  bool fits = checkedSizes(entry.shape, entry.rank, kiln_dtype_size(entry.dtype), numElements, byteSize);
   if (!fits || byteSize != entry.end - entry.begin)
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: tensor '%s' of dtype %s and shape %s needs %s "
                       "bytes, but its data_offsets %s cover %llu",
-                      path.c_str(), name.c_str(), dtypeName.c_str(),
-                      formatShape(entry.shape, entry.rank).c_str(),
-                      fits ? std::to_string(byteSize).c_str() : "too many",
-                      offsets.c_str(),
+                      path.c_str(), name.c_str(), dtypeName.c_str(), formatShape(entry.shape, entry.rank).c_str(),
+                      fits ? std::to_string(byteSize).c_str() : "too many", offsets.c_str(),
                       static_cast<unsigned long long>(entry.end - entry.begin));
   return nullptr;
 }
@@ -258,8 +233,7 @@ kiln_status_t validateName(const char *what, const char *text) {
   if (!text)
     return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s is NULL", what);
   if (!isValidUtf8(text, std::strlen(text)))
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s is not valid UTF-8",
-                      what);
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s is not valid UTF-8", what);
   return nullptr;
 }
 
@@ -267,34 +241,25 @@ kiln_status_t validateName(const char *what, const char *text) {
 
 extern "C" kiln_status_t kiln_checkpoint_create(kiln_checkpoint_t **out) {
   if (!out)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_create: 'out' is NULL");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_create: 'out' is NULL");
   *out = new (std::nothrow) kiln_checkpoint_s();
   if (!*out)
-    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED,
-                      "kiln_checkpoint_create: out of memory");
+    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED, "kiln_checkpoint_create: out of memory");
   return nullptr;
 }
 
-extern "C" void kiln_checkpoint_free(kiln_checkpoint_t *checkpoint) {
-  delete checkpoint;
-}
+extern "C" void kiln_checkpoint_free(kiln_checkpoint_t *checkpoint) { delete checkpoint; }
 
-extern "C" kiln_status_t kiln_checkpoint_add(kiln_checkpoint_t *checkpoint,
-                                             const char *name,
+extern "C" kiln_status_t kiln_checkpoint_add(kiln_checkpoint_t *checkpoint, const char *name,
                                              const kiln_tensor_t *tensor) {
   if (!checkpoint || !tensor)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_add: NULL argument");
-  if (kiln_status_t status =
-          validateName("kiln_checkpoint_add: the tensor name", name))
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_add: NULL argument");
+  if (kiln_status_t status = validateName("kiln_checkpoint_add: the tensor name", name))
     return status;
   if (!*name || std::strcmp(name, "__metadata__") == 0)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_add: '%s' cannot name a tensor", name);
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_add: '%s' cannot name a tensor", name);
   if (checkpoint->index.count(name))
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "%s: a tensor named '%s' is already present",
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "%s: a tensor named '%s' is already present",
                       checkpoint->source.c_str(), name);
   kiln_tensor_t *copy = nullptr;
   if (kiln_status_t status = kiln_tensor_clone(tensor, &copy))
@@ -304,17 +269,13 @@ extern "C" kiln_status_t kiln_checkpoint_add(kiln_checkpoint_t *checkpoint,
   return nullptr;
 }
 
-extern "C" kiln_status_t
-kiln_checkpoint_set_metadata(kiln_checkpoint_t *checkpoint, const char *key,
-                             const char *value) {
+extern "C" kiln_status_t kiln_checkpoint_set_metadata(kiln_checkpoint_t *checkpoint, const char *key,
+                                                      const char *value) {
   if (!checkpoint)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_set_metadata: NULL checkpoint");
-  if (kiln_status_t status =
-          validateName("kiln_checkpoint_set_metadata: the key", key))
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_set_metadata: NULL checkpoint");
+  if (kiln_status_t status = validateName("kiln_checkpoint_set_metadata: the key", key))
     return status;
-  if (kiln_status_t status =
-          validateName("kiln_checkpoint_set_metadata: the value", value))
+  if (kiln_status_t status = validateName("kiln_checkpoint_set_metadata: the value", value))
     return status;
   for (auto &entry : checkpoint->metadata)
     if (entry.first == key) {
@@ -325,8 +286,7 @@ kiln_checkpoint_set_metadata(kiln_checkpoint_t *checkpoint, const char *key,
   return nullptr;
 }
 
-extern "C" const char *
-kiln_checkpoint_metadata(const kiln_checkpoint_t *checkpoint, const char *key) {
+extern "C" const char *kiln_checkpoint_metadata(const kiln_checkpoint_t *checkpoint, const char *key) {
   if (!checkpoint || !key)
     return nullptr;
   for (const auto &entry : checkpoint->metadata)
@@ -339,22 +299,19 @@ extern "C" size_t kiln_checkpoint_size(const kiln_checkpoint_t *checkpoint) {
   return checkpoint ? checkpoint->entries.size() : 0;
 }
 
-extern "C" const char *kiln_checkpoint_name(const kiln_checkpoint_t *checkpoint,
-                                            size_t index) {
+extern "C" const char *kiln_checkpoint_name(const kiln_checkpoint_t *checkpoint, size_t index) {
   if (!checkpoint || index >= checkpoint->entries.size())
     return nullptr;
   return checkpoint->entries[index].name.c_str();
 }
 
-extern "C" const kiln_tensor_t *
-kiln_checkpoint_tensor(const kiln_checkpoint_t *checkpoint, size_t index) {
+extern "C" const kiln_tensor_t *kiln_checkpoint_tensor(const kiln_checkpoint_t *checkpoint, size_t index) {
   if (!checkpoint || index >= checkpoint->entries.size())
     return nullptr;
   return checkpoint->entries[index].tensor;
 }
 
-extern "C" const kiln_tensor_t *
-kiln_checkpoint_find(const kiln_checkpoint_t *checkpoint, const char *name) {
+extern "C" const kiln_tensor_t *kiln_checkpoint_find(const kiln_checkpoint_t *checkpoint, const char *name) {
   if (!checkpoint || !name)
     return nullptr;
   auto it = checkpoint->index.find(name);
@@ -363,12 +320,10 @@ kiln_checkpoint_find(const kiln_checkpoint_t *checkpoint, const char *name) {
   return checkpoint->entries[it->second].tensor;
 }
 
-extern "C" kiln_status_t
-kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint, const char *name,
-                        kiln_tensor_t *dst) {
+extern "C" kiln_status_t kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint, const char *name,
+                                                 kiln_tensor_t *dst) {
   if (!checkpoint || !name || !dst)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_copy_to: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_copy_to: NULL argument");
   const char *source = checkpoint->source.c_str();
   const kiln_tensor_t *src = kiln_checkpoint_find(checkpoint, name);
   if (!src)
@@ -377,28 +332,22 @@ kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint, const char *name,
                       "tensors)",
                       source, name, checkpoint->entries.size());
   if (src->dtype != dst->dtype)
-    return makeStatus(KILN_STATUS_FAILED_PRECONDITION,
-                      "%s: tensor '%s' has dtype %s, the model expects %s",
-                      source, name, safetensorsName(src->dtype),
-                      safetensorsName(dst->dtype));
+    return makeStatus(KILN_STATUS_FAILED_PRECONDITION, "%s: tensor '%s' has dtype %s, the model expects %s", source,
+                      name, safetensorsName(src->dtype), safetensorsName(dst->dtype));
   bool sameShape = src->rank == dst->rank;
   for (int32_t i = 0; sameShape && i < src->rank; ++i)
     sameShape = src->shape[i] == dst->shape[i];
   if (!sameShape)
-    return makeStatus(KILN_STATUS_FAILED_PRECONDITION,
-                      "%s: tensor '%s' has shape %s, the model expects %s",
-                      source, name, formatShape(src->shape, src->rank).c_str(),
-                      formatShape(dst->shape, dst->rank).c_str());
+    return makeStatus(KILN_STATUS_FAILED_PRECONDITION, "%s: tensor '%s' has shape %s, the model expects %s", source,
+                      name, formatShape(src->shape, src->rank).c_str(), formatShape(dst->shape, dst->rank).c_str());
   if (src->byteSize)
     std::memcpy(dst->data, src->data, src->byteSize);
   return nullptr;
 }
 
-extern "C" kiln_status_t
-kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint, const char *path) {
+extern "C" kiln_status_t kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint, const char *path) {
   if (!checkpoint || !path)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_save: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_save: NULL argument");
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!checkpoint->metadata.empty()) {
     nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
@@ -420,8 +369,7 @@ kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint, const char *path) {
     offset += tensor->byteSize;
   }
   // Names were checked to be UTF-8 when added; `replace` only guards.
-  std::string text =
-      header.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string text = header.dump(-1, ' ', false, Json::error_handler_t::replace);
   // Pad with spaces so that the data starts 8-byte aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
   unsigned char length[8];
@@ -437,17 +385,14 @@ kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint, const char *path) {
   if (kiln_status_t status = writer.write(text.data(), text.size()))
     return status;
   for (const Entry &entry : checkpoint->entries)
-    if (kiln_status_t status =
-            writer.write(entry.tensor->data, entry.tensor->byteSize))
+    if (kiln_status_t status = writer.write(entry.tensor->data, entry.tensor->byteSize))
       return status;
   return writer.commit();
 }
 
-extern "C" kiln_status_t kiln_checkpoint_load(const char *path,
-                                              kiln_checkpoint_t **out) {
+extern "C" kiln_status_t kiln_checkpoint_load(const char *path, kiln_checkpoint_t **out) {
   if (!path || !out)
-    return makeStatus(KILN_STATUS_INVALID_ARGUMENT,
-                      "kiln_checkpoint_load: NULL argument");
+    return makeStatus(KILN_STATUS_INVALID_ARGUMENT, "kiln_checkpoint_load: NULL argument");
   *out = nullptr;
   InputFile file;
   if (kiln_status_t status = file.open(path))
@@ -490,10 +435,8 @@ extern "C" kiln_status_t kiln_checkpoint_load(const char *path,
 
   Json header;
   HeaderSax sax(header);
-  if (!Json::sax_parse(text.begin(), text.end(), &sax) ||
-      header.is_discarded())
-    return headerError(path, sax.message().empty() ? "bad JSON"
-                                                   : sax.message());
+  if (!Json::sax_parse(text.begin(), text.end(), &sax) || header.is_discarded())
+    return headerError(path, sax.message().empty() ? "bad JSON" : sax.message());
   if (!header.is_object())
     return headerError(path, "the JSON is not an object");
 
@@ -507,25 +450,21 @@ extern "C" kiln_status_t kiln_checkpoint_load(const char *path,
         return headerError(path, "\"__metadata__\" is not an object");
       for (auto meta = it.value().begin(); meta != it.value().end(); ++meta) {
         if (!meta.value().is_string())
-          return headerError(path, "\"__metadata__\" entry '" + meta.key() +
-                                       "' is not a string");
-        metadata.emplace_back(meta.key(),
-                              meta.value().get_ref<const std::string &>());
+          return headerError(path, "\"__metadata__\" entry '" + meta.key() + "' is not a string");
+        metadata.emplace_back(meta.key(), meta.value().get_ref<const std::string &>());
       }
       continue;
     }
     HeaderEntry entry;
-    if (kiln_status_t status =
-            parseEntry(path, it.key(), it.value(), dataSize, entry))
+    if (kiln_status_t status = parseEntry(path, it.key(), it.value(), dataSize, entry))
       return status;
     entries.push_back(std::move(entry));
   }
 
   // The entries must tile the data exactly: no overlaps, no holes.
-  std::sort(entries.begin(), entries.end(),
-            [](const HeaderEntry &a, const HeaderEntry &b) {
-              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-            });
+  std::sort(entries.begin(), entries.end(), [](const HeaderEntry &a, const HeaderEntry &b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   uint64_t covered = 0;
   const HeaderEntry *previous = nullptr;
   for (const HeaderEntry &entry : entries) {
@@ -533,15 +472,13 @@ extern "C" kiln_status_t kiln_checkpoint_load(const char *path,
       return makeStatus(KILN_STATUS_DATA_LOSS,
                         "%s: the data of tensors '%s' and '%s' overlap "
                         "(bytes %llu to %llu)",
-                        path, previous->name.c_str(), entry.name.c_str(),
-                        static_cast<unsigned long long>(entry.begin),
+                        path, previous->name.c_str(), entry.name.c_str(), static_cast<unsigned long long>(entry.begin),
                         static_cast<unsigned long long>(covered));
     if (entry.begin > covered)
       return makeStatus(KILN_STATUS_DATA_LOSS,
                         "%s: bytes %llu to %llu of the data belong to no "
                         "tensor",
-                        path, static_cast<unsigned long long>(covered),
-                        static_cast<unsigned long long>(entry.begin));
+                        path, static_cast<unsigned long long>(covered), static_cast<unsigned long long>(entry.begin));
     covered = entry.end;
     previous = &entry;
   }
@@ -549,24 +486,20 @@ extern "C" kiln_status_t kiln_checkpoint_load(const char *path,
     return makeStatus(KILN_STATUS_DATA_LOSS,
                       "%s: bytes %llu to %llu of the data belong to no tensor "
                       "(trailing bytes)",
-                      path, static_cast<unsigned long long>(covered),
-                      static_cast<unsigned long long>(dataSize));
+                      path, static_cast<unsigned long long>(covered), static_cast<unsigned long long>(dataSize));
 
   auto *checkpoint = new (std::nothrow) kiln_checkpoint_s();
   if (!checkpoint)
-    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED,
-                      "%s: out of memory", path);
+    return makeStatus(KILN_STATUS_RESOURCE_EXHAUSTED, "%s: out of memory", path);
   checkpoint->source = path;
   checkpoint->metadata = std::move(metadata);
   for (const HeaderEntry &entry : entries) {
     kiln_tensor_t *tensor = nullptr;
-    kiln_status_t status =
-        allocateTensor(entry.dtype, entry.rank, entry.shape, path, &tensor);
+    kiln_status_t status = allocateTensor(entry.dtype, entry.rank, entry.shape, path, &tensor);
     if (!status) {
       checkpoint->index.emplace(entry.name, checkpoint->entries.size());
       checkpoint->entries.push_back({entry.name, tensor});
-      status = file.readAt(dataStart + entry.begin, tensor->data,
-                           tensor->byteSize, &got);
+      status = file.readAt(dataStart + entry.begin, tensor->data, tensor->byteSize, &got);
       if (!status && got < tensor->byteSize)
         status = makeStatus(KILN_STATUS_DATA_LOSS,
                             "%s: truncated safetensors file: tensor '%s' is "

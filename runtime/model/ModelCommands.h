@@ -30,7 +30,7 @@ struct TrainOptions {
   int64_t epochs = 1, batch = 32;
   std::optional<double> lr; ///< none: the model's own
   uint64_t seed = 0;
-  std::optional<int64_t> limit; ///< use only the first `limit` training examples
+  std::optional<int64_t> limit;     ///< use only the first `limit` training examples
   std::vector<std::string> columns; ///< CSV data: `input=col1,col2,...`
   bool quiet = false;
 };

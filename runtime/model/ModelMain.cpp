@@ -37,13 +37,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
-
 
 namespace {
 using namespace kiln_binary;
@@ -162,8 +161,7 @@ long minorPageFaults() {
 /// model's shapes, `iters` timed calls after 3 warm-up calls; prints the
 /// median time per call and the minor page faults per timed call (0 when
 /// the compiled code reuses its buffers, as it should).
-int runBench(const json &model, const std::string &function, const std::string &weights, int64_t batch,
-             int64_t iters) {
+int runBench(const json &model, const std::string &function, const std::string &weights, int64_t batch, int64_t iters) {
   bool training = function == "train_step";
   if (!training && function != "predict")
     fail("--function must be predict or train_step, not '" + function + "'");
@@ -218,9 +216,10 @@ int runBench(const json &model, const std::string &function, const std::string &
   }
   std::sort(seconds.begin(), seconds.end());
   double median = seconds[seconds.size() / 2];
-  std::printf("%s batch %lld: %.4f ms/call (median of %lld), %.0f examples/s, %.1f minor page faults/call, %d threads\n",
-              function.c_str(), (long long)batch, median * 1e3, (long long)iters, double(batch) / median,
-              double(faults) / double(iters), int(kiln_get_num_threads()));
+  std::printf(
+      "%s batch %lld: %.4f ms/call (median of %lld), %.0f examples/s, %.1f minor page faults/call, %d threads\n",
+      function.c_str(), (long long)batch, median * 1e3, (long long)iters, double(batch) / median,
+      double(faults) / double(iters), int(kiln_get_num_threads()));
   return 0;
 }
 
@@ -361,7 +360,8 @@ int runCommand(int argc, char **argv) {
   benchCommand->add_option("--weights", benchWeights, "Parameters (safetensors); default: the seeded initializers");
   TrainOptions train;
   CLI::App *trainCommand = app.add_subcommand("train", "Train the model and save its weights");
-  trainCommand->add_option("--data", train.data, "Training data: an IDX directory, a directory of <input>.npy, or a .csv")
+  trainCommand
+      ->add_option("--data", train.data, "Training data: an IDX directory, a directory of <input>.npy, or a .csv")
       ->required();
   trainCommand->add_option("--test-data", train.testData, "Test data, evaluated after every epoch");
   trainCommand->add_option("--epochs", train.epochs, "Epochs (default 1)");
@@ -422,17 +422,17 @@ int runCommand(int argc, char **argv) {
   for (CLI::App *command : {predict, benchCommand, trainCommand, evalCommand, serveCommand})
     for (CLI::Option *option : command->get_options()) {
       const std::string &name = option->get_name();
-      if (name == "--weights" || name == "--output" || name == "--input" || name == "--save" ||
-          name == "--resume" || name == "--data" || name == "--test-data" || name == "--labels")
+      if (name == "--weights" || name == "--output" || name == "--input" || name == "--save" || name == "--resume" ||
+          name == "--data" || name == "--test-data" || name == "--labels")
         option->check(nonEmpty);
       if (name == "--seed")
         option->check(notNegative);
     }
   predict->get_option("--show")->check(CLI::NonNegativeNumber);
-  for (CLI::Option *option : {predict->get_option("--batch"),
-                              benchCommand->get_option("--batch"), benchCommand->get_option("--iters"),
-                              trainCommand->get_option("--epochs"), trainCommand->get_option("--batch"),
-                              trainCommand->get_option("--limit"), evalCommand->get_option("--batch")})
+  for (CLI::Option *option :
+       {predict->get_option("--batch"), benchCommand->get_option("--batch"), benchCommand->get_option("--iters"),
+        trainCommand->get_option("--epochs"), trainCommand->get_option("--batch"), trainCommand->get_option("--limit"),
+        evalCommand->get_option("--batch")})
     option->check(CLI::PositiveNumber);
   trainCommand->get_option("--lr")->check(CLI::Validator(
       [](std::string &value) {

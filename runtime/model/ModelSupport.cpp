@@ -128,13 +128,13 @@ void invokeModel(const json &model, kiln_packed_fn_t fn, const std::vector<kiln_
                  std::vector<kiln_tensor_t *> &results) {
   results.assign(dtypes.size(), nullptr);
   if (runsOnGpu(model)) {
-    check(kiln_invoke_device(fn, args.size(), args.data(), results.size(), dtypes.data(), ranks.data(),
-                             results.data()));
+    check(
+        kiln_invoke_device(fn, args.size(), args.data(), results.size(), dtypes.data(), ranks.data(), results.data()));
     return;
   }
   std::vector<const kiln_tensor_t *> constArgs(args.begin(), args.end());
-  check(kiln_invoke(fn, constArgs.size(), constArgs.data(), results.size(), dtypes.data(), ranks.data(),
-                    results.data()));
+  check(
+      kiln_invoke(fn, constArgs.size(), constArgs.data(), results.size(), dtypes.data(), ranks.data(), results.data()));
 }
 
 bool endsWith(const std::string &text, const std::string &suffix) {
@@ -212,12 +212,23 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
     float *dst = static_cast<float *>(kiln_tensor_data(converted));
     for (int64_t i = 0; i < total; ++i) {
       switch (dtype) {
-      case KILN_F32: dst[i] = static_cast<const float *>(src)[i]; break;
-      case KILN_F64: dst[i] = float(static_cast<const double *>(src)[i]); break;
-      case KILN_U8: dst[i] = float(static_cast<const uint8_t *>(src)[i]) / 255.0f; break;
-      case KILN_I32: dst[i] = float(static_cast<const int32_t *>(src)[i]); break;
-      case KILN_I64: dst[i] = float(static_cast<const int64_t *>(src)[i]); break;
-      default: fail(path + ": unsupported element type for input '" + name + "'");
+      case KILN_F32:
+        dst[i] = static_cast<const float *>(src)[i];
+        break;
+      case KILN_F64:
+        dst[i] = float(static_cast<const double *>(src)[i]);
+        break;
+      case KILN_U8:
+        dst[i] = float(static_cast<const uint8_t *>(src)[i]) / 255.0f;
+        break;
+      case KILN_I32:
+        dst[i] = float(static_cast<const int32_t *>(src)[i]);
+        break;
+      case KILN_I64:
+        dst[i] = float(static_cast<const int64_t *>(src)[i]);
+        break;
+      default:
+        fail(path + ": unsupported element type for input '" + name + "'");
       }
       // A NaN in the data would surface only as "the loss became NaN".
       if (!std::isfinite(dst[i]))
@@ -232,11 +243,21 @@ TensorPtr convertInput(TensorPtr file, const std::string &path, const json &inpu
       // train as class 2, nor a float label 2.5 as class 2.
       double value;
       switch (dtype) {
-      case KILN_I32: value = static_cast<const int32_t *>(src)[i]; break;
-      case KILN_U8: value = static_cast<const uint8_t *>(src)[i]; break;
-      case KILN_I64: value = double(static_cast<const int64_t *>(src)[i]); break;
-      case KILN_F32: value = static_cast<const float *>(src)[i]; break;
-      case KILN_F64: value = static_cast<const double *>(src)[i]; break;
+      case KILN_I32:
+        value = static_cast<const int32_t *>(src)[i];
+        break;
+      case KILN_U8:
+        value = static_cast<const uint8_t *>(src)[i];
+        break;
+      case KILN_I64:
+        value = double(static_cast<const int64_t *>(src)[i]);
+        break;
+      case KILN_F32:
+        value = static_cast<const float *>(src)[i];
+        break;
+      case KILN_F64:
+        value = static_cast<const double *>(src)[i];
+        break;
       default:
         fail(path + ": input '" + name + "' holds integer labels (i32), but the file has " + kiln_dtype_name(dtype) +
              " values");
@@ -294,8 +315,6 @@ std::vector<TensorPtr> initialOptimizerState(const json &model) {
   return state;
 }
 
-double modelLearningRate(const json &model) {
-  return model.at("optimizer").at("hyperparameters").value("lr", 0.001);
-}
+double modelLearningRate(const json &model) { return model.at("optimizer").at("hyperparameters").value("lr", 0.001); }
 
 } // namespace kiln_binary

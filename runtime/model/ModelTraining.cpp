@@ -69,8 +69,8 @@ void finishSplit(Split &split, const std::vector<std::string> &sources) {
   split.count = kiln_tensor_shape(split.inputs[0].get())[0];
   for (size_t i = 1; i < split.inputs.size(); ++i)
     if (kiln_tensor_shape(split.inputs[i].get())[0] != split.count)
-      fail(sources[i] + ": has " + std::to_string(kiln_tensor_shape(split.inputs[i].get())[0]) +
-           " examples, but " + sources[0] + " has " + std::to_string(split.count));
+      fail(sources[i] + ": has " + std::to_string(kiln_tensor_shape(split.inputs[i].get())[0]) + " examples, but " +
+           sources[0] + " has " + std::to_string(split.count));
 }
 
 /// Loads `path` for `inputs`. `test` selects the test split of an IDX
@@ -84,8 +84,10 @@ Split loadSplit(const std::string &path, const json &inputs, const std::vector<s
     std::string labels = findIdx(path, prefix + "-labels-idx1-ubyte");
     if (!images.empty() || !labels.empty()) {
       if (inputs.size() != 2)
-        fail(path + ": an IDX data directory feeds a model with two inputs (images, labels); this model's training "
-                    "takes " + std::to_string(inputs.size()));
+        fail(path +
+             ": an IDX data directory feeds a model with two inputs (images, labels); this model's training "
+             "takes " +
+             std::to_string(inputs.size()));
       if (images.empty() || labels.empty())
         fail(path + ": has " + (images.empty() ? labels : images) + " but not its " +
              (images.empty() ? "images" : "labels") + " file");
@@ -160,8 +162,7 @@ void checkColumnSpecs(const std::string &data, const json &inputs, const std::ve
 /// still ordered up to 2^53).
 int64_t parseStep(const std::string &path, const char *text) {
   std::string value = text;
-  bool digits = !value.empty() && value.size() <= 16 &&
-                value.find_first_not_of("0123456789") == std::string::npos;
+  bool digits = !value.empty() && value.size() <= 16 && value.find_first_not_of("0123456789") == std::string::npos;
   int64_t step = digits ? std::stoll(value) : -1;
   if (step < 0 || step > (int64_t(1) << 53))
     fail(path + ": its metadata \"step\" is \"" + value +
@@ -171,13 +172,12 @@ int64_t parseStep(const std::string &path, const char *text) {
 
 /// Fails if any value of `tensors` is NaN or infinite: a diverged run must
 /// not save (or keep training from) values that are no longer numbers.
-void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::string> &names,
-                 const std::string &when, const std::string &consequence) {
+void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::string> &names, const std::string &when,
+                 const std::string &consequence) {
   for (size_t t = 0; t < tensors.size(); ++t) {
     check(kiln_tensor_to_host(tensors[t].get()));
     if (std::string bad = nonFiniteValues(tensors[t].get()); !bad.empty())
-      fail("training diverged: '" + names[t] + "' holds " + bad + " " + when + " (try a smaller --lr); " +
-           consequence);
+      fail("training diverged: '" + names[t] + "' holds " + bad + " " + when + " (try a smaller --lr); " + consequence);
   }
 }
 
@@ -207,9 +207,8 @@ void checkLabels(const Split &split, const json &inputs, const std::string &path
     int64_t n = kiln_tensor_num_elements(split.inputs[i].get());
     for (int64_t k = 0; k < n; ++k)
       if (labels[k] < 0 || labels[k] >= classes)
-        fail(path + ": label " + std::to_string(labels[k]) + " of example " + std::to_string(k) +
-             " is outside [0, " + std::to_string(classes) + ") for input '" +
-             inputs[i].at("name").get<std::string>() + "'");
+        fail(path + ": label " + std::to_string(labels[k]) + " of example " + std::to_string(k) + " is outside [0, " +
+             std::to_string(classes) + ") for input '" + inputs[i].at("name").get<std::string>() + "'");
   }
 }
 
@@ -308,9 +307,8 @@ std::vector<double> runBatch(const json &model, kiln_packed_fn_t fn, const std::
 }
 
 /// Loss and metrics of `split`, averaged over examples (batch-size weighted).
-std::vector<double> evaluate(const json &model, const ModelDescriptor &descriptor,
-                             const std::vector<TensorPtr> &params, const Split &split, BatchMaker &batches,
-                             int64_t batch) {
+std::vector<double> evaluate(const json &model, const ModelDescriptor &descriptor, const std::vector<TensorPtr> &params,
+                             const Split &split, BatchMaker &batches, int64_t batch) {
   size_t numResults = model["loss"]["results"].size();
   std::vector<double> totals(numResults, 0.0);
   std::vector<int64_t> order(split.count);
@@ -508,8 +506,8 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         running[r] += values[r] * double(end - begin);
       seen += end - begin;
       if (!std::isfinite(values[0]))
-        fail("training diverged: the loss became " + std::string(nonFiniteKind(values[0])) +
-             " at step " + std::to_string(step) + " (try a smaller --lr)" +
+        fail("training diverged: the loss became " + std::string(nonFiniteKind(values[0])) + " at step " +
+             std::to_string(step) + " (try a smaller --lr)" +
              (options.save.empty() ? std::string() : "; " + options.save + " keeps its previous contents"));
       // Divergence shows long before a NaN: a loss a thousand times the
       // first one's is worth a word (Adam at lr 1e10 grows weights to 1e10
@@ -518,9 +516,10 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
         firstLoss = values[0];
       if (!warnedGrowth && std::fabs(values[0]) > 1000.0 * std::max(std::fabs(firstLoss), 1e-3)) {
         warnedGrowth = true;
-        std::fprintf(stderr, "%s%s: warning: the loss grew from %g at the first step to %g at step %lld; training "
-                     "may be diverging (try a smaller --lr)\n", showBar ? "\n" : "", programName.c_str(),
-                     firstLoss, values[0], (long long)step);
+        std::fprintf(stderr,
+                     "%s%s: warning: the loss grew from %g at the first step to %g at step %lld; training "
+                     "may be diverging (try a smaller --lr)\n",
+                     showBar ? "\n" : "", programName.c_str(), firstLoss, values[0], (long long)step);
       }
       auto now = std::chrono::steady_clock::now();
       bool last = s + 1 == stepsPerEpoch;
@@ -556,8 +555,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     metrics.emplace_back("metrics", names);
     // The loss was checked before each update; the last update of the
     // epoch is checked here, before anything is evaluated or saved.
-    std::string unsaved = options.save.empty() ? "nothing was saved"
-                                               : options.save + " keeps its previous contents";
+    std::string unsaved = options.save.empty() ? "nothing was saved" : options.save + " keeps its previous contents";
     std::string when = "after step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + ")";
     checkFinite(params, paramNames, when, unsaved);
     checkFinite(state, stateNames, when, unsaved);
@@ -573,8 +571,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       summary += formatResults(model["loss"]["results"], testValues, "test_");
     }
     std::printf("%sEpoch %lld/%lld - %.1fs - %.0f %s%s\n", showBar ? "\n" : "", (long long)epoch,
-                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit,
-                summary.c_str());
+                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit, summary.c_str());
     if (!options.save.empty())
       saveCheckpoint(options.save, model, params, state, step, metrics);
   }
@@ -598,8 +595,7 @@ int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   checkLabels(split, inputs, options.data);
   std::vector<TensorPtr> params = loadParams(model, options.weights, options.seed);
   BatchMaker batches(model, descriptor, inputs, split);
-  std::vector<double> values =
-      evaluate(model, descriptor, params, split, batches, options.batch);
+  std::vector<double> values = evaluate(model, descriptor, params, split, batches, options.batch);
   std::printf("%lld examples%s\n", (long long)split.count, formatResults(model["loss"]["results"], values, "").c_str());
   return 0;
 }

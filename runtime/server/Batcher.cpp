@@ -144,8 +144,8 @@ void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
   }
   std::shared_ptr<const std::vector<TensorPtr>> outputs;
   try {
-    outputs = std::make_shared<const std::vector<TensorPtr>>(
-        rows > options_.maxBatch ? executeInChunks(inputs, rows) : execute_(inputs));
+    outputs = std::make_shared<const std::vector<TensorPtr>>(rows > options_.maxBatch ? executeInChunks(inputs, rows)
+                                                                                      : execute_(inputs));
   } catch (const kiln_binary::Failure &) {
     // The model failed (the compiled code or the runtime reported an error):
     // each waiting request gets it (a 500 naming it); the server goes on.

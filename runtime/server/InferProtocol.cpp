@@ -90,12 +90,18 @@ std::optional<dom::element> field(dom::object object, std::string_view key) {
 
 const char *jsonTypeName(dom::element element) {
   switch (element.type()) {
-  case dom::element_type::ARRAY: return "a list";
-  case dom::element_type::OBJECT: return "an object";
-  case dom::element_type::STRING: return "a string";
-  case dom::element_type::BOOL: return "a boolean";
-  case dom::element_type::NULL_VALUE: return "null";
-  default: return "a number";
+  case dom::element_type::ARRAY:
+    return "a list";
+  case dom::element_type::OBJECT:
+    return "an object";
+  case dom::element_type::STRING:
+    return "a string";
+  case dom::element_type::BOOL:
+    return "a boolean";
+  case dom::element_type::NULL_VALUE:
+    return "null";
+  default:
+    return "a number";
   }
 }
 
@@ -181,8 +187,8 @@ TensorPtr makeInputTensor(const TensorSpec &spec, int64_t rows, int64_t maxValue
   maxValues = std::max<int64_t>(maxValues, 1 << 16);
   int64_t values = 0;
   if (__builtin_mul_overflow(rows, spec.exampleSize(), &values) || values > maxValues)
-    badRequest("input '" + spec.name + "': " + std::to_string(rows) + " examples of shape " +
-               formatShape(spec.shape) + " are more values than the request holds");
+    badRequest("input '" + spec.name + "': " + std::to_string(rows) + " examples of shape " + formatShape(spec.shape) +
+               " are more values than the request holds");
   std::vector<int64_t> shape = spec.shape;
   shape[0] = rows;
   kiln_tensor_t *tensor = nullptr;
@@ -395,8 +401,8 @@ InferRequest kiln_server::parseInferRequest(const ServedModel &model, std::strin
       TensorPtr tensor = makeInputTensor(*spec, rows, int64_t(binary.size()) / 4);
       if (size_t(*binarySize) != kiln_tensor_byte_size(tensor.get()))
         badRequest("input '" + spec->name + "': binary_data_size " + std::to_string(*binarySize) + " but shape " +
-                   simdjson::to_string(*shapeElement) + " needs " + std::to_string(kiln_tensor_byte_size(tensor.get())) +
-                   " bytes");
+                   simdjson::to_string(*shapeElement) + " needs " +
+                   std::to_string(kiln_tensor_byte_size(tensor.get())) + " bytes");
       std::memcpy(kiln_tensor_data(tensor.get()), binary.data() + binaryOffset, size_t(*binarySize));
       binaryOffset += size_t(*binarySize);
       request.inputs[index] = std::move(tensor);

@@ -6,9 +6,9 @@
 
 #include "Metrics.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
-#include <algorithm>
 #include <cstdio>
 
 using namespace kiln_server;

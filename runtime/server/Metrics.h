@@ -46,9 +46,9 @@ struct ModelMetrics {
   ModelMetrics();
   std::atomic<uint64_t> requestSuccess{0};
   std::array<std::atomic<uint64_t>, 2> requestFailure{}; ///< by FailureReason
-  std::atomic<uint64_t> inferenceCount{0};     ///< examples computed
-  std::atomic<uint64_t> executionCount{0};     ///< compiled predict calls
-  std::atomic<uint64_t> requestMicros{0};      ///< cumulative, as Triton's *_duration_us
+  std::atomic<uint64_t> inferenceCount{0};               ///< examples computed
+  std::atomic<uint64_t> executionCount{0};               ///< compiled predict calls
+  std::atomic<uint64_t> requestMicros{0};                ///< cumulative, as Triton's *_duration_us
   std::atomic<uint64_t> queueMicros{0};
   std::atomic<uint64_t> computeMicros{0};
   Histogram requestSeconds; ///< end to end, parse to answer

@@ -185,8 +185,9 @@ ServedModel *Routes::findModel(const Target &target, httplib::Response &res) {
   for (const std::unique_ptr<ServedModel> &model : models_)
     if (model->name() == target.model) {
       if (!target.version.empty() && target.version != model->version()) {
-        sendError(res, 404, "model '" + target.model + "' has no version '" + target.version + "' (it has version " +
-                                model->version() + ")");
+        sendError(res, 404,
+                  "model '" + target.model + "' has no version '" + target.version + "' (it has version " +
+                      model->version() + ")");
         return nullptr;
       }
       return model.get();
@@ -257,8 +258,7 @@ void Routes::dispatch(const httplib::Request &req, httplib::Response &res) {
   }
 }
 
-void Routes::infer(ServedModel &model, const httplib::Request &req, httplib::Response &res,
-                            bool tfServing) {
+void Routes::infer(ServedModel &model, const httplib::Request &req, httplib::Response &res, bool tfServing) {
   auto start = std::chrono::steady_clock::now();
   ModelMetrics &metrics = model.metrics();
   InferRequest request;
@@ -362,8 +362,9 @@ int InferenceServer::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     http_.stop();
   });
-  std::string url = "http://" + (options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host) +
-                    ":" + std::to_string(port) + "/";
+  std::string url = "http://" +
+                    (options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host) + ":" +
+                    std::to_string(port) + "/";
   for (const std::unique_ptr<ServedModel> &model : models_)
     std::printf("Serving %s at %s (weights: %s)\n", model->name().c_str(), url.c_str(),
                 model->weights().empty() ? "seeded initializers, untrained" : model->weights().c_str());
@@ -436,11 +437,12 @@ void kiln_server::installRoutes(httplib::Server &http, const std::vector<std::un
     // cpp-httplib limits form-encoded bodies to 8 KiB: curl's -d sends that
     // type unless told otherwise.
     if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
-      sendError(res, 413, "a form-encoded body is limited to 8 KiB: send JSON with Content-Type: application/json "
-                          "(curl: -H 'Content-Type: application/json')");
+      sendError(res, 413,
+                "a form-encoded body is limited to 8 KiB: send JSON with Content-Type: application/json "
+                "(curl: -H 'Content-Type: application/json')");
     else if (res.status == 413)
-      sendError(res, 413, "the body is larger than the server's limit of " + std::to_string(maxBodyMb) +
-                              " MiB (--max-body-mb)");
+      sendError(res, 413,
+                "the body is larger than the server's limit of " + std::to_string(maxBodyMb) + " MiB (--max-body-mb)");
     else
       sendError(res, res.status, res.status < 500 ? "bad request" : "server error");
   });

@@ -22,8 +22,7 @@ int kiln_c_api_check(void) {
     return 1;
   }
   status = kiln_init_param(tensor, KILN_INIT_ONES, 0.0, 0, "c");
-  int failed = status != NULL ||
-               ((const float *)kiln_tensor_const_data(tensor))[5] != 1.0f;
+  int failed = status != NULL || ((const float *)kiln_tensor_const_data(tensor))[5] != 1.0f;
   kiln_status_free(status);
   kiln_tensor_free(tensor);
   return failed;

@@ -35,20 +35,18 @@ int fail(kiln_status_t status) {
 }
 
 int usage() {
-  std::fprintf(
-      stderr,
-      "usage: kiln-runtime-tool COMMAND ARGS\n"
-      "  idx-summary FILE             summary of an IDX file (.gz or not)\n"
-      "  npy-summary FILE             summary of a .npy file\n"
-      "  csv-summary FILE COLUMN...   summary of the named CSV columns\n"
-      "  safetensors-summary FILE     summary of every tensor and metadata\n"
-      "  npy-copy IN OUT              read IN.npy, write it to OUT.npy\n"
-      "  safetensors-roundtrip IN OUT load IN, save it to OUT\n"
-      "  safetensors-demo OUT         save a demo checkpoint\n"
-      "  copy-to FILE NAME DTYPE DIM...  load tensor NAME into a preallocated\n"
-      "                               tensor of DTYPE and shape DIM...\n"
-      "  init KIND DTYPE SEED NAME DIM...  print an initialized parameter\n"
-      "  c-api-check                  run the C99 client of the header\n");
+  std::fprintf(stderr, "usage: kiln-runtime-tool COMMAND ARGS\n"
+                       "  idx-summary FILE             summary of an IDX file (.gz or not)\n"
+                       "  npy-summary FILE             summary of a .npy file\n"
+                       "  csv-summary FILE COLUMN...   summary of the named CSV columns\n"
+                       "  safetensors-summary FILE     summary of every tensor and metadata\n"
+                       "  npy-copy IN OUT              read IN.npy, write it to OUT.npy\n"
+                       "  safetensors-roundtrip IN OUT load IN, save it to OUT\n"
+                       "  safetensors-demo OUT         save a demo checkpoint\n"
+                       "  copy-to FILE NAME DTYPE DIM...  load tensor NAME into a preallocated\n"
+                       "                               tensor of DTYPE and shape DIM...\n"
+                       "  init KIND DTYPE SEED NAME DIM...  print an initialized parameter\n"
+                       "  c-api-check                  run the C99 client of the header\n");
   return 2;
 }
 
@@ -156,12 +154,10 @@ int safetensorsSummary(const char *path) {
 }
 
 /// Builds a tensor, runs `fill` on it, adds it to `checkpoint`.
-kiln_status_t addDemo(kiln_checkpoint_t *checkpoint, const char *name,
-                      kiln_dtype_t dtype, std::vector<int64_t> shape,
+kiln_status_t addDemo(kiln_checkpoint_t *checkpoint, const char *name, kiln_dtype_t dtype, std::vector<int64_t> shape,
                       kiln_init_kind_t kind, double value) {
   kiln_tensor_t *tensor = nullptr;
-  if (kiln_status_t status = kiln_tensor_create(
-          dtype, static_cast<int32_t>(shape.size()), shape.data(), &tensor))
+  if (kiln_status_t status = kiln_tensor_create(dtype, static_cast<int32_t>(shape.size()), shape.data(), &tensor))
     return status;
   kiln_status_t status = kiln_init_param(tensor, kind, value, 7, name);
   if (!status && dtype == KILN_I32) {
@@ -186,17 +182,13 @@ int safetensorsDemo(const char *path) {
     return fail(status);
   kiln_status_t status = nullptr;
   if (!status)
-    status = addDemo(checkpoint, "dense_0.kernel", KILN_F32, {4, 3},
-                     KILN_INIT_GLOROT_UNIFORM, 0);
+    status = addDemo(checkpoint, "dense_0.kernel", KILN_F32, {4, 3}, KILN_INIT_GLOROT_UNIFORM, 0);
   if (!status)
-    status = addDemo(checkpoint, "dense_0.bias", KILN_F32, {3},
-                     KILN_INIT_CONSTANT, 0.5);
+    status = addDemo(checkpoint, "dense_0.bias", KILN_F32, {3}, KILN_INIT_CONSTANT, 0.5);
   if (!status)
-    status = addDemo(checkpoint, "conv2d_0.kernel", KILN_F64, {3, 3, 1, 2},
-                     KILN_INIT_GLOROT_UNIFORM, 0);
+    status = addDemo(checkpoint, "conv2d_0.kernel", KILN_F64, {3, 3, 1, 2}, KILN_INIT_GLOROT_UNIFORM, 0);
   if (!status)
-    status = addDemo(checkpoint, "step", KILN_I64, {}, KILN_INIT_CONSTANT,
-                     12345);
+    status = addDemo(checkpoint, "step", KILN_I64, {}, KILN_INIT_CONSTANT, 12345);
   if (!status)
     status = addDemo(checkpoint, "ids", KILN_I32, {5}, KILN_INIT_ZEROS, 0);
   if (!status)
@@ -231,9 +223,7 @@ int main(int argc, char **argv) {
     return printTensorFile(kiln_read_npy(argv[2], &tensor), tensor);
   if (command == "csv-summary" && argc >= 4) {
     std::vector<const char *> columns(argv + 3, argv + argc);
-    return printTensorFile(
-        kiln_read_csv(argv[2], columns.data(), columns.size(), &tensor),
-        tensor);
+    return printTensorFile(kiln_read_csv(argv[2], columns.data(), columns.size(), &tensor), tensor);
   }
   if (command == "safetensors-summary" && argc == 3)
     return safetensorsSummary(argv[2]);
@@ -262,8 +252,7 @@ int main(int argc, char **argv) {
     kiln_checkpoint_t *checkpoint = nullptr;
     if (kiln_status_t status = kiln_checkpoint_load(argv[2], &checkpoint))
       return fail(status);
-    kiln_status_t status = kiln_tensor_create(
-        dtype, static_cast<int32_t>(dims.size()), dims.data(), &tensor);
+    kiln_status_t status = kiln_tensor_create(dtype, static_cast<int32_t>(dims.size()), dims.data(), &tensor);
     if (!status)
       status = kiln_checkpoint_copy_to(checkpoint, argv[3], tensor);
     if (!status)
@@ -289,8 +278,7 @@ int main(int argc, char **argv) {
     uint64_t seed = std::strtoull(argv[4], &end, 10);
     if (!parseDtype(argv[3], dtype) || *end || !parseDims(argc, argv, 6, dims))
       return usage();
-    if (kiln_status_t status = kiln_tensor_create(
-            dtype, static_cast<int32_t>(dims.size()), dims.data(), &tensor))
+    if (kiln_status_t status = kiln_tensor_create(dtype, static_cast<int32_t>(dims.size()), dims.data(), &tensor))
       return fail(status);
     if (kiln_status_t status = kiln_init_param(tensor, kind, 0, seed, argv[5])) {
       kiln_tensor_free(tensor);

@@ -43,8 +43,7 @@ mlir::MLIRContext &fuzzContext() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(
-          llvm::StringRef(reinterpret_cast<const char *>(data), size), "fuzz.kiln"),
+      llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(reinterpret_cast<const char *>(data), size), "fuzz.kiln"),
       llvm::SMLoc());
   kiln::Diagnostics diagnostics(sourceMgr, llvm::nulls());
   std::unique_ptr<kiln::ast::Module> ast = kiln::parseFile(sourceMgr, diagnostics);

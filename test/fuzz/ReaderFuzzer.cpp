@@ -101,7 +101,7 @@ void fuzzOne(const char *path) {
         checkTensor(stored);
         kiln_tensor_t *copy = nullptr;
         if (kiln_status_t made = kiln_tensor_create(kiln_tensor_dtype(stored), kiln_tensor_rank(stored),
-                                                     kiln_tensor_shape(stored), &copy)) {
+                                                    kiln_tensor_shape(stored), &copy)) {
           kiln_status_free(made);
           continue;
         }

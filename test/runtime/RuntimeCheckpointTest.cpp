@@ -43,8 +43,7 @@ struct CheckpointHolder {
 class RuntimeCheckpoint : public TempDirTest {
 protected:
   /// A safetensors file from a header text and the data bytes.
-  std::string safetensors(const std::string &name, const std::string &header,
-                          const std::string &data) {
+  std::string safetensors(const std::string &name, const std::string &header, const std::string &data) {
     std::string bytes;
     uint64_t n = header.size();
     for (int i = 0; i < 8; ++i)
@@ -112,15 +111,12 @@ TEST_F(RuntimeCheckpoint, SaveLoadRoundTrip) {
   EXPECT_EQ(kiln_checkpoint_metadata(loaded.checkpoint, "absent"), nullptr);
   for (size_t i = 0; i < 3; ++i) {
     const kiln_tensor_t *a = kiln_checkpoint_tensor(original.checkpoint, i);
-    const kiln_tensor_t *b = kiln_checkpoint_find(
-        loaded.checkpoint, kiln_checkpoint_name(original.checkpoint, i));
+    const kiln_tensor_t *b = kiln_checkpoint_find(loaded.checkpoint, kiln_checkpoint_name(original.checkpoint, i));
     ASSERT_NE(b, nullptr);
     EXPECT_EQ(kiln_tensor_dtype(a), kiln_tensor_dtype(b));
     EXPECT_EQ(kiln_tensor_rank(a), kiln_tensor_rank(b));
     ASSERT_EQ(kiln_tensor_byte_size(a), kiln_tensor_byte_size(b));
-    EXPECT_EQ(std::memcmp(kiln_tensor_const_data(a), kiln_tensor_const_data(b),
-                          kiln_tensor_byte_size(a)),
-              0);
+    EXPECT_EQ(std::memcmp(kiln_tensor_const_data(a), kiln_tensor_const_data(b), kiln_tensor_byte_size(a)), 0);
   }
   EXPECT_EQ(kiln_checkpoint_find(loaded.checkpoint, "nope"), nullptr);
 }
@@ -139,8 +135,7 @@ TEST_F(RuntimeCheckpoint, SavedLayoutFollowsTheSpec) {
                          0),
             0u)
       << header;
-  EXPECT_NE(header.find("\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[40,48]}"),
-            std::string::npos);
+  EXPECT_NE(header.find("\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[40,48]}"), std::string::npos);
   EXPECT_EQ(bytes.size(), 8 + n + 48);
 }
 
@@ -153,8 +148,7 @@ TEST_F(RuntimeCheckpoint, CopyToChecksShapeAndDtype) {
   ASSERT_EQ(kiln_tensor_create(KILN_F32, 2, shape, &good.tensor), nullptr);
   ASSERT_EQ(kiln_checkpoint_copy_to(c.checkpoint, "dense_0.kernel", good.tensor), nullptr);
   EXPECT_EQ(std::memcmp(kiln_tensor_const_data(good.tensor),
-                        kiln_tensor_const_data(kiln_checkpoint_find(c.checkpoint, "dense_0.kernel")),
-                        24),
+                        kiln_tensor_const_data(kiln_checkpoint_find(c.checkpoint, "dense_0.kernel")), 24),
             0);
   ASSERT_EQ(kiln_tensor_create(KILN_F32, 2, bad, &wrongShape.tensor), nullptr);
   kiln_status_t status = kiln_checkpoint_copy_to(c.checkpoint, "dense_0.kernel", wrongShape.tensor);
@@ -178,8 +172,7 @@ TEST_F(RuntimeCheckpoint, AddRejectsBadNames) {
             "checkpoint: a tensor named 'w' is already present");
   EXPECT_EQ(take(kiln_checkpoint_add(c.checkpoint, "__metadata__", t.tensor)),
             "kiln_checkpoint_add: '__metadata__' cannot name a tensor");
-  EXPECT_EQ(take(kiln_checkpoint_add(c.checkpoint, "", t.tensor)),
-            "kiln_checkpoint_add: '' cannot name a tensor");
+  EXPECT_EQ(take(kiln_checkpoint_add(c.checkpoint, "", t.tensor)), "kiln_checkpoint_add: '' cannot name a tensor");
   EXPECT_EQ(take(kiln_checkpoint_add(c.checkpoint, "bad\xff", t.tensor)),
             "kiln_checkpoint_add: the tensor name is not valid UTF-8");
   EXPECT_EQ(take(kiln_checkpoint_set_metadata(c.checkpoint, "k", "\xc0\x80")),
@@ -325,37 +318,58 @@ TEST_F(RuntimeCheckpoint, MalformedFilesGiveClearErrors) {
     std::string data;
     std::string message; // After "<path>: "; a final '*' matches any rest.
   } cases[] = {
-      {"bad-json", "{\"w\": ", data, "malformed safetensors header: bad JSON: [json.exception.parse_error.101] parse error at line 1, column 7: *"},
+      {"bad-json", "{\"w\": ", data,
+       "malformed safetensors header: bad JSON: [json.exception.parse_error.101] parse error at line 1, column 7: *"},
       {"not-object", "[1, 2]  ", data, "malformed safetensors header: it does not start with '{'"},
       {"entry-not-object", "{\"w\": 3}", "", "malformed safetensors header: tensor 'w' is not a JSON object"},
-      {"no-offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", data, "malformed safetensors header: tensor 'w' lacks one of \"dtype\", \"shape\", \"data_offsets\""},
-      {"unknown-dtype", "{\"w\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", data, "tensor 'w' has unknown dtype 'F33'"},
-      {"unsupported-dtype", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", data, "tensor 'w' has dtype BF16, which Kiln does not support (it reads F32, F64, I32, I64 and U8)"},
-      {"dtype-not-string", "{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", data, "malformed safetensors header: tensor 'w': \"dtype\" is not a string"},
-      {"negative-dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data, "malformed safetensors header: tensor 'w': \"shape\" holds something other than non-negative integers"},
-      {"float-dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", data, "malformed safetensors header: tensor 'w': \"shape\" holds something other than non-negative integers"},
-      {"rank-9", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", "x", "tensor 'w' has 9 dimensions, Kiln supports at most 8"},
-      {"wrong-shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data, "tensor 'w' of dtype F32 and shape [3] needs 12 bytes, but its data_offsets [0, 8] cover 8"},
-      {"huge-shape", "{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", data, "tensor 'w' of dtype F64 and shape [4294967296, 4294967296] needs too many bytes, but its data_offsets [0, 8] cover 8"},
-      {"out-of-range", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", data, "tensor 'w' has data_offsets [4, 12] outside the 8 bytes of data (file truncated?)"},
-      {"reversed", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data, "tensor 'w' has data_offsets [8, 0] that end before they begin"},
-      {"offsets-not-pair", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", data, "malformed safetensors header: tensor 'w': \"data_offsets\" is not a pair of non-negative integers"},
-      {"overlap", "{\"a\":" + entry + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data, "the data of tensors 'a' and 'b' overlap (bytes 4 to 8)"},
-      {"hole", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data, "bytes 0 to 4 of the data belong to no tensor"},
-      {"trailing", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", data, "bytes 4 to 8 of the data belong to no tensor (trailing bytes)"},
-      {"duplicate", "{\"w\":" + entry + ",\"w\":" + entry + "}", data, "malformed safetensors header: the name 'w' appears twice"},
-      {"metadata-not-object", "{\"__metadata__\": [], \"w\":" + entry + "}", data, "malformed safetensors header: \"__metadata__\" is not an object"},
-      {"metadata-not-string", "{\"__metadata__\": {\"epoch\": 3}, \"w\":" + entry + "}", data, "malformed safetensors header: \"__metadata__\" entry 'epoch' is not a string"},
-      {"deep", "{\"w\":" + std::string(40, '[') + std::string(40, ']') + "}", "", "malformed safetensors header: the JSON nests too deeply"},
-      {"bad-utf8", "{\"w\xff\":" + entry + "}", data, "malformed safetensors header: bad JSON: [json.exception.parse_error.101] parse error at line 1, column 4: *"},
+      {"no-offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", data,
+       "malformed safetensors header: tensor 'w' lacks one of \"dtype\", \"shape\", \"data_offsets\""},
+      {"unknown-dtype", "{\"w\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", data,
+       "tensor 'w' has unknown dtype 'F33'"},
+      {"unsupported-dtype", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", data,
+       "tensor 'w' has dtype BF16, which Kiln does not support (it reads F32, F64, I32, I64 and U8)"},
+      {"dtype-not-string", "{\"w\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", data,
+       "malformed safetensors header: tensor 'w': \"dtype\" is not a string"},
+      {"negative-dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", data,
+       "malformed safetensors header: tensor 'w': \"shape\" holds something other than non-negative integers"},
+      {"float-dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", data,
+       "malformed safetensors header: tensor 'w': \"shape\" holds something other than non-negative integers"},
+      {"rank-9", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", "x",
+       "tensor 'w' has 9 dimensions, Kiln supports at most 8"},
+      {"wrong-shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", data,
+       "tensor 'w' of dtype F32 and shape [3] needs 12 bytes, but its data_offsets [0, 8] cover 8"},
+      {"huge-shape", "{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", data,
+       "tensor 'w' of dtype F64 and shape [4294967296, 4294967296] needs too many bytes, but its data_offsets [0, 8] "
+       "cover 8"},
+      {"out-of-range", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", data,
+       "tensor 'w' has data_offsets [4, 12] outside the 8 bytes of data (file truncated?)"},
+      {"reversed", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data,
+       "tensor 'w' has data_offsets [8, 0] that end before they begin"},
+      {"offsets-not-pair", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", data,
+       "malformed safetensors header: tensor 'w': \"data_offsets\" is not a pair of non-negative integers"},
+      {"overlap", "{\"a\":" + entry + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data,
+       "the data of tensors 'a' and 'b' overlap (bytes 4 to 8)"},
+      {"hole", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data,
+       "bytes 0 to 4 of the data belong to no tensor"},
+      {"trailing", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", data,
+       "bytes 4 to 8 of the data belong to no tensor (trailing bytes)"},
+      {"duplicate", "{\"w\":" + entry + ",\"w\":" + entry + "}", data,
+       "malformed safetensors header: the name 'w' appears twice"},
+      {"metadata-not-object", "{\"__metadata__\": [], \"w\":" + entry + "}", data,
+       "malformed safetensors header: \"__metadata__\" is not an object"},
+      {"metadata-not-string", "{\"__metadata__\": {\"epoch\": 3}, \"w\":" + entry + "}", data,
+       "malformed safetensors header: \"__metadata__\" entry 'epoch' is not a string"},
+      {"deep", "{\"w\":" + std::string(40, '[') + std::string(40, ']') + "}", "",
+       "malformed safetensors header: the JSON nests too deeply"},
+      {"bad-utf8", "{\"w\xff\":" + entry + "}", data,
+       "malformed safetensors header: bad JSON: [json.exception.parse_error.101] parse error at line 1, column 4: *"},
   };
   for (const Case &c : cases) {
     std::string file = safetensors(std::string(c.name) + ".safetensors", c.header, c.data);
     std::string expected = file + ": " + c.message;
     std::string error = loadError(file);
     if (expected.back() == '*')
-      EXPECT_EQ(error.rfind(expected.substr(0, expected.size() - 1), 0), 0u)
-          << c.name << ": " << error;
+      EXPECT_EQ(error.rfind(expected.substr(0, expected.size() - 1), 0), 0u) << c.name << ": " << error;
     else
       EXPECT_EQ(error, expected) << c.name;
   }
@@ -367,7 +381,9 @@ TEST_F(RuntimeCheckpoint, BadLengthsGiveClearErrors) {
   std::string bytes(8, '\0');
   bytes[0] = char(200);
   std::string longHeader = write("long.safetensors", bytes + "{}");
-  EXPECT_EQ(loadError(longHeader), longHeader + ": truncated or corrupt safetensors file: the header length 200 exceeds the 2 bytes that follow it");
+  EXPECT_EQ(loadError(longHeader),
+            longHeader +
+                ": truncated or corrupt safetensors file: the header length 200 exceeds the 2 bytes that follow it");
   std::string huge = write("huge.safetensors", std::string(7, '\xff') + '\x7f' + "{}");
   EXPECT_NE(loadError(huge).find("exceeds the 2 bytes"), std::string::npos);
   std::string zero = write("zero.safetensors", std::string(8, '\0'));

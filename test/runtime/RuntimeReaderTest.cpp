@@ -45,9 +45,7 @@ protected:
   }
 };
 
-std::string bigEndian32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string bigEndian32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 /// An IDX header: 00 00 type rank, then the dims.
 std::string idxHeader(unsigned char type, std::vector<uint32_t> dims) {
@@ -97,8 +95,7 @@ TEST_F(RuntimeReader, IdxBigEndianTypes) {
   std::string d = idxHeader(0x0E, {}) + std::string("\x40\x09\x21\xfb\x54\x44\x2d\x18", 8);
   ASSERT_EQ(kiln_read_idx(write("d.idx", d).c_str(), &f64.tensor), nullptr);
   EXPECT_EQ(kiln_tensor_rank(f64.tensor), 0);
-  EXPECT_EQ(static_cast<const double *>(kiln_tensor_const_data(f64.tensor))[0],
-            3.141592653589793);
+  EXPECT_EQ(static_cast<const double *>(kiln_tensor_const_data(f64.tensor))[0], 3.141592653589793);
 
   std::string w = idxHeader(0x0C, {1}) + std::string("\xff\xff\xff\xfd", 4);
   ASSERT_EQ(kiln_read_idx(write("w.idx", w).c_str(), &i32.tensor), nullptr);
@@ -112,8 +109,7 @@ TEST_F(RuntimeReader, IdxErrors) {
   EXPECT_EQ(kiln_status_code(status), KILN_STATUS_NOT_FOUND);
   EXPECT_EQ(take(status), missing + ": cannot open: No such file or directory");
 
-  std::string cut = write("cut.idx", idxHeader(0x08, {60000, 28, 28}) +
-                                         std::string(1200, 'x'));
+  std::string cut = write("cut.idx", idxHeader(0x08, {60000, 28, 28}) + std::string(1200, 'x'));
   status = kiln_read_idx(cut.c_str(), &t);
   EXPECT_EQ(kiln_status_code(status), KILN_STATUS_DATA_LOSS);
   EXPECT_EQ(take(status), cut + ": truncated IDX file: expected 47040000 bytes "
@@ -121,9 +117,8 @@ TEST_F(RuntimeReader, IdxErrors) {
   EXPECT_EQ(t, nullptr);
 
   std::string cutGz = writeGzip("cut.idx.gz", idxHeader(0x08, {100}) + std::string(10, 'x'));
-  EXPECT_EQ(take(kiln_read_idx(cutGz.c_str(), &t)),
-            cutGz + ": truncated gzip-compressed IDX file: expected 100 bytes "
-                    "of data, found 10");
+  EXPECT_EQ(take(kiln_read_idx(cutGz.c_str(), &t)), cutGz + ": truncated gzip-compressed IDX file: expected 100 bytes "
+                                                            "of data, found 10");
 
   std::string dims = write("dims.idx", idxHeader(0x08, {5, 5}).substr(0, 6));
   EXPECT_EQ(take(kiln_read_idx(dims.c_str(), &t)),
@@ -138,8 +133,7 @@ TEST_F(RuntimeReader, IdxErrors) {
             type + ": unknown IDX element type 0x0a (expected 08 u8, 09 i8, 0b i16, 0c i32, 0d f32 or 0e f64)");
 
   std::string rank = write("rank.idx", idxHeader(0x08, std::vector<uint32_t>(9, 1)) + "x");
-  EXPECT_EQ(take(kiln_read_idx(rank.c_str(), &t)),
-            rank + ": IDX file has 9 dimensions, Kiln supports at most 8");
+  EXPECT_EQ(take(kiln_read_idx(rank.c_str(), &t)), rank + ": IDX file has 9 dimensions, Kiln supports at most 8");
 
   std::string trailing = write("trailing.idx", idxHeader(0x08, {2}) + "abc");
   EXPECT_EQ(take(kiln_read_idx(trailing.c_str(), &t)),
@@ -160,7 +154,10 @@ TEST_F(RuntimeReader, IdxErrors) {
   std::string bomb = writeGzip("bomb.gz", idxHeader(0x08, {1u << 20, 1024}));
   std::string bombError = take(kiln_read_idx(bomb.c_str(), &t));
   EXPECT_EQ(bombError.rfind(bomb + ": the IDX dimensions [1048576, 1024] announce 1073741824 bytes of data, more than "
-                                   "a gzip file of ", 0), 0u) << bombError;
+                                   "a gzip file of ",
+                            0),
+            0u)
+      << bombError;
 
   // Bytes after the gzip data that are not another member are an error (zlib's
   // gzread ignored them); a second member is read as the continuation.
@@ -210,8 +207,7 @@ TEST_F(RuntimeReader, FashionMnist) {
 // --- .npy -----------------------------------------------------------------
 
 /// A .npy file of `version` with the given dict and data.
-std::string npyBytes(const std::string &dict, const std::string &data,
-                     int version = 1) {
+std::string npyBytes(const std::string &dict, const std::string &data, int version = 1) {
   std::string bytes = "\x93NUMPY";
   bytes += char(version);
   bytes += char(0);
@@ -239,41 +235,56 @@ TEST_F(RuntimeReader, NpyWriteReadEveryDtype) {
     ASSERT_EQ(kiln_read_npy(file.c_str(), &b.tensor), nullptr);
     EXPECT_EQ(kiln_tensor_dtype(b.tensor), dtype);
     EXPECT_EQ(kiln_tensor_dim(b.tensor, 1), 3);
-    EXPECT_EQ(std::memcmp(kiln_tensor_const_data(a.tensor),
-                          kiln_tensor_const_data(b.tensor),
+    EXPECT_EQ(std::memcmp(kiln_tensor_const_data(a.tensor), kiln_tensor_const_data(b.tensor),
                           kiln_tensor_byte_size(a.tensor)),
               0);
     // numpy's layout: the data starts at a multiple of 64.
-    EXPECT_EQ(std::filesystem::file_size(file) % 64,
-              kiln_tensor_byte_size(a.tensor) % 64);
+    EXPECT_EQ(std::filesystem::file_size(file) % 64, kiln_tensor_byte_size(a.tensor) % 64);
   }
 }
 
 TEST_F(RuntimeReader, NpyHeaderForms) {
   std::string data(12, '\0');
   TensorHolder v2, v3, oneDim, scalar;
-  ASSERT_EQ(kiln_read_npy(write("v2.npy", npyBytes("{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", data, 2)).c_str(), &v2.tensor), nullptr);
+  ASSERT_EQ(kiln_read_npy(
+                write("v2.npy", npyBytes("{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", data, 2)).c_str(),
+                &v2.tensor),
+            nullptr);
   EXPECT_EQ(kiln_tensor_dim(v2.tensor, 0), 3);
-  ASSERT_EQ(kiln_read_npy(write("v3.npy", npyBytes("{\"descr\":\"<f4\",\"shape\":(1,3),\"fortran_order\":False}", data, 3)).c_str(), &v3.tensor), nullptr);
+  ASSERT_EQ(
+      kiln_read_npy(
+          write("v3.npy", npyBytes("{\"descr\":\"<f4\",\"shape\":(1,3),\"fortran_order\":False}", data, 3)).c_str(),
+          &v3.tensor),
+      nullptr);
   EXPECT_EQ(kiln_tensor_rank(v3.tensor), 2);
-  ASSERT_EQ(kiln_read_npy(write("l.npy", npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (12L,), }", data)).c_str(), &oneDim.tensor), nullptr);
+  ASSERT_EQ(kiln_read_npy(
+                write("l.npy", npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (12L,), }", data)).c_str(),
+                &oneDim.tensor),
+            nullptr);
   EXPECT_EQ(kiln_tensor_dim(oneDim.tensor, 0), 12);
-  ASSERT_EQ(kiln_read_npy(write("s.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", std::string(8, '\0'))).c_str(), &scalar.tensor), nullptr);
+  ASSERT_EQ(kiln_read_npy(write("s.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+                                                  std::string(8, '\0')))
+                              .c_str(),
+                          &scalar.tensor),
+            nullptr);
   EXPECT_EQ(kiln_tensor_rank(scalar.tensor), 0);
 }
 
 TEST_F(RuntimeReader, NpyErrors) {
   kiln_tensor_t *t = nullptr;
-  std::string fortran = write("fortran.npy", npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", std::string(24, '\0')));
+  std::string fortran = write(
+      "fortran.npy", npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", std::string(24, '\0')));
   kiln_status_t status = kiln_read_npy(fortran.c_str(), &t);
   EXPECT_EQ(kiln_status_code(status), KILN_STATUS_UNIMPLEMENTED);
-  EXPECT_EQ(take(status), fortran + ": .npy array is in Fortran order (fortran_order: True); Kiln reads C-order arrays only (save it with np.save(path, np.ascontiguousarray(a)))");
+  EXPECT_EQ(take(status), fortran + ": .npy array is in Fortran order (fortran_order: True); Kiln reads C-order arrays "
+                                    "only (save it with np.save(path, np.ascontiguousarray(a)))");
 
   std::string f16 = write("f16.npy", npyBytes("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", "abcd"));
   EXPECT_EQ(take(kiln_read_npy(f16.c_str(), &t)),
             f16 + ": unsupported .npy dtype '<f2' (Kiln reads '<f4', '<f8', '<i4', '<i8' and '|u1')");
 
-  std::string cut = write("cut.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2), }", std::string(20, '\0')));
+  std::string cut =
+      write("cut.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2), }", std::string(20, '\0')));
   EXPECT_EQ(take(kiln_read_npy(cut.c_str(), &t)),
             cut + ": truncated .npy file: expected 64 bytes of data for shape [4, 2] of <f8, found 20");
 
@@ -282,8 +293,7 @@ TEST_F(RuntimeReader, NpyErrors) {
             extra + ": 1 unexpected bytes after the 2 bytes of data that shape [2] of |u1 needs");
 
   std::string magic = write("magic.npy", "PK\x03\x04 not numpy");
-  EXPECT_EQ(take(kiln_read_npy(magic.c_str(), &t)),
-            magic + ": not a .npy file: missing the magic \\x93NUMPY");
+  EXPECT_EQ(take(kiln_read_npy(magic.c_str(), &t)), magic + ": not a .npy file: missing the magic \\x93NUMPY");
 
   std::string version = write("version.npy", std::string("\x93NUMPY\x04\x00\x00\x00", 10));
   EXPECT_EQ(take(kiln_read_npy(version.c_str(), &t)),
@@ -299,29 +309,29 @@ TEST_F(RuntimeReader, NpyErrors) {
   std::string badShape = write("shape.npy", npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", ""));
   EXPECT_NE(take(kiln_read_npy(badShape.c_str(), &t)).find("malformed .npy header"), std::string::npos);
 
-  std::string structured = write("struct.npy", npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "abcd"));
-  EXPECT_EQ(take(kiln_read_npy(structured.c_str(), &t)),
-            structured + ": structured .npy dtypes are not supported");
+  std::string structured =
+      write("struct.npy", npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "abcd"));
+  EXPECT_EQ(take(kiln_read_npy(structured.c_str(), &t)), structured + ": structured .npy dtypes are not supported");
 
-  std::string rank = write("rank.npy", npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", "abcd"));
-  EXPECT_EQ(take(kiln_read_npy(rank.c_str(), &t)),
-            rank + ": .npy array has more than 8 dimensions");
+  std::string rank =
+      write("rank.npy", npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", "abcd"));
+  EXPECT_EQ(take(kiln_read_npy(rank.c_str(), &t)), rank + ": .npy array has more than 8 dimensions");
 
-  std::string huge = write("huge.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", ""));
-  EXPECT_EQ(take(kiln_read_npy(huge.c_str(), &t)),
-            huge + ": .npy shape [99999999999, 99999999999] is too large");
+  std::string huge = write(
+      "huge.npy", npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", ""));
+  EXPECT_EQ(take(kiln_read_npy(huge.c_str(), &t)), huge + ": .npy shape [99999999999, 99999999999] is too large");
   EXPECT_EQ(t, nullptr);
 }
 
 // --- CSV ------------------------------------------------------------------
 
 TEST_F(RuntimeReader, CsvSelectsColumnsInOrder) {
-  std::string file = write("iris.csv",
-                           "\xEF\xBB\xBF" "sepal_length, \"name, full\" ,petal_width,species\r\n"
-                           "5.1,\"a, b\",0.2,0\r\n"
-                           "\r\n"
-                           "  4.9 , \"say \"\"x\"\"\",+0.25,1e2\r\n"
-                           "-1.5e-3,c,.5,-0\r\n");
+  std::string file = write("iris.csv", "\xEF\xBB\xBF"
+                                       "sepal_length, \"name, full\" ,petal_width,species\r\n"
+                                       "5.1,\"a, b\",0.2,0\r\n"
+                                       "\r\n"
+                                       "  4.9 , \"say \"\"x\"\"\",+0.25,1e2\r\n"
+                                       "-1.5e-3,c,.5,-0\r\n");
   const char *columns[] = {"petal_width", "sepal_length", "species"};
   TensorHolder t;
   ASSERT_EQ(kiln_read_csv(file.c_str(), columns, 3, &t.tensor), nullptr);
@@ -359,31 +369,26 @@ TEST_F(RuntimeReader, CsvErrors) {
             empty + ": line 2, column 'height': empty cell, expected a number");
 
   std::string ragged = write("ragged.csv", "a,b\n1,2\n\n\n3\n");
-  EXPECT_EQ(take(kiln_read_csv(ragged.c_str(), height, 0, &t)),
-            ragged + ": no columns requested");
+  EXPECT_EQ(take(kiln_read_csv(ragged.c_str(), height, 0, &t)), ragged + ": no columns requested");
   const char *a[] = {"a"};
-  EXPECT_EQ(take(kiln_read_csv(ragged.c_str(), a, 1, &t)),
-            ragged + ": line 5 has 1 fields, the header has 2");
+  EXPECT_EQ(take(kiln_read_csv(ragged.c_str(), a, 1, &t)), ragged + ": line 5 has 1 fields, the header has 2");
 
   std::string quote = write("quote.csv", "a\n\"1\n");
-  EXPECT_EQ(take(kiln_read_csv(quote.c_str(), a, 1, &t)),
-            quote + ": line 2: unterminated quoted field");
+  EXPECT_EQ(take(kiln_read_csv(quote.c_str(), a, 1, &t)), quote + ": line 2: unterminated quoted field");
 
   std::string nothing = write("nothing.csv", "\n\n");
   EXPECT_EQ(take(kiln_read_csv(nothing.c_str(), a, 1, &t)),
             nothing + ": empty CSV file: expected a header row of column names");
 
   std::string twice = write("twice.csv", "a,a\n1,2\n");
-  EXPECT_EQ(take(kiln_read_csv(twice.c_str(), a, 1, &t)),
-            twice + ": column 'a' appears twice in the header");
+  EXPECT_EQ(take(kiln_read_csv(twice.c_str(), a, 1, &t)), twice + ": column 'a' appears twice in the header");
 
   std::string range = write("range.csv", "a\n1e39\n");
   EXPECT_EQ(take(kiln_read_csv(range.c_str(), a, 1, &t)),
             range + ": line 2, column 'a': '1e39' is out of range for f32");
 
   std::string absent = path("absent.csv");
-  EXPECT_EQ(take(kiln_read_csv(absent.c_str(), a, 1, &t)),
-            absent + ": cannot open: No such file or directory");
+  EXPECT_EQ(take(kiln_read_csv(absent.c_str(), a, 1, &t)), absent + ": cannot open: No such file or directory");
   EXPECT_EQ(t, nullptr);
 }
 

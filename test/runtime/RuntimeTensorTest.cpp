@@ -26,8 +26,7 @@ namespace {
 using namespace kiln_test;
 
 TEST(RuntimeStatus, CarriesCodeAndMessage) {
-  kiln_status_t status =
-      kiln_status_create(KILN_STATUS_NOT_FOUND, "%s: no tensor '%s'", "w.st", "b");
+  kiln_status_t status = kiln_status_create(KILN_STATUS_NOT_FOUND, "%s: no tensor '%s'", "w.st", "b");
   ASSERT_NE(status, nullptr);
   EXPECT_EQ(kiln_status_code(status), KILN_STATUS_NOT_FOUND);
   EXPECT_STREQ(kiln_status_message(status), "w.st: no tensor 'b'");
@@ -74,9 +73,7 @@ TEST(RuntimeTensor, CreateZeroFilledAndAligned) {
   EXPECT_EQ(kiln_tensor_dim(t.tensor, -1), -1);
   EXPECT_EQ(kiln_tensor_num_elements(t.tensor), 105);
   EXPECT_EQ(kiln_tensor_byte_size(t.tensor), 840u);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(kiln_tensor_data(t.tensor)) %
-                KILN_TENSOR_ALIGNMENT,
-            0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(kiln_tensor_data(t.tensor)) % KILN_TENSOR_ALIGNMENT, 0u);
   const double *data = static_cast<const double *>(kiln_tensor_const_data(t.tensor));
   for (int i = 0; i < 105; ++i)
     EXPECT_EQ(data[i], 0.0);
@@ -96,14 +93,12 @@ TEST(RuntimeTensor, ScalarAndEmpty) {
 TEST(RuntimeTensor, RejectsBadArguments) {
   kiln_tensor_t *tensor = reinterpret_cast<kiln_tensor_t *>(1);
   int64_t shape[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-  EXPECT_EQ(take(kiln_tensor_create(KILN_F32, 9, shape, &tensor)),
-            "kiln_tensor_create: rank 9 is outside 0..8");
+  EXPECT_EQ(take(kiln_tensor_create(KILN_F32, 9, shape, &tensor)), "kiln_tensor_create: rank 9 is outside 0..8");
   EXPECT_EQ(tensor, nullptr);
   int64_t negative[] = {2, -1};
   EXPECT_EQ(take(kiln_tensor_create(KILN_F32, 2, negative, &tensor)),
             "kiln_tensor_create: dimension 1 of shape [2, -1] is negative");
-  EXPECT_EQ(take(kiln_tensor_create(static_cast<kiln_dtype_t>(42), 1, shape,
-                                    &tensor)),
+  EXPECT_EQ(take(kiln_tensor_create(static_cast<kiln_dtype_t>(42), 1, shape, &tensor)),
             "kiln_tensor_create: invalid dtype 42");
   int64_t huge[] = {INT64_MAX / 2, 4};
   kiln_status_t status = kiln_tensor_create(KILN_F32, 2, huge, &tensor);
@@ -135,14 +130,10 @@ TEST(RuntimeDtype, SizesAndNames) {
 
 // --- Initialization -------------------------------------------------------
 
-std::vector<float> glorot(std::vector<int64_t> shape, uint64_t seed,
-                          const char *name) {
+std::vector<float> glorot(std::vector<int64_t> shape, uint64_t seed, const char *name) {
   TensorHolder t;
-  EXPECT_EQ(kiln_tensor_create(KILN_F32, static_cast<int32_t>(shape.size()),
-                               shape.data(), &t.tensor),
-            nullptr);
-  EXPECT_EQ(kiln_init_param(t.tensor, KILN_INIT_GLOROT_UNIFORM, 0, seed, name),
-            nullptr);
+  EXPECT_EQ(kiln_tensor_create(KILN_F32, static_cast<int32_t>(shape.size()), shape.data(), &t.tensor), nullptr);
+  EXPECT_EQ(kiln_init_param(t.tensor, KILN_INIT_GLOROT_UNIFORM, 0, seed, name), nullptr);
   const float *data = static_cast<const float *>(kiln_tensor_const_data(t.tensor));
   return std::vector<float>(data, data + kiln_tensor_num_elements(t.tensor));
 }
@@ -242,12 +233,23 @@ TEST(RuntimeInit, ConstantsForEveryDtype) {
     const void *data = kiln_tensor_const_data(t.tensor);
     double last = 0;
     switch (dtype) {
-    case KILN_F32: last = static_cast<const float *>(data)[2]; break;
-    case KILN_F64: last = static_cast<const double *>(data)[2]; break;
-    case KILN_I32: last = static_cast<const int32_t *>(data)[2]; break;
-    case KILN_I64: last = static_cast<const int64_t *>(data)[2]; break;
-    case KILN_U8: last = static_cast<const uint8_t *>(data)[2]; break;
-    case KILN_DTYPE_MAX_ENUM: break;
+    case KILN_F32:
+      last = static_cast<const float *>(data)[2];
+      break;
+    case KILN_F64:
+      last = static_cast<const double *>(data)[2];
+      break;
+    case KILN_I32:
+      last = static_cast<const int32_t *>(data)[2];
+      break;
+    case KILN_I64:
+      last = static_cast<const int64_t *>(data)[2];
+      break;
+    case KILN_U8:
+      last = static_cast<const uint8_t *>(data)[2];
+      break;
+    case KILN_DTYPE_MAX_ENUM:
+      break;
     }
     EXPECT_EQ(last, 7.0) << kiln_dtype_name(dtype);
     ASSERT_EQ(kiln_init_param(t.tensor, KILN_INIT_ONES, 0, 0, nullptr), nullptr);
@@ -272,9 +274,7 @@ TEST(RuntimeInit, Errors) {
             "kiln_init_param: constant 0.5 does not fit parameter 'k' of dtype i32");
   EXPECT_EQ(take(kiln_init_param(i32.tensor, KILN_INIT_GLOROT_UNIFORM, 0, 0, "k")),
             "kiln_init_param: glorot_uniform needs an f32 or f64 parameter, 'k' is i32");
-  EXPECT_NE(take(kiln_init_param(i32.tensor, static_cast<kiln_init_kind_t>(99),
-                                 0, 0, "k")),
-            "");
+  EXPECT_NE(take(kiln_init_param(i32.tensor, static_cast<kiln_init_kind_t>(99), 0, 0, "k")), "");
   EXPECT_NE(take(kiln_init_param(nullptr, KILN_INIT_ZEROS, 0, 0, "k")), "");
 }
 

@@ -77,8 +77,7 @@ TEST_F(DialectInterfaceTest, ReluImplementsTheInterface) {
 /// before its rule is written. (Every kiln op that lists the interface gets
 /// its own rule from the autodiff work, so the defaults are exercised on an
 /// op given the interface here, in the test's context only.)
-struct DefaultRulesModel
-    : kiln::DifferentiableOpInterface::ExternalModel<DefaultRulesModel, func::CallOp> {};
+struct DefaultRulesModel : kiln::DifferentiableOpInterface::ExternalModel<DefaultRulesModel, func::CallOp> {};
 
 // Until an op has its own rule, the default buildVectorJacobianProduct fails
 // with an error at the op naming it, and produces no cotangent.

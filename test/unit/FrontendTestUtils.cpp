@@ -18,9 +18,7 @@ using namespace kiln;
 using namespace kiln::test;
 
 SourceFixture::SourceFixture(llvm::StringRef text) {
-  srcMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text,
-                                                                 "test.kiln"),
-                            llvm::SMLoc());
+  srcMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "test.kiln"), llvm::SMLoc());
 }
 
 bool SourceFixture::parse() {
@@ -34,9 +32,7 @@ bool SourceFixture::check() {
   return succeeded(checkModule(*module, diags)) && !diags.hadError();
 }
 
-ast::Model &SourceFixture::model(unsigned index) const {
-  return *module->getModels()[index];
-}
+ast::Model &SourceFixture::model(unsigned index) const { return *module->getModels()[index]; }
 
 std::string SourceFixture::firstError() const {
   for (const auto &record : diags.getRecords())
@@ -48,8 +44,7 @@ std::string SourceFixture::firstError() const {
 std::string SourceFixture::firstErrorPos() const {
   for (const auto &record : diags.getRecords())
     if (record.severity == Diagnostics::Severity::Error)
-      return std::to_string(record.pos.line) + ":" +
-             std::to_string(record.pos.col);
+      return std::to_string(record.pos.line) + ":" + std::to_string(record.pos.col);
   return "";
 }
 

@@ -245,8 +245,7 @@ TEST_P(GradientTest, MatchesCentralDifferences) {
     double fPlus = call("loss", withU(plus), allShapes, labels, c.labels, {0})[0][0];
     double fMinus = call("loss", withU(minus), allShapes, labels, c.labels, {0})[0][0];
     double difference = (fPlus - fMinus) / (2 * eps);
-    EXPECT_NEAR(predicted, difference, 1e-6 * std::max(1.0, std::abs(difference)))
-        << c.name << ", direction " << trial;
+    EXPECT_NEAR(predicted, difference, 1e-6 * std::max(1.0, std::abs(difference))) << c.name << ", direction " << trial;
   }
 }
 
@@ -255,7 +254,9 @@ std::string nameOf(const ::testing::TestParamInfo<OpCase> &info) { return info.p
 /// `%y = <op> %x0, %x1 : <types> -> <result>` for a binary elementwise op.
 OpCase binary(const std::string &op, std::vector<int64_t> a, std::vector<int64_t> b, std::vector<int64_t> result,
               double low = -2.0, double high = 2.0, double bLow = -2.0, double bHigh = 2.0) {
-  return {op, {{a, low, high}, {b, bLow, bHigh}}, result,
+  return {op,
+          {{a, low, high}, {b, bLow, bHigh}},
+          result,
           "%y = kiln." + op + " %x0, %x1 : " + tensorType(a) + ", " + tensorType(b) + " -> " + tensorType(result)};
 }
 
@@ -267,8 +268,7 @@ OpCase unary(const std::string &op, double low = -2.0, double high = 2.0) {
 /// `%y = kiln.<op> %x0 <attrs> : <in> -> <out>` (reductions, pooling, reshape).
 OpCase shaped(const std::string &name, const std::string &op, std::vector<int64_t> in, const std::string &attrs,
               std::vector<int64_t> out) {
-  return {name, {{in}}, out,
-          "%y = kiln." + op + " %x0 " + attrs + " : " + tensorType(in) + " -> " + tensorType(out)};
+  return {name, {{in}}, out, "%y = kiln." + op + " %x0 " + attrs + " : " + tensorType(in) + " -> " + tensorType(out)};
 }
 
 const OpCase kCases[] = {
@@ -281,22 +281,39 @@ const OpCase kCases[] = {
     binary("maximum", {3, 4}, {3, 4}, {3, 4}),
     binary("minimum", {4}, {3, 4}, {3, 4}),
     // Elementwise unary ops (log and sqrt on positive numbers).
-    unary("neg"), unary("relu"), unary("sigmoid"), unary("tanh"), unary("exp"), unary("log", 0.5, 3.0),
-    unary("sqrt", 0.5, 3.0), unary("abs"),
+    unary("neg"),
+    unary("relu"),
+    unary("sigmoid"),
+    unary("tanh"),
+    unary("exp"),
+    unary("log", 0.5, 3.0),
+    unary("sqrt", 0.5, 3.0),
+    unary("abs"),
     // matmul in its four rank combinations.
-    {"matmul_2x2", {{{3, 4}}, {{4, 2}}}, {3, 2}, "%y = kiln.matmul %x0, %x1 : tensor<3x4xf64>, tensor<4x2xf64> -> tensor<3x2xf64>"},
-    {"matmul_2x1", {{{3, 4}}, {{4}}}, {3}, "%y = kiln.matmul %x0, %x1 : tensor<3x4xf64>, tensor<4xf64> -> tensor<3xf64>"},
-    {"matmul_1x2", {{{4}}, {{4, 2}}}, {2}, "%y = kiln.matmul %x0, %x1 : tensor<4xf64>, tensor<4x2xf64> -> tensor<2xf64>"},
+    {"matmul_2x2",
+     {{{3, 4}}, {{4, 2}}},
+     {3, 2},
+     "%y = kiln.matmul %x0, %x1 : tensor<3x4xf64>, tensor<4x2xf64> -> tensor<3x2xf64>"},
+    {"matmul_2x1",
+     {{{3, 4}}, {{4}}},
+     {3},
+     "%y = kiln.matmul %x0, %x1 : tensor<3x4xf64>, tensor<4xf64> -> tensor<3xf64>"},
+    {"matmul_1x2",
+     {{{4}}, {{4, 2}}},
+     {2},
+     "%y = kiln.matmul %x0, %x1 : tensor<4xf64>, tensor<4x2xf64> -> tensor<2xf64>"},
     {"matmul_1x1", {{{4}}, {{4}}}, {}, "%y = kiln.matmul %x0, %x1 : tensor<4xf64>, tensor<4xf64> -> tensor<f64>"},
     // Convolutions: strided with same padding, and asymmetric padding.
     {"conv2d_strided",
      {{{2, 5, 5, 2}}, {{3, 3, 2, 3}}},
      {2, 3, 3, 3},
-     "%y = kiln.conv2d %x0, %x1 strides = [2, 2] padding = [1, 1, 1, 1] : tensor<2x5x5x2xf64>, tensor<3x3x2x3xf64> -> tensor<2x3x3x3xf64>"},
+     "%y = kiln.conv2d %x0, %x1 strides = [2, 2] padding = [1, 1, 1, 1] : tensor<2x5x5x2xf64>, tensor<3x3x2x3xf64> -> "
+     "tensor<2x3x3x3xf64>"},
     {"conv2d_padded",
      {{{2, 5, 4, 2}}, {{2, 3, 2, 3}}},
      {2, 5, 3, 3},
-     "%y = kiln.conv2d %x0, %x1 strides = [1, 1] padding = [0, 1, 1, 0] : tensor<2x5x4x2xf64>, tensor<2x3x2x3xf64> -> tensor<2x5x3x3xf64>"},
+     "%y = kiln.conv2d %x0, %x1 strides = [1, 1] padding = [0, 1, 1, 0] : tensor<2x5x4x2xf64>, tensor<2x3x2x3xf64> -> "
+     "tensor<2x5x3x3xf64>"},
     // Pooling: overlapping max windows, uncovered rows for average.
     shaped("maxpool", "maxpool", {2, 4, 4, 2}, "window = [2, 2] strides = [1, 1]", {2, 3, 3, 2}),
     shaped("avgpool", "avgpool", {2, 5, 5, 2}, "window = [2, 2] strides = [2, 2]", {2, 2, 2, 2}),

@@ -28,13 +28,11 @@ struct Lexed {
   std::vector<Token> tokens;
 
   explicit Lexed(llvm::StringRef text) {
-    unsigned id = srcMgr.AddNewSourceBuffer(
-        llvm::MemoryBuffer::getMemBufferCopy(text, "lex.kiln"), llvm::SMLoc());
+    unsigned id = srcMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "lex.kiln"), llvm::SMLoc());
     Lexer lexer(srcMgr, id);
     while (true) {
       tokens.push_back(lexer.getCurToken());
-      if (tokens.back().is(TokenKind::Eof) ||
-          tokens.back().is(TokenKind::Error))
+      if (tokens.back().is(TokenKind::Eof) || tokens.back().is(TokenKind::Error))
         break;
       lexer.consume();
     }
@@ -52,21 +50,18 @@ struct Lexed {
 TEST(LexerTest, PunctuationAndOperators) {
   Lexed lexed("{ } ( ) [ ] , : = == != < <= > >= + - * ** / @ |>");
   using K = TokenKind;
-  std::vector<K> expected = {
-      K::LBrace, K::RBrace,     K::LParen,  K::RParen,    K::LBracket,
-      K::RBracket, K::Comma,    K::Colon,   K::Equal,     K::EqualEqual,
-      K::NotEqual, K::Less,     K::LessEqual, K::Greater, K::GreaterEqual,
-      K::Plus,   K::Minus,      K::Star,    K::StarStar,  K::Slash,
-      K::At,     K::Pipe,       K::Eof};
+  std::vector<K> expected = {K::LBrace,    K::RBrace,  K::LParen,       K::RParen,     K::LBracket, K::RBracket,
+                             K::Comma,     K::Colon,   K::Equal,        K::EqualEqual, K::NotEqual, K::Less,
+                             K::LessEqual, K::Greater, K::GreaterEqual, K::Plus,       K::Minus,    K::Star,
+                             K::StarStar,  K::Slash,   K::At,           K::Pipe,       K::Eof};
   EXPECT_EQ(lexed.kinds(), expected);
 }
 
 TEST(LexerTest, OperatorsWithoutSpaces) {
   Lexed lexed("x**2==y|>f");
   using K = TokenKind;
-  std::vector<K> expected = {K::Identifier, K::StarStar, K::Number,
-                             K::EqualEqual, K::Identifier, K::Pipe,
-                             K::Identifier, K::Eof};
+  std::vector<K> expected = {K::Identifier, K::StarStar, K::Number,     K::EqualEqual,
+                             K::Identifier, K::Pipe,     K::Identifier, K::Eof};
   EXPECT_EQ(lexed.kinds(), expected);
   EXPECT_EQ(lexed.tokens[1].text, "**");
   EXPECT_EQ(lexed.tokens[5].text, "|>");
@@ -75,10 +70,8 @@ TEST(LexerTest, OperatorsWithoutSpaces) {
 TEST(LexerTest, KeywordsAndIdentifiers) {
   Lexed lexed("model input param loss optimizer metric output modelx _a1 N f32");
   using K = TokenKind;
-  std::vector<K> expected = {K::KwModel,    K::KwInput,  K::KwParam,
-                             K::KwLoss,     K::KwOptimizer, K::KwMetric,
-                             K::KwOutput,   K::Identifier, K::Identifier,
-                             K::Identifier, K::Identifier, K::Eof};
+  std::vector<K> expected = {K::KwModel,  K::KwInput,    K::KwParam,    K::KwLoss,     K::KwOptimizer, K::KwMetric,
+                             K::KwOutput, K::Identifier, K::Identifier, K::Identifier, K::Identifier,  K::Eof};
   EXPECT_EQ(lexed.kinds(), expected);
   EXPECT_EQ(lexed.tokens[7].text, "modelx");
   EXPECT_EQ(lexed.tokens[8].text, "_a1");
@@ -104,8 +97,7 @@ TEST(LexerTest, Numbers) {
 TEST(LexerTest, MinusIsSeparateFromNumber) {
   Lexed lexed("-1 1-2");
   using K = TokenKind;
-  std::vector<K> expected = {K::Minus, K::Number, K::Number, K::Minus,
-                             K::Number, K::Eof};
+  std::vector<K> expected = {K::Minus, K::Number, K::Number, K::Minus, K::Number, K::Eof};
   EXPECT_EQ(lexed.kinds(), expected);
 }
 
@@ -116,8 +108,7 @@ TEST(LexerTest, BadNumbers) {
     EXPECT_FALSE(lexed.tokens.back().errorMessage.empty()) << text;
   }
   Lexed huge("1e999");
-  EXPECT_NE(huge.tokens.back().errorMessage.find("out of range"),
-            std::string::npos);
+  EXPECT_NE(huge.tokens.back().errorMessage.find("out of range"), std::string::npos);
 }
 
 TEST(LexerTest, CommentsAndNewlines) {
@@ -156,13 +147,11 @@ TEST(LexerTest, BadCharacters) {
   {
     Lexed lexed("a ! b");
     EXPECT_EQ(lexed.tokens.back().kind, TokenKind::Error);
-    EXPECT_NE(lexed.tokens.back().errorMessage.find("'!='"),
-              std::string::npos);
+    EXPECT_NE(lexed.tokens.back().errorMessage.find("'!='"), std::string::npos);
   }
   {
     Lexed lexed("a | b");
-    EXPECT_NE(lexed.tokens.back().errorMessage.find("'|>'"),
-              std::string::npos);
+    EXPECT_NE(lexed.tokens.back().errorMessage.find("'|>'"), std::string::npos);
   }
   {
     Lexed lexed(llvm::StringRef("a\0b", 3));
@@ -172,8 +161,7 @@ TEST(LexerTest, BadCharacters) {
   {
     Lexed lexed("x = \xc3\xa9");
     EXPECT_EQ(lexed.tokens.back().kind, TokenKind::Error);
-    EXPECT_NE(lexed.tokens.back().errorMessage.find("non-ASCII"),
-              std::string::npos);
+    EXPECT_NE(lexed.tokens.back().errorMessage.find("non-ASCII"), std::string::npos);
   }
 }
 

@@ -27,8 +27,7 @@ std::string sexpr(const Expr &expr) {
   switch (expr.getKind()) {
   case Expr::Expr_Number: {
     std::string s;
-    llvm::raw_string_ostream(s)
-        << llvm::format("%g", llvm::cast<NumberExpr>(expr).getValue());
+    llvm::raw_string_ostream(s) << llvm::format("%g", llvm::cast<NumberExpr>(expr).getValue());
     return s;
   }
   case Expr::Expr_Name:
@@ -37,8 +36,7 @@ std::string sexpr(const Expr &expr) {
     return "(neg " + sexpr(llvm::cast<UnaryExpr>(expr).getOperand()) + ")";
   case Expr::Expr_Binary: {
     const auto &b = llvm::cast<BinaryExpr>(expr);
-    return "(" + getBinaryOpSpelling(b.getOp()).str() + " " +
-           sexpr(b.getLHS()) + " " + sexpr(b.getRHS()) + ")";
+    return "(" + getBinaryOpSpelling(b.getOp()).str() + " " + sexpr(b.getLHS()) + " " + sexpr(b.getRHS()) + ")";
   }
   case Expr::Expr_Call: {
     const auto &c = llvm::cast<CallExpr>(expr);
@@ -81,25 +79,21 @@ TEST(ParserTest, Precedence) {
   EXPECT_EQ(parseExpr("2 ** -1"), "(** 2 (neg 1))");
   EXPECT_EQ(parseExpr("- - x"), "(neg (neg x))");
   EXPECT_EQ(parseExpr("a + b == c * d"), "(== (+ a b) (* c d))");
-  EXPECT_EQ(parseExpr("(p > 0.5) == (y > 0.5)"),
-            "(== (> p 0.5) (> y 0.5))");
+  EXPECT_EQ(parseExpr("(p > 0.5) == (y > 0.5)"), "(== (> p 0.5) (> y 0.5))");
   EXPECT_EQ(parseExpr("(a + b) * c"), "(* (+ a b) c)");
   EXPECT_EQ(parseExpr("1 - y * score"), "(- 1 (* y score))");
 }
 
 TEST(ParserTest, Comparisons) {
   for (const char *op : {"==", "!=", "<", "<=", ">", ">="})
-    EXPECT_EQ(parseExpr(std::string("a ") + op + " b"),
-              std::string("(") + op + " a b)");
-  EXPECT_EQ(parseError("model M { y = a < b < c }"),
-            "1:21: comparisons cannot be chained; add parentheses");
+    EXPECT_EQ(parseExpr(std::string("a ") + op + " b"), std::string("(") + op + " a b)");
+  EXPECT_EQ(parseError("model M { y = a < b < c }"), "1:21: comparisons cannot be chained; add parentheses");
 }
 
 TEST(ParserTest, Calls) {
   EXPECT_EQ(parseExpr("f()"), "(call:f)");
   EXPECT_EQ(parseExpr("sum(w ** 2)"), "(call:sum (** w 2))");
-  EXPECT_EQ(parseExpr("softmax(x, axis = -1)"),
-            "(call:softmax x axis=(neg 1))");
+  EXPECT_EQ(parseExpr("softmax(x, axis = -1)"), "(call:softmax x axis=(neg 1))");
   EXPECT_EQ(parseExpr("conv2d(x, 32, 3, relu, stride=2, padding=same)"),
             "(call:conv2d x 32 3 relu stride=2 padding=same)");
 }
@@ -107,8 +101,7 @@ TEST(ParserTest, Calls) {
 TEST(ParserTest, PipeDesugaring) {
   EXPECT_EQ(parseExpr("x |> f"), "(pipe:f x)");
   EXPECT_EQ(parseExpr("x |> f()"), "(pipe:f x)");
-  EXPECT_EQ(parseExpr("x |> dense(64, relu) |> dense(10)"),
-            "(pipe:dense (pipe:dense x 64 relu) 10)");
+  EXPECT_EQ(parseExpr("x |> dense(64, relu) |> dense(10)"), "(pipe:dense (pipe:dense x 64 relu) 10)");
   // The pipe has the lowest precedence.
   EXPECT_EQ(parseExpr("a + b |> f(k = 1)"), "(pipe:f (+ a b) k=1)");
   EXPECT_EQ(parseExpr("a == b |> f"), "(pipe:f (== a b))");
@@ -128,15 +121,13 @@ TEST(ParserTest, PipeDesugaring) {
 }
 
 TEST(ParserTest, KeywordArguments) {
-  EXPECT_EQ(parseError("model M { y = f(a = 1, b) }"),
-            "1:24: positional argument after a keyword argument");
+  EXPECT_EQ(parseError("model M { y = f(a = 1, b) }"), "1:24: positional argument after a keyword argument");
   SourceFixture f("model M { y = f(a = 1,\n a = 2) }");
   EXPECT_FALSE(f.parse());
   EXPECT_EQ(f.firstErrorPos(), "2:2");
   EXPECT_EQ(f.firstError(), "argument 'a' is given more than once");
   ASSERT_EQ(f.getDiags().getRecords().size(), 2u);
-  EXPECT_EQ(f.getDiags().getRecords()[1].severity,
-            Diagnostics::Severity::Note);
+  EXPECT_EQ(f.getDiags().getRecords()[1].severity, Diagnostics::Severity::Note);
 }
 
 TEST(ParserTest, StatementKinds) {
@@ -200,8 +191,8 @@ TEST(ParserTest, MultipleModelsAndEmptyFile) {
 }
 
 TEST(ParserTest, AllExamplesParse) {
-  for (const char *name : {"fashion_cnn.kiln", "linear_regression.kiln",
-                           "linear_svm.kiln", "logistic_regression.kiln"}) {
+  for (const char *name :
+       {"fashion_cnn.kiln", "linear_regression.kiln", "linear_svm.kiln", "logistic_regression.kiln"}) {
     SourceFixture f(readExample(name));
     EXPECT_TRUE(f.parse()) << name << "\n" << f.output();
   }
@@ -219,43 +210,29 @@ TEST(ParserTest, BinaryLocations) {
 
 TEST(ParserTest, SyntaxErrors) {
   EXPECT_EQ(parseError("model { }"), "1:7: expected a model name, found '{'");
-  EXPECT_EQ(parseError("model M {\n  input x f32\n}"),
-            "2:11: expected ':' and a type after the input name, found "
-            "'f32'");
-  EXPECT_EQ(parseError("model M {\n  input x: f64\n}"),
-            "2:12: expected a type ('f32' or 'i32'), found 'f64'");
-  EXPECT_EQ(parseError("model M {\n  input x: f32[N, 0]\n}"),
-            "2:19: a dimension must be 'N' or an integer from 1 to "
-            "2147483647, found '0'");
-  EXPECT_EQ(parseError("model M { input x: f32[2.5] }"),
-            "1:24: a dimension must be 'N' or an integer from 1 to "
-            "2147483647, found '2.5'");
-  EXPECT_EQ(parseError("model M { input x: f32[] }"),
-            "1:24: expected a dimension (an integer or 'N'), found ']'");
-  EXPECT_EQ(parseError("model M { input x: f32[1,1,1,1,1,1,1,1,1] }"),
-            "1:40: a tensor type has at most 8 dimensions");
-  EXPECT_EQ(parseError("model M {\n  y = (a + b\n}"),
-            "3:1: expected ')', found '}'");
-  EXPECT_EQ(parseError("model M {\n  y = a +\n}"),
-            "3:1: expected an expression, found '}'");
-  EXPECT_EQ(parseError("model M {\n  y = a\n"),
-            "3:1: expected '}' at the end of model 'M', found end of file");
+  EXPECT_EQ(parseError("model M {\n  input x f32\n}"), "2:11: expected ':' and a type after the input name, found "
+                                                       "'f32'");
+  EXPECT_EQ(parseError("model M {\n  input x: f64\n}"), "2:12: expected a type ('f32' or 'i32'), found 'f64'");
+  EXPECT_EQ(parseError("model M {\n  input x: f32[N, 0]\n}"), "2:19: a dimension must be 'N' or an integer from 1 to "
+                                                              "2147483647, found '0'");
+  EXPECT_EQ(parseError("model M { input x: f32[2.5] }"), "1:24: a dimension must be 'N' or an integer from 1 to "
+                                                         "2147483647, found '2.5'");
+  EXPECT_EQ(parseError("model M { input x: f32[] }"), "1:24: expected a dimension (an integer or 'N'), found ']'");
+  EXPECT_EQ(parseError("model M { input x: f32[1,1,1,1,1,1,1,1,1] }"), "1:40: a tensor type has at most 8 dimensions");
+  EXPECT_EQ(parseError("model M {\n  y = (a + b\n}"), "3:1: expected ')', found '}'");
+  EXPECT_EQ(parseError("model M {\n  y = a +\n}"), "3:1: expected an expression, found '}'");
+  EXPECT_EQ(parseError("model M {\n  y = a\n"), "3:1: expected '}' at the end of model 'M', found end of file");
   EXPECT_EQ(parseError("model M {\n  y = a $ b\n}"), "2:9: unexpected '$'");
   EXPECT_EQ(parseError("model M { optimizer sgd(0.1) }"),
             "1:25: expected a keyword argument 'name = value', found '0.1'");
-  EXPECT_EQ(parseError("model M { 3 }"),
-            "1:11: expected a statement (input, param, loss, optimizer, "
-            "metric, output or 'name = expression'), found '3'");
-  EXPECT_EQ(parseError("model M { y = x |> 3 }"),
-            "1:20: expected a function name after '|>', found '3'");
-  EXPECT_EQ(parseError("model M { loss = 3 }"),
-            "1:16: expected an expression, found '='");
-  EXPECT_EQ(parseError("model M { y }"),
-            "1:13: expected '=' after 'y' (a statement 'name = expression'), "
-            "found '}'");
-  EXPECT_EQ(parseError("model M { param w: f32 = }"),
-            "1:26: expected an initializer (zeros, ones, glorot_uniform or a "
-            "number), found '}'");
+  EXPECT_EQ(parseError("model M { 3 }"), "1:11: expected a statement (input, param, loss, optimizer, "
+                                         "metric, output or 'name = expression'), found '3'");
+  EXPECT_EQ(parseError("model M { y = x |> 3 }"), "1:20: expected a function name after '|>', found '3'");
+  EXPECT_EQ(parseError("model M { loss = 3 }"), "1:16: expected an expression, found '='");
+  EXPECT_EQ(parseError("model M { y }"), "1:13: expected '=' after 'y' (a statement 'name = expression'), "
+                                         "found '}'");
+  EXPECT_EQ(parseError("model M { param w: f32 = }"), "1:26: expected an initializer (zeros, ones, glorot_uniform or a "
+                                                      "number), found '}'");
   EXPECT_EQ(parseError("x"), "1:1: expected 'model', found 'x'");
 }
 
@@ -276,8 +253,7 @@ TEST(ParserTest, PrintsDiagnosticWithCaret) {
 }
 
 TEST(ParserTest, NestingLimit) {
-  std::string deep = "model M { y = " + std::string(300, '(') + "x" +
-                     std::string(300, ')') + " }";
+  std::string deep = "model M { y = " + std::string(300, '(') + "x" + std::string(300, ')') + " }";
   SourceFixture f(deep);
   EXPECT_FALSE(f.parse());
   EXPECT_EQ(f.firstError(), "expression nested too deeply");
@@ -304,8 +280,7 @@ TEST(ParserTest, NestingLimit) {
   EXPECT_EQ(p.firstError(), "expression nested too deeply");
 
   // 100 levels are fine.
-  SourceFixture ok("model M { y = " + std::string(100, '(') + "x" +
-                   std::string(100, ')') + " }");
+  SourceFixture ok("model M { y = " + std::string(100, '(') + "x" + std::string(100, ')') + " }");
   EXPECT_TRUE(ok.parse()) << ok.output();
 }
 

@@ -23,8 +23,8 @@ using kiln::test::SourceFixture;
 
 namespace {
 
-const char *const kExamples[] = {"fashion_cnn.kiln", "linear_regression.kiln",
-                                 "linear_svm.kiln", "logistic_regression.kiln"};
+const char *const kExamples[] = {"fashion_cnn.kiln", "linear_regression.kiln", "linear_svm.kiln",
+                                 "logistic_regression.kiln"};
 
 /// Runs the whole front end on `text` and checks the success/error contract.
 void runFrontEnd(llvm::StringRef text) {
@@ -77,12 +77,13 @@ TEST(RobustnessTest, ByteMutations) {
 
 TEST(RobustnessTest, TokenSoup) {
   const char *const pieces[] = {
-      "model", "M", "{", "}", "input", "param", "loss", "optimizer", "metric",
-      "output", "x", "y", "N", "f32", "i32", "[", "]", "(", ")", ",", ":",
-      "=", "==", "<", "+", "-", "*", "**", "/", "@", "|>", "1", "0", "2.5",
-      "1e-4", "99999999999", "relu", "dense", "conv2d", "flatten", "sum",
-      "max", "argmax", "softmax", "axis", "sgd", "adam", "lr", "zeros",
-      "\n", "#c\n", "\0", "\xff", "cross_entropy", "mean", "true"};
+      "model",  "M",     "{",      "}",       "input", "param", "loss",   "optimizer", "metric",
+      "output", "x",     "y",      "N",       "f32",   "i32",   "[",      "]",         "(",
+      ")",      ",",     ":",      "=",       "==",    "<",     "+",      "-",         "*",
+      "**",     "/",     "@",      "|>",      "1",     "0",     "2.5",    "1e-4",      "99999999999",
+      "relu",   "dense", "conv2d", "flatten", "sum",   "max",   "argmax", "softmax",   "axis",
+      "sgd",    "adam",  "lr",     "zeros",   "\n",    "#c\n",  "\0",     "\xff",      "cross_entropy",
+      "mean",   "true"};
   const size_t numPieces = sizeof(pieces) / sizeof(pieces[0]);
   std::mt19937 rng(99);
   for (int round = 0; round < 3000; ++round) {

@@ -42,8 +42,8 @@ std::string letType(SourceFixture &f, llvm::StringRef name) {
 }
 
 TEST(SemaTest, AllExamplesCheck) {
-  for (const char *name : {"fashion_cnn.kiln", "linear_regression.kiln",
-                           "linear_svm.kiln", "logistic_regression.kiln"}) {
+  for (const char *name :
+       {"fashion_cnn.kiln", "linear_regression.kiln", "linear_svm.kiln", "logistic_regression.kiln"}) {
     SourceFixture f(readExample(name));
     EXPECT_TRUE(f.check()) << name << "\n" << f.output();
   }
@@ -56,21 +56,16 @@ TEST(SemaTest, FashionCnn) {
   EXPECT_EQ(letType(f, "logits"), "f32[N, 10]");
 
   std::vector<std::pair<std::string, std::string>> expected = {
-      {"conv2d_0.kernel", "f32[3, 3, 1, 32]"},
-      {"conv2d_0.bias", "f32[32]"},
-      {"conv2d_1.kernel", "f32[3, 3, 32, 32]"},
-      {"conv2d_1.bias", "f32[32]"},
-      {"dense_0.kernel", "f32[18432, 64]"},
-      {"dense_0.bias", "f32[64]"},
-      {"dense_1.kernel", "f32[64, 10]"},
-      {"dense_1.bias", "f32[10]"},
+      {"conv2d_0.kernel", "f32[3, 3, 1, 32]"},  {"conv2d_0.bias", "f32[32]"},
+      {"conv2d_1.kernel", "f32[3, 3, 32, 32]"}, {"conv2d_1.bias", "f32[32]"},
+      {"dense_0.kernel", "f32[18432, 64]"},     {"dense_0.bias", "f32[64]"},
+      {"dense_1.kernel", "f32[64, 10]"},        {"dense_1.bias", "f32[10]"},
   };
   ASSERT_EQ(m.params.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(m.params[i].name, expected[i].first);
     EXPECT_EQ(m.params[i].type.str(), expected[i].second);
-    EXPECT_EQ(m.params[i].init,
-              i % 2 == 0 ? InitKind::GlorotUniform : InitKind::Zeros);
+    EXPECT_EQ(m.params[i].init, i % 2 == 0 ? InitKind::GlorotUniform : InitKind::Zeros);
   }
   EXPECT_EQ(f.pos(m.params[0].loc), "7:8");
 
@@ -100,8 +95,7 @@ TEST(SemaTest, FashionCnn) {
   EXPECT_EQ(conv0->layer.kernelSize, 3);
   EXPECT_EQ(conv0->layer.stride, 1);
   EXPECT_EQ(conv0->layer.activation, Activation::Relu);
-  EXPECT_EQ(conv0->paramNames,
-            (std::vector<std::string>{"conv2d_0.kernel", "conv2d_0.bias"}));
+  EXPECT_EQ(conv0->paramNames, (std::vector<std::string>{"conv2d_0.kernel", "conv2d_0.bias"}));
   EXPECT_EQ(conv0->paramIndices, (std::vector<unsigned>{0, 1}));
   auto *image = llvm::cast<NameExpr>(conv0->operands[0]);
   EXPECT_EQ(image->targetKind, NameKind::Input);
@@ -109,8 +103,7 @@ TEST(SemaTest, FashionCnn) {
   // Loss, optimizer, metric, output.
   ASSERT_NE(m.getLoss(), nullptr);
   EXPECT_EQ(m.getLoss()->type.str(), "f32");
-  EXPECT_EQ(m.getLoss()->deps.inputs,
-            (std::vector<std::string>{"image", "label"}));
+  EXPECT_EQ(m.getLoss()->deps.inputs, (std::vector<std::string>{"image", "label"}));
   EXPECT_EQ(m.getLoss()->deps.params.size(), 8u);
   ASSERT_TRUE(m.optimizer.has_value());
   EXPECT_EQ(m.optimizer->name, "adam");
@@ -150,8 +143,7 @@ TEST(SemaTest, LinearRegression) {
   EXPECT_EQ(m.params[1].init, InitKind::Constant);
   EXPECT_EQ(m.params[1].initValue, 0.0);
   EXPECT_EQ(letType(f, "pred"), "f32[N]");
-  std::vector<std::pair<std::string, double>> sgd = {
-      {"lr", 0.1}, {"momentum", 0.0}, {"nesterov", 0.0}};
+  std::vector<std::pair<std::string, double>> sgd = {{"lr", 0.1}, {"momentum", 0.0}, {"nesterov", 0.0}};
   EXPECT_EQ(m.optimizer->hyperParams, sgd);
   // `output pred` exports the let.
   OutputStmt *out = m.getOutputs()[0];
@@ -162,8 +154,7 @@ TEST(SemaTest, LinearRegression) {
   EXPECT_EQ(out->deps.params, (std::vector<std::string>{"w", "b"}));
   // The metric `mse` may share its name with the builtin.
   EXPECT_EQ(m.getMetrics()[0]->getName(), "mse");
-  EXPECT_EQ(m.getMetrics()[0]->deps.inputs,
-            (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(m.getMetrics()[0]->deps.inputs, (std::vector<std::string>{"x", "y"}));
   // Name targets.
   auto *plus = llvm::cast<BinaryExpr>(m.getLets()[0]->getExpr());
   auto *b = llvm::cast<NameExpr>(&plus->getRHS());
@@ -174,8 +165,7 @@ TEST(SemaTest, LinearRegression) {
 TEST(SemaTest, OtherExamplesOptimizers) {
   SourceFixture lr(readExample("logistic_regression.kiln"));
   ASSERT_TRUE(lr.check()) << lr.output();
-  std::vector<std::pair<std::string, double>> sgd = {
-      {"lr", 0.1}, {"momentum", 0.9}, {"nesterov", 0.0}};
+  std::vector<std::pair<std::string, double>> sgd = {{"lr", 0.1}, {"momentum", 0.9}, {"nesterov", 0.0}};
   EXPECT_EQ(lr.model().optimizer->hyperParams, sgd);
   SourceFixture svm(readExample("linear_svm.kiln"));
   ASSERT_TRUE(svm.check()) << svm.output();
@@ -226,12 +216,9 @@ TEST(SemaTest, ShapesOfOperators) {
   EXPECT_EQ(letType(f, "l"), "f32");
   Model &m = f.model();
   auto lets = m.getLets();
-  EXPECT_EQ(llvm::cast<CallExpr>(lets[8]->getExpr())->axis,
-            std::optional<int64_t>(1));
-  EXPECT_EQ(llvm::cast<CallExpr>(lets[9]->getExpr())->builtin,
-            Builtin::ReduceMax);
-  EXPECT_EQ(llvm::cast<CallExpr>(lets[10]->getExpr())->builtin,
-            Builtin::Maximum);
+  EXPECT_EQ(llvm::cast<CallExpr>(lets[8]->getExpr())->axis, std::optional<int64_t>(1));
+  EXPECT_EQ(llvm::cast<CallExpr>(lets[9]->getExpr())->builtin, Builtin::ReduceMax);
+  EXPECT_EQ(llvm::cast<CallExpr>(lets[10]->getExpr())->builtin, Builtin::Maximum);
   EXPECT_EQ(m.optimizer->hyperParams[0].second, 0.01);
 }
 
@@ -321,48 +308,39 @@ TEST(SemaTest, OptimizerDefaultsAndAliases) {
   SourceFixture f(inModel("  optimizer adagrad(learning_rate = 0.5)\n"
                           "  loss mean(x)"));
   ASSERT_TRUE(f.check()) << f.output();
-  std::vector<std::pair<std::string, double>> adagrad = {
-      {"lr", 0.5}, {"initial_accumulator", 0.1}, {"epsilon", 1e-7}};
+  std::vector<std::pair<std::string, double>> adagrad = {{"lr", 0.5}, {"initial_accumulator", 0.1}, {"epsilon", 1e-7}};
   EXPECT_EQ(f.model().optimizer->hyperParams, adagrad);
 
-  SourceFixture g(
-      inModel("  optimizer sgd(nesterov = true, momentum = 0.5)\n"
-              "  loss mean(x)"));
+  SourceFixture g(inModel("  optimizer sgd(nesterov = true, momentum = 0.5)\n"
+                          "  loss mean(x)"));
   ASSERT_TRUE(g.check()) << g.output();
-  std::vector<std::pair<std::string, double>> sgd = {
-      {"lr", 0.01}, {"momentum", 0.5}, {"nesterov", 1.0}};
+  std::vector<std::pair<std::string, double>> sgd = {{"lr", 0.01}, {"momentum", 0.5}, {"nesterov", 1.0}};
   EXPECT_EQ(g.model().optimizer->hyperParams, sgd);
 }
 
 TEST(SemaTest, ShapeErrors) {
-  EXPECT_EQ(checkError(inModel("  param v: f32[5]\n  y = x + v")),
-            "4:9: cannot broadcast f32[N, 4] and f32[5] in '+'");
+  EXPECT_EQ(checkError(inModel("  param v: f32[5]\n  y = x + v")), "4:9: cannot broadcast f32[N, 4] and f32[5] in '+'");
   EXPECT_EQ(checkError(inModel("  param v: f32[5]\n  y = x @ v")),
             "4:9: matmul '@' inner dimensions differ: f32[N, 4] @ f32[5]");
   EXPECT_EQ(checkError(inModel("  param v: f32[2, 2, 2]\n  y = x @ v")),
             "4:9: matmul '@' needs operands of rank 1 or 2: f32[N, 4] @ "
             "f32[2, 2, 2]");
-  EXPECT_EQ(checkError(inModel("  y = x(1)")),
-            "3:7: 'x' is not a function");
-  EXPECT_EQ(checkError(inModel("  y = sum(x, axis = 1) + x")),
-            "3:24: cannot broadcast f32[N] and f32[N, 4] in '+'");
+  EXPECT_EQ(checkError(inModel("  y = x(1)")), "3:7: 'x' is not a function");
+  EXPECT_EQ(checkError(inModel("  y = sum(x, axis = 1) + x")), "3:24: cannot broadcast f32[N] and f32[N, 4] in '+'");
   EXPECT_EQ(checkError(inModel("  param r: f32[4, 1]\n  y = sum(x, axis=1) * r")),
             "4:22: cannot broadcast f32[N] and f32[4, 1] in '*': the batch "
             "dimension N would not be the first dimension");
   EXPECT_EQ(checkError(inModel("  y = x |> dense(3, relu, 5)")),
             "3:12: dense expects 1 to 2 arguments after its input, got 3");
-  EXPECT_EQ(checkError(inModel("  y = relu(x, x)")),
-            "3:7: relu expects 1 argument, got 2");
+  EXPECT_EQ(checkError(inModel("  y = relu(x, x)")), "3:7: relu expects 1 argument, got 2");
   EXPECT_EQ(checkError(inModel("  y = x |> dense(3, units = 4)")),
             "3:21: argument 'units' of dense is already given by position");
   EXPECT_EQ(checkError(inModel("  y = x |> dense(3, act = relu)")),
             "3:21: unknown keyword argument 'act' for dense; expected one of "
             "units, activation");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense()")),
-            "3:12: dense is missing its argument 'units'");
-  EXPECT_EQ(checkError(inModel("  y = dense(64)")),
-            "3:7: dense needs its input first: write 'x |> dense(...)' or "
-            "'dense(x, ...)'");
+  EXPECT_EQ(checkError(inModel("  y = x |> dense()")), "3:12: dense is missing its argument 'units'");
+  EXPECT_EQ(checkError(inModel("  y = dense(64)")), "3:7: dense needs its input first: write 'x |> dense(...)' or "
+                                                    "'dense(x, ...)'");
   EXPECT_EQ(checkError(inModel("  y = x |> dense(2.5)")),
             "3:18: 'units' of dense must be a positive integer literal (at "
             "most 2147483647)");
@@ -377,10 +355,8 @@ TEST(SemaTest, ShapeErrors) {
                        "  output y = i |> conv2d(4, 3)\n}"),
             "3:19: conv2d window 3x3 does not fit in the input f32[N, 2, 2, "
             "1] (padding=valid)");
-  EXPECT_EQ(checkError(inModel("  y = x |> dropout(1)")),
-            "3:20: dropout rate must be a number in [0, 1), got 1");
-  EXPECT_EQ(checkError(inModel("  y = softmax(x, axis = 2)")),
-            "3:25: axis 2 is out of range for f32[N, 4] (rank 2)");
+  EXPECT_EQ(checkError(inModel("  y = x |> dropout(1)")), "3:20: dropout rate must be a number in [0, 1), got 1");
+  EXPECT_EQ(checkError(inModel("  y = softmax(x, axis = 2)")), "3:25: axis 2 is out of range for f32[N, 4] (rank 2)");
   EXPECT_EQ(checkError(inModel("  y = cross_entropy(x, x)")),
             "3:7: cross_entropy expects logits f32[N, C] and labels i32[N], "
             "got f32[N, 4] and f32[N, 4]");
@@ -398,8 +374,7 @@ TEST(SemaTest, NameErrors) {
   {
     SourceFixture f(inModel("  y = z\n  z = x"));
     EXPECT_FALSE(f.check());
-    EXPECT_EQ(f.firstErrorPos() + ": " + f.firstError(),
-              "3:7: 'z' is used before its definition");
+    EXPECT_EQ(f.firstErrorPos() + ": " + f.firstError(), "3:7: 'z' is used before its definition");
     ASSERT_EQ(f.getDiags().getRecords().size(), 2u);
     EXPECT_EQ(f.getDiags().getRecords()[1].message, "'z' is defined here");
     EXPECT_EQ(f.getDiags().getRecords()[1].pos.line, 4u);
@@ -407,18 +382,14 @@ TEST(SemaTest, NameErrors) {
   {
     SourceFixture f(inModel("  y = x\n  y = x"));
     EXPECT_FALSE(f.check());
-    EXPECT_EQ(f.firstErrorPos() + ": " + f.firstError(),
-              "4:3: redefinition of 'y'");
+    EXPECT_EQ(f.firstErrorPos() + ": " + f.firstError(), "4:3: redefinition of 'y'");
     ASSERT_EQ(f.getDiags().getRecords().size(), 2u);
     EXPECT_EQ(f.getDiags().getRecords()[1].pos.line, 3u);
   }
-  EXPECT_EQ(checkError(inModel("  relu = x")),
-            "3:3: 'relu' is the name of a builtin function; choose another "
-            "name");
-  EXPECT_EQ(checkError(inModel("  y = relu + x")),
-            "3:7: 'relu' is a function; call it, as in relu(x) or x |> relu");
-  EXPECT_EQ(checkError(inModel("  y = x |> foo")),
-            "3:12: unknown function 'foo'");
+  EXPECT_EQ(checkError(inModel("  relu = x")), "3:3: 'relu' is the name of a builtin function; choose another "
+                                               "name");
+  EXPECT_EQ(checkError(inModel("  y = relu + x")), "3:7: 'relu' is a function; call it, as in relu(x) or x |> relu");
+  EXPECT_EQ(checkError(inModel("  y = x |> foo")), "3:12: unknown function 'foo'");
   EXPECT_EQ(checkError("model A {\n  input x: f32[N]\n  output x\n}\n"
                        "model A {\n  input x: f32[N]\n  output x\n}"),
             "5:7: redefinition of model 'A'");
@@ -432,37 +403,29 @@ TEST(SemaTest, DeclarationErrors) {
   EXPECT_EQ(checkError("model M {\n  input x: f32[N, N]\n  output x\n}"),
             "2:12: the batch dimension 'N' may only be the first dimension, "
             "in f32[N, N]");
-  EXPECT_EQ(checkError(inModel("  param p: i32[3]")),
-            "3:12: parameters must be f32, but 'p' has type i32[3]");
-  EXPECT_EQ(checkError(inModel("  param p: f32[N, 3]")),
-            "3:12: a parameter cannot have the batch dimension N");
+  EXPECT_EQ(checkError(inModel("  param p: i32[3]")), "3:12: parameters must be f32, but 'p' has type i32[3]");
+  EXPECT_EQ(checkError(inModel("  param p: f32[N, 3]")), "3:12: a parameter cannot have the batch dimension N");
   EXPECT_EQ(checkError(inModel("  param p: f32[3] = random")),
             "3:21: unknown initializer 'random'; expected zeros, ones, "
             "glorot_uniform or a number");
   EXPECT_EQ(checkError(inModel("  param p: f32[65536, 65536, 65536]")),
             "3:12: type f32[65536, 65536, 65536] has more than 2^40 "
             "elements");
-  EXPECT_EQ(checkError(
-                "model M {\n  input x: f32[N, 100000]\n"
-                "  output y = x |> dense(100000000)\n}"),
+  EXPECT_EQ(checkError("model M {\n  input x: f32[N, 100000]\n"
+                       "  output y = x |> dense(100000000)\n}"),
             "3:19: parameter 'dense_0.kernel' of type f32[100000, 100000000] "
             "would have more than 2^40 elements");
 }
 
 TEST(SemaTest, ModelRules) {
-  EXPECT_EQ(checkError("model M {\n  input x: f32[N]\n}"),
-            "1:7: model 'M' has no output");
-  EXPECT_EQ(checkError(inModel("  loss x")),
-            "3:8: loss must be a scalar, but has type f32[N, 4]");
-  EXPECT_EQ(checkError(inModel("  loss mean(x)")),
-            "3:3: model 'M' has a loss but no optimizer");
-  EXPECT_EQ(checkError(inModel("  optimizer sgd()")),
-            "3:3: model 'M' has an optimizer but no loss");
+  EXPECT_EQ(checkError("model M {\n  input x: f32[N]\n}"), "1:7: model 'M' has no output");
+  EXPECT_EQ(checkError(inModel("  loss x")), "3:8: loss must be a scalar, but has type f32[N, 4]");
+  EXPECT_EQ(checkError(inModel("  loss mean(x)")), "3:3: model 'M' has a loss but no optimizer");
+  EXPECT_EQ(checkError(inModel("  optimizer sgd()")), "3:3: model 'M' has an optimizer but no loss");
   EXPECT_EQ(checkError(inModel("  loss mean(x)\n  loss sum(x)\n"
                                "  optimizer sgd()")),
             "4:3: a model has at most one loss");
-  EXPECT_EQ(checkError(inModel("  metric m = x")),
-            "3:14: metric 'm' must be a scalar, but has type f32[N, 4]");
+  EXPECT_EQ(checkError(inModel("  metric m = x")), "3:14: metric 'm' must be a scalar, but has type f32[N, 4]");
   EXPECT_EQ(checkError(inModel("  output s = sum(x)")),
             "3:14: output 's' must have the batch dimension N first, but has "
             "type f32");
@@ -475,32 +438,22 @@ TEST(SemaTest, ModelRules) {
 }
 
 TEST(SemaTest, OptimizerErrors) {
-  auto withLoss = [](llvm::StringRef opt) {
-    return inModel(("  loss mean(x)\n  optimizer " + opt).str());
-  };
-  EXPECT_EQ(checkError(withLoss("nadam()")),
-            "4:13: unknown optimizer 'nadam'; expected sgd, adagrad, rmsprop "
-            "or adam");
-  EXPECT_EQ(checkError(withLoss("adam(beta = 0.5)")),
-            "4:18: unknown hyper-parameter 'beta' for adam; expected lr, "
-            "beta_1, beta_2 or epsilon");
-  EXPECT_EQ(checkError(withLoss("sgd(lr = -0.1)")),
-            "4:22: 'lr' must be greater than 0, got -0.1");
-  EXPECT_EQ(checkError(withLoss("sgd(momentum = 1)")),
-            "4:28: 'momentum' must be in [0, 1), got 1");
-  EXPECT_EQ(checkError(withLoss("adam(epsilon = 0)")),
-            "4:28: 'epsilon' must be greater than 0, got 0");
-  EXPECT_EQ(checkError(withLoss("sgd(nesterov = 1)")),
-            "4:28: 'nesterov' must be true or false");
+  auto withLoss = [](llvm::StringRef opt) { return inModel(("  loss mean(x)\n  optimizer " + opt).str()); };
+  EXPECT_EQ(checkError(withLoss("nadam()")), "4:13: unknown optimizer 'nadam'; expected sgd, adagrad, rmsprop "
+                                             "or adam");
+  EXPECT_EQ(checkError(withLoss("adam(beta = 0.5)")), "4:18: unknown hyper-parameter 'beta' for adam; expected lr, "
+                                                      "beta_1, beta_2 or epsilon");
+  EXPECT_EQ(checkError(withLoss("sgd(lr = -0.1)")), "4:22: 'lr' must be greater than 0, got -0.1");
+  EXPECT_EQ(checkError(withLoss("sgd(momentum = 1)")), "4:28: 'momentum' must be in [0, 1), got 1");
+  EXPECT_EQ(checkError(withLoss("adam(epsilon = 0)")), "4:28: 'epsilon' must be greater than 0, got 0");
+  EXPECT_EQ(checkError(withLoss("sgd(nesterov = 1)")), "4:28: 'nesterov' must be true or false");
   EXPECT_EQ(checkError(withLoss("sgd(lr = 0.1, learning_rate = 0.2)")),
             "4:27: hyper-parameter 'lr' is given more than once");
-  EXPECT_EQ(checkError(withLoss("sgd(lr = x)")),
-            "4:22: 'lr' must be a number literal");
+  EXPECT_EQ(checkError(withLoss("sgd(lr = x)")), "4:22: 'lr' must be a number literal");
 }
 
 TEST(SemaTest, ReservedNamesAndExportedNames) {
-  EXPECT_EQ(checkError("model M {\n  input N: f32[N]\n  output N\n}"),
-            "2:9: 'N' is reserved for the batch dimension");
+  EXPECT_EQ(checkError("model M {\n  input N: f32[N]\n  output N\n}"), "2:9: 'N' is reserved for the batch dimension");
   // Metric and output names are exported and may reuse a builtin's name;
   // call syntax still means the builtin.
   SourceFixture f(inModel("  param w: f32[4]\n  output relu = x @ w |> relu\n"
@@ -518,11 +471,10 @@ TEST(SemaTest, ReservedNamesAndExportedNames) {
 TEST(SemaTest, PrintsRangeUnderOffendingText) {
   SourceFixture f(inModel("  y = x |> dense(3, relu, 5)"));
   EXPECT_FALSE(f.check());
-  EXPECT_EQ(f.output(),
-            "test.kiln:3:12: error: dense expects 1 to 2 arguments after its "
-            "input, got 3\n"
-            "  y = x |> dense(3, relu, 5)\n"
-            "           ^~~~~~~~~~~~~~~~~\n");
+  EXPECT_EQ(f.output(), "test.kiln:3:12: error: dense expects 1 to 2 arguments after its "
+                        "input, got 3\n"
+                        "  y = x |> dense(3, relu, 5)\n"
+                        "           ^~~~~~~~~~~~~~~~~\n");
 }
 
 TEST(SemaTest, EmptyFileIsAnError) {
@@ -537,15 +489,9 @@ TEST(SemaTest, PrinterShowsTypesAndLayers) {
   std::string text;
   llvm::raw_string_ostream os(text);
   printModule(*f.getModule(), os);
-  EXPECT_NE(text.find("Call conv2d (layer conv2d_0) : f32[N, 26, 26, 32] @7:8"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("Input image : f32[N, 28, 28, 1] @3:3"),
-            std::string::npos)
-      << text;
-  EXPECT_NE(text.find("Name image -> input : f32[N, 28, 28, 1] @6:12"),
-            std::string::npos)
-      << text;
+  EXPECT_NE(text.find("Call conv2d (layer conv2d_0) : f32[N, 26, 26, 32] @7:8"), std::string::npos) << text;
+  EXPECT_NE(text.find("Input image : f32[N, 28, 28, 1] @3:3"), std::string::npos) << text;
+  EXPECT_NE(text.find("Name image -> input : f32[N, 28, 28, 1] @6:12"), std::string::npos) << text;
 }
 
 } // namespace

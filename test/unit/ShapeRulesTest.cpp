@@ -22,7 +22,7 @@ using namespace kiln::shape;
 
 namespace {
 
-constexpr int64_t N = -1; // ast::kDynamic
+constexpr int64_t N = -1;                                  // ast::kDynamic
 constexpr int64_t Q = std::numeric_limits<int64_t>::min(); // ShapedType::kDynamic
 using Shape = std::vector<int64_t>;
 constexpr DynamicDims Sym = DynamicDims::Symbolic;
@@ -31,8 +31,7 @@ constexpr DynamicDims Unk = DynamicDims::Unknown;
 TEST(ShapeRulesTest, BroadcastNumPyExamples) {
   // The examples of the NumPy broadcasting documentation.
   EXPECT_EQ(broadcastShapes({256, 256, 3}, {3}, Sym), Shape({256, 256, 3}));
-  EXPECT_EQ(broadcastShapes({8, 1, 6, 1}, {7, 1, 5}, Sym),
-            Shape({8, 7, 6, 5}));
+  EXPECT_EQ(broadcastShapes({8, 1, 6, 1}, {7, 1, 5}, Sym), Shape({8, 7, 6, 5}));
   EXPECT_EQ(broadcastShapes({5, 4}, {1}, Sym), Shape({5, 4}));
   EXPECT_EQ(broadcastShapes({15, 3, 5}, {15, 1, 5}, Sym), Shape({15, 3, 5}));
   EXPECT_EQ(broadcastShapes({15, 3, 5}, {3, 1}, Sym), Shape({15, 3, 5}));
@@ -96,15 +95,15 @@ TEST(ShapeRulesTest, Matmul) {
 
 TEST(ShapeRulesTest, WindowOutputSizePyTorchFormula) {
   // floor((H + 2p - d(k - 1) - 1) / s) + 1.
-  EXPECT_EQ(windowOutputSize(28, 3, 1), 26);       // (28 - 2 - 1) / 1 + 1
-  EXPECT_EQ(windowOutputSize(28, 3, 1, 1, 1), 28); // 'same' for k = 3
-  EXPECT_EQ(windowOutputSize(7, 3, 2), 3);         // (7 - 3) / 2 + 1
-  EXPECT_EQ(windowOutputSize(8, 3, 2), 3);         // floor(5 / 2) + 1
+  EXPECT_EQ(windowOutputSize(28, 3, 1), 26);         // (28 - 2 - 1) / 1 + 1
+  EXPECT_EQ(windowOutputSize(28, 3, 1, 1, 1), 28);   // 'same' for k = 3
+  EXPECT_EQ(windowOutputSize(7, 3, 2), 3);           // (7 - 3) / 2 + 1
+  EXPECT_EQ(windowOutputSize(8, 3, 2), 3);           // floor(5 / 2) + 1
   EXPECT_EQ(windowOutputSize(10, 3, 1, 0, 0, 2), 6); // (10 - 4 - 1) + 1
-  EXPECT_EQ(windowOutputSize(5, 2, 3, 1, 1), 2);   // (5 + 2 - 1 - 1) / 3 + 1
-  EXPECT_EQ(windowOutputSize(3, 3, 1), 1);         // the window just fits
+  EXPECT_EQ(windowOutputSize(5, 2, 3, 1, 1), 2);     // (5 + 2 - 1 - 1) / 3 + 1
+  EXPECT_EQ(windowOutputSize(3, 3, 1), 1);           // the window just fits
   EXPECT_EQ(windowOutputSize(2, 3, 1), std::nullopt);
-  EXPECT_EQ(windowOutputSize(2, 3, 1, 1, 0), 1);   // fits once padded
+  EXPECT_EQ(windowOutputSize(2, 3, 1, 1, 0), 1); // fits once padded
   EXPECT_EQ(windowOutputSize(N, 3, 1), N);
   EXPECT_EQ(windowOutputSize(Q, 3, 2, 1, 1), Q);
 }
@@ -121,17 +120,12 @@ TEST(ShapeRulesTest, SamePadding) {
 }
 
 TEST(ShapeRulesTest, Conv2DAndPool2D) {
-  EXPECT_EQ(conv2dShape({N, 28, 28, 1}, {3, 3, 1, 32}, {1, 1}, {0, 0, 0, 0}),
-            Shape({N, 26, 26, 32}));
-  EXPECT_EQ(conv2dShape({Q, 9, 9, 2}, {3, 3, 2, 4}, {2, 2}, {1, 1, 1, 1}),
-            Shape({Q, 5, 5, 4}));
+  EXPECT_EQ(conv2dShape({N, 28, 28, 1}, {3, 3, 1, 32}, {1, 1}, {0, 0, 0, 0}), Shape({N, 26, 26, 32}));
+  EXPECT_EQ(conv2dShape({Q, 9, 9, 2}, {3, 3, 2, 4}, {2, 2}, {1, 1, 1, 1}), Shape({Q, 5, 5, 4}));
   // Different kernel and stride per axis: (10-3)/1+1 = 8, (12-5)/3+1 = 3.
-  EXPECT_EQ(conv2dShape({2, 10, 12, 3}, {3, 5, 3, 8}, {1, 3}, {0, 0, 0, 0}),
-            Shape({2, 8, 3, 8}));
-  EXPECT_EQ(conv2dShape({N, 2, 2, 1}, {3, 3, 1, 1}, {1, 1}, {0, 0, 0, 0}),
-            std::nullopt);
-  EXPECT_EQ(pool2dShape({N, 26, 26, 32}, {2, 2}, {2, 2}),
-            Shape({N, 13, 13, 32}));
+  EXPECT_EQ(conv2dShape({2, 10, 12, 3}, {3, 5, 3, 8}, {1, 3}, {0, 0, 0, 0}), Shape({2, 8, 3, 8}));
+  EXPECT_EQ(conv2dShape({N, 2, 2, 1}, {3, 3, 1, 1}, {1, 1}, {0, 0, 0, 0}), std::nullopt);
+  EXPECT_EQ(pool2dShape({N, 26, 26, 32}, {2, 2}, {2, 2}), Shape({N, 13, 13, 32}));
   EXPECT_EQ(pool2dShape({N, 5, 5, 4}, {2, 2}, {1, 1}), Shape({N, 4, 4, 4}));
   EXPECT_EQ(pool2dShape({N, 1, 1, 4}, {2, 2}, {2, 2}), std::nullopt);
 }

@@ -42,7 +42,8 @@ static cl::opt<std::string> functionName("function",
                                          cl::desc("Entry point: predict, loss, grad, train_step or gather_<input>"),
                                          cl::init("predict"));
 static cl::list<std::string>
-    argFiles("args", cl::desc("Comma-separated .npy files: the parameters, (train_step: the state, lr, step,) the inputs"),
+    argFiles("args",
+             cl::desc("Comma-separated .npy files: the parameters, (train_step: the state, lr, step,) the inputs"),
              cl::CommaSeparated);
 static cl::opt<bool> emulateGpu("emulate-gpu",
                                 cl::desc("Compile for the GPU (--target=cuda's lowering) and run the kernels as "

@@ -42,10 +42,9 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
-#include "llvm/TargetParser/Triple.h"
-#include "llvm/IR/Module.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -55,6 +54,7 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Triple.h"
 
 #include <cstdlib>
 #include <optional>
@@ -75,8 +75,9 @@ enum class TargetKind { Cpu, Cuda };
 cl::list<std::string> positionalArgs(cl::Positional, cl::desc("<input .kiln file> | gradcheck <input .kiln file>"));
 /// The input file (the positional argument; "-" for standard input).
 std::string inputFilename = "-";
-cl::opt<std::string> outputFilename("o", cl::desc("Output file (default: standard output for text, "
-                                                  "<input name>.o/.so/<input name> for obj/lib/exe)"),
+cl::opt<std::string> outputFilename("o",
+                                    cl::desc("Output file (default: standard output for text, "
+                                             "<input name>.o/.so/<input name> for obj/lib/exe)"),
                                     cl::value_desc("filename"), cl::init(""));
 cl::opt<EmitLevel> emitLevel(
     "emit", cl::desc("What to produce"), cl::init(EmitLevel::Kiln),
@@ -91,13 +92,13 @@ cl::opt<EmitLevel> emitLevel(
                clEnumValN(EmitLevel::Lib, "lib", "a shared library and a C header"),
                clEnumValN(EmitLevel::Exe, "exe", "a standalone model binary")));
 cl::opt<TargetKind> target("target", cl::desc("What the model runs on"), cl::init(TargetKind::Cpu),
-                       cl::values(clEnumValN(TargetKind::Cpu, "cpu", "the host CPU (default)"),
-                                  clEnumValN(TargetKind::Cuda, "cuda", "an NVIDIA GPU, through the CUDA driver")));
+                           cl::values(clEnumValN(TargetKind::Cpu, "cpu", "the host CPU (default)"),
+                                      clEnumValN(TargetKind::Cuda, "cuda", "an NVIDIA GPU, through the CUDA driver")));
 cl::opt<std::string> gpuArch("gpu-arch", cl::desc("--target=cuda: the GPU architecture (default sm_90)"),
                              cl::init("sm_90"));
-cl::opt<std::string> cudaPath("cuda-path",
-                              cl::desc("--target=cuda: the CUDA toolkit whose ptxas and fatbinary make the cubin "
-                                       "(default: CUDA_HOME, then /usr/local/cuda; without one, only PTX is embedded)"));
+cl::opt<std::string>
+    cudaPath("cuda-path", cl::desc("--target=cuda: the CUDA toolkit whose ptxas and fatbinary make the cubin "
+                                   "(default: CUDA_HOME, then /usr/local/cuda; without one, only PTX is embedded)"));
 cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (-O0 to -O3, default -O3)"), cl::Prefix, cl::init(3));
 cl::opt<std::string> targetCpu("target-cpu", cl::desc("CPU to generate code for (default: native, the host)"),
                                cl::init("native"));
@@ -361,7 +362,8 @@ std::optional<kiln::CompileOptions> compileOptions() {
   }
   options.target = kiln::CompileTarget::Cuda;
   if (!isKnownGpuArch(gpuArch)) {
-    fail("unknown GPU architecture '" + gpuArch + "' for --gpu-arch (try sm_90 for H100/H200, sm_80 for A100, "
+    fail("unknown GPU architecture '" + gpuArch +
+         "' for --gpu-arch (try sm_90 for H100/H200, sm_80 for A100, "
          "sm_89 for L4/L40)");
     return std::nullopt;
   }
@@ -421,9 +423,19 @@ std::string linkObject(StringRef objectPath, StringRef output) {
     // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
     // binaries built here refuse to start on older systems.
     // The server (libkiln_server.a) needs Debian's cpp-httplib and simdjson.
-    args = {"-o", output.str(), objectPath.str(), dir + "/libkiln_model_main.a", dir + "/libkiln_server.a",
-            dir + "/libkiln_model_support.a", dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson",
-            "-lpthread", "-lz", "-lm", "-ldl"};
+    args = {"-o",
+            output.str(),
+            objectPath.str(),
+            dir + "/libkiln_model_main.a",
+            dir + "/libkiln_server.a",
+            dir + "/libkiln_model_support.a",
+            dir + "/libkiln_runtime.a",
+            "-lcpp-httplib",
+            "-lsimdjson",
+            "-lpthread",
+            "-lz",
+            "-lm",
+            "-ldl"};
     if (linkSanitizers)
       args.push_back("-fsanitize=address,undefined");
   }
@@ -538,7 +550,7 @@ int runCompileCommand() {
   bool textOutput = emitLevel <= EmitLevel::LLVM || emitLevel == EmitLevel::Asm;
   std::string output = outputFilename;
   if (output.empty())
-    output = textOutput                      ? "-"
+    output = textOutput                    ? "-"
              : emitLevel == EmitLevel::Obj ? defaultOutput("o")
              : emitLevel == EmitLevel::Lib ? defaultOutput("so")
                                            : defaultOutput("");

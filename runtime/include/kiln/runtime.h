@@ -49,14 +49,14 @@ extern "C" {
 /// a person reads.
 typedef enum kiln_status_code_e {
   KILN_STATUS_OK = 0,
-  KILN_STATUS_INVALID_ARGUMENT = 1,   ///< A bad argument (NULL, bad rank...).
-  KILN_STATUS_NOT_FOUND = 2,          ///< No such file, column or tensor.
-  KILN_STATUS_DATA_LOSS = 3,          ///< Truncated or malformed file content.
-  KILN_STATUS_UNIMPLEMENTED = 4,      ///< A valid but unsupported format/dtype.
-  KILN_STATUS_RESOURCE_EXHAUSTED = 5, ///< Out of memory.
-  KILN_STATUS_IO_ERROR = 6,           ///< The operating system refused an I/O.
-  KILN_STATUS_FAILED_PRECONDITION = 7, ///< e.g. a checkpoint tensor's shape
-                                       ///< is not the one the model expects.
+  KILN_STATUS_INVALID_ARGUMENT = 1,      ///< A bad argument (NULL, bad rank...).
+  KILN_STATUS_NOT_FOUND = 2,             ///< No such file, column or tensor.
+  KILN_STATUS_DATA_LOSS = 3,             ///< Truncated or malformed file content.
+  KILN_STATUS_UNIMPLEMENTED = 4,         ///< A valid but unsupported format/dtype.
+  KILN_STATUS_RESOURCE_EXHAUSTED = 5,    ///< Out of memory.
+  KILN_STATUS_IO_ERROR = 6,              ///< The operating system refused an I/O.
+  KILN_STATUS_FAILED_PRECONDITION = 7,   ///< e.g. a checkpoint tensor's shape
+                                         ///< is not the one the model expects.
   KILN_STATUS_CODE_MAX_ENUM = 0x7fffffff ///< Not a code: makes the enum 32
                                          ///< bits wide on every compiler.
 } kiln_status_code_t;
@@ -68,8 +68,7 @@ typedef struct kiln_status_s *kiln_status_t;
 /// when memory runs out it returns a shared static "out of memory" status
 /// (which `kiln_status_free` recognises). `code` must not be
 /// KILN_STATUS_OK. Thread-safe.
-kiln_status_t kiln_status_create(kiln_status_code_t code, const char *format,
-                                 ...)
+kiln_status_t kiln_status_create(kiln_status_code_t code, const char *format, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
 #endif
@@ -156,12 +155,10 @@ typedef struct kiln_tensor_s kiln_tensor_t;
 /// `shape[0..rank)` (each >= 0; `shape` may be NULL when rank is 0), its
 /// data zero-filled. The caller owns `*out` and frees it with
 /// `kiln_tensor_free`.
-kiln_status_t kiln_tensor_create(kiln_dtype_t dtype, int32_t rank,
-                                 const int64_t *shape, kiln_tensor_t **out);
+kiln_status_t kiln_tensor_create(kiln_dtype_t dtype, int32_t rank, const int64_t *shape, kiln_tensor_t **out);
 
 /// Creates a deep copy of `tensor` in `*out` (owned by the caller).
-kiln_status_t kiln_tensor_clone(const kiln_tensor_t *tensor,
-                                kiln_tensor_t **out);
+kiln_status_t kiln_tensor_clone(const kiln_tensor_t *tensor, kiln_tensor_t **out);
 
 /// Releases `tensor` and its data. NULL is a no-op.
 void kiln_tensor_free(kiln_tensor_t *tensor);
@@ -199,8 +196,8 @@ const void *kiln_tensor_const_data(const kiln_tensor_t *tensor);
 typedef enum kiln_init_kind_e {
   KILN_INIT_ZEROS = 0,
   KILN_INIT_ONES = 1,
-  KILN_INIT_CONSTANT = 2,      ///< Every element = `value`.
-  KILN_INIT_GLOROT_UNIFORM = 3, ///< U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
+  KILN_INIT_CONSTANT = 2,         ///< Every element = `value`.
+  KILN_INIT_GLOROT_UNIFORM = 3,   ///< U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
   KILN_INIT_MAX_ENUM = 0x7fffffff ///< Not a kind: makes the enum 32 bits wide.
 } kiln_init_kind_t;
 
@@ -221,8 +218,8 @@ typedef enum kiln_init_kind_e {
 /// `l * (2 * u_i - 1)` rounded to the dtype, where u_i = (next() >> 11) *
 /// 2^-53 is the i-th draw, computed in double. `value` and `seed` are
 /// ignored where they do not apply; `name` may be NULL for non-random kinds.
-kiln_status_t kiln_init_param(kiln_tensor_t *tensor, kiln_init_kind_t kind,
-                              double value, uint64_t seed, const char *name);
+kiln_status_t kiln_init_param(kiln_tensor_t *tensor, kiln_init_kind_t kind, double value, uint64_t seed,
+                              const char *name);
 
 /// 64-bit FNV-1a hash of the NUL-terminated string `text` (offset basis
 /// 0xcbf29ce484222325, prime 0x100000001b3).
@@ -269,8 +266,7 @@ kiln_status_t kiln_write_npy(const char *path, const kiln_tensor_t *tensor);
 /// blanks are trimmed; CRLF line ends and blank lines are accepted. Errors
 /// name the line and column: a missing column, a non-numeric or empty cell,
 /// a row with the wrong number of fields.
-kiln_status_t kiln_read_csv(const char *path, const char *const *columns,
-                            size_t num_columns, kiln_tensor_t **out);
+kiln_status_t kiln_read_csv(const char *path, const char *const *columns, size_t num_columns, kiln_tensor_t **out);
 
 /*===----------------------------------------------------------------------===
  * Checkpoints (safetensors)
@@ -290,18 +286,14 @@ void kiln_checkpoint_free(kiln_checkpoint_t *checkpoint);
 /// Adds a copy of `tensor` under `name` (non-empty valid UTF-8, not
 /// "__metadata__", not already present). The caller keeps ownership of
 /// `tensor`.
-kiln_status_t kiln_checkpoint_add(kiln_checkpoint_t *checkpoint,
-                                  const char *name,
-                                  const kiln_tensor_t *tensor);
+kiln_status_t kiln_checkpoint_add(kiln_checkpoint_t *checkpoint, const char *name, const kiln_tensor_t *tensor);
 
 /// Sets the metadata entry `key` to `value` (both valid UTF-8), replacing an
 /// earlier value. Both strings are copied.
-kiln_status_t kiln_checkpoint_set_metadata(kiln_checkpoint_t *checkpoint,
-                                           const char *key, const char *value);
+kiln_status_t kiln_checkpoint_set_metadata(kiln_checkpoint_t *checkpoint, const char *key, const char *value);
 
 /// The metadata value of `key`, or NULL when absent. Borrowed.
-const char *kiln_checkpoint_metadata(const kiln_checkpoint_t *checkpoint,
-                                     const char *key);
+const char *kiln_checkpoint_metadata(const kiln_checkpoint_t *checkpoint, const char *key);
 
 /// The number of tensors.
 size_t kiln_checkpoint_size(const kiln_checkpoint_t *checkpoint);
@@ -309,23 +301,19 @@ size_t kiln_checkpoint_size(const kiln_checkpoint_t *checkpoint);
 /// The name of the `index`-th tensor, or NULL when out of range. Borrowed.
 /// Tensors are numbered in insertion order, or for a loaded checkpoint in
 /// the order of their data in the file.
-const char *kiln_checkpoint_name(const kiln_checkpoint_t *checkpoint,
-                                 size_t index);
+const char *kiln_checkpoint_name(const kiln_checkpoint_t *checkpoint, size_t index);
 
 /// The `index`-th tensor, or NULL when out of range. Borrowed: do not free.
-const kiln_tensor_t *kiln_checkpoint_tensor(const kiln_checkpoint_t *checkpoint,
-                                            size_t index);
+const kiln_tensor_t *kiln_checkpoint_tensor(const kiln_checkpoint_t *checkpoint, size_t index);
 
 /// The tensor named `name`, or NULL when absent. Borrowed: do not free.
-const kiln_tensor_t *kiln_checkpoint_find(const kiln_checkpoint_t *checkpoint,
-                                          const char *name);
+const kiln_tensor_t *kiln_checkpoint_find(const kiln_checkpoint_t *checkpoint, const char *name);
 
 /// Copies the tensor `name` into the caller's preallocated `dst` after
 /// checking that its dtype and shape are those of `dst`. Errors name the
 /// file the checkpoint came from, e.g. "w.safetensors: tensor
 /// 'dense_0.kernel' has shape [64, 10], the model expects [18432, 64]".
-kiln_status_t kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint,
-                                      const char *name, kiln_tensor_t *dst);
+kiln_status_t kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint, const char *name, kiln_tensor_t *dst);
 
 /// Writes `checkpoint` to `path` in the safetensors format: an 8-byte
 /// little-endian header length N, N bytes of JSON (padded with spaces so
@@ -333,8 +321,7 @@ kiln_status_t kiln_checkpoint_copy_to(const kiln_checkpoint_t *checkpoint,
 /// contiguous, in insertion order. Atomic: written to `path.tmp.<pid>`,
 /// fsync'ed and renamed over `path`, so an interrupted save leaves any
 /// earlier file intact.
-kiln_status_t kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint,
-                                   const char *path);
+kiln_status_t kiln_checkpoint_save(const kiln_checkpoint_t *checkpoint, const char *path);
 
 /// Reads the safetensors file `path` into a new checkpoint `*out` (owned by
 /// the caller). Validates the header length against the file size, the JSON,
@@ -364,10 +351,8 @@ typedef void (*kiln_packed_fn_t)(void **args);
 /// and never one that is an argument's. The caller checks argument shapes
 /// against the model before calling: compiled code trusts them.
 /// Thread-safe as long as the arguments are not modified concurrently.
-kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args,
-                          const kiln_tensor_t *const *args, size_t num_results,
-                          const kiln_dtype_t *result_dtypes,
-                          const int32_t *result_ranks, kiln_tensor_t **results);
+kiln_status_t kiln_invoke(kiln_packed_fn_t fn, size_t num_args, const kiln_tensor_t *const *args, size_t num_results,
+                          const kiln_dtype_t *result_dtypes, const int32_t *result_ranks, kiln_tensor_t **results);
 
 /*===----------------------------------------------------------------------===*
  * NVIDIA GPUs (models compiled with kilnc --target=cuda)
@@ -399,10 +384,8 @@ kiln_status_t kiln_tensor_to_host(kiln_tensor_t *tensor);
 /// call only; results are copied to new host tensors and their device
 /// buffers freed. Waits for the GPU once, before copying results. A CUDA
 /// error anywhere in the call (launch, allocation) is returned here.
-kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args,
-                                 kiln_tensor_t *const *args, size_t num_results,
-                                 const kiln_dtype_t *result_dtypes,
-                                 const int32_t *result_ranks,
+kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args, size_t num_results,
+                                 const kiln_dtype_t *result_dtypes, const int32_t *result_ranks,
                                  kiln_tensor_t **results);
 
 /// kiln_invoke_device whose results stay on the device: each result tensor
@@ -411,12 +394,9 @@ kiln_status_t kiln_invoke_device(kiln_packed_fn_t fn, size_t num_args,
 /// one compiled function's results to another without a round trip (a
 /// batch gathered on the device, then a training step). Does not wait for
 /// the GPU.
-kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args,
-                                          kiln_tensor_t *const *args,
-                                          size_t num_results,
-                                          const kiln_dtype_t *result_dtypes,
-                                          const int32_t *result_ranks,
-                                          kiln_tensor_t **results);
+kiln_status_t kiln_invoke_device_resident(kiln_packed_fn_t fn, size_t num_args, kiln_tensor_t *const *args,
+                                          size_t num_results, const kiln_dtype_t *result_dtypes,
+                                          const int32_t *result_ranks, kiln_tensor_t **results);
 
 #ifdef __cplusplus
 } // extern "C"
