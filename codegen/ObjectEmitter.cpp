@@ -77,12 +77,11 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> kiln::createCpuTargetMachin
 }
 
 namespace {
+llvm::json::Array shapeJson(llvm::ArrayRef<int64_t> shape) { return llvm::json::Array(shape); }
+
 llvm::json::Value tensorJson(const TensorInfo &tensor) {
-  llvm::json::Array shape;
-  for (int64_t dim : tensor.shape)
-    shape.push_back(dim);
   llvm::json::Object object{
-      {"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", std::move(shape)}};
+      {"name", tensor.name}, {"dtype", elementTypeName(tensor.type)}, {"shape", shapeJson(tensor.shape)}};
   if (tensor.classes > 0)
     object["classes"] = tensor.classes;
   return object;
@@ -123,11 +122,8 @@ llvm::Function *addPackedWrapper(llvm::Module &module, const std::string &symbol
 std::string kiln::modelInfoToJson(const ModelInfo &model) {
   llvm::json::Array params;
   for (const ParamInfo &param : model.params) {
-    llvm::json::Array shape;
-    for (int64_t dim : param.shape)
-      shape.push_back(dim);
     params.push_back(llvm::json::Object{
-        {"name", param.name}, {"shape", std::move(shape)}, {"init", param.init}, {"value", param.value}});
+        {"name", param.name}, {"shape", shapeJson(param.shape)}, {"init", param.init}, {"value", param.value}});
   }
   llvm::json::Object hyper;
   for (const auto &[name, value] : model.hyperParams)
@@ -141,11 +137,8 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
     llvm::json::Object trainStep = *functionJson(*model.trainStep).getAsObject();
     llvm::json::Array state;
     for (const StateInfo &slot : model.state) {
-      llvm::json::Array shape;
-      for (int64_t dim : slot.shape)
-        shape.push_back(dim);
       state.push_back(llvm::json::Object{
-          {"param", slot.param}, {"slot", slot.slot}, {"shape", std::move(shape)}, {"init", slot.init}});
+          {"param", slot.param}, {"slot", slot.slot}, {"shape", shapeJson(slot.shape)}, {"init", slot.init}});
     }
     trainStep["state"] = std::move(state);
     if (model.trainStepSeeded)

@@ -174,6 +174,18 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
   return success();
 }
 
+/// Tiles `op` by `sizes` (0: that loop is not tiled) with scf.for loops in
+/// place of the op; the tiled ops are in the result.
+FailureOr<scf::SCFTilingResult> tileInPlace(RewriterBase &rewriter, Operation *op, ArrayRef<int64_t> sizes) {
+  scf::SCFTilingOptions tiling;
+  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+  rewriter.setInsertionPoint(op);
+  FailureOr<scf::SCFTilingResult> result = scf::tileUsingSCF(rewriter, cast<TilingInterface>(op), tiling);
+  if (succeeded(result))
+    rewriter.replaceOp(op, result->replacements);
+  return result;
+}
+
 /// Tiles the dynamic parallel loops of `op` (a peeled remainder block) by 1;
 /// returns the tiled op, or `op` when all its loops are static.
 FailureOr<linalg::LinalgOp> tileDynamicByOne(RewriterBase &rewriter, linalg::LinalgOp op) {
@@ -187,14 +199,9 @@ FailureOr<linalg::LinalgOp> tileDynamicByOne(RewriterBase &rewriter, linalg::Lin
     }
   if (!any)
     return op;
-  scf::SCFTilingOptions tiling;
-  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result =
-      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result = tileInPlace(rewriter, op, sizes);
   if (failed(result))
     return failure();
-  rewriter.replaceOp(op, result->replacements);
   return cast<linalg::LinalgOp>(result->tiledOps.back());
 }
 
@@ -210,15 +217,7 @@ LogicalResult tileReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
       sizes[i] = 0;
   if (llvm::all_of(sizes, [](int64_t s) { return s == 0; }))
     return success();
-  scf::SCFTilingOptions tiling;
-  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result =
-      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
-  if (failed(result))
-    return failure();
-  rewriter.replaceOp(op, result->replacements);
-  return success();
+  return failure(failed(tileInPlace(rewriter, op, sizes)));
 }
 
 /// Tiles the dynamic (batch) reduction loops of a generic contraction by
@@ -244,15 +243,7 @@ LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
   // block (the accumulators would otherwise go through memory every step).
   if (!any || !staticReduction)
     return success();
-  scf::SCFTilingOptions tiling;
-  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), sizes));
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result =
-      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
-  if (failed(result))
-    return failure();
-  rewriter.replaceOp(op, result->replacements);
-  return success();
+  return failure(failed(tileInPlace(rewriter, op, sizes)));
 }
 
 /// Marks a transpose tile that stays scalar (vectorized, it would become a
@@ -265,16 +256,11 @@ LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
   std::optional<SmallVector<int64_t>> sizes = getTileSizes(op);
   if (!sizes || !op.hasPureTensorSemantics())
     return success();
-  scf::SCFTilingOptions tiling;
-  tiling.setTileSizes(getAsIndexOpFoldResult(rewriter.getContext(), *sizes));
-  rewriter.setInsertionPoint(op);
-  FailureOr<scf::SCFTilingResult> result =
-      scf::tileUsingSCF(rewriter, cast<TilingInterface>(op.getOperation()), tiling);
+  FailureOr<scf::SCFTilingResult> result = tileInPlace(rewriter, op, *sizes);
   if (failed(result))
     return failure();
   for (Operation *tiled : result->tiledOps)
     tiled->setAttr(kScalarMarker, rewriter.getUnitAttr());
-  rewriter.replaceOp(op, result->replacements);
   return success();
 }
 

@@ -45,7 +45,6 @@ def run_kiln(kiln_run, source, model, function, arrays, workdir):
     return {os.path.splitext(os.path.basename(p))[0]: np.load(p) for p in result.stdout.split()}
 
 
-failures = 0
 
 
 def relative_error(got, want):
@@ -58,17 +57,28 @@ def relative_error(got, want):
     return np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
 
 
-def check(label, got, want):
-    global failures
-    error = relative_error(got, want)
-    if error is None:
-        print(f"FAIL {label}: shape {np.shape(got)}, PyTorch {np.shape(want)}")
-        failures += 1
-        return
-    status = "ok  " if error < TOLERANCE else "FAIL"
-    if error >= TOLERANCE:
-        failures += 1
-    print(f"{status} {label}: relative error {error:.2e}")
+class Checker:
+    """Relative-error checks against PyTorch at one tolerance, counting the
+    failures (gradcheck_with_torch.py uses it too)."""
+
+    def __init__(self, tolerance):
+        self.tolerance = tolerance
+        self.failures = 0
+
+    def check(self, label, got, want):
+        error = relative_error(got, want)
+        if error is None:
+            print(f"FAIL {label}: shape {np.shape(got)}, PyTorch {np.shape(want)}")
+            self.failures += 1
+            return
+        ok = error < self.tolerance
+        if not ok:
+            self.failures += 1
+        print(f"{'ok  ' if ok else 'FAIL'} {label}: relative error {error:.2e}")
+
+
+checker = Checker(TOLERANCE)
+check = checker.check
 
 
 def t(array):
@@ -215,8 +225,8 @@ def main():
     fashion_cnn(kiln_run, root, workdir)
     linear_models(kiln_run, root, workdir)
     every_op(kiln_run, root, workdir)
-    print(f"{failures} failed")
-    sys.exit(1 if failures else 0)
+    print(f"{checker.failures} failed")
+    sys.exit(1 if checker.failures else 0)
 
 
 if __name__ == "__main__":

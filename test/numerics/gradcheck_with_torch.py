@@ -18,28 +18,16 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_with_torch import EVERY_OP, relative_error, run_kiln  # noqa: E402
+from compare_with_torch import EVERY_OP, Checker, run_kiln  # noqa: E402
 
 TOLERANCE = 1e-4
 rng = np.random.default_rng(4321)
-failures = 0
+checker = Checker(TOLERANCE)
+check = checker.check
 
 
 def randn(*shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def check(label, got, want):
-    global failures
-    error = relative_error(got, want)
-    if error is None:
-        print(f"FAIL {label}: shape {np.shape(got)}, PyTorch {np.shape(want)}")
-        failures += 1
-        return
-    ok = error < TOLERANCE
-    if not ok:
-        failures += 1
-    print(f"{'ok  ' if ok else 'FAIL'} {label}: relative error {error:.2e}")
 
 
 def leaf(array):
@@ -226,8 +214,8 @@ def main():
     every_op(root)
     every_grad(root)
     fashion_cnn(root)
-    print(f"{failures} failed")
-    sys.exit(1 if failures else 0)
+    print(f"{checker.failures} failed")
+    sys.exit(1 if checker.failures else 0)
 
 
 if __name__ == "__main__":
