@@ -98,6 +98,63 @@ llvm::StringRef ast::getActivationName(Activation activation) {
   return "linear";
 }
 
+llvm::StringRef ast::getPaddingName(Padding padding) {
+  switch (padding) {
+#define PADDING(Id, Name)                                                                                              \
+  case Padding::Id:                                                                                                    \
+    return Name;
+#include "frontend/Builtins.def"
+  }
+  return "valid";
+}
+
+/// `a, b, c` and, with `lastSeparator` " or ", `a, b or c`.
+static std::string joinNames(llvm::ArrayRef<llvm::StringRef> names, llvm::StringRef lastSeparator) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i)
+      text += i + 1 == names.size() ? lastSeparator.str() : ", ";
+    text += names[i].str();
+  }
+  return text;
+}
+
+std::string ast::getActivationNameList() {
+  return joinNames(
+      {
+#define ACTIVATION(Id, Name) Name,
+#include "frontend/Builtins.def"
+      },
+      " or ");
+}
+
+std::string ast::getPaddingNameList() {
+  return joinNames(
+      {
+#define PADDING(Id, Name) Name,
+#include "frontend/Builtins.def"
+      },
+      " or ");
+}
+
+std::string ast::getOptimizerNameList() {
+  return joinNames(
+      {
+#define OPTIMIZER(Id, Name) Name,
+#include "frontend/Builtins.def"
+      },
+      " or ");
+}
+
+std::string ast::getNamedInitializerList() {
+  std::vector<llvm::StringRef> names;
+#define INITIALIZER(Id, Name)                                                                                          \
+  if (InitKind::Id != InitKind::Constant) /* written as a number */                                                    \
+    names.push_back(Name);
+#include "frontend/Builtins.def"
+  return joinNames(names, ", ");
+}
+
 llvm::StringRef ast::getInitKindName(InitKind kind) {
   switch (kind) {
 #define INITIALIZER(Id, Name)                                                                                          \
@@ -422,7 +479,7 @@ void ASTPrinter::print(const Expr &expr) {
       add("filters=" + llvm::Twine(l.filters));
       add("kernel=" + llvm::Twine(l.kernelSize));
       add("stride=" + llvm::Twine(l.stride));
-      add(llvm::Twine("padding=") + (l.padding == Padding::Valid ? "valid" : "same"));
+      add("padding=" + getPaddingName(l.padding));
       add("pads=[" + llvm::Twine(l.pads[0]) + ", " + llvm::Twine(l.pads[1]) + ", " + llvm::Twine(l.pads[2]) + ", " +
           llvm::Twine(l.pads[3]) + "]");
       add("activation=" + getActivationName(l.activation));

@@ -111,8 +111,22 @@ enum class Activation {
 };
 llvm::StringRef getActivationName(Activation activation);
 
-/// Padding mode of conv2d.
-enum class Padding { Valid, Same };
+/// Padding mode of conv2d and the pools (the PADDING entries of
+/// Builtins.def).
+enum class Padding {
+#define PADDING(Id, Name) Id,
+#include "frontend/Builtins.def"
+};
+llvm::StringRef getPaddingName(Padding padding);
+
+/// For messages, the names a user may write, from Builtins.def:
+/// "relu, sigmoid, tanh, softmax or linear", "valid or same", "sgd,
+/// adagrad, rmsprop or adam", and the named initializers "zeros, ones,
+/// glorot_uniform" (no "or": a number may follow).
+std::string getActivationNameList();
+std::string getPaddingNameList();
+std::string getOptimizerNameList();
+std::string getNamedInitializerList();
 
 /// Layer attributes, normalised by Sema. Only the fields of the call's layer
 /// kind are meaningful.

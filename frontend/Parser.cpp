@@ -239,7 +239,7 @@ std::optional<InitializerSpec> Parser::parseInitializer() {
     consume();
   }
   if (cur().isNot(TokenKind::Number)) {
-    errorExpected("an initializer (zeros, ones, glorot_uniform or a number)");
+    errorExpected("an initializer (" + getNamedInitializerList() + " or a number)");
     return std::nullopt;
   }
   init.value = negative ? -cur().numberValue : cur().numberValue;
@@ -336,7 +336,7 @@ std::unique_ptr<Stmt> Parser::parseOptimizer() {
   Location start = cur().loc;
   std::string name;
   Location nameLoc;
-  if (failed(parseDeclaredName("an optimizer name (sgd, adagrad, rmsprop or adam)", name, nameLoc)))
+  if (failed(parseDeclaredName("an optimizer name (" + getOptimizerNameList() + ")", name, nameLoc)))
     return nullptr;
   Location open = cur().loc;
   if (failed(expect(TokenKind::LParen, "'(' after the optimizer name")))

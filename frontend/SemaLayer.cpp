@@ -36,10 +36,10 @@ static int64_t *intField(LayerAttrs &attrs, LayerField field) {
 }
 
 static std::optional<Padding> lookupPadding(llvm::StringRef name) {
-  if (name == "valid")
-    return Padding::Valid;
-  if (name == "same")
-    return Padding::Same;
+#define PADDING(Id, Name)                                                                                              \
+  if (name == Name)                                                                                                    \
+    return Padding::Id;
+#include "frontend/Builtins.def"
   return std::nullopt;
 }
 
@@ -126,7 +126,7 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call, const FormalParam &form
     if (!activation) {
       std::string what =
           name ? ("unknown activation '" + name->getName() + "'").str() : std::string("unknown activation");
-      diags.error(arg.getLoc(), what + " for " + callee + "; expected relu, sigmoid, tanh, softmax or linear");
+      diags.error(arg.getLoc(), what + " for " + callee + "; expected " + getActivationNameList());
       return failure();
     }
     attrs.activation = *activation;
@@ -136,7 +136,7 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call, const FormalParam &form
     auto *name = llvm::dyn_cast<NameExpr>(&arg);
     std::optional<Padding> padding = name ? lookupPadding(name->getName()) : std::nullopt;
     if (!padding) {
-      diags.error(arg.getLoc(), "padding must be valid or same");
+      diags.error(arg.getLoc(), "padding must be " + getPaddingNameList());
       return failure();
     }
     attrs.padding = *padding;

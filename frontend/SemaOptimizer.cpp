@@ -106,9 +106,7 @@ LogicalResult ModelChecker::checkOptimizer(OptimizerStmt &opt) {
     if (opt.getName() == candidate.name)
       spec = &candidate;
   if (!spec) {
-    diags.error(opt.getNameLoc(), "unknown optimizer '" + opt.getName() +
-                                      "'; expected sgd, adagrad, rmsprop or "
-                                      "adam");
+    diags.error(opt.getNameLoc(), "unknown optimizer '" + opt.getName() + "'; expected " + getOptimizerNameList());
     return failure();
   }
   OptimizerInfo info;

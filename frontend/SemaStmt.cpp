@@ -116,9 +116,8 @@ LogicalResult ModelChecker::checkParam(ParamStmt &param) {
       init = InitKind::Constant;
       value = initSpec.value;
     } else if (!named) {
-      diags.error(initSpec.loc, "unknown initializer '" + initSpec.name +
-                                    "'; expected zeros, ones, glorot_uniform "
-                                    "or a number");
+      diags.error(initSpec.loc, "unknown initializer '" + initSpec.name + "'; expected " + getNamedInitializerList() +
+                                    " or a number");
       return failure();
     } else if (*named == InitKind::GlorotUniform && spec.type.isScalar()) {
       diags.error(initSpec.loc, "glorot_uniform needs a parameter of rank 1 or more");
