@@ -119,6 +119,20 @@ std::string namesOf(const std::vector<TensorSpec> &specs) {
   return names;
 }
 
+/// The spec the "name" of a request's input or output entry names, with its
+/// index; a 400 when the name is missing (`missingName`) or names no
+/// `kind` ("input", "output") of the model.
+const TensorSpec &namedSpec(simdjson::dom::object entry, const std::vector<TensorSpec> &specs, const std::string &kind,
+                            const std::string &missingName, size_t &index) {
+  std::string_view name;
+  if (auto nameElement = field(entry, "name"); !nameElement || nameElement->get(name))
+    badRequest(missingName);
+  const TensorSpec *spec = findSpec(specs, name, index);
+  if (!spec)
+    badRequest("unknown " + kind + " '" + std::string(name) + "'; the model's " + kind + "s are " + namesOf(specs));
+  return *spec;
+}
+
 std::string formatShape(const std::vector<int64_t> &shape) {
   std::string text = "[";
   for (size_t i = 0; i < shape.size(); ++i)
@@ -369,13 +383,8 @@ InferRequest kiln_server::parseInferRequest(const ServedModel &model, std::strin
   size_t binaryOffset = 0;
   for (dom::element inputElement : inputs) {
     dom::object input = requireObject(inputElement, "each of \"inputs\"");
-    std::string_view name;
-    if (auto nameElement = field(input, "name"); !nameElement || nameElement->get(name))
-      badRequest("each input needs a \"name\" string");
     size_t index = 0;
-    const TensorSpec *spec = findSpec(specs, name, index);
-    if (!spec)
-      badRequest("unknown input '" + std::string(name) + "'; the model's inputs are " + namesOf(specs));
+    const TensorSpec *spec = &namedSpec(input, specs, "input", "each input needs a \"name\" string", index);
     if (request.inputs[index])
       badRequest("input '" + spec->name + "' is given twice");
     std::string_view datatype;
@@ -432,12 +441,8 @@ InferRequest kiln_server::parseInferRequest(const ServedModel &model, std::strin
       badRequest("\"outputs\" must be a list");
     for (dom::element outputElement : outputs) {
       dom::object output = requireObject(outputElement, "each of \"outputs\"");
-      std::string_view name;
-      if (auto nameElement = field(output, "name"); !nameElement || nameElement->get(name))
-        badRequest("each requested output needs a \"name\" string");
       size_t index = 0;
-      if (!findSpec(model.outputs(), name, index))
-        badRequest("unknown output '" + std::string(name) + "'; the model's outputs are " + namesOf(model.outputs()));
+      namedSpec(output, model.outputs(), "output", "each requested output needs a \"name\" string", index);
       bool binaryOutput = binaryDefault;
       if (field(output, "parameters") && field(dom::object(*field(output, "parameters")), "binary_data"))
         binaryOutput = boolParameter(output, "binary_data");

@@ -114,6 +114,21 @@ def kiln_train_predict(kilnc, work, example, train_dir, test_dir, epochs, batch,
     return preds, params, log, seconds, last_epoch
 
 
+def train_on_split(kilnc, work, example, dataset, mode, xtr, xte, ytr, yte):
+    """Standardizes the split, writes it as <input>.npy directories, trains
+    examples/EXAMPLE.kiln with RUNS[DATASET][MODE] and predicts both halves.
+    Returns (standardized train x, standardized test x, {"train", "test":
+    predictions}, params, log, seconds, last epoch lines)."""
+    xtr_s, xte_s, _, _ = standardize(xtr, xte)
+    train, test = os.path.join(work, "train"), os.path.join(work, "test")
+    write_dir(train, xtr_s, ytr)
+    write_dir(test, xte_s, yte)
+    epochs, batch, lr = RUNS[dataset][mode]
+    preds, params, log, secs, tail = kiln_train_predict(
+        kilnc, work, example, train, test, epochs, batch, lr, [train, test])
+    return xtr_s, xte_s, {"train": preds[train], "test": preds[test]}, params, log, secs, tail
+
+
 def rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
@@ -121,15 +136,10 @@ def rel(a, b):
 def diabetes(kilnc, work, mode):
     x, y = load_diabetes(return_X_y=True)
     xtr, xte, ytr, yte = train_test_split(x, y, **SPLIT)
-    xtr_s, xte_s, _, _ = standardize(xtr, xte)
-    train, test = os.path.join(work, "train"), os.path.join(work, "test")
-    write_dir(train, xtr_s, ytr)
-    write_dir(test, xte_s, yte)
-    epochs, batch, lr = RUNS["diabetes"][mode]
-    preds, params, log, secs, tail = kiln_train_predict(
-        kilnc, work, "linear_regression", train, test, epochs, batch, lr, [train, test])
-    mse = float(np.mean((preds[test] - yte) ** 2))
-    train_mse = float(np.mean((preds[train] - ytr) ** 2))
+    xtr_s, xte_s, preds, params, log, secs, tail = train_on_split(
+        kilnc, work, "linear_regression", "diabetes", mode, xtr, xte, ytr, yte)
+    mse = float(np.mean((preds["test"] - yte) ** 2))
+    train_mse = float(np.mean((preds["train"] - ytr) ** 2))
     sk = LinearRegression().fit(xtr_s, ytr)
     sk_mse = float(np.mean((sk.predict(xte_s) - yte) ** 2))
     sk_train_mse = float(np.mean((sk.predict(xtr_s) - ytr) ** 2))  # the least possible
@@ -161,14 +171,9 @@ def logistic_objective(w, b, x, y):
 def breast_cancer(kilnc, work, mode):
     x, y = load_breast_cancer(return_X_y=True)
     xtr, xte, ytr, yte = train_test_split(x, y, stratify=y, **SPLIT)
-    xtr_s, xte_s, _, _ = standardize(xtr, xte)
-    train, test = os.path.join(work, "train"), os.path.join(work, "test")
-    write_dir(train, xtr_s, ytr)
-    write_dir(test, xte_s, yte)
-    epochs, batch, lr = RUNS["breast_cancer"][mode]
-    preds, params, log, secs, tail = kiln_train_predict(
-        kilnc, work, "logistic_regression", train, test, epochs, batch, lr, [test])
-    acc = float(np.mean((preds[test] > 0.5) == (yte > 0.5)))
+    xtr_s, xte_s, preds, params, log, secs, tail = train_on_split(
+        kilnc, work, "logistic_regression", "breast_cancer", mode, xtr, xte, ytr, yte)
+    acc = float(np.mean((preds["test"] > 0.5) == (yte > 0.5)))
     sk = LogisticRegression().fit(xtr_s, ytr)  # the issue's reference: default C = 1
     sk_acc = float(np.mean(sk.predict(xte_s) == yte))
     # The model's own objective, mean BCE + 1e-4 |w|^2 (b unpenalized), is
@@ -202,15 +207,10 @@ def iris(kilnc, work, mode):
     keep = y < 2  # setosa (0) vs versicolor (1)
     x, y = x[keep], np.where(y[keep] == 1, 1.0, -1.0)
     xtr, xte, ytr, yte = train_test_split(x, y, stratify=y, **SPLIT)
-    xtr_s, xte_s, _, _ = standardize(xtr, xte)
-    train, test = os.path.join(work, "train"), os.path.join(work, "test")
-    write_dir(train, xtr_s, ytr)
-    write_dir(test, xte_s, yte)
-    epochs, batch, lr = RUNS["iris"][mode]
-    preds, params, log, secs, tail = kiln_train_predict(
-        kilnc, work, "linear_svm", train, test, epochs, batch, lr, [train, test])
-    acc = float(np.mean(np.sign(preds[train]) == ytr))
-    test_acc = float(np.mean(np.sign(preds[test]) == yte))
+    xtr_s, xte_s, preds, params, log, secs, tail = train_on_split(
+        kilnc, work, "linear_svm", "iris", mode, xtr, xte, ytr, yte)
+    acc = float(np.mean(np.sign(preds["train"]) == ytr))
+    test_acc = float(np.mean(np.sign(preds["test"]) == yte))
     # The model's objective, mean hinge + 0.01 |w|^2 (b unpenalized), is
     # libsvm's 0.5 |w|^2 + C sum hinge with C = 1 / (2 N 0.01), scaled.
     svc = SVC(kernel="linear", C=1 / (2 * len(ytr) * 0.01), tol=1e-8).fit(xtr_s, ytr)

@@ -253,31 +253,19 @@ TEST(ParserTest, PrintsDiagnosticWithCaret) {
 }
 
 TEST(ParserTest, NestingLimit) {
-  std::string deep = "model M { y = " + std::string(300, '(') + "x" + std::string(300, ')') + " }";
-  SourceFixture f(deep);
-  EXPECT_FALSE(f.parse());
-  EXPECT_EQ(f.firstError(), "expression nested too deeply");
-
-  std::string negs = "model M { y = " + std::string(300, '-') + "x }";
-  SourceFixture g(negs);
-  EXPECT_FALSE(g.parse());
-  EXPECT_EQ(g.firstError(), "expression nested too deeply");
-
-  // Long left-associative chains build tall trees without recursion; their
-  // height is bounded too.
-  std::string sum = "model M { y = x";
-  for (int i = 0; i < 300; ++i)
+  // Deep parentheses and unary minus recurse; long left-associative chains
+  // (+, |>) build tall trees without recursion. Both are bounded.
+  std::string sum = "model M { y = x", pipes = "model M { y = x";
+  for (int i = 0; i < 300; ++i) {
     sum += " + x";
-  SourceFixture h(sum + " }");
-  EXPECT_FALSE(h.parse());
-  EXPECT_EQ(h.firstError(), "expression nested too deeply");
-
-  std::string pipes = "model M { y = x";
-  for (int i = 0; i < 300; ++i)
     pipes += " |> relu";
-  SourceFixture p(pipes + " }");
-  EXPECT_FALSE(p.parse());
-  EXPECT_EQ(p.firstError(), "expression nested too deeply");
+  }
+  for (const std::string &source : {"model M { y = " + std::string(300, '(') + "x" + std::string(300, ')') + " }",
+                                    "model M { y = " + std::string(300, '-') + "x }", sum + " }", pipes + " }"}) {
+    SourceFixture f(source);
+    EXPECT_FALSE(f.parse()) << source.substr(0, 40);
+    EXPECT_EQ(f.firstError(), "expression nested too deeply") << source.substr(0, 40);
+  }
 
   // 100 levels are fine.
   SourceFixture ok("model M { y = " + std::string(100, '(') + "x" + std::string(100, ')') + " }");
