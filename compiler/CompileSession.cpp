@@ -24,6 +24,7 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/MemoryBuffer.h"
@@ -58,6 +59,26 @@ void CompileSession::loadSource(llvm::StringRef text, llvm::StringRef bufferName
   source = std::make_unique<SourceState>();
   source->name = bufferName.str();
   source->sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, bufferName), llvm::SMLoc());
+}
+
+mlir::LogicalResult CompileSession::loadKilnIR(llvm::StringRef ir, llvm::StringRef bufferName) {
+  loadSource(ir, bufferName);
+  createContext();
+  module = mlir::parseSourceFile<mlir::ModuleOp>(source->sourceMgr, context.get());
+  if (!module || failed(mlir::verify(*module)))
+    return fail("'" + bufferName + "' is not valid kiln-dialect IR");
+  lastStage = int(CompileStage::Kiln);
+  return mlir::success();
+}
+
+void CompileSession::createContext() {
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  context = std::make_unique<mlir::MLIRContext>(registry);
+  context->loadAllAvailableDialects();
+  // Internal diagnostics (emission, verification, passes) print in the
+  // front end's format, against the same source.
+  mlirDiagnostics = std::make_unique<mlir::SourceMgrDiagnosticHandler>(source->sourceMgr, context.get(), diagnostics);
 }
 
 std::string CompileSession::getSourceName() const { return source ? source->name : ""; }
@@ -121,13 +142,7 @@ mlir::LogicalResult CompileSession::runStage(CompileStage stage) {
     return mlir::success();
   }
   case CompileStage::Kiln: {
-    mlir::DialectRegistry registry;
-    registerCompilerDialects(registry);
-    context = std::make_unique<mlir::MLIRContext>(registry);
-    context->loadAllAvailableDialects();
-    // Internal diagnostics (emission, verification, passes) print in the
-    // front end's format, against the same source.
-    mlirDiagnostics = std::make_unique<mlir::SourceMgrDiagnosticHandler>(source->sourceMgr, context.get(), diagnostics);
+    createContext();
     module = emitKilnDialect(*context, *source->ast, source->sourceMgr);
     if (!module || failed(mlir::verify(*module)))
       return fail("internal error: the emitted kiln dialect does not verify");

@@ -111,6 +111,11 @@ public:
   mlir::LogicalResult loadFile(llvm::StringRef path);
   /// Takes the source text; `bufferName` names it in diagnostics.
   void loadSource(llvm::StringRef source, llvm::StringRef bufferName);
+  /// Takes kiln-dialect IR (MLIR text) instead of a .kiln source: the
+  /// session starts after the Kiln stage. For tests and tools that write the
+  /// IR themselves; fails (diagnostics printed) if it does not parse or
+  /// verify.
+  mlir::LogicalResult loadKilnIR(llvm::StringRef ir, llvm::StringRef bufferName);
 
   /// Runs every stage up to and including `stage` that has not run yet.
   /// Fails (diagnostics printed) if one fails or `stage` does not apply to
@@ -135,6 +140,7 @@ private:
   mlir::LogicalResult runStage(CompileStage stage);
   mlir::LogicalResult runPasses(void (*build)(mlir::OpPassManager &, const CompileOptions &));
   mlir::LogicalResult fail(const llvm::Twine &message);
+  void createContext();
 
   struct SourceState;
   CompileOptions options;

@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/ObjectEmitter.h"
+#include "kiln/CompileSession.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
 
@@ -106,24 +107,20 @@ protected:
   void SetUp() override {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
-    mlir::DialectRegistry registry;
-    kiln::registerCompilerDialects(registry);
-    context = std::make_unique<mlir::MLIRContext>(registry);
-    context->loadAllAvailableDialects();
   }
 
-  /// Compiles the model of `c` (kiln-autodiff, then the CPU pipeline).
+  /// Compiles the model of `c` (kiln-autodiff, then the CPU pipeline) through
+  /// a compile session that starts from its kiln-dialect IR.
   void compile(const OpCase &c) {
-    std::string source = modelSource(c);
-    mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(source, context.get());
-    ASSERT_TRUE(module) << source;
-    mlir::PassManager pm(context.get(), mlir::ModuleOp::getOperationName());
-    kiln::buildKilnToLinalgPipeline(pm);
-    kiln::buildLinalgToLLVMPipeline(pm, kiln::CpuPipelineOptions{});
-    ASSERT_TRUE(mlir::succeeded(pm.run(*module))) << source;
-    auto created = kiln::createCpuExecutionEngine(*module, {}, /*optLevel=*/2);
+    std::string source = modelSource(c), diagnosticText;
+    llvm::raw_string_ostream diagnostics(diagnosticText);
+    kiln::CompileSession session(kiln::CompileOptions{}, diagnostics);
+    ASSERT_TRUE(mlir::succeeded(session.loadKilnIR(source, "gradient-test.mlir"))) << diagnosticText << source;
+    ASSERT_TRUE(mlir::succeeded(session.runTo(kiln::CompileStage::LLVMDialect))) << diagnosticText << source;
+    auto created = kiln::createCpuExecutionEngine(session.getModule(), {}, /*optLevel=*/2);
     ASSERT_TRUE(bool(created)) << llvm::toString(created.takeError());
     engine = std::move(*created);
+    context = session.takeContext();
   }
 
   /// Calls `kiln_impl_T_<function>` with `args` (f64 buffers and shapes, then
