@@ -86,6 +86,14 @@ protected:
       EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
   }
 
+  /// Makes `c` a checkpoint of one zero tensor `t` called `name`.
+  void oneTensorCheckpoint(CheckpointHolder &c, TensorHolder &t, const char *name, kiln_dtype_t dtype,
+                           std::vector<int64_t> shape) {
+    ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
+    ASSERT_EQ(kiln_tensor_create(dtype, int32_t(shape.size()), shape.data(), &t.tensor), nullptr);
+    ASSERT_EQ(kiln_checkpoint_add(c.checkpoint, name, t.tensor), nullptr);
+  }
+
   std::string saveDemo(const std::string &name) {
     CheckpointHolder c;
     EXPECT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
@@ -201,10 +209,8 @@ TEST_F(RuntimeCheckpoint, SaveIsAtomic) {
   std::string before = read(file);
   // Saving again replaces the file in one step and leaves no temporary.
   CheckpointHolder c;
-  ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
   TensorHolder t;
-  ASSERT_EQ(kiln_tensor_create(KILN_U8, 0, nullptr, &t.tensor), nullptr);
-  ASSERT_EQ(kiln_checkpoint_add(c.checkpoint, "only", t.tensor), nullptr);
+  ASSERT_NO_FATAL_FAILURE(oneTensorCheckpoint(c, t, "only", KILN_U8, {}));
   ASSERT_EQ(kiln_checkpoint_save(c.checkpoint, file.c_str()), nullptr);
   EXPECT_NE(read(file), before);
   expectNoTemporaryFiles();
@@ -278,11 +284,8 @@ TEST_F(RuntimeCheckpoint, FileSizeLimitGivesAnErrorAndKeepsThePreviousFile) {
   std::string file = saveDemo("w.safetensors");
   std::string before = read(file);
   CheckpointHolder c;
-  ASSERT_EQ(kiln_checkpoint_create(&c.checkpoint), nullptr);
   TensorHolder big;
-  int64_t shape[] = {1 << 20};
-  ASSERT_EQ(kiln_tensor_create(KILN_F32, 1, shape, &big.tensor), nullptr);
-  ASSERT_EQ(kiln_checkpoint_add(c.checkpoint, "big", big.tensor), nullptr);
+  ASSERT_NO_FATAL_FAILURE(oneTensorCheckpoint(c, big, "big", KILN_F32, {1 << 20}));
   // `ulimit -f 64` for this process: without SIGXFSZ handled it would die.
   struct rlimit saved;
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);

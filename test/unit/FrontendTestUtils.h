@@ -21,6 +21,11 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <utility>
+
 #include <memory>
 #include <string>
 
@@ -62,6 +67,14 @@ private:
 
 /// Reads examples/<name> from the source tree.
 std::string readExample(llvm::StringRef name);
+
+/// EXPECT_EQ(render(input), expected) for each {input, expected}: tables of
+/// parser and Sema cases (a rendered tree, or "line:col: message").
+inline void expectEach(std::string (*render)(llvm::StringRef),
+                       std::initializer_list<std::pair<std::string, std::string>> cases) {
+  for (const auto &[input, expected] : cases)
+    EXPECT_EQ(render(input), expected) << input;
+}
 
 } // namespace kiln::test
 

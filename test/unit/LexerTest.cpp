@@ -21,6 +21,8 @@ using namespace kiln;
 
 namespace {
 
+using K = TokenKind;
+
 /// Lexes `text` to the end (Eof or Error, included) and keeps the SourceMgr
 /// for locations.
 struct Lexed {
@@ -49,30 +51,26 @@ struct Lexed {
 
 TEST(LexerTest, PunctuationAndOperators) {
   Lexed lexed("{ } ( ) [ ] , : = == != < <= > >= + - * ** / @ |>");
-  using K = TokenKind;
-  std::vector<K> expected = {K::LBrace,    K::RBrace,  K::LParen,       K::RParen,     K::LBracket, K::RBracket,
-                             K::Comma,     K::Colon,   K::Equal,        K::EqualEqual, K::NotEqual, K::Less,
-                             K::LessEqual, K::Greater, K::GreaterEqual, K::Plus,       K::Minus,    K::Star,
-                             K::StarStar,  K::Slash,   K::At,           K::Pipe,       K::Eof};
-  EXPECT_EQ(lexed.kinds(), expected);
+  EXPECT_EQ(lexed.kinds(),
+            std::vector<K>({K::LBrace,    K::RBrace,  K::LParen,       K::RParen,     K::LBracket, K::RBracket,
+                            K::Comma,     K::Colon,   K::Equal,        K::EqualEqual, K::NotEqual, K::Less,
+                            K::LessEqual, K::Greater, K::GreaterEqual, K::Plus,       K::Minus,    K::Star,
+                            K::StarStar,  K::Slash,   K::At,           K::Pipe,       K::Eof}));
 }
 
 TEST(LexerTest, OperatorsWithoutSpaces) {
   Lexed lexed("x**2==y|>f");
-  using K = TokenKind;
-  std::vector<K> expected = {K::Identifier, K::StarStar, K::Number,     K::EqualEqual,
-                             K::Identifier, K::Pipe,     K::Identifier, K::Eof};
-  EXPECT_EQ(lexed.kinds(), expected);
+  EXPECT_EQ(lexed.kinds(), std::vector<K>({K::Identifier, K::StarStar, K::Number, K::EqualEqual, K::Identifier, K::Pipe,
+                                           K::Identifier, K::Eof}));
   EXPECT_EQ(lexed.tokens[1].text, "**");
   EXPECT_EQ(lexed.tokens[5].text, "|>");
 }
 
 TEST(LexerTest, KeywordsAndIdentifiers) {
   Lexed lexed("model input param loss optimizer metric output modelx _a1 N f32");
-  using K = TokenKind;
-  std::vector<K> expected = {K::KwModel,  K::KwInput,    K::KwParam,    K::KwLoss,     K::KwOptimizer, K::KwMetric,
-                             K::KwOutput, K::Identifier, K::Identifier, K::Identifier, K::Identifier,  K::Eof};
-  EXPECT_EQ(lexed.kinds(), expected);
+  EXPECT_EQ(lexed.kinds(),
+            std::vector<K>({K::KwModel, K::KwInput, K::KwParam, K::KwLoss, K::KwOptimizer, K::KwMetric, K::KwOutput,
+                            K::Identifier, K::Identifier, K::Identifier, K::Identifier, K::Eof}));
   EXPECT_EQ(lexed.tokens[7].text, "modelx");
   EXPECT_EQ(lexed.tokens[8].text, "_a1");
 }
@@ -96,9 +94,7 @@ TEST(LexerTest, Numbers) {
 
 TEST(LexerTest, MinusIsSeparateFromNumber) {
   Lexed lexed("-1 1-2");
-  using K = TokenKind;
-  std::vector<K> expected = {K::Minus, K::Number, K::Number, K::Minus, K::Number, K::Eof};
-  EXPECT_EQ(lexed.kinds(), expected);
+  EXPECT_EQ(lexed.kinds(), std::vector<K>({K::Minus, K::Number, K::Number, K::Minus, K::Number, K::Eof}));
 }
 
 TEST(LexerTest, BadNumbers) {
@@ -113,9 +109,7 @@ TEST(LexerTest, BadNumbers) {
 
 TEST(LexerTest, CommentsAndNewlines) {
   Lexed lexed("# a comment ü\nx # trailing\n\n  y#z\n");
-  using K = TokenKind;
-  std::vector<K> expected = {K::Identifier, K::Identifier, K::Eof};
-  ASSERT_EQ(lexed.kinds(), expected);
+  ASSERT_EQ(lexed.kinds(), std::vector<K>({K::Identifier, K::Identifier, K::Eof}));
   EXPECT_EQ(lexed.tokens[0].text, "x");
   EXPECT_EQ(lexed.tokens[1].text, "y");
 }

@@ -17,6 +17,7 @@
 
 using namespace kiln;
 using namespace kiln::ast;
+using kiln::test::expectEach;
 using kiln::test::readExample;
 using kiln::test::SourceFixture;
 
@@ -70,18 +71,20 @@ std::string parseError(llvm::StringRef text) {
 }
 
 TEST(ParserTest, Precedence) {
-  EXPECT_EQ(parseExpr("-x ** 2"), "(neg (** x 2))");
-  EXPECT_EQ(parseExpr("a + b * c"), "(+ a (* b c))");
-  EXPECT_EQ(parseExpr("x @ w + b"), "(+ (@ x w) b)");
-  EXPECT_EQ(parseExpr("a - b - c"), "(- (- a b) c)");
-  EXPECT_EQ(parseExpr("a / b * c"), "(* (/ a b) c)");
-  EXPECT_EQ(parseExpr("a ** b ** c"), "(** a (** b c))");
-  EXPECT_EQ(parseExpr("2 ** -1"), "(** 2 (neg 1))");
-  EXPECT_EQ(parseExpr("- - x"), "(neg (neg x))");
-  EXPECT_EQ(parseExpr("a + b == c * d"), "(== (+ a b) (* c d))");
-  EXPECT_EQ(parseExpr("(p > 0.5) == (y > 0.5)"), "(== (> p 0.5) (> y 0.5))");
-  EXPECT_EQ(parseExpr("(a + b) * c"), "(* (+ a b) c)");
-  EXPECT_EQ(parseExpr("1 - y * score"), "(- 1 (* y score))");
+  expectEach(parseExpr, {
+                            {"-x ** 2", "(neg (** x 2))"},
+                            {"a + b * c", "(+ a (* b c))"},
+                            {"x @ w + b", "(+ (@ x w) b)"},
+                            {"a - b - c", "(- (- a b) c)"},
+                            {"a / b * c", "(* (/ a b) c)"},
+                            {"a ** b ** c", "(** a (** b c))"},
+                            {"2 ** -1", "(** 2 (neg 1))"},
+                            {"- - x", "(neg (neg x))"},
+                            {"a + b == c * d", "(== (+ a b) (* c d))"},
+                            {"(p > 0.5) == (y > 0.5)", "(== (> p 0.5) (> y 0.5))"},
+                            {"(a + b) * c", "(* (+ a b) c)"},
+                            {"1 - y * score", "(- 1 (* y score))"},
+                        });
 }
 
 TEST(ParserTest, Comparisons) {
@@ -91,17 +94,21 @@ TEST(ParserTest, Comparisons) {
 }
 
 TEST(ParserTest, Calls) {
-  EXPECT_EQ(parseExpr("f()"), "(call:f)");
-  EXPECT_EQ(parseExpr("sum(w ** 2)"), "(call:sum (** w 2))");
-  EXPECT_EQ(parseExpr("softmax(x, axis = -1)"), "(call:softmax x axis=(neg 1))");
-  EXPECT_EQ(parseExpr("conv2d(x, 32, 3, relu, stride=2, padding=same)"),
-            "(call:conv2d x 32 3 relu stride=2 padding=same)");
+  expectEach(parseExpr,
+             {
+                 {"f()", "(call:f)"},
+                 {"sum(w ** 2)", "(call:sum (** w 2))"},
+                 {"softmax(x, axis = -1)", "(call:softmax x axis=(neg 1))"},
+                 {"conv2d(x, 32, 3, relu, stride=2, padding=same)", "(call:conv2d x 32 3 relu stride=2 padding=same)"},
+             });
 }
 
 TEST(ParserTest, PipeDesugaring) {
-  EXPECT_EQ(parseExpr("x |> f"), "(pipe:f x)");
-  EXPECT_EQ(parseExpr("x |> f()"), "(pipe:f x)");
-  EXPECT_EQ(parseExpr("x |> dense(64, relu) |> dense(10)"), "(pipe:dense (pipe:dense x 64 relu) 10)");
+  expectEach(parseExpr, {
+                            {"x |> f", "(pipe:f x)"},
+                            {"x |> f()", "(pipe:f x)"},
+                            {"x |> dense(64, relu) |> dense(10)", "(pipe:dense (pipe:dense x 64 relu) 10)"},
+                        });
   // The pipe has the lowest precedence.
   EXPECT_EQ(parseExpr("a + b |> f(k = 1)"), "(pipe:f (+ a b) k=1)");
   EXPECT_EQ(parseExpr("a == b |> f"), "(pipe:f (== a b))");
@@ -209,31 +216,33 @@ TEST(ParserTest, BinaryLocations) {
 }
 
 TEST(ParserTest, SyntaxErrors) {
-  EXPECT_EQ(parseError("model { }"), "1:7: expected a model name, found '{'");
-  EXPECT_EQ(parseError("model M {\n  input x f32\n}"), "2:11: expected ':' and a type after the input name, found "
-                                                       "'f32'");
-  EXPECT_EQ(parseError("model M {\n  input x: f64\n}"), "2:12: expected a type ('f32' or 'i32'), found 'f64'");
-  EXPECT_EQ(parseError("model M {\n  input x: f32[N, 0]\n}"), "2:19: a dimension must be 'N' or an integer from 1 to "
-                                                              "2147483647, found '0'");
-  EXPECT_EQ(parseError("model M { input x: f32[2.5] }"), "1:24: a dimension must be 'N' or an integer from 1 to "
-                                                         "2147483647, found '2.5'");
-  EXPECT_EQ(parseError("model M { input x: f32[] }"), "1:24: expected a dimension (an integer or 'N'), found ']'");
-  EXPECT_EQ(parseError("model M { input x: f32[1,1,1,1,1,1,1,1,1] }"), "1:40: a tensor type has at most 8 dimensions");
-  EXPECT_EQ(parseError("model M {\n  y = (a + b\n}"), "3:1: expected ')', found '}'");
-  EXPECT_EQ(parseError("model M {\n  y = a +\n}"), "3:1: expected an expression, found '}'");
-  EXPECT_EQ(parseError("model M {\n  y = a\n"), "3:1: expected '}' at the end of model 'M', found end of file");
-  EXPECT_EQ(parseError("model M {\n  y = a $ b\n}"), "2:9: unexpected '$'");
-  EXPECT_EQ(parseError("model M { optimizer sgd(0.1) }"),
-            "1:25: expected a keyword argument 'name = value', found '0.1'");
-  EXPECT_EQ(parseError("model M { 3 }"), "1:11: expected a statement (input, param, loss, optimizer, "
-                                         "metric, output or 'name = expression'), found '3'");
-  EXPECT_EQ(parseError("model M { y = x |> 3 }"), "1:20: expected a function name after '|>', found '3'");
-  EXPECT_EQ(parseError("model M { loss = 3 }"), "1:16: expected an expression, found '='");
-  EXPECT_EQ(parseError("model M { y }"), "1:13: expected '=' after 'y' (a statement 'name = expression'), "
-                                         "found '}'");
-  EXPECT_EQ(parseError("model M { param w: f32 = }"), "1:26: expected an initializer (zeros, ones, glorot_uniform or a "
-                                                      "number), found '}'");
-  EXPECT_EQ(parseError("x"), "1:1: expected 'model', found 'x'");
+  expectEach(parseError,
+             {
+                 {"model { }", "1:7: expected a model name, found '{'"},
+                 {"model M {\n  input x f32\n}", "2:11: expected ':' and a type after the input name, found "
+                                                 "'f32'"},
+                 {"model M {\n  input x: f64\n}", "2:12: expected a type ('f32' or 'i32'), found 'f64'"},
+                 {"model M {\n  input x: f32[N, 0]\n}", "2:19: a dimension must be 'N' or an integer from 1 to "
+                                                        "2147483647, found '0'"},
+                 {"model M { input x: f32[2.5] }", "1:24: a dimension must be 'N' or an integer from 1 to "
+                                                   "2147483647, found '2.5'"},
+                 {"model M { input x: f32[] }", "1:24: expected a dimension (an integer or 'N'), found ']'"},
+                 {"model M { input x: f32[1,1,1,1,1,1,1,1,1] }", "1:40: a tensor type has at most 8 dimensions"},
+                 {"model M {\n  y = (a + b\n}", "3:1: expected ')', found '}'"},
+                 {"model M {\n  y = a +\n}", "3:1: expected an expression, found '}'"},
+                 {"model M {\n  y = a\n", "3:1: expected '}' at the end of model 'M', found end of file"},
+                 {"model M {\n  y = a $ b\n}", "2:9: unexpected '$'"},
+                 {"model M { optimizer sgd(0.1) }", "1:25: expected a keyword argument 'name = value', found '0.1'"},
+                 {"model M { 3 }", "1:11: expected a statement (input, param, loss, optimizer, "
+                                   "metric, output or 'name = expression'), found '3'"},
+                 {"model M { y = x |> 3 }", "1:20: expected a function name after '|>', found '3'"},
+                 {"model M { loss = 3 }", "1:16: expected an expression, found '='"},
+                 {"model M { y }", "1:13: expected '=' after 'y' (a statement 'name = expression'), "
+                                   "found '}'"},
+                 {"model M { param w: f32 = }", "1:26: expected an initializer (zeros, ones, glorot_uniform or a "
+                                                "number), found '}'"},
+                 {"x", "1:1: expected 'model', found 'x'"},
+             });
 }
 
 TEST(ParserTest, PrintsDiagnosticWithCaret) {

@@ -15,6 +15,7 @@
 
 using namespace kiln;
 using namespace kiln::ast;
+using kiln::test::expectEach;
 using kiln::test::readExample;
 using kiln::test::SourceFixture;
 
@@ -319,54 +320,51 @@ TEST(SemaTest, OptimizerDefaultsAndAliases) {
 }
 
 TEST(SemaTest, ShapeErrors) {
-  EXPECT_EQ(checkError(inModel("  param v: f32[5]\n  y = x + v")), "4:9: cannot broadcast f32[N, 4] and f32[5] in '+'");
-  EXPECT_EQ(checkError(inModel("  param v: f32[5]\n  y = x @ v")),
-            "4:9: matmul '@' inner dimensions differ: f32[N, 4] @ f32[5]");
-  EXPECT_EQ(checkError(inModel("  param v: f32[2, 2, 2]\n  y = x @ v")),
-            "4:9: matmul '@' needs operands of rank 1 or 2: f32[N, 4] @ "
-            "f32[2, 2, 2]");
-  EXPECT_EQ(checkError(inModel("  y = x(1)")), "3:7: 'x' is not a function");
-  EXPECT_EQ(checkError(inModel("  y = sum(x, axis = 1) + x")), "3:24: cannot broadcast f32[N] and f32[N, 4] in '+'");
-  EXPECT_EQ(checkError(inModel("  param r: f32[4, 1]\n  y = sum(x, axis=1) * r")),
-            "4:22: cannot broadcast f32[N] and f32[4, 1] in '*': the batch "
-            "dimension N would not be the first dimension");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense(3, relu, 5)")),
-            "3:12: dense expects 1 to 2 arguments after its input, got 3");
-  EXPECT_EQ(checkError(inModel("  y = relu(x, x)")), "3:7: relu expects 1 argument, got 2");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense(3, units = 4)")),
-            "3:21: argument 'units' of dense is already given by position");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense(3, act = relu)")),
-            "3:21: unknown keyword argument 'act' for dense; expected one of "
-            "units, activation");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense()")), "3:12: dense is missing its argument 'units'");
-  EXPECT_EQ(checkError(inModel("  y = dense(64)")), "3:7: dense needs its input first: write 'x |> dense(...)' or "
-                                                    "'dense(x, ...)'");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense(2.5)")),
-            "3:18: 'units' of dense must be a positive integer literal (at "
-            "most 2147483647)");
-  EXPECT_EQ(checkError(inModel("  y = x |> dense(3, gelu)")),
-            "3:21: unknown activation 'gelu' for dense; expected relu, "
-            "sigmoid, "
-            "tanh, softmax or linear");
-  EXPECT_EQ(checkError(inModel("  y = x |> conv2d(3, 3)")),
-            "3:12: conv2d expects an input of rank 4 (NHWC: [N, height, "
-            "width, channels]), got f32[N, 4]");
-  EXPECT_EQ(checkError("model M {\n  input i: f32[N, 2, 2, 1]\n"
-                       "  output y = i |> conv2d(4, 3)\n}"),
-            "3:19: conv2d window 3x3 does not fit in the input f32[N, 2, 2, "
-            "1] (padding=valid)");
-  EXPECT_EQ(checkError(inModel("  y = x |> dropout(1)")), "3:20: dropout rate must be a number in [0, 1), got 1");
-  EXPECT_EQ(checkError(inModel("  y = softmax(x, axis = 2)")), "3:25: axis 2 is out of range for f32[N, 4] (rank 2)");
-  EXPECT_EQ(checkError(inModel("  y = cross_entropy(x, x)")),
-            "3:7: cross_entropy expects logits f32[N, C] and labels i32[N], "
-            "got f32[N, 4] and f32[N, 4]");
-  EXPECT_EQ(checkError("model M {\n  input y: i32[N]\n  output z = y + 1\n}"),
-            "3:16: '+' on i32[N]: arithmetic on i32 is not supported (i32 is "
-            "for labels)");
-  EXPECT_EQ(checkError("model M {\n  input y: i32[N]\n  input x: f32[N]\n"
-                       "  output z = x == y\n}"),
-            "4:16: cannot compare f32[N] and i32[N] with '==': both sides "
-            "need the same element type");
+  expectEach(
+      checkError,
+      {
+          {inModel("  param v: f32[5]\n  y = x + v"), "4:9: cannot broadcast f32[N, 4] and f32[5] in '+'"},
+          {inModel("  param v: f32[5]\n  y = x @ v"), "4:9: matmul '@' inner dimensions differ: f32[N, 4] @ f32[5]"},
+          {inModel("  param v: f32[2, 2, 2]\n  y = x @ v"),
+           "4:9: matmul '@' needs operands of rank 1 or 2: f32[N, 4] @ "
+           "f32[2, 2, 2]"},
+          {inModel("  y = x(1)"), "3:7: 'x' is not a function"},
+          {inModel("  y = sum(x, axis = 1) + x"), "3:24: cannot broadcast f32[N] and f32[N, 4] in '+'"},
+          {inModel("  param r: f32[4, 1]\n  y = sum(x, axis=1) * r"),
+           "4:22: cannot broadcast f32[N] and f32[4, 1] in '*': the batch "
+           "dimension N would not be the first dimension"},
+          {inModel("  y = x |> dense(3, relu, 5)"), "3:12: dense expects 1 to 2 arguments after its input, got 3"},
+          {inModel("  y = relu(x, x)"), "3:7: relu expects 1 argument, got 2"},
+          {inModel("  y = x |> dense(3, units = 4)"), "3:21: argument 'units' of dense is already given by position"},
+          {inModel("  y = x |> dense(3, act = relu)"),
+           "3:21: unknown keyword argument 'act' for dense; expected one of "
+           "units, activation"},
+          {inModel("  y = x |> dense()"), "3:12: dense is missing its argument 'units'"},
+          {inModel("  y = dense(64)"), "3:7: dense needs its input first: write 'x |> dense(...)' or "
+                                       "'dense(x, ...)'"},
+          {inModel("  y = x |> dense(2.5)"), "3:18: 'units' of dense must be a positive integer literal (at "
+                                             "most 2147483647)"},
+          {inModel("  y = x |> dense(3, gelu)"), "3:21: unknown activation 'gelu' for dense; expected relu, "
+                                                 "sigmoid, "
+                                                 "tanh, softmax or linear"},
+          {inModel("  y = x |> conv2d(3, 3)"), "3:12: conv2d expects an input of rank 4 (NHWC: [N, height, "
+                                               "width, channels]), got f32[N, 4]"},
+          {"model M {\n  input i: f32[N, 2, 2, 1]\n"
+           "  output y = i |> conv2d(4, 3)\n}",
+           "3:19: conv2d window 3x3 does not fit in the input f32[N, 2, 2, "
+           "1] (padding=valid)"},
+          {inModel("  y = x |> dropout(1)"), "3:20: dropout rate must be a number in [0, 1), got 1"},
+          {inModel("  y = softmax(x, axis = 2)"), "3:25: axis 2 is out of range for f32[N, 4] (rank 2)"},
+          {inModel("  y = cross_entropy(x, x)"), "3:7: cross_entropy expects logits f32[N, C] and labels i32[N], "
+                                                 "got f32[N, 4] and f32[N, 4]"},
+          {"model M {\n  input y: i32[N]\n  output z = y + 1\n}",
+           "3:16: '+' on i32[N]: arithmetic on i32 is not supported (i32 is "
+           "for labels)"},
+          {"model M {\n  input y: i32[N]\n  input x: f32[N]\n"
+           "  output z = x == y\n}",
+           "4:16: cannot compare f32[N] and i32[N] with '==': both sides "
+           "need the same element type"},
+      });
 }
 
 TEST(SemaTest, NameErrors) {
@@ -386,70 +384,79 @@ TEST(SemaTest, NameErrors) {
     ASSERT_EQ(f.getDiags().getRecords().size(), 2u);
     EXPECT_EQ(f.getDiags().getRecords()[1].pos.line, 3u);
   }
-  EXPECT_EQ(checkError(inModel("  relu = x")), "3:3: 'relu' is the name of a builtin function; choose another "
-                                               "name");
-  EXPECT_EQ(checkError(inModel("  y = relu + x")), "3:7: 'relu' is a function; call it, as in relu(x) or x |> relu");
-  EXPECT_EQ(checkError(inModel("  y = x |> foo")), "3:12: unknown function 'foo'");
-  EXPECT_EQ(checkError("model A {\n  input x: f32[N]\n  output x\n}\n"
-                       "model A {\n  input x: f32[N]\n  output x\n}"),
-            "5:7: redefinition of model 'A'");
-  EXPECT_EQ(checkError(inModel("  output x")), "4:10: 'x' is already an output");
+  expectEach(checkError,
+             {
+                 {inModel("  relu = x"), "3:3: 'relu' is the name of a builtin function; choose another "
+                                         "name"},
+                 {inModel("  y = relu + x"), "3:7: 'relu' is a function; call it, as in relu(x) or x |> relu"},
+                 {inModel("  y = x |> foo"), "3:12: unknown function 'foo'"},
+                 {"model A {\n  input x: f32[N]\n  output x\n}\n"
+                  "model A {\n  input x: f32[N]\n  output x\n}",
+                  "5:7: redefinition of model 'A'"},
+                 {inModel("  output x"), "4:10: 'x' is already an output"},
+             });
 }
 
 TEST(SemaTest, DeclarationErrors) {
-  EXPECT_EQ(checkError("model M {\n  input x: f32[4]\n  output x\n}"),
-            "2:12: input 'x' must have the batch dimension N first (as in "
-            "f32[N, ...]), but has type f32[4]");
-  EXPECT_EQ(checkError("model M {\n  input x: f32[N, N]\n  output x\n}"),
-            "2:12: the batch dimension 'N' may only be the first dimension, "
-            "in f32[N, N]");
-  EXPECT_EQ(checkError(inModel("  param p: i32[3]")), "3:12: parameters must be f32, but 'p' has type i32[3]");
-  EXPECT_EQ(checkError(inModel("  param p: f32[N, 3]")), "3:12: a parameter cannot have the batch dimension N");
-  EXPECT_EQ(checkError(inModel("  param p: f32[3] = random")),
-            "3:21: unknown initializer 'random'; expected zeros, ones, "
-            "glorot_uniform or a number");
-  EXPECT_EQ(checkError(inModel("  param p: f32[65536, 65536, 65536]")),
-            "3:12: type f32[65536, 65536, 65536] has more than 2^40 "
-            "elements");
-  EXPECT_EQ(checkError("model M {\n  input x: f32[N, 100000]\n"
-                       "  output y = x |> dense(100000000)\n}"),
-            "3:19: parameter 'dense_0.kernel' of type f32[100000, 100000000] "
-            "would have more than 2^40 elements");
+  expectEach(
+      checkError,
+      {
+          {"model M {\n  input x: f32[4]\n  output x\n}",
+           "2:12: input 'x' must have the batch dimension N first (as in "
+           "f32[N, ...]), but has type f32[4]"},
+          {"model M {\n  input x: f32[N, N]\n  output x\n}",
+           "2:12: the batch dimension 'N' may only be the first dimension, "
+           "in f32[N, N]"},
+          {inModel("  param p: i32[3]"), "3:12: parameters must be f32, but 'p' has type i32[3]"},
+          {inModel("  param p: f32[N, 3]"), "3:12: a parameter cannot have the batch dimension N"},
+          {inModel("  param p: f32[3] = random"), "3:21: unknown initializer 'random'; expected zeros, ones, "
+                                                  "glorot_uniform or a number"},
+          {inModel("  param p: f32[65536, 65536, 65536]"), "3:12: type f32[65536, 65536, 65536] has more than 2^40 "
+                                                           "elements"},
+          {"model M {\n  input x: f32[N, 100000]\n"
+           "  output y = x |> dense(100000000)\n}",
+           "3:19: parameter 'dense_0.kernel' of type f32[100000, 100000000] "
+           "would have more than 2^40 elements"},
+      });
 }
 
 TEST(SemaTest, ModelRules) {
-  EXPECT_EQ(checkError("model M {\n  input x: f32[N]\n}"), "1:7: model 'M' has no output");
-  EXPECT_EQ(checkError(inModel("  loss x")), "3:8: loss must be a scalar, but has type f32[N, 4]");
-  EXPECT_EQ(checkError(inModel("  loss mean(x)")), "3:3: model 'M' has a loss but no optimizer");
-  EXPECT_EQ(checkError(inModel("  optimizer sgd()")), "3:3: model 'M' has an optimizer but no loss");
-  EXPECT_EQ(checkError(inModel("  loss mean(x)\n  loss sum(x)\n"
-                               "  optimizer sgd()")),
-            "4:3: a model has at most one loss");
-  EXPECT_EQ(checkError(inModel("  metric m = x")), "3:14: metric 'm' must be a scalar, but has type f32[N, 4]");
-  EXPECT_EQ(checkError(inModel("  output s = sum(x)")),
-            "3:14: output 's' must have the batch dimension N first, but has "
-            "type f32");
-  EXPECT_EQ(checkError(inModel("  param w: f32[4]\n  param v: f32[4]\n"
-                               "  loss mean(x @ w)\n  optimizer sgd()")),
-            "4:9: parameter 'v' does not affect the loss");
-  EXPECT_EQ(checkError(inModel("  p = x |> dense(3)\n  loss mean(x)\n"
-                               "  optimizer sgd()")),
-            "3:12: parameter 'dense_0.kernel' does not affect the loss");
+  expectEach(checkError,
+             {
+                 {"model M {\n  input x: f32[N]\n}", "1:7: model 'M' has no output"},
+                 {inModel("  loss x"), "3:8: loss must be a scalar, but has type f32[N, 4]"},
+                 {inModel("  loss mean(x)"), "3:3: model 'M' has a loss but no optimizer"},
+                 {inModel("  optimizer sgd()"), "3:3: model 'M' has an optimizer but no loss"},
+                 {inModel("  loss mean(x)\n  loss sum(x)\n"
+                          "  optimizer sgd()"),
+                  "4:3: a model has at most one loss"},
+                 {inModel("  metric m = x"), "3:14: metric 'm' must be a scalar, but has type f32[N, 4]"},
+                 {inModel("  output s = sum(x)"), "3:14: output 's' must have the batch dimension N first, but has "
+                                                  "type f32"},
+                 {inModel("  param w: f32[4]\n  param v: f32[4]\n"
+                          "  loss mean(x @ w)\n  optimizer sgd()"),
+                  "4:9: parameter 'v' does not affect the loss"},
+                 {inModel("  p = x |> dense(3)\n  loss mean(x)\n"
+                          "  optimizer sgd()"),
+                  "3:12: parameter 'dense_0.kernel' does not affect the loss"},
+             });
 }
 
 TEST(SemaTest, OptimizerErrors) {
   auto withLoss = [](llvm::StringRef opt) { return inModel(("  loss mean(x)\n  optimizer " + opt).str()); };
-  EXPECT_EQ(checkError(withLoss("nadam()")), "4:13: unknown optimizer 'nadam'; expected sgd, adagrad, rmsprop "
-                                             "or adam");
-  EXPECT_EQ(checkError(withLoss("adam(beta = 0.5)")), "4:18: unknown hyper-parameter 'beta' for adam; expected lr, "
-                                                      "beta_1, beta_2 or epsilon");
-  EXPECT_EQ(checkError(withLoss("sgd(lr = -0.1)")), "4:22: 'lr' must be greater than 0, got -0.1");
-  EXPECT_EQ(checkError(withLoss("sgd(momentum = 1)")), "4:28: 'momentum' must be in [0, 1), got 1");
-  EXPECT_EQ(checkError(withLoss("adam(epsilon = 0)")), "4:28: 'epsilon' must be greater than 0, got 0");
-  EXPECT_EQ(checkError(withLoss("sgd(nesterov = 1)")), "4:28: 'nesterov' must be true or false");
-  EXPECT_EQ(checkError(withLoss("sgd(lr = 0.1, learning_rate = 0.2)")),
-            "4:27: hyper-parameter 'lr' is given more than once");
-  EXPECT_EQ(checkError(withLoss("sgd(lr = x)")), "4:22: 'lr' must be a number literal");
+  expectEach(checkError,
+             {
+                 {withLoss("nadam()"), "4:13: unknown optimizer 'nadam'; expected sgd, adagrad, rmsprop "
+                                       "or adam"},
+                 {withLoss("adam(beta = 0.5)"), "4:18: unknown hyper-parameter 'beta' for adam; expected lr, "
+                                                "beta_1, beta_2 or epsilon"},
+                 {withLoss("sgd(lr = -0.1)"), "4:22: 'lr' must be greater than 0, got -0.1"},
+                 {withLoss("sgd(momentum = 1)"), "4:28: 'momentum' must be in [0, 1), got 1"},
+                 {withLoss("adam(epsilon = 0)"), "4:28: 'epsilon' must be greater than 0, got 0"},
+                 {withLoss("sgd(nesterov = 1)"), "4:28: 'nesterov' must be true or false"},
+                 {withLoss("sgd(lr = 0.1, learning_rate = 0.2)"), "4:27: hyper-parameter 'lr' is given more than once"},
+                 {withLoss("sgd(lr = x)"), "4:22: 'lr' must be a number literal"},
+             });
 }
 
 TEST(SemaTest, ReservedNamesAndExportedNames) {
