@@ -97,6 +97,36 @@ void addBufferizationPasses(OpPassManager &pm) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
+/// Whose host code is converted: the CPU pipeline's (vectors, OpenMP
+/// regions, the buffer cache) or the GPU pipeline's (launches and device
+/// memory calls, converted afterwards by gpu-to-llvm).
+enum class HostCode { Cpu, Gpu };
+
+/// memrefs, math, arith, control flow, functions and indices -> the LLVM
+/// dialect, in an order checked to work (each conversion needs what the
+/// previous ones produced; without convert-ub-to-llvm, ub.poison fails
+/// translation).
+void addHostToLLVMConversions(OpPassManager &pm, HostCode code) {
+  bool cpu = code == HostCode::Cpu;
+  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+  // CPU allocations call _mlir_memref_to_llvm_alloc/_free, which codegen
+  // links in as a cache of large buffers (codegen/buffer-cache/
+  // BufferCache.c): no mmap, page faults or zeroing per call in the steady
+  // state. GPU host code keeps malloc: its large buffers are on the device.
+  memrefOptions.useGenericFunctions = cpu;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
+  pm.addPass(createConvertMathToLLVMPass());
+  if (cpu)
+    pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  if (cpu)
+    pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+}
+
 /// Loops, vectors and memrefs on the host -> the LLVM dialect, in an order
 /// checked to work (each conversion needs what the previous ones produced;
 /// without convert-ub-to-llvm, ub.poison fails translation).
@@ -105,20 +135,7 @@ void addLoopsToLLVMPasses(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  // Allocations call _mlir_memref_to_llvm_alloc/_free, which codegen links
-  // in as a cache of large buffers (codegen/buffer-cache/BufferCache.c):
-  // no mmap, page faults or zeroing per call in the steady state.
-  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
-  memrefOptions.useGenericFunctions = true;
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertOpenMPToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
+  addHostToLLVMConversions(pm, HostCode::Cpu);
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }
@@ -189,13 +206,7 @@ void kiln::buildGpuToLLVMPipeline(OpPassManager &pm, const GpuPipelineOptions &o
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
 
   // Host code: launches and allocations become mgpu* runtime calls.
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
+  addHostToLLVMConversions(pm, HostCode::Gpu);
   pm.addPass(createGpuToLLVMConversionPass());
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;

@@ -295,6 +295,16 @@ bool writeModule(mlir::ModuleOp module, StringRef path) {
   return writeTextFile(path, text);
 }
 
+/// `path` compiled in process; null after printing the diagnostics.
+std::unique_ptr<kiln::Jit> compileWithJit(StringRef path) {
+  auto jit = kiln::Jit::compileFile(path);
+  if (!jit) {
+    errs() << toString(jit.takeError());
+    return nullptr;
+  }
+  return std::move(*jit);
+}
+
 /// `kilnc train FILE ...`: the model binaries' training loop on JIT-compiled
 /// code.
 int runTrainCommand(StringRef path) {
@@ -302,15 +312,13 @@ int runTrainCommand(StringRef path) {
   for (cl::opt<std::string> *option : {&trainData, &trainTestData, &trainSave, &trainResume})
     if (option->getNumOccurrences() && option->empty())
       return fail("--" + option->ArgStr + " must not be empty");
-  auto jit = kiln::Jit::compileFile(path);
-  if (!jit) {
-    errs() << toString(jit.takeError());
+  std::unique_ptr<kiln::Jit> jit = compileWithJit(path);
+  if (!jit)
     return 1;
-  }
-  if ((*jit)->getModels().empty())
+  if (jit->getModels().empty())
     return fail("'" + path + "' has no model");
-  std::string name = modelName.empty() ? (*jit)->getModels().front().name : modelName.getValue();
-  const void *descriptor = (*jit)->getModelDescriptor(name);
+  std::string name = modelName.empty() ? jit->getModels().front().name : modelName.getValue();
+  const void *descriptor = jit->getModelDescriptor(name);
   if (!descriptor)
     return fail("no model named '" + name + "'");
   kiln_binary::TrainOptions options;
@@ -333,14 +341,12 @@ int runTrainCommand(StringRef path) {
 /// `kilnc gradcheck FILE`: the generated gradients against central finite
 /// differences.
 int runGradcheckCommand(StringRef path) {
-  auto jit = kiln::Jit::compileFile(path);
-  if (!jit) {
-    errs() << toString(jit.takeError());
+  std::unique_ptr<kiln::Jit> jit = compileWithJit(path);
+  if (!jit)
     return 1;
-  }
   kiln::GradCheckOptions options;
   options.seed = gradcheckSeed;
-  auto ok = kiln::checkGradients(**jit, options, outs());
+  auto ok = kiln::checkGradients(*jit, options, outs());
   if (!ok)
     return fail(toString(ok.takeError()));
   outs() << (*ok ? "gradients match finite differences\n" : "gradient check FAILED\n");
