@@ -19,6 +19,8 @@
 
 #include "llvm/IR/Module.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
 
 #include <functional>
 #include <mutex>
@@ -51,6 +53,8 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
         llvm::consumeError(std::move(error));
         return nullptr;
       }
+    // The engine compiles for the host.
+    flushDenormalsInComputeCode(*llvmModule, llvm::Triple(llvm::sys::getProcessTriple()));
     return llvmModule;
   };
   mlir::ExecutionEngineOptions engineOptions;

@@ -224,6 +224,7 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
     return std::move(error);
   if (llvm::Error error = addModelABI(*llvmModule, models, mainModel))
     return std::move(error);
+  flushDenormalsInComputeCode(*llvmModule, targetMachine.getTargetTriple());
 
   auto optimize = mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &targetMachine);
   if (llvm::Error error = optimize(llvmModule.get()))

@@ -30,6 +30,7 @@
 namespace llvm {
 class LLVMContext;
 class Module;
+class Triple;
 } // namespace llvm
 namespace mlir {
 class ExecutionEngine;
@@ -78,6 +79,11 @@ createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInfo> &mo
 /// functions take, in 64-bit words: allocated, aligned, offset, sizes,
 /// strides.
 std::vector<int64_t> memrefDescriptorWords(const void *data, const std::vector<int64_t> &shape);
+
+/// Makes the compiled code run with denormals flushed to zero (FTZ and DAZ)
+/// on every thread that runs it, restoring each thread's mode afterwards
+/// (codegen/FlushDenormals.cpp). A no-op unless `triple` is x86.
+void flushDenormalsInComputeCode(llvm::Module &module, const llvm::Triple &triple);
 
 /// Writes `module` as an object file or assembly.
 llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,

@@ -1,6 +1,8 @@
 # lit configuration for Kiln: finds kilnc, kiln-opt and FileCheck, and runs
-# every .mlir / .kiln / .test file under test/ (see docs/testing.md).
+# every .mlir / .kiln / .test file under test/ (docs/building.md says how
+# to run them; docs/reliability.md maps promises to tests).
 import os
+import platform
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -67,3 +69,7 @@ with tempfile.TemporaryDirectory() as probe:
         mounted = False
 if mounted:
     config.available_features.add("small-tmpfs")
+
+# MXCSR (FTZ/DAZ) exists on x86 only: test/e2e/denormals.test.
+if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+    config.available_features.add("x86")

@@ -33,11 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <pmmintrin.h>
-#include <xmmintrin.h>
-#endif
-
 namespace kiln_binary {
 namespace {
 
@@ -385,12 +380,6 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     fail("--limit must be at least 1 (it is the number of training examples to use)");
   if (!options.save.empty())
     checkSavePath(options.save);
-  // Flush denormals to zero, as TensorFlow does: Adam's second moments go
-  // subnormal after a few epochs, and subnormal arithmetic is ~5x slower.
-#if defined(__x86_64__) || defined(__i386__)
-  _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
-  _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
-#endif
   requireDevice(model);
   const json &trainStep = model["train_step"];
   const json &inputs = trainStep.at("inputs");
