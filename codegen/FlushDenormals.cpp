@@ -46,8 +46,10 @@ void flushDenormalsIn(llvm::Function &function) {
   llvm::Type *i32 = builder.getInt32Ty();
   llvm::AllocaInst *callers = builder.CreateAlloca(i32, nullptr, "callers.mxcsr");
   llvm::AllocaInst *flushing = builder.CreateAlloca(i32, nullptr, "flushing.mxcsr");
-  llvm::Function *store = llvm::Intrinsic::getOrInsertDeclaration(function.getParent(), llvm::Intrinsic::x86_sse_stmxcsr);
-  llvm::Function *load = llvm::Intrinsic::getOrInsertDeclaration(function.getParent(), llvm::Intrinsic::x86_sse_ldmxcsr);
+  llvm::Function *store =
+      llvm::Intrinsic::getOrInsertDeclaration(function.getParent(), llvm::Intrinsic::x86_sse_stmxcsr);
+  llvm::Function *load =
+      llvm::Intrinsic::getOrInsertDeclaration(function.getParent(), llvm::Intrinsic::x86_sse_ldmxcsr);
   builder.CreateCall(store, {callers});
   llvm::Value *mode = builder.CreateLoad(i32, callers);
   builder.CreateStore(builder.CreateOr(mode, kFlushToZeroAndDenormalsAreZero), flushing);
