@@ -159,11 +159,8 @@ struct ParamInfo {
 };
 
 /// The resolved optimizer: Keras name and every hyper-parameter, defaults
-/// filled in, in a fixed order per optimizer:
-///   sgd:     lr, momentum, nesterov (0 or 1)
-///   adagrad: lr, initial_accumulator, epsilon
-///   rmsprop: lr, rho, momentum, epsilon
-///   adam:    lr, beta_1, beta_2, epsilon
+/// filled in, in the fixed order of its HYPER_PARAM entries in Builtins.def
+/// (booleans as 0 or 1).
 struct OptimizerInfo {
   std::string name;
   std::vector<std::pair<std::string, double>> hyperParams;
