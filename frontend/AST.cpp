@@ -155,6 +155,14 @@ std::string ast::getNamedInitializerList() {
   return joinNames(names, ", ");
 }
 
+bool ast::isBooleanHyperParam(llvm::StringRef name) {
+#define HYPER_PARAM(Optimizer, Name, Default, Range)                                                                   \
+  if (name == Name && llvm::StringRef(#Range) == "Bool")                                                               \
+    return true;
+#include "frontend/Builtins.def"
+  return false;
+}
+
 llvm::StringRef ast::getInitKindName(InitKind kind) {
   switch (kind) {
 #define INITIALIZER(Id, Name)                                                                                          \

@@ -158,6 +158,10 @@ struct ParamInfo {
   Location loc;           ///< the param declaration or the layer call
 };
 
+/// Whether the optimizer hyper-parameter `name` is a boolean (its
+/// HYPER_PARAM range in Builtins.def is Bool), stored as 0 or 1.
+bool isBooleanHyperParam(llvm::StringRef name);
+
 /// The resolved optimizer: Keras name and every hyper-parameter, defaults
 /// filled in, in the fixed order of its HYPER_PARAM entries in Builtins.def
 /// (booleans as 0 or 1).

@@ -416,8 +416,8 @@ private:
     llvm::SmallVector<mlir::NamedAttribute> entries;
     entries.push_back(builder.getNamedAttr("name", builder.getStringAttr(optimizer.name)));
     for (const auto &[name, value] : optimizer.hyperParams) {
-      mlir::Attribute attr = name == "nesterov" ? mlir::Attribute(builder.getBoolAttr(value != 0.0))
-                                                : mlir::Attribute(builder.getF64FloatAttr(value));
+      mlir::Attribute attr = ast::isBooleanHyperParam(name) ? mlir::Attribute(builder.getBoolAttr(value != 0.0))
+                                                            : mlir::Attribute(builder.getF64FloatAttr(value));
       entries.push_back(builder.getNamedAttr(name, attr));
     }
     return builder.getDictionaryAttr(entries);

@@ -184,7 +184,7 @@ void printModelSummary(const kiln::ModelInfo &model, raw_ostream &os) {
     for (const auto &[name, value] : model.hyperParams) {
       os << (first ? "" : ", ") << name << " = ";
       first = false;
-      if (name == "nesterov")
+      if (kiln::ast::isBooleanHyperParam(name))
         os << (value != 0.0 ? "true" : "false");
       else
         os << format("%g", value);
