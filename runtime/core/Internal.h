@@ -79,10 +79,13 @@ public:
   kiln_status_t open(const char *path);
   /// Appends `size` bytes.
   kiln_status_t write(const void *data, size_t size);
-  /// Flushes to disk and renames over the final path.
+  /// Flushes to disk and renames over the final path, then removes the
+  /// temporary files that killed writers left next to it.
   kiln_status_t commit();
 
 private:
+  void removeStaleTemporaries() const;
+
   std::string path_;   ///< as given, for messages
   std::string target_; ///< the file replaced: `path_`, or its link's target
   std::string tmpPath_;

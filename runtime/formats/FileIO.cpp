@@ -6,8 +6,9 @@
 //
 // The POSIX layer under the readers and writers: positioned reads that
 // report short reads instead of failing, and atomic replacement of a file
-// (write `path.tmp.<pid>`, fsync, rename, fsync the directory) so that a
-// process killed while saving a checkpoint leaves the previous one intact.
+// (write `path.tmp.<pid>.<n>`, fsync, rename, fsync the directory) so that a
+// process killed while saving a checkpoint leaves the previous one intact;
+// the next save removes the temporary files such processes left.
 // Also the UTF-8 validator used for safetensors names.
 //
 //===----------------------------------------------------------------------===//
@@ -19,6 +20,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -134,7 +136,41 @@ kiln_status_t AtomicFileWriter::commit() {
     ::fsync(dirFd);
     ::close(dirFd);
   }
+  removeStaleTemporaries();
   return nullptr;
+}
+
+void AtomicFileWriter::removeStaleTemporaries() const {
+  // A writer killed mid-save (SIGKILL, power loss) leaves its
+  // `<target>.tmp.<pid>.<n>`; nothing can run at that moment to remove it.
+  // The next successful save of the same file removes those whose process
+  // is gone. A live process's file is never touched (kill(pid, 0) succeeds,
+  // or fails with EPERM for another user's), not even this process's own:
+  // another thread may be saving the same file.
+  std::string directory = directoryOf(target_);
+  std::string prefix = target_.substr(target_.find_last_of('/') + 1) + ".tmp.";
+  DIR *dir = ::opendir(directory.c_str());
+  if (!dir)
+    return;
+  while (const struct dirent *entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    // The rest must be `<pid>.<n>`, both decimal.
+    const char *rest = name.c_str() + prefix.size();
+    char *end = nullptr;
+    errno = 0;
+    long pid = std::strtol(rest, &end, 10);
+    if (errno != 0 || end == rest || *end != '.' || pid <= 0 || pid == static_cast<long>(::getpid()))
+      continue;
+    const char *counter = end + 1;
+    if (*counter == '\0' || std::strspn(counter, "0123456789") != std::strlen(counter))
+      continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+      continue;
+    ::unlinkat(::dirfd(dir), name.c_str(), 0);
+  }
+  ::closedir(dir);
 }
 
 InputFile::~InputFile() {
