@@ -29,6 +29,7 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -101,6 +102,11 @@ Error writeNpy(const std::string &path, const kiln::Tensor &tensor) {
 int main(int argc, char **argv) {
   InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "kiln-run: run a Kiln model through the JIT\n");
+
+  // Checked first: otherwise the error would come after compiling and
+  // running, and name the temporary file the writer could not create.
+  if (!sys::fs::is_directory(outDir))
+    return fail("--out-dir '" + outDir + "' is not a directory");
 
   kiln::JitOptions jitOptions;
   jitOptions.emulateGpu = emulateGpu;
