@@ -36,7 +36,6 @@ using namespace kiln;
 /// as long as the session: diagnostics of later stages point into it.
 struct CompileSession::SourceState {
   llvm::SourceMgr sourceMgr;
-  std::string name;
   std::unique_ptr<ast::Module> ast;
 };
 
@@ -50,14 +49,12 @@ mlir::LogicalResult CompileSession::loadFile(llvm::StringRef path) {
   if (std::error_code ec = file.getError())
     return fail("cannot read '" + path + "': " + ec.message());
   source = std::make_unique<SourceState>();
-  source->name = path == "-" ? "<stdin>" : path.str();
   source->sourceMgr.AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
   return mlir::success();
 }
 
 void CompileSession::loadSource(llvm::StringRef text, llvm::StringRef bufferName) {
   source = std::make_unique<SourceState>();
-  source->name = bufferName.str();
   source->sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, bufferName), llvm::SMLoc());
 }
 
@@ -80,8 +77,6 @@ void CompileSession::createContext() {
   // front end's format, against the same source.
   mlirDiagnostics = std::make_unique<mlir::SourceMgrDiagnosticHandler>(source->sourceMgr, context.get(), diagnostics);
 }
-
-std::string CompileSession::getSourceName() const { return source ? source->name : ""; }
 
 const ast::Module &CompileSession::getAST() const {
   assert(source && source->ast && "the AST stage has not run");

@@ -84,9 +84,6 @@ llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-} // namespace
-
-namespace {
 /// Compiles the source `load` gives a session, through the CPU pipeline
 /// (or the emulated GPU one), and JIT-compiles the result. The session's
 /// diagnostics become the error's message.

@@ -129,8 +129,6 @@ public:
   /// The models' metadata (after the Linalg stage).
   const std::vector<ModelInfo> &getModels() const { return models; }
   const CompileOptions &getOptions() const { return options; }
-  /// The source's name as diagnostics give it (`<stdin>` for standard input).
-  std::string getSourceName() const;
 
   /// Hands over the context, for code that outlives the session (the JIT's
   /// compiled functions); the session's module is then unusable.

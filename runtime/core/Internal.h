@@ -84,7 +84,9 @@ public:
   kiln_status_t commit();
 
 private:
-  void removeStaleTemporaries() const;
+  /// Removes the temporary files of killed writers of the same target,
+  /// reading its directory through `dirFd`, which it closes.
+  void removeStaleTemporaries(int dirFd) const;
 
   std::string path_;   ///< as given, for messages
   std::string target_; ///< the file replaced: `path_`, or its link's target

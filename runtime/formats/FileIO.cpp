@@ -134,24 +134,24 @@ kiln_status_t AtomicFileWriter::commit() {
   int dirFd = ::open(directoryOf(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirFd >= 0) {
     ::fsync(dirFd);
-    ::close(dirFd);
+    removeStaleTemporaries(dirFd);
   }
-  removeStaleTemporaries();
   return nullptr;
 }
 
-void AtomicFileWriter::removeStaleTemporaries() const {
+void AtomicFileWriter::removeStaleTemporaries(int dirFd) const {
   // A writer killed mid-save (SIGKILL, power loss) leaves its
   // `<target>.tmp.<pid>.<n>`; nothing can run at that moment to remove it.
   // The next successful save of the same file removes those whose process
   // is gone. A live process's file is never touched (kill(pid, 0) succeeds,
   // or fails with EPERM for another user's), not even this process's own:
   // another thread may be saving the same file.
-  std::string directory = directoryOf(target_);
   std::string prefix = target_.substr(target_.find_last_of('/') + 1) + ".tmp.";
-  DIR *dir = ::opendir(directory.c_str());
-  if (!dir)
+  DIR *dir = ::fdopendir(dirFd); // owns dirFd from here
+  if (!dir) {
+    ::close(dirFd);
     return;
+  }
   while (const struct dirent *entry = ::readdir(dir)) {
     std::string name = entry->d_name;
     if (name.compare(0, prefix.size(), prefix) != 0)

@@ -45,6 +45,9 @@ struct TensorDeleter {
 };
 using TensorPtr = std::unique_ptr<kiln_tensor_t, TensorDeleter>;
 
+/// The model's metadata (its descriptor's JSON); fails if it does not parse.
+json modelMetadata(const ModelDescriptor &descriptor);
+
 /// argv[0], for messages.
 extern std::string programName;
 

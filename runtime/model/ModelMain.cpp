@@ -328,9 +328,7 @@ int runPredict(const json &model, const std::string &weights, const std::vector<
 namespace {
 /// Parses the command line and runs the command it names.
 int runCommand(int argc, char **argv) {
-  json model = json::parse(kiln_main_model->json, nullptr, /*allow_exceptions=*/false);
-  if (model.is_discarded())
-    fail("internal error: the model's metadata is not valid JSON");
+  json model = modelMetadata(*kiln_main_model);
 
   CLI::App app{"Kiln model " + model.at("name").get<std::string>() + ", compiled by kilnc"};
   app.require_subcommand(1);

@@ -21,6 +21,13 @@ std::string programName = "model";
 
 [[noreturn]] void fail(const std::string &message) { throw Failure(message); }
 
+json modelMetadata(const ModelDescriptor &descriptor) {
+  json metadata = json::parse(descriptor.json, nullptr, /*allow_exceptions=*/false);
+  if (metadata.is_discarded())
+    fail("internal error: the model's metadata is not valid JSON");
+  return metadata;
+}
+
 int reportFailures(const std::function<int()> &command) {
   try {
     return command();

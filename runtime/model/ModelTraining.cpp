@@ -593,10 +593,7 @@ int trainModel(const void *descriptor, const TrainOptions &options, const std::s
   programName = program;
   return reportFailures([&] {
     const auto &model = *static_cast<const ModelDescriptor *>(descriptor);
-    json metadata = json::parse(model.json, nullptr, /*allow_exceptions=*/false);
-    if (metadata.is_discarded())
-      fail("internal error: the model's metadata is not valid JSON");
-    return runTrain(metadata, model, options);
+    return runTrain(modelMetadata(model), model, options);
   });
 }
 
