@@ -79,10 +79,11 @@ kiln::FunctionInfo functionInfo(func::FuncOp func) {
   return info;
 }
 
-/// `<model>_train_step`: its data inputs and its loss and metric results
-/// (the results tagged kiln.update are in-place updates, not results), and
-/// its optimizer state slots from the `kiln.state` argument attributes.
-kiln::FunctionInfo trainStepInfo(func::FuncOp func, std::vector<kiln::StateInfo> &state) {
+/// `<model>_train_step` or `<model>_apply`: its data (or gradient) inputs
+/// and its loss and metric results (the results tagged kiln.update are
+/// in-place updates, not results), and its optimizer state slots from the
+/// `kiln.state` argument attributes.
+kiln::FunctionInfo updatingFunctionInfo(func::FuncOp func, std::vector<kiln::StateInfo> &state) {
   kiln::FunctionInfo info;
   info.symbol = func.getSymName().str();
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
@@ -124,8 +125,13 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
         info.loss = functionInfo(func);
       else if (func.getSymName().ends_with("_grad"))
         info.grad = functionInfo(func);
-      else if (func.getSymName().ends_with("_train_step")) {
-        info.trainStep = trainStepInfo(func, info.state);
+      else if (func.getSymName().ends_with("_grad_training"))
+        info.gradTraining = functionInfo(func);
+      else if (func.getSymName().ends_with("_apply")) {
+        std::vector<kiln::StateInfo> sameState; // train_step's, read below
+        info.apply = updatingFunctionInfo(func, sameState);
+      } else if (func.getSymName().ends_with("_train_step")) {
+        info.trainStep = updatingFunctionInfo(func, info.state);
         for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
           if (auto hyper = func.getArgAttrOfType<StringAttr>(i, KilnDialect::getHyperAttrName());
               hyper && hyper.getValue() == "seed")

@@ -13,7 +13,9 @@
 //     then inputs). It forwards to MLIR's `_mlir_ciface_` wrapper.
 //
 //   const struct { const char *json; void (*predict)(void **);
-//                  void (*loss)(void **); void (*train_step)(void **); }
+//                  void (*loss)(void **); void (*train_step)(void **);
+//                  void (**gather)(void **); void (*train_grad)(void **);
+//                  void (*apply)(void **); }
 //     kiln_model_<Model>;   (null for a function the model lacks)
 //
 //===----------------------------------------------------------------------===//
@@ -108,9 +110,13 @@ llvm::Function *addPackedWrapper(llvm::Module &module, const std::string &symbol
   auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr}, false);
   auto *wrapper = llvm::Function::Create(type, llvm::GlobalValue::ExternalLinkage, symbol + "_packed", module);
   llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", wrapper));
+  // A function without results (one that only updates its arguments, like
+  // apply) has no result pointer first: its arguments start at args[1].
+  llvm::Function *implementation = module.getFunction(implementationSymbol(symbol));
+  unsigned first = implementation && implementation->getReturnType()->isVoidTy() ? 1 : 0;
   std::vector<llvm::Value *> args;
   for (unsigned i = 0; i < ciface->arg_size(); ++i) {
-    llvm::Value *slot = builder.CreateConstGEP1_64(ptr, wrapper->getArg(0), i);
+    llvm::Value *slot = builder.CreateConstGEP1_64(ptr, wrapper->getArg(0), first + i);
     args.push_back(builder.CreateLoad(ptr, slot));
   }
   builder.CreateCall(ciface, args);
@@ -133,6 +139,16 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
     root["predict"] = functionJson(*model.predict);
   if (model.loss)
     root["loss"] = functionJson(*model.loss);
+  // The gradient training uses (JSON "train_grad", descriptor `grad`):
+  // with dropout, the one that takes the masks' key.
+  if (const std::optional<FunctionInfo> &grad = model.gradTraining ? model.gradTraining : model.grad) {
+    llvm::json::Object trainGrad = *functionJson(*grad).getAsObject();
+    if (model.gradTraining)
+      trainGrad["seeded"] = true;
+    root["train_grad"] = std::move(trainGrad);
+  }
+  if (model.apply)
+    root["apply"] = functionJson(*model.apply);
   if (model.trainStep) {
     llvm::json::Object trainStep = *functionJson(*model.trainStep).getAsObject();
     llvm::json::Array state;
@@ -163,13 +179,17 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                               const std::string &mainModel) {
   llvm::LLVMContext &context = module.getContext();
   llvm::Type *ptr = llvm::PointerType::getUnqual(context);
-  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr, ptr});
+  auto *descriptorType = llvm::StructType::get(context, {ptr, ptr, ptr, ptr, ptr, ptr, ptr});
   bool foundMain = mainModel.empty();
   for (const ModelInfo &model : models) {
     llvm::Constant *null = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
-    llvm::Constant *entries[3] = {null, null, null};
-    const std::optional<FunctionInfo> *functions[3] = {&model.predict, &model.loss, &model.trainStep};
-    for (int i = 0; i < 3; ++i) {
+    // In the descriptor's order (after json and gather's place).
+    const std::optional<FunctionInfo> *functions[] = {&model.predict, &model.loss, &model.trainStep,
+                                                      model.gradTraining ? &model.gradTraining : &model.grad,
+                                                      &model.apply};
+    constexpr int numFunctions = std::size(functions);
+    llvm::Constant *entries[numFunctions] = {null, null, null, null, null};
+    for (int i = 0; i < numFunctions; ++i) {
       if (!*functions[i])
         continue;
       llvm::Function *wrapper = addPackedWrapper(module, (*functions[i])->symbol);
@@ -199,7 +219,8 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                                                 "kiln_model_" + model.name + "_json");
     auto *descriptor = new llvm::GlobalVariable(
         module, descriptorType, true, llvm::GlobalValue::ExternalLinkage,
-        llvm::ConstantStruct::get(descriptorType, {jsonGlobal, entries[0], entries[1], entries[2], gathers}),
+        llvm::ConstantStruct::get(descriptorType,
+                                  {jsonGlobal, entries[0], entries[1], entries[2], gathers, entries[3], entries[4]}),
         "kiln_model_" + model.name);
     if (model.name == mainModel) {
       foundMain = true;

@@ -6,12 +6,15 @@
 //
 // The `kiln-fuse-optimizer-updates` pass (see Passes.td): upstream
 // elementwise fusion with a control function that also accepts producers
-// with several uses, applied to train_step functions only (elsewhere the
+// with several uses, applied to functions that update their arguments
+// (results tagged kiln.update: train_step and apply) only (elsewhere the
 // default single-use rule keeps the tiling recipes' patterns intact).
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+
+#include "dialect/KilnDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -93,7 +96,14 @@ void mergeGroup(SmallVector<linalg::GenericOp> group, OpBuilder &builder) {
 struct KilnFuseOptimizerUpdatesPass : kiln::impl::KilnFuseOptimizerUpdatesBase<KilnFuseOptimizerUpdatesPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    if (!func.getSymName().ends_with("_train_step") || func.isExternal())
+    if (func.isExternal())
+      return;
+    // The arguments the function updates: the parameters and state slots.
+    llvm::SmallDenseSet<Value> updated;
+    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+      if (auto target = func.getResultAttrOfType<IntegerAttr>(i, kiln::KilnDialect::getUpdateAttrName()))
+        updated.insert(func.getArgument(target.getInt()));
+    if (updated.empty())
       return;
     // 1. Vertical: fuse producers into consumers even with several uses
     //    (their other uses keep the producer, which now only feeds the return).
@@ -115,11 +125,13 @@ struct KilnFuseOptimizerUpdatesPass : kiln::impl::KilnFuseOptimizerUpdatesBase<K
       if (!generic || !isElementwiseUpdate(generic) || !generic->getResult(0).hasOneUse() ||
           *generic->getResult(0).getUsers().begin() != ret)
         continue;
-      // Group by the gradient operand: the one input that comes from the
-      // _grad call (or its inlined body), shared by all of a parameter's updates.
+      // Group by the gradient operand, shared by all of a parameter's
+      // updates: the one tensor input that is neither a constant nor an
+      // argument being updated (it comes from the _grad call or its inlined
+      // body in train_step, and is an argument of apply).
       Value key;
       for (OpOperand *operand : generic.getDpsInputOperands())
-        if (!isa<BlockArgument>(operand->get()) && !operand->get().getDefiningOp<arith::ConstantOp>() &&
+        if (!updated.contains(operand->get()) && !operand->get().getDefiningOp<arith::ConstantOp>() &&
             cast<ShapedType>(operand->get().getType()).getRank() > 0)
           key = operand->get();
       if (key)

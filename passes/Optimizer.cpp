@@ -142,6 +142,140 @@ void buildUpdate(UpdateBuilder &u, StringRef name, DictionaryAttr optimizer, Val
   }
 }
 
+/// What `_train_step` and `_apply` share: the grad function's layout, the
+/// optimizer, and the leading arguments both take (every parameter, every
+/// state slot, `lr`, `step`), with their attributes.
+struct UpdatePlan {
+  mutable func::FuncOp grad; // (op handles have no const accessors)
+  StringRef name;
+  DictionaryAttr optimizer;
+  SmallVector<Slot> slots;
+  /// The grad function's parameter and data-input arguments, and its
+  /// gradient and other (loss, metric) results.
+  SmallVector<unsigned> paramArgs, inputArgs, gradResults, otherResults;
+  SmallVector<Type> leadingTypes;
+  SmallVector<DictionaryAttr> leadingAttrs;
+  unsigned lrIndex = 0;
+
+  unsigned numParams() const { return paramArgs.size(); }
+  FlatSymbolRefAttr param(unsigned p) const {
+    return grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
+  }
+  /// The grad result holding parameter p's gradient, or -1.
+  int gradResult(unsigned p) const {
+    for (unsigned r : gradResults)
+      if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, KilnDialect::getGradAttrName()) == param(p))
+        return int(r);
+    return -1;
+  }
+};
+
+FailureOr<UpdatePlan> planUpdates(ModuleOp model, func::FuncOp grad, DictionaryAttr optimizer) {
+  UpdatePlan plan;
+  plan.grad = grad;
+  plan.optimizer = optimizer;
+  auto nameAttr = optimizer.getAs<StringAttr>("name");
+  if (!nameAttr)
+    return model.emitError("kiln.optimizer has no name");
+  plan.name = nameAttr.getValue();
+  if (plan.name != "sgd" && plan.name != "adagrad" && plan.name != "rmsprop" && plan.name != "adam")
+    return model.emitError("unknown optimizer '") << plan.name << "'";
+  plan.slots = stateSlots(plan.name, optimizer);
+
+  // The grad function: parameters (kiln.param), then inputs; results: loss,
+  // metrics, then one gradient per parameter (kiln.grad = @param).
+  for (unsigned i = 0, e = grad.getNumArguments(); i < e; ++i)
+    (grad.getArgAttr(i, KilnDialect::getParamAttrName()) ? plan.paramArgs : plan.inputArgs).push_back(i);
+  for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
+    (grad.getResultAttr(i, KilnDialect::getGradAttrName()) ? plan.gradResults : plan.otherResults).push_back(i);
+  if (plan.gradResults.size() != plan.paramArgs.size())
+    return grad.emitError("expected one gradient per parameter, got ")
+           << plan.gradResults.size() << " for " << plan.paramArgs.size() << " parameters";
+  for (unsigned p = 0; p < plan.numParams(); ++p)
+    if (plan.gradResult(p) < 0)
+      return grad.emitError("no gradient for parameter ") << plan.param(p);
+
+  Builder b(grad.getContext());
+  for (unsigned i : plan.paramArgs) {
+    plan.leadingTypes.push_back(grad.getArgument(i).getType());
+    plan.leadingAttrs.push_back(grad.getArgAttrDict(i));
+  }
+  for (unsigned p = 0; p < plan.numParams(); ++p) {
+    for (const Slot &slot : plan.slots) {
+      plan.leadingTypes.push_back(grad.getArgument(plan.paramArgs[p]).getType());
+      plan.leadingAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr(KilnDialect::getStateAttrName(),
+                         b.getDictionaryAttr({b.getNamedAttr("param", plan.param(p)),
+                                              b.getNamedAttr("slot", b.getStringAttr(slot.name)),
+                                              b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
+    }
+  }
+  Type scalarType = RankedTensorType::get({}, b.getF32Type());
+  plan.lrIndex = plan.leadingTypes.size();
+  for (StringRef hyper : {"lr", "step"}) {
+    plan.leadingTypes.push_back(scalarType);
+    plan.leadingAttrs.push_back(
+        b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr(hyper))));
+  }
+  return plan;
+}
+
+/// Creates function `symbol` after `grad` with `argTypes`/`argAttrs`, its
+/// entry block, and the builder at its end.
+func::FuncOp createFunction(OpBuilder &b, func::FuncOp grad, StringRef symbol, ArrayRef<Type> argTypes,
+                            ArrayRef<DictionaryAttr> argAttrs) {
+  b.setInsertionPointAfter(grad);
+  auto func = func::FuncOp::create(b, grad.getLoc(), symbol, b.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, attrs] : llvm::enumerate(argAttrs))
+    if (attrs)
+      func.setArgAttrs(i, attrs);
+  b.setInsertionPointToEnd(entry);
+  return func;
+}
+
+/// Ends `func` with `results`: `leading` (with their attributes), then the
+/// new parameters and state built from `grads[p]` (parameter p's gradient),
+/// each tagged kiln.update with the leading argument it replaces.
+void finishWithUpdates(OpBuilder &b, func::FuncOp func, const UpdatePlan &plan, ArrayRef<Value> grads,
+                       SmallVector<Value> results, SmallVector<DictionaryAttr> resultAttrs) {
+  Location loc = func.getLoc();
+  Block *entry = &func.getBody().front();
+  unsigned numParams = plan.numParams(), numSlots = plan.slots.size();
+  Value lr = entry->getArgument(plan.lrIndex), step = entry->getArgument(plan.lrIndex + 1);
+  auto updates = [&](int64_t target) {
+    return b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getUpdateAttrName(), b.getI64IntegerAttr(target)));
+  };
+  SmallVector<Value> newStates;
+  SmallVector<int64_t> stateTargets;
+  for (unsigned p = 0; p < numParams; ++p) {
+    Value w = entry->getArgument(p);
+    UpdateBuilder u(b, loc, cast<RankedTensorType>(w.getType()).getElementType());
+    ValueRange state = entry->getArguments().slice(numParams + p * numSlots, numSlots);
+    Value newW;
+    SmallVector<Value> newState;
+    buildUpdate(u, plan.name, plan.optimizer, w, grads[p], state, lr, step, newW, newState);
+    results.push_back(newW);
+    resultAttrs.push_back(updates(p));
+    for (unsigned s = 0; s < numSlots; ++s) {
+      newStates.push_back(newState[s]);
+      stateTargets.push_back(numParams + p * numSlots + s);
+    }
+  }
+  for (auto [value, target] : llvm::zip(newStates, stateTargets)) {
+    results.push_back(value);
+    resultAttrs.push_back(updates(target));
+  }
+  func::ReturnOp::create(b, loc, results);
+  SmallVector<Type> resultTypes;
+  for (Value value : results)
+    resultTypes.push_back(value.getType());
+  func.setFunctionType(b.getFunctionType(func.getArgumentTypes(), resultTypes));
+  for (auto [i, attrs] : llvm::enumerate(resultAttrs))
+    if (attrs)
+      func.setResultAttrs(i, attrs);
+}
+
 struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
   void runOnOperation() override {
     for (ModuleOp model : getOperation().getOps<ModuleOp>()) {
@@ -151,59 +285,27 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       auto grad = model.lookupSymbol<func::FuncOp>((*model.getSymName() + "_grad").str());
       if (!grad)
         continue;
-      if (failed(buildTrainStep(model, grad, optimizer)))
+      FailureOr<UpdatePlan> plan = planUpdates(model, grad, optimizer);
+      if (failed(plan) || failed(buildTrainStep(model, *plan)))
         return signalPassFailure();
+      buildApply(model, *plan);
     }
   }
 
-  LogicalResult buildTrainStep(ModuleOp model, func::FuncOp grad, DictionaryAttr optimizer) {
+  /// `<Model>_train_step(params, state, lr, step, [seed,] inputs)`: the
+  /// gradient and the update in one function, so that they fuse.
+  LogicalResult buildTrainStep(ModuleOp model, const UpdatePlan &plan) {
     MLIRContext *context = &getContext();
-    auto nameAttr = optimizer.getAs<StringAttr>("name");
-    if (!nameAttr)
-      return model.emitError("kiln.optimizer has no name");
-    StringRef name = nameAttr.getValue();
-    if (name != "sgd" && name != "adagrad" && name != "rmsprop" && name != "adam")
-      return model.emitError("unknown optimizer '") << name << "'";
-    SmallVector<Slot> slots = stateSlots(name, optimizer);
-
-    // The grad function: parameters (kiln.param), then inputs; results: loss,
-    // metrics, then one gradient per parameter (kiln.grad = @param).
-    SmallVector<unsigned> paramArgs, inputArgs;
-    for (unsigned i = 0, e = grad.getNumArguments(); i < e; ++i)
-      (grad.getArgAttr(i, KilnDialect::getParamAttrName()) ? paramArgs : inputArgs).push_back(i);
-    SmallVector<unsigned> gradResults, otherResults;
-    for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
-      (grad.getResultAttr(i, KilnDialect::getGradAttrName()) ? gradResults : otherResults).push_back(i);
-    if (gradResults.size() != paramArgs.size())
-      return grad.emitError("expected one gradient per parameter, got ")
-             << gradResults.size() << " for " << paramArgs.size() << " parameters";
-
-    Type scalarType = RankedTensorType::get({}, Float32Type::get(context));
-    SmallVector<Type> argTypes;
-    SmallVector<DictionaryAttr> argAttrs;
+    func::FuncOp grad = plan.grad;
     OpBuilder b(context);
-    for (unsigned i : paramArgs) {
-      argTypes.push_back(grad.getArgument(i).getType());
-      argAttrs.push_back(grad.getArgAttrDict(i));
-    }
-    for (unsigned p = 0; p < paramArgs.size(); ++p) {
-      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
-      for (const Slot &slot : slots) {
-        argTypes.push_back(grad.getArgument(paramArgs[p]).getType());
-        argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
-            KilnDialect::getStateAttrName(),
-            b.getDictionaryAttr({b.getNamedAttr("param", param), b.getNamedAttr("slot", b.getStringAttr(slot.name)),
-                                 b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
-      }
-    }
-    unsigned lrIndex = argTypes.size();
-    argTypes.push_back(scalarType);
-    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("lr"))));
-    argTypes.push_back(scalarType);
-    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("step"))));
+    SmallVector<Type> argTypes(plan.leadingTypes);
+    SmallVector<DictionaryAttr> argAttrs(plan.leadingAttrs);
+    Type scalarType = RankedTensorType::get({}, Float32Type::get(context));
     // A model with dropout trains through a copy of _grad whose dropouts have
     // the key (seed, step); _grad itself stays the inference-mode gradient
-    // that gradcheck and kiln-run compare with finite differences.
+    // that gradcheck and kiln-run compare with finite differences. The copy,
+    // `<Model>_grad_training(params, inputs, seed, step)`, is public: it is
+    // the gradient data-parallel training computes on each rank.
     bool hasDropout = false;
     grad.walk([&](kiln::DropoutOp) { hasDropout = true; });
     Type seedType = RankedTensorType::get({}, IntegerType::get(context, 32));
@@ -211,30 +313,17 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       argTypes.push_back(seedType);
       argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("seed"))));
     }
-    for (unsigned i : inputArgs) {
+    for (unsigned i : plan.inputArgs) {
       argTypes.push_back(grad.getArgument(i).getType());
       argAttrs.push_back(grad.getArgAttrDict(i));
     }
 
-    std::string symbol = (*model.getSymName() + "_train_step").str();
-    b.setInsertionPointAfter(grad);
     Location loc = grad.getLoc();
-    auto func = func::FuncOp::create(b, loc, symbol, b.getFunctionType(argTypes, {}));
-    Block *entry = func.addEntryBlock();
-    for (auto [i, attrs] : llvm::enumerate(argAttrs))
-      if (attrs)
-        func.setArgAttrs(i, attrs);
-    b.setInsertionPointToEnd(entry);
-
-    unsigned numParams = paramArgs.size(), numSlots = slots.size();
-    unsigned firstInput = lrIndex + (hasDropout ? 3 : 2);
     func::FuncOp callee = grad;
     if (hasDropout) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(func);
+      b.setInsertionPoint(grad);
       callee = cast<func::FuncOp>(b.clone(*grad));
       callee.setSymName((grad.getSymName() + "_training").str());
-      callee.setPrivate();
       unsigned seedArg = callee.getNumArguments();
       if (failed(callee.insertArgument(seedArg, seedType, {}, loc)) ||
           failed(callee.insertArgument(seedArg + 1, scalarType, {}, loc)))
@@ -242,63 +331,48 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       Value seed = callee.getArgument(seedArg), stepArg = callee.getArgument(seedArg + 1);
       callee.walk([&](kiln::DropoutOp op) { op.getKeyMutable().assign(ValueRange{seed, stepArg}); });
     }
+    func::FuncOp func = createFunction(b, grad, (*model.getSymName() + "_train_step").str(), argTypes, argAttrs);
+    Block *entry = &func.getBody().front();
+    unsigned firstInput = plan.lrIndex + (hasDropout ? 3 : 2);
     SmallVector<Value> callArgs(callee.getNumArguments());
-    for (unsigned p = 0; p < numParams; ++p)
-      callArgs[paramArgs[p]] = entry->getArgument(p);
-    for (unsigned k = 0; k < inputArgs.size(); ++k)
-      callArgs[inputArgs[k]] = entry->getArgument(firstInput + k);
+    for (unsigned p = 0; p < plan.numParams(); ++p)
+      callArgs[plan.paramArgs[p]] = entry->getArgument(p);
+    for (unsigned k = 0; k < plan.inputArgs.size(); ++k)
+      callArgs[plan.inputArgs[k]] = entry->getArgument(firstInput + k);
     if (hasDropout) {
-      callArgs[grad.getNumArguments()] = entry->getArgument(lrIndex + 2);
-      callArgs[grad.getNumArguments() + 1] = entry->getArgument(lrIndex + 1);
+      callArgs[grad.getNumArguments()] = entry->getArgument(plan.lrIndex + 2);
+      callArgs[grad.getNumArguments() + 1] = entry->getArgument(plan.lrIndex + 1);
     }
     auto call = func::CallOp::create(b, loc, callee, callArgs);
 
-    SmallVector<Value> results;
+    SmallVector<Value> results, grads;
     SmallVector<DictionaryAttr> resultAttrs;
-    for (unsigned i : otherResults) {
+    for (unsigned i : plan.otherResults) {
       results.push_back(call.getResult(i));
       resultAttrs.push_back(grad.getResultAttrDict(i));
     }
-    Value lr = entry->getArgument(lrIndex), step = entry->getArgument(lrIndex + 1);
-    SmallVector<Value> newStates;
-    SmallVector<int64_t> stateTargets;
-    for (unsigned p = 0; p < numParams; ++p) {
-      Value w = entry->getArgument(p);
-      // The gradient of parameter p: the grad result naming its symbol.
-      auto param = grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
-      Value g;
-      for (unsigned r : gradResults)
-        if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, KilnDialect::getGradAttrName()) == param)
-          g = call.getResult(r);
-      if (!g)
-        return grad.emitError("no gradient for parameter ") << param;
-      UpdateBuilder u(b, loc, cast<RankedTensorType>(w.getType()).getElementType());
-      ValueRange state = entry->getArguments().slice(numParams + p * numSlots, numSlots);
-      Value newW;
-      SmallVector<Value> newState;
-      buildUpdate(u, name, optimizer, w, g, state, lr, step, newW, newState);
-      results.push_back(newW);
-      resultAttrs.push_back(
-          b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getUpdateAttrName(), b.getI64IntegerAttr(p))));
-      for (unsigned s = 0; s < numSlots; ++s) {
-        newStates.push_back(newState[s]);
-        stateTargets.push_back(numParams + p * numSlots + s);
-      }
-    }
-    for (auto [value, target] : llvm::zip(newStates, stateTargets)) {
-      results.push_back(value);
-      resultAttrs.push_back(
-          b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getUpdateAttrName(), b.getI64IntegerAttr(target))));
-    }
-    func::ReturnOp::create(b, loc, results);
-    SmallVector<Type> resultTypes;
-    for (Value value : results)
-      resultTypes.push_back(value.getType());
-    func.setFunctionType(b.getFunctionType(argTypes, resultTypes));
-    for (auto [i, attrs] : llvm::enumerate(resultAttrs))
-      if (attrs)
-        func.setResultAttrs(i, attrs);
+    for (unsigned p = 0; p < plan.numParams(); ++p)
+      grads.push_back(call.getResult(plan.gradResult(p)));
+    finishWithUpdates(b, func, plan, grads, std::move(results), std::move(resultAttrs));
     return success();
+  }
+
+  /// `<Model>_apply(params, state, lr, step, grads)`: the update alone, for
+  /// callers that compute (and combine) the gradients themselves, such as
+  /// data-parallel training (docs/distributed.md). Gradient arguments are
+  /// inputs named `grad_<param>`.
+  void buildApply(ModuleOp model, const UpdatePlan &plan) {
+    OpBuilder b(&getContext());
+    SmallVector<Type> argTypes(plan.leadingTypes);
+    SmallVector<DictionaryAttr> argAttrs(plan.leadingAttrs);
+    for (unsigned p = 0; p < plan.numParams(); ++p) {
+      argTypes.push_back(plan.grad.getArgument(plan.paramArgs[p]).getType());
+      argAttrs.push_back(b.getDictionaryAttr(
+          b.getNamedAttr(KilnDialect::getInputAttrName(), b.getStringAttr("grad_" + plan.param(p).getValue().str()))));
+    }
+    func::FuncOp func = createFunction(b, plan.grad, (*model.getSymName() + "_apply").str(), argTypes, argAttrs);
+    ValueRange grads = func.getArguments().take_back(plan.numParams());
+    finishWithUpdates(b, func, plan, SmallVector<Value>(grads), {}, {});
   }
 };
 

@@ -331,6 +331,11 @@ def KilnOptimizer : Pass<"kiln-optimizer", "::mlir::ModuleOp"> {
     allocates and checkpoints); each new parameter or state result carries
     `kiln.update = <argument index>`, which kiln-update-in-place turns into
     an in-place write before bufferization.
+
+    Also adds `<Model>_apply(params..., state..., lr, step, grads...)
+      -> (new params..., new state...)`: the same update from gradients the
+    caller passes (inputs named `grad_<param>`), for data-parallel training,
+    which averages the ranks' `_grad` results before applying them.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
@@ -355,7 +360,8 @@ def KilnUpdateInPlace : Pass<"kiln-update-in-place", "::mlir::ModuleOp"> {
 def KilnFuseOptimizerUpdates : Pass<"kiln-fuse-optimizer-updates", "::mlir::func::FuncOp"> {
   let summary = "Fuse each parameter's optimizer update into one multi-result loop";
   let description = [{
-    In `<Model>_train_step` functions (only there), fuses elementwise linalg
+    In functions that update their arguments (results tagged `kiln.update`:
+    `<Model>_train_step` and `<Model>_apply`; only there), fuses elementwise linalg
     ops even when the producer has several uses: Adam's new `m` feeds the
     new weight and is also a result of its own, and plain elementwise fusion
     (which fuses single-use producers) leaves one loop each for `m`, `v` and

@@ -73,3 +73,17 @@ if mounted:
 # MXCSR (FTZ/DAZ) exists on x86 only: test/e2e/denormals.test.
 if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
     config.available_features.add("x86")
+
+# Data-parallel training runs under Open MPI's mpirun (openmpi-bin, which
+# scripts/setup.sh installs); model binaries load libmpi.so.40 themselves.
+try:
+    import ctypes
+    ctypes.CDLL("libmpi.so.40")
+    has_libmpi = True
+except OSError:
+    has_libmpi = False
+if os.access("/usr/bin/mpirun", os.X_OK) and has_libmpi:
+    config.available_features.add("mpi")
+else:
+    lit_config.note("Open MPI (mpirun and libmpi.so.40) is not installed: the distributed tests are skipped "
+                    "(Debian: apt-get install openmpi-bin)")

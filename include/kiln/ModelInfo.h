@@ -75,11 +75,21 @@ struct ModelInfo {
   /// loss function's inputs; results the loss, the metrics, then one
   /// gradient per parameter in parameter order, named `grad_<param>`.
   std::optional<FunctionInfo> grad;
+  /// `<model>_grad_training` (made by kiln-optimizer for models with
+  /// dropout): `grad` with the dropout masks drawn from `seed` (rank-0 i32)
+  /// and `step` (rank-0 f32), two arguments after the inputs. The gradient
+  /// train_step computes; `grad` itself is the inference-mode gradient.
+  std::optional<FunctionInfo> gradTraining;
   /// `<model>_train_step` (made by kiln-optimizer): takes every parameter,
   /// then every `state` slot, then `lr` and `step` (rank-0 f32), then
   /// `seed` (rank-0 i32) if trainStepSeeded, then `inputs`; updates parameters and state in place; returns the loss and
   /// the metrics. Only present once the kiln-level passes have run.
   std::optional<FunctionInfo> trainStep;
+  /// `<model>_apply` (made by kiln-optimizer next to train_step): takes
+  /// every parameter, every `state` slot, `lr` and `step` as train_step
+  /// does, then one gradient per parameter (`inputs`, named
+  /// `grad_<param>`); applies the optimizer update in place; no results.
+  std::optional<FunctionInfo> apply;
   /// Whether train_step also takes `seed` (rank-0 i32) after `step`: the
   /// model has dropout, whose masks it keys (JSON train_step "seeded").
   bool trainStepSeeded = false;

@@ -36,6 +36,12 @@ struct ModelDescriptor {
   /// `<model>_gather_<input>` per data input of the loss, in its order
   /// (JSON "gather"); null without a loss.
   const kiln_packed_fn_t *gather;
+  /// The gradient training computes (JSON "train_grad": `<model>_grad`, or
+  /// with dropout `<model>_grad_training`, which also takes seed and step)
+  /// and `<model>_apply` (the optimizer update from given gradients): what
+  /// data-parallel training calls instead of the fused train_step.
+  kiln_packed_fn_t trainGrad;
+  kiln_packed_fn_t apply;
 };
 
 using json = nlohmann::json;

@@ -33,6 +33,8 @@ struct TrainOptions {
   std::optional<int64_t> limit;     ///< use only the first `limit` training examples
   std::vector<std::string> columns; ///< CSV data: `input=col1,col2,...`
   bool quiet = false;
+  /// Under mpirun: how long a rank waits for the others at a collective.
+  double mpiTimeoutSeconds = 300;
 };
 
 /// Trains the model whose compiled descriptor (`kiln_model_<Model>`, as

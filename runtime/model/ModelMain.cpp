@@ -371,6 +371,11 @@ int runCommand(int argc, char **argv) {
   trainCommand->add_option("--columns", train.columns, "CSV data: input=col1,col2,... (repeat per input)");
   trainCommand->add_option("--limit", train.limit, "Use only the first N training examples");
   trainCommand->add_flag("--quiet", train.quiet, "No progress bar, one line per epoch");
+  trainCommand
+      ->add_option("--mpi-timeout", train.mpiTimeoutSeconds,
+                   "Under mpirun: seconds a rank waits for the others at each collective before ending the job "
+                   "(default 300)")
+      ->check(CLI::PositiveNumber);
   TrainOptions evaluation;
   CLI::App *evalCommand = app.add_subcommand("eval", "Loss and metrics on data (an IDX directory's test split)");
   evalCommand->add_option("--data", evaluation.data, "Data, as for train")->required();

@@ -22,9 +22,15 @@
 // the optimizer state as `optimizer/<param>/<slot>`, with the step count in
 // the metadata; they are written atomically after every epoch.
 //
+// Started by mpirun with several processes, `train` is data-parallel
+// (distributed/DataParallel.h, docs/distributed.md): --batch is the global
+// batch, each rank computes its shard, and rank 0 alone reads --resume,
+// prints, evaluates and saves.
+//
 //===----------------------------------------------------------------------===//
 
 #include "ModelBinary.h"
+#include "distributed/DataParallel.h"
 
 #include <chrono>
 #include <cmath>
@@ -367,9 +373,9 @@ void saveCheckpoint(const std::string &path, const json &model, const std::vecto
     check(kiln_checkpoint_set_metadata(checkpoint, key.c_str(), value.c_str()));
   check(kiln_checkpoint_save(checkpoint, path.c_str()));
 }
-} // namespace
-
-int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
+/// `train`; `mpi` is the job when started by mpirun with several ranks.
+int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options,
+            kiln_distributed::Mpi *mpi) {
   if (!model.contains("train_step") || !descriptor.trainStep)
     fail("the model cannot be trained: it has no loss and optimizer");
   if (options.epochs < 1 || options.batch < 1)
@@ -378,9 +384,14 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     fail("--lr must be a positive number, not " + std::to_string(*options.lr));
   if (options.limit && *options.limit < 1)
     fail("--limit must be at least 1 (it is the number of training examples to use)");
-  if (!options.save.empty())
+  // Rank 0 reads the checkpoint, prints, evaluates and saves.
+  bool leader = !mpi || mpi->rank() == 0;
+  if (!options.save.empty() && leader)
     checkSavePath(options.save);
   requireDevice(model);
+  std::unique_ptr<kiln_distributed::DataParallelStep> parallel;
+  if (mpi)
+    parallel = std::make_unique<kiln_distributed::DataParallelStep>(model, descriptor, *mpi);
   const json &trainStep = model["train_step"];
   const json &inputs = trainStep.at("inputs");
   checkColumnSpecs(options.data, inputs, options.columns);
@@ -395,20 +406,24 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   }
   checkLabels(train, inputs, options.data);
   // --test-data naming an IDX directory means its test (t10k) files.
-  Split test = loadSplit(options.testData.empty() ? options.data : options.testData, inputs, options.columns,
-                         /*test=*/true);
-  if (!options.testData.empty() && test.inputs.empty())
+  Split test;
+  if (leader)
+    test = loadSplit(options.testData.empty() ? options.data : options.testData, inputs, options.columns,
+                     /*test=*/true);
+  if (leader && !options.testData.empty() && test.inputs.empty())
     test = loadSplit(options.testData, inputs, options.columns, /*test=*/false);
   if (!test.inputs.empty())
     checkLabels(test, inputs, options.testData.empty() ? options.data : options.testData);
 
-  // Parameters and optimizer state: from --resume, else initialized.
-  std::vector<TensorPtr> params = loadParams(model, options.resume, options.seed);
+  // Parameters and optimizer state: from --resume, else initialized; under
+  // mpirun, rank 0's, which it sends to the others.
+  std::string resume = leader ? options.resume : std::string();
+  std::vector<TensorPtr> params = loadParams(model, resume, options.seed);
   const json &slots = trainStep.at("state");
   std::vector<TensorPtr> state = initialOptimizerState(model);
   kiln_checkpoint_t *resumed = nullptr;
   int64_t step = 0;
-  if (!options.resume.empty()) {
+  if (!resume.empty()) {
     check(kiln_checkpoint_load(options.resume.c_str(), &resumed));
     if (const char *saved = kiln_checkpoint_metadata(resumed, "step"))
       step = parseStep(options.resume, saved);
@@ -427,6 +442,15 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     }
   }
   kiln_checkpoint_free(resumed);
+  if (parallel) {
+    std::vector<TensorPtr> all;
+    for (std::vector<TensorPtr> *group : {&params, &state})
+      for (TensorPtr &tensor : *group)
+        all.push_back(std::move(tensor));
+    parallel->broadcastFromLeader(all, step);
+    for (size_t i = 0; i < all.size(); ++i)
+      (i < params.size() ? params[i] : state[i - params.size()]) = std::move(all[i]);
+  }
   if (runsOnGpu(model))
     for (const TensorPtr &slot : state)
       check(kiln_tensor_to_device(slot.get()));
@@ -449,7 +473,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
   const char *rateUnit = shapeOf(inputs[0]).size() == 4 ? "img/s" : "examples/s";
   // Keras prints its bar only to a terminal (verbose=2 otherwise): a log
   // file gets one line per epoch, not every redraw.
-  bool showBar = !options.quiet && isatty(STDOUT_FILENO);
+  bool showBar = leader && !options.quiet && isatty(STDOUT_FILENO);
   std::vector<std::string> paramNames, stateNames;
   for (const json &param : model.at("params"))
     paramNames.push_back(param.at("name").get<std::string>());
@@ -457,10 +481,11 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
     stateNames.push_back(stateName(slot));
   double firstLoss = NAN;
   bool warnedGrowth = false;
-  std::printf("Training %s on %lld examples (%lld steps per epoch, batch %lld), %s, lr %g, seed %llu\n",
-              model.at("name").get<std::string>().c_str(), (long long)train.count, (long long)stepsPerEpoch,
-              (long long)options.batch, model["optimizer"]["name"].get<std::string>().c_str(), lr,
-              (unsigned long long)options.seed);
+  if (leader)
+    std::printf("Training %s on %lld examples (%lld steps per epoch, batch %lld%s), %s, lr %g, seed %llu\n",
+                model.at("name").get<std::string>().c_str(), (long long)train.count, (long long)stepsPerEpoch,
+                (long long)options.batch, mpi ? (" over " + std::to_string(mpi->size()) + " MPI ranks").c_str() : "",
+                model["optimizer"]["name"].get<std::string>().c_str(), lr, (unsigned long long)options.seed);
 
   std::vector<int64_t> order(train.count);
   uint64_t shuffleState = kiln_param_stream_seed(options.seed, "shuffle");
@@ -479,18 +504,27 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       int64_t begin = s * options.batch, end = std::min(train.count, begin + options.batch);
       ++step;
       TensorPtr stepTensor = scalarTensor(float(step));
-      std::vector<kiln_tensor_t *> args;
-      for (const TensorPtr &param : params)
-        args.push_back(param.get());
-      for (const TensorPtr &slot : state)
-        args.push_back(slot.get());
-      args.push_back(lrTensor.get());
-      args.push_back(stepTensor.get());
-      if (seedTensor)
-        args.push_back(seedTensor.get());
-      for (const TensorPtr &input : trainBatches.batch(order, begin, end))
-        args.push_back(input.get());
-      std::vector<double> values = runBatch(model, descriptor.trainStep, args, numResults);
+      std::vector<double> values;
+      if (parallel) {
+        auto [first, last] = parallel->shard(begin, end);
+        static const std::vector<TensorPtr> noRows;
+        values = parallel->step(params, state, lrTensor.get(), stepTensor.get(), seedTensor.get(),
+                                first < last ? trainBatches.batch(order, first, last) : noRows, last - first,
+                                end - begin, step);
+      } else {
+        std::vector<kiln_tensor_t *> args;
+        for (const TensorPtr &param : params)
+          args.push_back(param.get());
+        for (const TensorPtr &slot : state)
+          args.push_back(slot.get());
+        args.push_back(lrTensor.get());
+        args.push_back(stepTensor.get());
+        if (seedTensor)
+          args.push_back(seedTensor.get());
+        for (const TensorPtr &input : trainBatches.batch(order, begin, end))
+          args.push_back(input.get());
+        values = runBatch(model, descriptor.trainStep, args, numResults);
+      }
       for (size_t r = 0; r < numResults; ++r)
         running[r] += values[r] * double(end - begin);
       seen += end - begin;
@@ -503,7 +537,7 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       // with finite losses).
       if (std::isnan(firstLoss))
         firstLoss = values[0];
-      if (!warnedGrowth && std::fabs(values[0]) > 1000.0 * std::max(std::fabs(firstLoss), 1e-3)) {
+      if (leader && !warnedGrowth && std::fabs(values[0]) > 1000.0 * std::max(std::fabs(firstLoss), 1e-3)) {
         warnedGrowth = true;
         std::fprintf(stderr,
                      "%s%s: warning: the loss grew from %g at the first step to %g at step %lld; training "
@@ -559,14 +593,38 @@ int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOp
       }
       summary += formatResults(model["loss"]["results"], testValues, "test_");
     }
-    std::printf("%sEpoch %lld/%lld - %.1fs - %.0f %s%s\n", showBar ? "\n" : "", (long long)epoch,
-                (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit, summary.c_str());
-    if (!options.save.empty())
+    if (parallel && parallel->steps() > 0) {
+      char text[64];
+      std::snprintf(text, sizeof text, " - allreduce %.2f ms/step",
+                    1e3 * parallel->allreduceSeconds() / double(parallel->steps()));
+      summary += text;
+    }
+    if (leader)
+      std::printf("%sEpoch %lld/%lld - %.1fs - %.0f %s%s\n", showBar ? "\n" : "", (long long)epoch,
+                  (long long)options.epochs, seconds, double(seen) / std::max(seconds, 1e-9), rateUnit,
+                  summary.c_str());
+    std::fflush(stdout);
+    if (!options.save.empty() && leader)
       saveCheckpoint(options.save, model, params, state, step, metrics);
   }
-  if (!options.save.empty())
+  if (!options.save.empty() && leader)
     std::printf("saved %s (step %lld)\n", options.save.c_str(), (long long)step);
   return 0;
+}
+} // namespace
+
+int runTrain(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {
+  std::unique_ptr<kiln_distributed::Mpi> mpi = kiln_distributed::Mpi::joinIfLaunched(options.mpiTimeoutSeconds);
+  if (!mpi)
+    return trainOn(model, descriptor, options, nullptr);
+  // A rank's error ends the whole job, naming the rank, instead of leaving
+  // the other ranks waiting for it at the next collective.
+  try {
+    return trainOn(model, descriptor, options, mpi.get());
+  } catch (const Failure &failure) {
+    mpi->abort(programName + ": error: rank " + std::to_string(mpi->rank()) + " of " + std::to_string(mpi->size()) +
+               ": " + failure.what());
+  }
 }
 
 int runEval(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options) {

@@ -11,6 +11,15 @@
 
 // CHECK-LABEL: func.func @kiln_impl_M_grad(
 // CHECK-NOT:     = linalg.generic {{.*}} outs(%{{.*}}, %{{.*}} :
+// <Model>_apply, the same update from gradients given as arguments (the
+// last two), is fused the same way: one loop per parameter.
+// CHECK-LABEL: func.func @kiln_impl_M_apply(
+// CHECK-SAME:    %[[AW:[a-z0-9]+]]: tensor<4x8xf32>, %[[AB:[a-z0-9]+]]: tensor<8xf32>, %[[AWM:[a-z0-9]+]]: tensor<4x8xf32>, %[[AWV:[a-z0-9]+]]: tensor<4x8xf32>, %[[ABM:[a-z0-9]+]]: tensor<8xf32>, %[[ABV:[a-z0-9]+]]: tensor<8xf32>, %{{.*}}: tensor<f32>, %{{.*}}: tensor<f32>, %[[AGW:[a-z0-9]+]]: tensor<4x8xf32>, %[[AGB:[a-z0-9]+]]: tensor<8xf32>)
+// CHECK:         %[[ALR:.*]] = linalg.generic {{.*}} iterator_types = []}
+// CHECK:         %[[ANW:.*]]:3 = linalg.generic {{.*}} ins(%[[AWM]], %[[AGW]], %[[AWV]], %[[AW]], %[[ALR]] : {{.*}}) outs({{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK:         %[[ANB:.*]]:3 = linalg.generic {{.*}} ins(%[[ABM]], %[[AGB]], %[[ABV]], %[[AB]], %[[ALR]] : {{.*}}) outs({{.*}} : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK-NOT:     linalg.generic
+// CHECK:         return %[[ANW]]#2, %[[ANB]]#2, %[[ANW]]#0, %[[ANW]]#1, %[[ANB]]#0, %[[ANB]]#1
 // CHECK-LABEL: func.func @kiln_impl_M_train_step(
 // CHECK-SAME:    %[[W:[a-z0-9]+]]: tensor<4x8xf32>, %[[B:[a-z0-9]+]]: tensor<8xf32>, %[[WM:[a-z0-9]+]]: tensor<4x8xf32>, %[[WV:[a-z0-9]+]]: tensor<4x8xf32>, %[[BM:[a-z0-9]+]]: tensor<8xf32>, %[[BV:[a-z0-9]+]]: tensor<8xf32>
 // CHECK:         %[[G:.*]]:3 = call @kiln_impl_M_grad(

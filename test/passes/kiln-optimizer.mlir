@@ -13,6 +13,18 @@ module {
     }
   }
 }
+// apply: the same leading arguments, then the gradient as an input named
+// grad_<param>; no loss, only the updates (the same rule as train_step's).
+// CHECK-LABEL: func.func @M_apply(
+// CHECK-SAME: %[[AW:.*]]: tensor<3xf32> {kiln.param = @w},
+// CHECK-SAME: %[[AM:.*]]: tensor<3xf32> {kiln.state = {init = 0.000000e+00 : f64, param = @w, slot = "m"}},
+// CHECK-SAME: %{{.*}}: tensor<3xf32> {kiln.state = {init = 0.000000e+00 : f64, param = @w, slot = "v"}},
+// CHECK-SAME: %{{.*}}: tensor<f32> {kiln.hyper = "lr"}, %{{.*}}: tensor<f32> {kiln.hyper = "step"},
+// CHECK-SAME: %[[AG:.*]]: tensor<3xf32> {kiln.input = "grad_w"})
+// CHECK-SAME: -> (tensor<3xf32> {kiln.update = 0 : i64}, tensor<3xf32> {kiln.update = 1 : i64}, tensor<3xf32> {kiln.update = 2 : i64})
+// CHECK-NOT: call
+// CHECK: kiln.sub %[[AG]], %[[AM]] : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+// CHECK: return %{{.*}}, %{{.*}}, %{{.*}} : tensor<3xf32>, tensor<3xf32>, tensor<3xf32>
 // CHECK-LABEL: func.func @M_train_step(
 // CHECK-SAME: %[[W:.*]]: tensor<3xf32> {kiln.param = @w},
 // CHECK-SAME: %[[M:.*]]: tensor<3xf32> {kiln.state = {init = 0.000000e+00 : f64, param = @w, slot = "m"}},
