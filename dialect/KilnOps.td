@@ -471,7 +471,8 @@ class Kiln_ArgExtremeOp<string mnemonic, string what>
 def Kiln_ArgmaxOp : Kiln_ArgExtremeOp<"argmax", "largest">;
 def Kiln_ArgminOp : Kiln_ArgExtremeOp<"argmin", "smallest">;
 
-// Result type inferred: the indices' shape with the input's element type.
+// Result type inferred: the input's shape without `axis` (the indices'
+// shape), of the input's element type.
 def Kiln_TakeOp : Kiln_Op<"take",
     [Pure, Kiln_HasVjp, InferTypeOpAdaptor]> {
   let summary = "one element along an axis, chosen by an integer index";

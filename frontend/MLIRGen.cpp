@@ -253,8 +253,8 @@ private:
       operands.push_back(value);
     }
     mlir::Location callLoc = loc(call.getCalleeLoc());
-    // Only reshape, one_hot and the activations need Sema's type; the other ops
-    // infer the same one from their operands.
+    // Only reshape, one_hot and the activations need Sema's type; the other
+    // ops infer the same one from their operands.
     mlir::RankedTensorType type = typeOf(call);
     auto operand = [&](unsigned i) -> mlir::Value { return i < operands.size() ? operands[i] : nullptr; };
     auto axisAttr = [&]() -> mlir::IntegerAttr {

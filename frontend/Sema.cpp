@@ -166,11 +166,12 @@ namespace {
 ///   name of a let, metric or output contributes the dependencies Sema
 ///   already stored on that statement (so each statement is walked once).
 /// - Differentiable parameters (`onlyDifferentiable` true): argmax, argmin
-///   and comparisons have no gradient (their result is piecewise constant),
+///   and comparisons have no gradient (their result is piecewise constant)
 ///   and stop_gradient passes none by definition, so paths through them are
-///   cut, and the stored dependencies (which count
-///   every path) cannot be used: a name's defining expression is walked
-///   instead, once.
+///   cut, and the stored dependencies (which count every path) cannot be
+///   used: a name's defining expression is walked instead, once. (The
+///   dialect says the same with its NonDifferentiable trait; the front end
+///   is MLIR-free, so it keeps its own list in passesNoGradient.)
 class ReachCollector {
 public:
   /// The builtins through which no gradient reaches their operands.
