@@ -105,29 +105,33 @@ def Kiln_ElementCountOp : Kiln_Op<"element_count", [Pure]> {
 }
 
 // No result-type inference: `like` gives the shape but may have any element
-// type, while the result is float.
+// type, while the result is float; without `like` the class count is known
+// only from the result type.
 def Kiln_OneHotOp : Kiln_Op<"onehot", [Pure]> {
   let summary = "one-hot encoding of integer indices along a new axis";
   let description = [{
     Inserts a dimension at `axis` of the result (whose size there is the
     number of classes) holding 1.0 at the position `indices` names and 0.0
-    elsewhere. An index out of range gives an all-zero row. The result has
-    the shape of `like` (whose contents are not read), which also gives the
-    `?` sizes at run time, the class dimension included (a reduction over
-    the batch). Used by the rules of the cross-entropy
-    (`softmax(z) - onehot(t)`) and of the reductions along an axis (the
-    gradient goes to the first maximum).
+    elsewhere. An index out of range gives an all-zero row (tf.one_hot).
+    With `like`, the result has the shape of `like` (whose contents are not
+    read), which also gives the `?` sizes at run time, the class dimension
+    included (a reduction over the batch); the rules of the cross-entropy
+    (`softmax(z) - onehot(t)`), of the reductions along an axis (the
+    gradient goes to the first maximum) and of `take` use that form.
+    Without `like` (the language's `one_hot`), the class dimension must be
+    static and the other `?` sizes come from `indices`.
 
     ```mlir
     %h = kiln.onehot %labels axis = 1 like %z : tensor<?xi32>, tensor<?x10xf32> -> tensor<?x10xf32>
+    %o = kiln.onehot %labels axis = 1 : tensor<?xi32> -> tensor<?x10xf32>
     ```
   }];
   let arguments = (ins Kiln_IntTensor:$indices, I64Attr:$axis,
-                       AnyRankedTensor:$like);
+                       Optional<AnyRankedTensor>:$like);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $indices `axis` `=` $axis `like` $like attr-dict `:` type($indices) `,`
-    type($like) `->` type($result)
+    $indices `axis` `=` $axis (`like` $like^)? attr-dict `:` type($indices)
+    (`,` type($like)^)? `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -31,7 +31,8 @@ def Kiln_Dialect : Dialect {
     convention.
 
     Ops that can be differentiated implement `DifferentiableOpInterface`;
-    ops that cannot (comparisons, argmax, constants) carry the
+    ops that cannot (comparisons, argmax, argmin, constants, and
+    stop_gradient, which passes no gradient by definition) carry the
     `NonDifferentiable` trait.
   }];
 

@@ -19,6 +19,9 @@
 //   on a tie (torch.maximum); reductions along an axis send it to the first
 //   extreme element (the index torch.max(dim) returns); a reduction over all
 //   elements spreads it evenly over the ties (torch.max());
+// - take sends the cotangent to the chosen element (torch.gather); an
+//   out-of-range index, whose result is NaN, gets none;
+// - stop_gradient passes none (it is NonDifferentiable, so it has no rule);
 // - maxpool sends a window's cotangent to its first maximum (row-major);
 // - cross-entropy from logits: (softmax(z) - onehot(t)) / N;
 // - pow: d/da = b * a^(b-1) (0 where b = 0), d/db = a^b * log(a) (0 where
@@ -278,6 +281,22 @@ LogicalResult avgPoolVjp(AvgPoolOp op, OpBuilder &builder, Value g, SmallVectorI
 // Reductions and softmax
 //===----------------------------------------------------------------------===//
 
+/// `g` (shaped as `x` without `axis`) placed at the positions `index` names
+/// along `axis`, zero elsewhere: the cotangent of selecting those elements.
+Value scatterAlong(RuleBuilder &r, Value g, Value index, int64_t axis, Value x) {
+  Value mask = OneHotOp::create(r.b, r.loc, tensorType(x), index, uint64_t(axis), x);
+  return r.mul(mask, r.keepDim(g, axis));
+}
+
+/// take: the cotangent goes to the chosen elements; the indices get none.
+LogicalResult takeVjp(TakeOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
+  RuleBuilder r(builder, op.getLoc());
+  Value x = op.getInput();
+  out.push_back(r.sumTo(scatterAlong(r, g, op.getIndices(), op.getAxis(), x), x.getType()));
+  out.push_back(Value());
+  return success();
+}
+
 /// The cotangent of a reduction's result spread back over the input's shape.
 Value spread(RuleBuilder &r, Value g, Value input, std::optional<int64_t> axis) {
   return r.broadcastLike(axis ? r.keepDim(g, *axis) : g, input);
@@ -304,11 +323,9 @@ LogicalResult reductionVjp(ReductionOp op, OpBuilder &builder, Value g, SmallVec
     constexpr bool isMax = std::is_same_v<ReductionOp, ReduceMaxOp>;
     if (axis) {
       // To the first extreme element along the axis, as torch.max(dim).
-      RankedTensorType xType = tensorType(x);
-      Value key = isMax ? x : r.neg(x);
-      Value index = ArgmaxOp::create(r.b, r.loc, key, uint64_t(*axis));
-      Value mask = OneHotOp::create(r.b, r.loc, xType, index, uint64_t(*axis), x);
-      dx = r.mul(mask, r.keepDim(g, *axis));
+      Value index = isMax ? ArgmaxOp::create(r.b, r.loc, x, uint64_t(*axis)).getResult()
+                          : ArgminOp::create(r.b, r.loc, x, uint64_t(*axis)).getResult();
+      dx = scatterAlong(r, g, index, *axis, x);
     } else {
       // Evenly over the ties, as torch.max() over all elements.
       Value mask = r.compare(ComparePredicate::EQ, x, op.getResult());
@@ -445,6 +462,8 @@ KILN_VJP(ReduceSumOp, reductionVjp(*this, builder, g, operandCotangents))
 KILN_VJP(ReduceMeanOp, reductionVjp(*this, builder, g, operandCotangents))
 KILN_VJP(ReduceMaxOp, reductionVjp(*this, builder, g, operandCotangents))
 KILN_VJP(ReduceMinOp, reductionVjp(*this, builder, g, operandCotangents))
+
+KILN_VJP(TakeOp, takeVjp(*this, builder, g, operandCotangents))
 
 KILN_VJP(SoftmaxOp, softmaxVjp(*this, builder, g, operandCotangents))
 KILN_VJP(LogSoftmaxOp, softmaxVjp(*this, builder, g, operandCotangents))

@@ -19,8 +19,8 @@
 namespace kiln {
 namespace OpTrait {
 
-/// Marks an op through which no gradient flows (comparisons, argmax,
-/// constants): autodiff treats its results as constants. Carries no methods.
+/// Marks an op through which no gradient flows (comparisons, argmax, argmin,
+/// stop_gradient, constants): autodiff treats its results as constants. Carries no methods.
 template <typename ConcreteType>
 class NonDifferentiable : public mlir::OpTrait::TraitBase<ConcreteType, NonDifferentiable> {};
 

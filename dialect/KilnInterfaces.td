@@ -4,7 +4,7 @@
 // the `DifferentiableOpInterface` op interface, through which the autodiff
 // pass asks each op for its vector-Jacobian product, and the
 // `NonDifferentiable` trait for ops that have no derivative (comparisons,
-// argmax, constants).
+// argmax, argmin, constants) or pass none by definition (stop_gradient).
 //
 // Why an interface and not a switch in the autodiff pass: each op's rule then
 // lives next to the op, the pass stays op-agnostic, and a new op opts in by

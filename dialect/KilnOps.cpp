@@ -210,6 +210,16 @@ static LogicalResult inferReductionType(std::optional<Location> location, Type i
   return success();
 }
 
+/// Verifies argmax or argmin: `axis` in range, result shape = input shape
+/// without `axis`.
+static LogicalResult verifyArgExtremeOp(Operation *op, IntegerAttr axisAttr) {
+  auto input = cast<RankedTensorType>(op->getOperand(0).getType());
+  int64_t axis = axisAttr.getInt();
+  if (failed(verifyAxis(op, axis, input.getRank())))
+    return failure();
+  return verifyResultShape(op, dropAxis(input.getShape(), axis));
+}
+
 /// Verifies that `axis` is in [0, rank) of operand 0 (softmax family).
 static LogicalResult verifyAxisInRange(Operation *op, IntegerAttr axisAttr) {
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
@@ -388,21 +398,25 @@ LogicalResult ReshapeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
-// ArgmaxOp
+// TakeOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult ArgmaxOp::verify() {
-  auto input = getInput().getType();
-  int64_t axis = getAxisAttr().getInt();
+LogicalResult TakeOp::verify() {
+  auto input = getInput().getType(), indices = getIndices().getType();
+  int64_t axis = getAxis();
   if (failed(verifyAxis(*this, axis, input.getRank())))
     return failure();
-  return verifyResultShape(*this, dropAxis(input.getShape(), axis));
+  SmallVector<int64_t> rest = dropAxis(input.getShape(), axis);
+  if (failed(verifyCompatibleShape(rest, indices.getShape())))
+    return emitOpError() << "indices " << indices << " must have the shape of " << input << " without dimension "
+                         << axis;
+  return verifyResultShape(*this, rest);
 }
 
-LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
-                                         SmallVectorImpl<Type> &types) {
-  return inferReductionType(location, adaptor.getInput().getType(), adaptor.getAxisAttr(),
-                            IntegerType::get(context, 32), types);
+LogicalResult TakeOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  return inferReductionType(location, adaptor.getInput().getType(), adaptor.getAxisAttr(), /*resultElement=*/nullptr,
+                            types);
 }
 
 //===----------------------------------------------------------------------===//
@@ -540,9 +554,14 @@ LogicalResult OneHotOp::verify() {
   int64_t axis = getAxis();
   if (failed(verifyAxis(*this, axis, result.getRank())))
     return failure();
-  auto like = cast<RankedTensorType>(getLike().getType());
-  if (!sameShape(result.getShape(), like.getShape()))
-    return emitOpError() << "result type " << result << " must have the shape of " << like;
+  if (getLike()) {
+    auto like = cast<RankedTensorType>(getLike().getType());
+    if (!sameShape(result.getShape(), like.getShape()))
+      return emitOpError() << "result type " << result << " must have the shape of " << like;
+  } else if (result.isDynamicDim(axis)) {
+    return emitOpError() << "result type " << result << " needs a static dimension " << axis
+                         << " (the classes) when there is no 'like'";
+  }
   if (failed(verifyCompatibleShape(dropAxis(result.getShape(), axis), indices.getShape())))
     return emitOpError() << "result type " << result << " without dimension " << axis
                          << " does not match the indices' type " << indices;

@@ -242,6 +242,25 @@ def Kiln_LogOp : Kiln_UnaryElementwiseOp<"log", "natural logarithm">;
 def Kiln_SqrtOp : Kiln_UnaryElementwiseOp<"sqrt", "square root">;
 def Kiln_AbsOp : Kiln_UnaryElementwiseOp<"abs", "absolute value">;
 
+// Not folded away: it must survive until kiln-autodiff has read it; the
+// lowering replaces it by its operand.
+def Kiln_StopGradientOp : Kiln_Op<"stop_gradient",
+    [Pure, SameOperandsAndResultType, NonDifferentiable]> {
+  let summary = "the operand's value, through which no gradient flows";
+  let description = [{
+    Returns `input` unchanged; autodiff treats the result as a constant, so
+    no cotangent reaches `input` through it (`torch.Tensor.detach`,
+    `tf.stop_gradient`).
+
+    ```mlir
+    %r = kiln.stop_gradient %x : tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 //===----------------------------------------------------------------------===//
 // Linear algebra and convolution
 //===----------------------------------------------------------------------===//
@@ -415,22 +434,66 @@ def Kiln_ReduceMeanOp : Kiln_ReductionOp<"reduce_mean", "mean">;
 def Kiln_ReduceMaxOp : Kiln_ReductionOp<"reduce_max", "maximum">;
 def Kiln_ReduceMinOp : Kiln_ReductionOp<"reduce_min", "minimum">;
 
-def Kiln_ArgmaxOp : Kiln_Op<"argmax",
-    [Pure, NonDifferentiable, InferTypeOpAdaptor]> {
-  let summary = "index of the largest element along an axis";
+/// Shared base of argmax and argmin; verified and inferred by
+/// verifyArgExtremeOp and inferReductionType in KilnOps.cpp.
+class Kiln_ArgExtremeOp<string mnemonic, string what>
+    : Kiln_Op<mnemonic, [Pure, NonDifferentiable, InferTypeOpAdaptor]> {
+  let summary = "index of the " # what # " element along an axis";
   let description = [{
-    Returns, as i32, the index of the largest element of `input` along
+    Returns, as i32, the index of the }] # what # [{ element of `input` along
     `axis` (the first one on ties, as NumPy), removing that dimension. It
     has no derivative.
 
     ```mlir
-    %r = kiln.argmax %x axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
+    %r = kiln.}] # mnemonic # [{ %x axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
     ```
   }];
   let arguments = (ins Kiln_NumericTensor:$input, I64Attr:$axis);
   let results = (outs Kiln_I32Tensor:$result);
   let assemblyFormat = [{
     $input `axis` `=` $axis attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::verify() {
+      return verifyArgExtremeOp(getOperation(), getAxisAttr());
+    }
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(
+        ::mlir::MLIRContext *context, std::optional<::mlir::Location> location,
+        Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferReductionType(location, adaptor.getInput().getType(),
+                                adaptor.getAxisAttr(),
+                                ::mlir::IntegerType::get(context, 32), types);
+    }
+  }];
+}
+
+def Kiln_ArgmaxOp : Kiln_ArgExtremeOp<"argmax", "largest">;
+def Kiln_ArgminOp : Kiln_ArgExtremeOp<"argmin", "smallest">;
+
+// Result type inferred: the input's shape without `axis` (the indices'
+// shape), of the input's element type.
+def Kiln_TakeOp : Kiln_Op<"take",
+    [Pure, Kiln_HasVjp, InferTypeOpAdaptor]> {
+  let summary = "one element along an axis, chosen by an integer index";
+  let description = [{
+    For every position of the other axes, the element of `input` at
+    position `indices` along `axis`: `indices` has the shape of `input`
+    without `axis`, and so has the result
+    (`numpy.take_along_axis(input, indices[..., None], axis)` without that
+    axis; `torch.gather`). An index out of range gives NaN; nothing is read
+    out of bounds. The gradient goes to the chosen elements; the indices
+    get none.
+
+    ```mlir
+    %r = kiln.take %q, %action axis = 1 : tensor<?x4xf32>, tensor<?xi32> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_IntTensor:$indices, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $indices `axis` `=` $axis attr-dict `:` type($input) `,`
+    type($indices) `->` type($result)
   }];
   let hasVerifier = 1;
 }

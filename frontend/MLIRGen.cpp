@@ -253,8 +253,8 @@ private:
       operands.push_back(value);
     }
     mlir::Location callLoc = loc(call.getCalleeLoc());
-    // Only reshape and the activations need Sema's type; the other ops
-    // infer the same one from their operands.
+    // Only reshape, one_hot and the activations need Sema's type; the other
+    // ops infer the same one from their operands.
     mlir::RankedTensorType type = typeOf(call);
     auto operand = [&](unsigned i) -> mlir::Value { return i < operands.size() ? operands[i] : nullptr; };
     auto axisAttr = [&]() -> mlir::IntegerAttr {
@@ -265,7 +265,7 @@ private:
     // Every builtin needs its operands; Sema guarantees their number.
     unsigned needed = (call.builtin == ast::Builtin::Maximum || call.builtin == ast::Builtin::Minimum ||
                        call.builtin == ast::Builtin::CrossEntropy || call.builtin == ast::Builtin::BinaryCrossEntropy ||
-                       call.builtin == ast::Builtin::Mse)
+                       call.builtin == ast::Builtin::Mse || call.builtin == ast::Builtin::Take)
                           ? 2
                           : 1;
     if (operands.size() < needed) {
@@ -306,6 +306,17 @@ private:
       return kiln::ReduceMinOp::create(builder, callLoc, operand(0), axisAttr());
     case ast::Builtin::Argmax:
       return kiln::ArgmaxOp::create(builder, callLoc, operand(0), axisAttr());
+    case ast::Builtin::Argmin:
+      return kiln::ArgminOp::create(builder, callLoc, operand(0), axisAttr());
+    case ast::Builtin::StopGradient:
+      return kiln::StopGradientOp::create(builder, callLoc, operand(0));
+    case ast::Builtin::OneHot:
+      // The classes are the last dimension of Sema's type; the batch size
+      // comes from the index (no `like`).
+      return kiln::OneHotOp::create(builder, callLoc, type, operand(0), builder.getI64IntegerAttr(type.getRank() - 1),
+                                    mlir::Value());
+    case ast::Builtin::Take:
+      return kiln::TakeOp::create(builder, callLoc, operand(0), operand(1), axisAttr());
     case ast::Builtin::CrossEntropy:
       return kiln::CrossEntropyOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::BinaryCrossEntropy:

@@ -165,13 +165,20 @@ namespace {
 /// - Dependencies (`onlyDifferentiable` false): every path counts, and a
 ///   name of a let, metric or output contributes the dependencies Sema
 ///   already stored on that statement (so each statement is walked once).
-/// - Differentiable parameters (`onlyDifferentiable` true): argmax and
-///   comparisons have no gradient (their result is piecewise constant), so
-///   paths through them are cut, and the stored dependencies (which count
-///   every path) cannot be used: a name's defining expression is walked
-///   instead, once.
+/// - Differentiable parameters (`onlyDifferentiable` true): argmax, argmin
+///   and comparisons have no gradient (their result is piecewise constant)
+///   and stop_gradient passes none by definition, so paths through them are
+///   cut, and the stored dependencies (which count every path) cannot be
+///   used: a name's defining expression is walked instead, once. (The
+///   dialect says the same with its NonDifferentiable trait; the front end
+///   is MLIR-free, so it keeps its own list in passesNoGradient.)
 class ReachCollector {
 public:
+  /// The builtins through which no gradient reaches their operands.
+  static bool passesNoGradient(Builtin builtin) {
+    return builtin == Builtin::Argmax || builtin == Builtin::Argmin || builtin == Builtin::StopGradient;
+  }
+
   ReachCollector(const Model &model, bool onlyDifferentiable) : model(model), onlyDifferentiable(onlyDifferentiable) {}
 
   void visit(const Expr &expr) {
@@ -197,7 +204,7 @@ public:
     }
     case Expr::Expr_Call: {
       const auto &call = llvm::cast<CallExpr>(expr);
-      if (onlyDifferentiable && call.builtin == Builtin::Argmax)
+      if (onlyDifferentiable && passesNoGradient(call.builtin))
         return;
       for (unsigned index : call.paramIndices)
         params.insert(index);
@@ -343,6 +350,8 @@ public:
       case Builtin::Softmax:
       case Builtin::LogSoftmax:
       case Builtin::Argmax:
+      case Builtin::Argmin:
+      case Builtin::Take:
         if (batched && call.axis && *call.axis == 0) {
           why = callee + " over axis 0, the batch axis N, mixes the examples";
           return &expr;
@@ -456,9 +465,9 @@ LogicalResult ModelChecker::finish() {
       }
       if (!differentiable.params.contains(i)) {
         diags.error(param.loc, "parameter '" + param.name +
-                                   "' reaches the loss only through argmax or a "
-                                   "comparison, which have no gradient: training "
-                                   "would never change it");
+                                   "' reaches the loss only through argmax, argmin, "
+                                   "stop_gradient or a comparison, which pass no "
+                                   "gradient: training would never change it");
         return failure();
       }
     }

@@ -181,9 +181,16 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
     call.type = x;
     return success();
 
+  case Builtin::StopGradient:
+    if (failed(needF32(*bound[0])))
+      return failure();
+    call.type = x;
+    return success();
+
   case Builtin::Softmax:
   case Builtin::LogSoftmax:
-  case Builtin::Argmax: {
+  case Builtin::Argmax:
+  case Builtin::Argmin: {
     if (failed(needF32(*bound[0])))
       return failure();
     if (x.isScalar()) {
@@ -194,7 +201,7 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
       return failure();
     }
     call.axis = axis ? axis : defaultAxis(spec, x);
-    if (spec.builtin != Builtin::Argmax) {
+    if (spec.builtin != Builtin::Argmax && spec.builtin != Builtin::Argmin) {
       call.type = x;
       return success();
     }
@@ -229,6 +236,13 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
     return success();
   }
 
+  case Builtin::OneHot:
+    return checkOneHot(call, *bound[0], *bound[1]);
+  case Builtin::Take:
+    if (failed(needF32(*bound[0])))
+      return failure();
+    return checkTake(call, *bound[0], *bound[1], axis ? axis : defaultAxis(spec, x));
+
   case Builtin::CrossEntropy: {
     const TensorType &labels = bound[1]->getType();
     if (x.dtype != DType::F32 || x.getRank() != 2 || labels.dtype != DType::I32 || labels.getRank() != 1 ||
@@ -261,4 +275,52 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
   }
   diags.error(call.getLoc(), "internal error: unhandled builtin " + callee);
   return failure();
+}
+
+/// one_hot(index i32[...], classes) -> f32[..., classes]: the class axis is
+/// appended last, as in torch.nn.functional.one_hot and tf.one_hot.
+LogicalResult ModelChecker::checkOneHot(CallExpr &call, const Expr &index, const Expr &classes) {
+  const TensorType &type = index.getType();
+  if (type.dtype != DType::I32) {
+    diags.error(index.getLoc(), "one_hot expects an i32 index (class numbers), got " + type.str());
+    return failure();
+  }
+  int64_t count = 0;
+  if (failed(evalPosInt(classes, "'classes' of one_hot", count)))
+    return failure();
+  std::vector<int64_t> dims = type.dims;
+  dims.push_back(count);
+  TensorType result(DType::F32, std::move(dims));
+  std::string tooLarge;
+  if (result.getRank() > kMaxRank)
+    tooLarge = "more than " + std::to_string(kMaxRank) + " dimensions";
+  else if (result.getStaticElementCount() < 0)
+    tooLarge = "more than 2^40 elements";
+  if (!tooLarge.empty()) {
+    diags.error(call.getLoc(),
+                "one_hot of " + type.str() + " with " + std::to_string(count) + " classes would have " + tooLarge);
+    return failure();
+  }
+  call.type = std::move(result);
+  return success();
+}
+
+/// take(x, index, axis): the entry of `x` that `index` names along `axis`,
+/// for every position of the other axes; `index` has the shape of `x`
+/// without `axis` (numpy.take_along_axis with that axis dropped).
+LogicalResult ModelChecker::checkTake(CallExpr &call, const Expr &x, const Expr &index, std::optional<int64_t> axis) {
+  const TensorType &xType = x.getType(), &indexType = index.getType();
+  if (xType.isScalar() || !axis) {
+    diags.error(x.getLoc(), "take needs a tensor of rank 1 or more, got " + xType.str());
+    return failure();
+  }
+  call.axis = axis;
+  TensorType expected(DType::I32, shape::reduceShape(xType.dims, axis));
+  if (indexType != expected) {
+    diags.error(index.getLoc(), "take along axis " + llvm::Twine(*axis) + " of " + xType.str() +
+                                    " needs an index of type " + expected.str() + ", got " + indexType.str());
+    return failure();
+  }
+  call.type = TensorType(DType::F32, expected.dims);
+  return success();
 }

@@ -180,6 +180,8 @@ private:
   LogicalResult bindArguments(CallExpr &call, const FunctionSpec &spec, std::vector<Expr *> &bound);
   LogicalResult evalAxis(const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound, std::optional<int64_t> &axis);
   LogicalResult checkFunction(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
+  LogicalResult checkOneHot(CallExpr &call, const Expr &index, const Expr &classes);
+  LogicalResult checkTake(CallExpr &call, const Expr &x, const Expr &index, std::optional<int64_t> axis);
 
   // Layer calls (SemaLayer.cpp).
   LogicalResult checkLayer(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);

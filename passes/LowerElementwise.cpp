@@ -7,7 +7,8 @@
 // The elementwise family of kiln-lower-to-linalg (see Passes.td): unary and
 // binary arithmetic, comparisons, constants and dropout, each one
 // `linalg.generic` with NumPy broadcasting (buildElementwise) that
-// elementwise fusion can merge with its neighbours.
+// elementwise fusion can merge with its neighbours; stop_gradient becomes
+// its operand.
 //
 //===----------------------------------------------------------------------===//
 
@@ -216,6 +217,16 @@ struct DropoutLowering : OpRewritePattern<kiln::DropoutOp> {
   }
 };
 
+/// stop_gradient has done its work once kiln-autodiff has run: its value is
+/// its operand's.
+struct StopGradientLowering : OpRewritePattern<kiln::StopGradientOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(kiln::StopGradientOp op, PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, op.getInput());
+    return success();
+  }
+};
+
 } // namespace
 
 void kiln::populateLowerElementwisePatterns(RewritePatternSet &patterns) {
@@ -227,5 +238,5 @@ void kiln::populateLowerElementwisePatterns(RewritePatternSet &patterns) {
                BinaryLowering<kiln::MulOp, arith::MulFOp>, BinaryLowering<kiln::DivOp, arith::DivFOp>,
                BinaryLowering<kiln::PowOp, math::PowFOp>, BinaryLowering<kiln::MaximumOp, arith::MaximumFOp>,
                BinaryLowering<kiln::MinimumOp, arith::MinimumFOp>>(context);
-  patterns.add<CompareLowering, ConstantLowering, DropoutLowering>(context);
+  patterns.add<CompareLowering, ConstantLowering, DropoutLowering, StopGradientLowering>(context);
 }

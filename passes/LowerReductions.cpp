@@ -5,12 +5,13 @@
 //===----------------------------------------------------------------------===//
 //
 // The reduction family of kiln-lower-to-linalg (see Passes.td): sum, mean,
-// max and min over an axis or all, argmax, softmax and log-softmax, and the
-// losses, as `linalg.generic` reductions.
+// max and min over an axis or all, argmax and argmin, take, softmax and
+// log-softmax, and the losses, as `linalg.generic` reductions.
 //
 // Numerical conventions (checked against PyTorch by the tests): softmax and
-// the cross-entropy subtract the row maximum before `exp`; argmax returns the
-// first maximal index; binary cross-entropy clamps p to [1e-7, 1 - 1e-7] as
+// the cross-entropy subtract the row maximum before `exp`; argmax (argmin)
+// returns the first maximal (minimal) index; take gives NaN for an index out
+// of range; binary cross-entropy clamps p to [1e-7, 1 - 1e-7] as
 // Keras does; user-visible sums and means accumulate in f64
 // (accurateSumOver).
 //
@@ -72,9 +73,11 @@ Value ReductionLowering<kiln::ReduceMinOp>::reduce(OpBuilder &b, Location loc, V
                         });
 }
 
-struct ArgmaxLowering : OpRewritePattern<kiln::ArgmaxOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(kiln::ArgmaxOp op, PatternRewriter &rewriter) const override {
+/// argmax (`isMax`) and argmin: one pass along the axis keeping the extreme
+/// value and its index.
+template <typename KilnOp, bool isMax> struct ArgExtremeLowering : OpRewritePattern<KilnOp> {
+  using OpRewritePattern<KilnOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
     Value input = op.getInput();
@@ -82,8 +85,9 @@ struct ArgmaxLowering : OpRewritePattern<kiln::ArgmaxOp> {
     int64_t axis = op.getAxis(), rank = inputType.getRank();
     Type element = inputType.getElementType();
     SmallVector<Value> sizes = keptDynamicSizes(rewriter, loc, input, {axis});
-    Value maxInit = filledTensor(rewriter, loc, dropDims(inputType, {axis}), sizes,
-                                 floatConstant(rewriter, loc, element, -std::numeric_limits<double>::infinity()));
+    double worst = isMax ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    Value extremeInit =
+        filledTensor(rewriter, loc, dropDims(inputType, {axis}), sizes, floatConstant(rewriter, loc, element, worst));
     RankedTensorType indexType = op.getType();
     Value indexInit =
         filledTensor(rewriter, loc, indexType, sizes,
@@ -93,17 +97,50 @@ struct ArgmaxLowering : OpRewritePattern<kiln::ArgmaxOp> {
     AffineMap reducedMap = mapDroppingDim(context, rank, axis);
     SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, context), reducedMap, reducedMap};
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{maxInit.getType(), indexType}, ValueRange{input}, ValueRange{maxInit, indexInit}, maps,
-        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+        rewriter, loc, TypeRange{extremeInit.getType(), indexType}, ValueRange{input},
+        ValueRange{extremeInit, indexInit}, maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
           Value index =
               arith::IndexCastOp::create(b, l, indexType.getElementType(), linalg::IndexOp::create(b, l, axis));
-          // Strictly greater: the first maximal element wins, as in PyTorch and NumPy.
-          Value greater = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, args[0], args[1]);
-          Value newMax = arith::SelectOp::create(b, l, greater, args[0], args[1]);
-          Value newIndex = arith::SelectOp::create(b, l, greater, index, args[2]);
-          linalg::YieldOp::create(b, l, ValueRange{newMax, newIndex});
+          // Strictly better: the first extreme element wins, as in PyTorch and NumPy.
+          Value better = arith::CmpFOp::create(b, l, isMax ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
+                                               args[0], args[1]);
+          Value newExtreme = arith::SelectOp::create(b, l, better, args[0], args[1]);
+          Value newIndex = arith::SelectOp::create(b, l, better, index, args[2]);
+          linalg::YieldOp::create(b, l, ValueRange{newExtreme, newIndex});
         });
     rewriter.replaceOp(op, generic.getResult(1));
+    return success();
+  }
+};
+
+/// take: a pass along the axis that keeps the element whose position equals
+/// the index. Comparing positions (rather than loading at the index) reads
+/// nothing out of bounds: an index out of range keeps the initial NaN.
+struct TakeLowering : OpRewritePattern<kiln::TakeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(kiln::TakeOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    Value input = op.getInput(), indices = op.getIndices();
+    RankedTensorType inputType = tensorTypeOf(input);
+    int64_t axis = op.getAxis(), rank = inputType.getRank();
+    Type element = inputType.getElementType();
+    Type indexElement = tensorTypeOf(indices).getElementType();
+    SmallVector<Value> sizes = keptDynamicSizes(rewriter, loc, input, {axis});
+    Value init = filledTensor(rewriter, loc, op.getType(), sizes,
+                              floatConstant(rewriter, loc, element, std::numeric_limits<double>::quiet_NaN()));
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    iterators[axis] = utils::IteratorType::reduction;
+    AffineMap reducedMap = mapDroppingDim(context, rank, axis);
+    SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, context), reducedMap, reducedMap};
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{op.getType()}, ValueRange{input, indices}, ValueRange{init}, maps, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value position = arith::IndexCastOp::create(b, l, indexElement, linalg::IndexOp::create(b, l, axis));
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, position, args[1]);
+          linalg::YieldOp::create(b, l, ValueRange{arith::SelectOp::create(b, l, hit, args[0], args[2]).getResult()});
+        });
+    rewriter.replaceOp(op, generic.getResults());
     return success();
   }
 };
@@ -234,7 +271,8 @@ struct MseLowering : OpRewritePattern<kiln::MseOp> {
 
 void kiln::populateLowerReductionPatterns(RewritePatternSet &patterns) {
   patterns.add<ReductionLowering<kiln::ReduceSumOp>, ReductionLowering<kiln::ReduceMeanOp>,
-               ReductionLowering<kiln::ReduceMaxOp>, ReductionLowering<kiln::ReduceMinOp>, ArgmaxLowering,
-               SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>, CrossEntropyLowering,
-               BinaryCrossEntropyLowering, MseLowering>(patterns.getContext());
+               ReductionLowering<kiln::ReduceMaxOp>, ReductionLowering<kiln::ReduceMinOp>,
+               ArgExtremeLowering<kiln::ArgmaxOp, /*isMax=*/true>, ArgExtremeLowering<kiln::ArgminOp, /*isMax=*/false>,
+               TakeLowering, SoftmaxLowering<kiln::SoftmaxOp, false>, SoftmaxLowering<kiln::LogSoftmaxOp, true>,
+               CrossEntropyLowering, BinaryCrossEntropyLowering, MseLowering>(patterns.getContext());
 }

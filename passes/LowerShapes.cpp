@@ -181,7 +181,12 @@ struct OneHotLowering : OpRewritePattern<kiln::OneHotOp> {
         exprs.push_back(getAffineDimExpr(i, context));
     SmallVector<AffineMap> maps = {AffineMap::get(rank, 0, exprs, context),
                                    AffineMap::getMultiDimIdentityMap(rank, context)};
-    SmallVector<Value> sizes = dynamicSizesFrom(rewriter, loc, type, op.getLike(), [](int64_t i) { return i; });
+    // The `?` sizes from `like`, or else from the indices (the class
+    // dimension is then static, as the verifier checks).
+    SmallVector<Value> sizes =
+        op.getLike()
+            ? dynamicSizesFrom(rewriter, loc, type, op.getLike(), [](int64_t i) { return i; })
+            : dynamicSizesFrom(rewriter, loc, type, op.getIndices(), [&](int64_t i) { return i < axis ? i : i - 1; });
     Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType(), sizes);
     Type element = type.getElementType();
     auto generic = linalg::GenericOp::create(

@@ -25,7 +25,8 @@ def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
 
     1. activity analysis: an op is active if it depends on a parameter and
        the loss depends on it; non-differentiable ops (`NonDifferentiable`:
-       comparisons, argmax, constants) and non-float operands stop it;
+       comparisons, argmax, argmin, stop_gradient, constants) and non-float
+       operands stop it;
     2. the loss is seeded with a rank-0 1.0 and the block is walked in
        reverse; each active op's rule turns its result cotangents into
        operand cotangents; a value used more than once gets its

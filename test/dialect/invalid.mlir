@@ -322,6 +322,51 @@ func.func @reduce_all(%x: tensor<?x10xf32>) {
 
 // -----
 
+// kiln.argmin: the axis is in range.
+func.func @argmin_axis(%x: tensor<?x10xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2 (expected [0, 2))}}
+  %0 = kiln.argmin %x axis = 2 : tensor<?x10xf32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+// kiln.argmin: the result drops the axis.
+func.func @argmin_result(%x: tensor<?x10xf32>) {
+  // expected-error @+1 {{result type 'tensor<10xi32>' does not match the expected type 'tensor<?xi32>'}}
+  %0 = "kiln.argmin"(%x) <{axis = 1 : i64}> : (tensor<?x10xf32>) -> tensor<10xi32>
+  return
+}
+
+// -----
+
+// kiln.take: the axis is in range.
+func.func @take_axis(%x: tensor<?x10xf32>, %t: tensor<?xi32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2 (expected [0, 2))}}
+  %0 = "kiln.take"(%x, %t) <{axis = 2 : i64}> : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+// kiln.take: the indices have the input's shape without the axis.
+func.func @take_indices(%x: tensor<?x10xf32>, %t: tensor<5xi32>) {
+  // expected-error @+1 {{indices 'tensor<5xi32>' must have the shape of 'tensor<?x10xf32>' without dimension 0}}
+  %0 = "kiln.take"(%x, %t) <{axis = 0 : i64}> : (tensor<?x10xf32>, tensor<5xi32>) -> tensor<10xf32>
+  return
+}
+
+// -----
+
+// kiln.take: the result has the input's shape without the axis.
+func.func @take_result(%x: tensor<?x10xf32>, %t: tensor<?xi32>) {
+  // expected-error @+1 {{result type 'tensor<10xf32>' does not match the expected type 'tensor<?xf32>'}}
+  %0 = "kiln.take"(%x, %t) <{axis = 1 : i64}> : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<10xf32>
+  return
+}
+
+// -----
+
 // kiln.argmax: the axis is in range.
 func.func @argmax_axis(%x: tensor<?x10xf32>) {
   // expected-error @+1 {{axis -1 is out of range for rank 2 (expected [0, 2))}}
@@ -631,6 +676,15 @@ func.func @gradient_op_7(%a: tensor<?x10xf32>) {
 func.func @gradient_op_8(%a: tensor<?x10xf32>) {
   // expected-error @+1 {{result type 'tensor<1xf32>' does not match the expected type 'tensor<f32>'}}
   %0 = kiln.element_count %a dims = [0] : tensor<?x10xf32> -> tensor<1xf32>
+  return
+}
+
+// -----
+
+// kiln.onehot: without `like`, the class dimension is static.
+func.func @onehot_no_like(%t: tensor<?xi32>) {
+  // expected-error @+1 {{result type 'tensor<?x?xf32>' needs a static dimension 1 (the classes) when there is no 'like'}}
+  %0 = kiln.onehot %t axis = 1 : tensor<?xi32> -> tensor<?x?xf32>
   return
 }
 

@@ -130,12 +130,27 @@ func.func @shapes_and_reductions(%x: tensor<?x24x24x32xf32>, %y: tensor<?x10xf32
   %5 = kiln.reduce_min %y : tensor<?x10xf32> -> tensor<f32>
   // CHECK: kiln.argmax %{{.*}} axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
   %6 = kiln.argmax %y axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
+  // CHECK: kiln.argmin %{{.*}} axis = 0 : tensor<?x10xf32> -> tensor<10xi32>
+  %10 = kiln.argmin %y axis = 0 : tensor<?x10xf32> -> tensor<10xi32>
   // CHECK: kiln.softmax %{{.*}} axis = 1 : tensor<?x10xf32>
   %7 = kiln.softmax %y axis = 1 : tensor<?x10xf32>
   // CHECK: kiln.log_softmax %{{.*}} axis = 1 : tensor<?x10xf32>
   %8 = kiln.log_softmax %y axis = 1 : tensor<?x10xf32>
   // CHECK: kiln.dropout %{{.*}} rate = 5.000000e-01 : tensor<?x10xf32>
   %9 = kiln.dropout %y rate = 0.5 : tensor<?x10xf32>
+  return
+}
+
+// The language's selection ops: stop_gradient, take, and onehot without
+// `like` (one_hot).
+// CHECK-LABEL: func.func @selection
+func.func @selection(%q: tensor<?x4xf32>, %action: tensor<?xi32>) {
+  // CHECK: kiln.stop_gradient %{{.*}} : tensor<?x4xf32>
+  %0 = kiln.stop_gradient %q : tensor<?x4xf32>
+  // CHECK: kiln.take %{{.*}}, %{{.*}} axis = 1 : tensor<?x4xf32>, tensor<?xi32> -> tensor<?xf32>
+  %1 = kiln.take %q, %action axis = 1 : tensor<?x4xf32>, tensor<?xi32> -> tensor<?xf32>
+  // CHECK: kiln.onehot %{{.*}} axis = 1 : tensor<?xi32> -> tensor<?x4xf32>
+  %2 = kiln.onehot %action axis = 1 : tensor<?xi32> -> tensor<?x4xf32>
   return
 }
 

@@ -164,10 +164,13 @@ model EveryOp {
   output idx = argmax(b)
   output hit = argmax(b) == label
   output neg = label != -1
+  output worst = argmin(b)
+  output sel = take(b, label) + sum(c * one_hot(label, 6), axis = 1) + stop_gradient(a) @ v
   loss cross_entropy(b, label) + mse(c, a) + binary_cross_entropy(sigmoid(a), softmax(c, axis = 0)) + sum(v ** 2) + sum(m)
   optimizer adam()
   metric acc = mean(argmax(b) == label)
   metric whole = mean(b) + max(b) + min(b)    # over the batch too: a metric, not an output
+  metric columns = sum(take(b, argmax(b, axis = 0), axis = 0)) - sum(take(b, argmin(b, axis = 0), axis = 0))
 }
 """
 
@@ -208,6 +211,9 @@ def every_op(kiln_run, root, workdir):
     check("EveryOp argmax", got["idx"], b.argmax(1))
     check("EveryOp argmax == label", got["hit"], (b.argmax(1) == L).double())
     check("EveryOp i32 literal", got["neg"], (L != -1).double())
+    check("EveryOp argmin", got["worst"], b.argmin(1))
+    check("EveryOp take, one_hot, stop_gradient", got["sel"],
+          b.gather(1, L[:, None])[:, 0] + (c_ * F.one_hot(L, 6)).sum(1) + a.detach() @ V)
     got = run_kiln(kiln_run, src, "EveryOp", "loss", params + [image, x, label], workdir)
     p = torch.sigmoid(a).clamp(1e-7, 1 - 1e-7)
     target = F.softmax(c_, dim=0)
@@ -216,6 +222,8 @@ def every_op(kiln_run, root, workdir):
     check("EveryOp loss", got["loss"], want)
     check("EveryOp accuracy", got["acc"], (b.argmax(1) == L).double().mean())
     check("EveryOp whole-batch reductions", got["whole"], b.mean() + b.max() + b.min())
+    check("EveryOp take along the batch axis", got["columns"],
+          b.gather(0, b.argmax(0)[None, :]).sum() - b.gather(0, b.argmin(0)[None, :]).sum())
 
 
 def main():

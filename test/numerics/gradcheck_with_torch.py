@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Compares Kiln's generated gradients (`<Model>_grad`) with PyTorch autograd.
 
-For every example model, the EveryOp model of compare_with_torch.py and a
-model covering the remaining differentiable ops and variants (EveryGrad),
+For every example model, the EveryOp model of compare_with_torch.py, a
+model covering the remaining differentiable ops and variants (EveryGrad)
+and one of the selection builtins and stop_gradient (Selection),
 draws random weights and a batch, runs `kiln-run --function grad` (the JIT,
 float32) and differentiates the same model in PyTorch (float64), then checks
 the loss and every parameter's gradient with the norm-wise relative error
@@ -205,6 +206,57 @@ def every_grad(root):
     gradcheck("EveryGrad", src, "EveryGrad", names, params, [x, y, image], loss)
 
 
+# Selecting one entry per row and stopping a gradient, as Q-learning and
+# policy gradients write them: a TD target through stop_gradient (its max
+# gets no gradient), Q(s, a) by take, log pi(a | s) by one_hot, min along an
+# axis over a tie (x's columns 1 and 3 are equal and so are v's entries
+# 1 and 3; the first minimum takes the gradient, as torch.min(dim)), and
+# take along axis 0 of argmin's rows.
+SELECTION = """
+model Selection {
+  input x: f32[N, 5]
+  input action: i32[N]
+  input reward: f32[N]
+  param w: f32[5, 4] = glorot_uniform
+  param v: f32[5] = ones
+  q = x @ w
+  target = reward + 0.9 * stop_gradient(max(q, axis = 1))
+  chosen = take(q, action)
+  picked = sum(log_softmax(q) * one_hot(action, 4), axis = 1)
+  tied = min(x * v, axis = 1)
+  lowest = take(w, argmin(w, axis = 0), axis = 0)
+  loss mean((chosen - target) ** 2) - mean(picked) + mean(tied) + sum(lowest)
+  optimizer sgd()
+  metric worst = mean(argmin(q) == action)
+  output q
+}
+"""
+
+
+def selection(root):
+    src = os.path.join(WORKDIR, "selection.kiln")
+    with open(src, "w") as f:
+        f.write(SELECTION)
+    n = 6
+    x, reward = randn(n, 5), randn(n)
+    x[:, 1] = -3 - np.abs(x[:, 1])  # columns 1 and 3: equal, and each row's minimum
+    x[:, 3] = x[:, 1]
+    v = np.array([0.5, 1.0, 0.5, 1.0, 0.5], dtype=np.float32)
+    action = rng.integers(0, 4, size=n).astype(np.int32)
+
+    def loss(W, V):
+        X, A = const(x), const(action).long()
+        q = X @ W
+        target = const(reward) + 0.9 * q.max(1).values.detach()
+        chosen = q.gather(1, A[:, None])[:, 0]
+        picked = (F.log_softmax(q, dim=1) * F.one_hot(A, 4)).sum(1)
+        tied = (X * V).min(1).values
+        lowest = W.gather(0, W.argmin(0)[None, :])[0]
+        return ((chosen - target) ** 2).mean() - picked.mean() + tied.mean() + lowest.sum()
+
+    gradcheck("Selection", src, "Selection", ["w", "v"], [randn(5, 4, scale=0.5), v], [x, action, reward], loss)
+
+
 def main():
     global KILN_RUN, WORKDIR
     KILN_RUN, root, WORKDIR = sys.argv[1:4]
@@ -213,6 +265,7 @@ def main():
     linear_models(root)
     every_op(root)
     every_grad(root)
+    selection(root)
     fashion_cnn(root)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)

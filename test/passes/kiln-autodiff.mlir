@@ -113,3 +113,43 @@ module @Families attributes {kiln.model} {
   // CHECK-NOT: kiln.conv2d_grad_input
   // CHECK: return
 }
+
+// -----
+
+// stop_gradient: no cotangent flows through it, so the parameter it guards
+// gets only what reaches it directly (the take); take scatters its
+// cotangent back with a onehot of the indices shaped like its input, and
+// min along an axis uses argmin for its first minimum.
+module @Selection attributes {kiln.model} {
+  kiln.param @q : tensor<3x4xf32> init = glorot_uniform
+  func.func @Selection_loss(%q: tensor<3x4xf32> {kiln.param = @q}, %a: tensor<3xi32> {kiln.input = "a"})
+      -> (tensor<f32> {kiln.output = "loss"}) {
+    %0 = kiln.take %q, %a axis = 1 : tensor<3x4xf32>, tensor<3xi32> -> tensor<3xf32>
+    %1 = kiln.reduce_min %q axis = 1 : tensor<3x4xf32> -> tensor<3xf32>
+    %2 = kiln.stop_gradient %1 : tensor<3xf32>
+    %3 = kiln.mul %0, %2 : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+    %4 = kiln.reduce_sum %3 : tensor<3xf32> -> tensor<f32>
+    return %4 : tensor<f32>
+  }
+  // CHECK-LABEL: func.func @Selection_grad
+  // CHECK: kiln.stop_gradient
+  // CHECK: kiln.onehot %{{.*}} axis = 1 like %{{.*}} : tensor<3xi32>, tensor<3x4xf32> -> tensor<3x4xf32>
+  // CHECK-NOT: kiln.argmin
+  // CHECK: return
+}
+
+// -----
+
+// min along an axis: the cotangent goes to the first minimum (argmin).
+module @MinAxis attributes {kiln.model} {
+  kiln.param @q : tensor<3x4xf32> init = glorot_uniform
+  func.func @MinAxis_loss(%q: tensor<3x4xf32> {kiln.param = @q}) -> (tensor<f32> {kiln.output = "loss"}) {
+    %0 = kiln.reduce_min %q axis = 1 : tensor<3x4xf32> -> tensor<3xf32>
+    %1 = kiln.reduce_sum %0 : tensor<3xf32> -> tensor<f32>
+    return %1 : tensor<f32>
+  }
+  // CHECK-LABEL: func.func @MinAxis_grad
+  // CHECK: kiln.argmin %{{.*}} axis = 1 : tensor<3x4xf32> -> tensor<3xi32>
+  // CHECK: kiln.onehot %{{.*}} axis = 1 like %{{.*}} : tensor<3xi32>, tensor<3x4xf32> -> tensor<3x4xf32>
+  // CHECK: return
+}

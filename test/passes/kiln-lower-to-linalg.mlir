@@ -519,6 +519,67 @@ func.func @argmax(%x: tensor<?x10xf32>) -> tensor<?xi32> {
 
 // -----
 
+// argmin: argmax's generic with a running minimum from +inf and a strictly
+// smaller element (olt) replacing it, so the first minimal index wins.
+
+// CHECK-LABEL: func.func @argmin
+// CHECK:         %[[INF:.*]] = arith.constant 0x7F800000 : f32
+// CHECK:         linalg.fill ins(%[[INF]] : f32)
+// CHECK:         %[[R:.*]]:2 = linalg.generic
+// CHECK:           %[[LT:.*]] = arith.cmpf olt, %{{.*}}, %{{.*}} : f32
+// CHECK:           arith.select %[[LT]]
+// CHECK:         return %[[R]]#1 : tensor<?xi32>
+func.func @argmin(%x: tensor<?x10xf32>) -> tensor<?xi32> {
+  %0 = kiln.argmin %x axis = 1 : tensor<?x10xf32> -> tensor<?xi32>
+  return %0 : tensor<?xi32>
+}
+
+// -----
+
+// take along axis 1: a reduction over the row from NaN that keeps the
+// element whose position equals the row's index (nothing is loaded at the
+// index, so one out of range reads nothing and leaves NaN).
+
+// CHECK-DAG:   #[[$ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG:   #[[$ROW:.*]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @take
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x4xf32>, %[[T:.*]]: tensor<?xi32>)
+// CHECK:         %[[NAN:.*]] = arith.constant 0x7FC00000 : f32
+// CHECK:         %[[INIT:.*]] = linalg.fill ins(%[[NAN]] : f32)
+// CHECK:         %[[R:.*]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]], #[[$ROW]]], iterator_types = ["parallel", "reduction"]}
+// CHECK-SAME:      ins(%[[X]], %[[T]] : tensor<?x4xf32>, tensor<?xi32>) outs(%[[INIT]] : tensor<?xf32>)
+// CHECK:         ^bb0(%[[IN:.*]]: f32, %[[IDX:.*]]: i32, %[[ACC:.*]]: f32):
+// CHECK:           %[[I:.*]] = linalg.index 1 : index
+// CHECK:           %[[I32:.*]] = arith.index_cast %[[I]] : index to i32
+// CHECK:           %[[HIT:.*]] = arith.cmpi eq, %[[I32]], %[[IDX]] : i32
+// CHECK:           %[[SEL:.*]] = arith.select %[[HIT]], %[[IN]], %[[ACC]] : f32
+// CHECK:           linalg.yield %[[SEL]] : f32
+// CHECK:         return %[[R]] : tensor<?xf32>
+func.func @take(%x: tensor<?x4xf32>, %t: tensor<?xi32>) -> tensor<?xf32> {
+  %0 = kiln.take %x, %t axis = 1 : tensor<?x4xf32>, tensor<?xi32> -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+
+// -----
+
+// stop_gradient is its operand once autodiff has run; onehot without `like`
+// takes the batch size from the indices.
+
+// CHECK-LABEL: func.func @stop_gradient_and_one_hot
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x4xf32>, %[[T:.*]]: tensor<?xi32>)
+// CHECK:         %[[N:.*]] = tensor.dim %[[T]], %{{.*}} : tensor<?xi32>
+// CHECK:         %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x4xf32>
+// CHECK:         %[[H:.*]] = linalg.generic
+// CHECK-SAME:      ins(%[[T]] : tensor<?xi32>) outs(%[[E]] : tensor<?x4xf32>)
+// CHECK:         return %[[X]], %[[H]] : tensor<?x4xf32>, tensor<?x4xf32>
+func.func @stop_gradient_and_one_hot(%x: tensor<?x4xf32>, %t: tensor<?xi32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  %0 = kiln.stop_gradient %x : tensor<?x4xf32>
+  %1 = kiln.onehot %t axis = 1 : tensor<?xi32> -> tensor<?x4xf32>
+  return %0, %1 : tensor<?x4xf32>, tensor<?x4xf32>
+}
+
+// -----
+
 // softmax along axis 1: the row maximum (from -inf) is subtracted first,
 // then exp, a row sum, and a division of each exp by its row's sum (the
 // reduced tensors are read back with (d0, d1) -> (d0)).

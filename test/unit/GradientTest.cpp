@@ -326,6 +326,17 @@ const OpCase kCases[] = {
     shaped("reduce_max_all", "reduce_max", {3, 4}, "", {}),
     shaped("reduce_min_axis", "reduce_min", {3, 4}, "axis = 0", {4}),
     shaped("reduce_min_all", "reduce_min", {3, 4}, "", {}),
+    // take along either axis; the i32 indices (1, 4, 2, 0) get no gradient.
+    {"take_axis1",
+     {{{4, 5}}},
+     {4},
+     "%y = kiln.take %x0, %t axis = 1 : tensor<4x5xf64>, tensor<4xi32> -> tensor<4xf64>",
+     {4}},
+    {"take_axis0",
+     {{{5, 4}}},
+     {4},
+     "%y = kiln.take %x0, %t axis = 0 : tensor<5x4xf64>, tensor<4xi32> -> tensor<4xf64>",
+     {4}},
     {"softmax", {{{3, 4}}}, {3, 4}, "%y = kiln.softmax %x0 axis = 1 : tensor<3x4xf64>"},
     {"log_softmax", {{{3, 4}}}, {3, 4}, "%y = kiln.log_softmax %x0 axis = 0 : tensor<3x4xf64>"},
     // Losses.

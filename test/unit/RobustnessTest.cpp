@@ -76,14 +76,16 @@ TEST(RobustnessTest, ByteMutations) {
 }
 
 TEST(RobustnessTest, TokenSoup) {
-  const char *const pieces[] = {
-      "model",  "M",     "{",      "}",       "input", "param", "loss",   "optimizer", "metric",
-      "output", "x",     "y",      "N",       "f32",   "i32",   "[",      "]",         "(",
-      ")",      ",",     ":",      "=",       "==",    "<",     "+",      "-",         "*",
-      "**",     "/",     "@",      "|>",      "1",     "0",     "2.5",    "1e-4",      "99999999999",
-      "relu",   "dense", "conv2d", "flatten", "sum",   "max",   "argmax", "softmax",   "axis",
-      "sgd",    "adam",  "lr",     "zeros",   "\n",    "#c\n",  "\0",     "\xff",      "cross_entropy",
-      "mean",   "true"};
+  const char *const pieces[] = {"model",  "M",         "{",      "}",       "input",  "param",
+                                "loss",   "optimizer", "metric", "output",  "x",      "y",
+                                "N",      "f32",       "i32",    "[",       "]",      "(",
+                                ")",      ",",         ":",      "=",       "==",     "<",
+                                "+",      "-",         "*",      "**",      "/",      "@",
+                                "|>",     "1",         "0",      "2.5",     "1e-4",   "99999999999",
+                                "relu",   "dense",     "conv2d", "flatten", "sum",    "max",
+                                "argmax", "softmax",   "axis",   "sgd",     "adam",   "lr",
+                                "zeros",  "\n",        "#c\n",   "\0",      "\xff",   "cross_entropy",
+                                "mean",   "true",      "take",   "one_hot", "argmin", "stop_gradient"};
   const size_t numPieces = sizeof(pieces) / sizeof(pieces[0]);
   std::mt19937 rng(99);
   for (int round = 0; round < 3000; ++round) {
