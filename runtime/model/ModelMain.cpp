@@ -368,6 +368,8 @@ int runCommand(int argc, char **argv) {
   trainCommand->add_option("--seed", train.seed, "Seed of initialization and shuffling (default 0)");
   trainCommand->add_option("--save", train.save, "Write the weights and optimizer state here after every epoch");
   trainCommand->add_option("--resume", train.resume, "Start from this checkpoint (weights, optimizer state, step)");
+  trainCommand->add_option("--weights", train.weights,
+                           "Start from these parameters (safetensors), with fresh optimizer state at step 0");
   trainCommand->add_option("--columns", train.columns, "CSV data: input=col1,col2,... (repeat per input)");
   trainCommand->add_option("--limit", train.limit, "Use only the first N training examples");
   trainCommand->add_flag("--quiet", train.quiet, "No progress bar, one line per epoch");

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 //   MODEL train --data PATH --epochs E --batch B [--lr X] [--seed S]
-//               [--save W.safetensors] [--resume W.safetensors] [--test-data PATH]
+//               [--save W.safetensors] [--resume W.safetensors | --weights W.safetensors]
+//               [--test-data PATH] [--mpi-timeout S]
 //   MODEL eval  --data PATH --weights W.safetensors
 //
 // Data (docs/artifacts.md): a directory in the Fashion-MNIST layout
@@ -382,6 +383,8 @@ int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOpt
     fail("--epochs and --batch must be at least 1");
   if (options.lr && !(std::isfinite(*options.lr) && *options.lr > 0))
     fail("--lr must be a positive number, not " + std::to_string(*options.lr));
+  if (!options.resume.empty() && !options.weights.empty())
+    fail("give --resume (parameters, optimizer state and step) or --weights (parameters only), not both");
   if (options.limit && *options.limit < 1)
     fail("--limit must be at least 1 (it is the number of training examples to use)");
   // Rank 0 reads the checkpoint, prints, evaluates and saves.
@@ -415,10 +418,12 @@ int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   if (!test.inputs.empty())
     checkLabels(test, inputs, options.testData.empty() ? options.data : options.testData);
 
-  // Parameters and optimizer state: from --resume, else initialized; under
-  // mpirun, rank 0's, which it sends to the others.
+  // Parameters and optimizer state: from --resume, else initialized (the
+  // parameters from --weights if given); under mpirun, rank 0's, which it
+  // sends to the others.
   std::string resume = leader ? options.resume : std::string();
-  std::vector<TensorPtr> params = loadParams(model, resume, options.seed);
+  std::string weights = leader ? options.weights : std::string();
+  std::vector<TensorPtr> params = loadParams(model, resume.empty() ? weights : resume, options.seed);
   const json &slots = trainStep.at("state");
   std::vector<TensorPtr> state = initialOptimizerState(model);
   kiln_checkpoint_t *resumed = nullptr;

@@ -116,6 +116,11 @@ cl::opt<int64_t> trainBatch("batch", cl::desc("Batch size"), cl::init(32), cl::c
 cl::opt<double> trainLr("lr", cl::desc("Learning rate (default: the model's)"), cl::init(-1), cl::cat(trainCategory));
 cl::opt<std::string> trainSave("save", cl::desc("Checkpoint to write after every epoch"), cl::cat(trainCategory));
 cl::opt<std::string> trainResume("resume", cl::desc("Checkpoint to resume from"), cl::cat(trainCategory));
+cl::opt<std::string> trainWeights("weights", cl::desc("Initial parameters (safetensors); fresh optimizer state"),
+                                  cl::cat(trainCategory));
+cl::opt<double> trainMpiTimeout("mpi-timeout",
+                                cl::desc("Under mpirun: seconds a rank waits for the others at a collective"),
+                                cl::init(300), cl::cat(trainCategory));
 cl::opt<int64_t> trainLimit("limit", cl::desc("Use only the first N training examples"), cl::init(0),
                             cl::cat(trainCategory));
 cl::opt<bool> trainQuiet("quiet", cl::desc("No progress bar"), cl::cat(trainCategory));
@@ -193,7 +198,8 @@ void printModelSummary(const kiln::ModelInfo &model, raw_ostream &os) {
   }
   os << "  functions: ";
   const char *separator = "";
-  for (const auto *function : {&model.predict, &model.loss, &model.grad, &model.trainStep}) {
+  for (const auto *function :
+       {&model.predict, &model.loss, &model.grad, &model.gradTraining, &model.trainStep, &model.apply}) {
     if (*function) {
       os << separator << "@" << (*function)->symbol;
       separator = ", ";
@@ -309,7 +315,7 @@ std::unique_ptr<kiln::Jit> compileWithJit(StringRef path) {
 /// code.
 int runTrainCommand(StringRef path) {
   // "" would silently mean "none" (no save, no resume).
-  for (cl::opt<std::string> *option : {&trainData, &trainTestData, &trainSave, &trainResume})
+  for (cl::opt<std::string> *option : {&trainData, &trainTestData, &trainSave, &trainResume, &trainWeights})
     if (option->getNumOccurrences() && option->empty())
       return fail("--" + option->ArgStr + " must not be empty");
   std::unique_ptr<kiln::Jit> jit = compileWithJit(path);
@@ -331,6 +337,8 @@ int runTrainCommand(StringRef path) {
   options.seed = gradcheckSeed;
   options.save = trainSave;
   options.resume = trainResume;
+  options.weights = trainWeights;
+  options.mpiTimeoutSeconds = trainMpiTimeout;
   if (trainLimit.getNumOccurrences())
     options.limit = trainLimit;
   options.quiet = trainQuiet;
