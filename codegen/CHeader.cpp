@@ -296,6 +296,20 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
         count *= dim;
       os << (i ? ", " : "") << count;
     }
+    os << (model.params.empty() ? "0" : "") << "};\n";
+    // The initializers, for a host that sets up parameters itself: linked
+    // with the runtime, kiln_init_param(tensor, kind, value, seed, name)
+    // with these gives the values `train --seed` and kiln::TrainingSession
+    // start from (kind: "zeros" KILN_INIT_ZEROS, "ones" KILN_INIT_ONES,
+    // "glorot_uniform" KILN_INIT_GLOROT_UNIFORM, "constant"
+    // KILN_INIT_CONSTANT with the value).
+    os << "static const char *const " << prefix << "_PARAM_INITS[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << '"' << model.params[i].init << '"';
+    os << (model.params.empty() ? "0" : "") << "};\n";
+    os << "static const float " << prefix << "_PARAM_INIT_VALUES[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << floatLiteral(model.params[i].value);
     os << (model.params.empty() ? "0" : "") << "};\n\n";
     if (gpu) {
       if (model.predict)
@@ -319,7 +333,21 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
       os << "static const float " << prefix << "_STATE_INIT[] = {";
       for (size_t i = 0; i < model.state.size(); ++i)
         os << (i ? ", " : "") << floatLiteral(model.state[i].init);
-      os << (model.state.empty() ? "0" : "") << "};\n\n";
+      os << (model.state.empty() ? "0" : "") << "};\n";
+      // Element counts, so that a host can allocate the state.
+      os << "static const int64_t " << prefix << "_STATE_SIZES[] = {";
+      for (size_t i = 0; i < model.state.size(); ++i) {
+        int64_t count = 1;
+        for (int64_t dim : model.state[i].shape)
+          count *= dim;
+        os << (i ? ", " : "") << count;
+      }
+      os << (model.state.empty() ? "0" : "") << "};\n";
+      // The learning rate the model file gives (the default of train --lr).
+      auto lr = model.hyperParams.find("lr");
+      if (lr != model.hyperParams.end())
+        os << "#define " << prefix << "_LEARNING_RATE " << floatLiteral(lr->second) << "\n";
+      os << "\n";
       if (gpu)
         emitGpuFunction(os, *model.trainStep, /*trainStep=*/true);
       else

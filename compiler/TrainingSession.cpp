@@ -105,7 +105,8 @@ struct TrainingSession::Impl {
   }
 
   /// Integer labels must name a class: out of range, the compiled loss
-  /// would read outside its buffers.
+  /// turns NaN (docs/artifacts.md), and "the loss became NaN" would hide
+  /// which example is wrong.
   llvm::Error checkLabels(const FunctionInfo &function, llvm::ArrayRef<const Tensor *> inputs) const {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorInfo &input = function.inputs[i];
