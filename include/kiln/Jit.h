@@ -14,6 +14,9 @@
 //   std::vector<kiln::Tensor> args = ...;   // the parameters, then the inputs
 //   auto outputs = (*jit)->call("LinearRegression", "predict", args);
 //
+// kiln::TrainingSession (below) trains a model of a Jit step by step on its
+// compiled train_step, owning parameters, optimizer state and step count.
+//
 // Thread-safety: a compiled Jit is immutable; `call` may run concurrently
 // from several threads (each call allocates its own results). Ownership:
 // `call` copies nothing in; results are owned by the returned tensors.
