@@ -109,6 +109,19 @@ std::string floatLiteral(double value) {
   return literal + "f";
 }
 
+/// Emits `static const int64_t <name>[] = {...};`: the element count of each
+/// shape (`{0}` for none: C has no empty arrays).
+void emitSizeTable(std::ostringstream &os, const std::string &name, const std::vector<std::vector<int64_t>> &shapes) {
+  os << "static const int64_t " << name << "[] = {";
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    int64_t count = 1;
+    for (int64_t dim : shapes[i])
+      count *= dim;
+    os << (i ? ", " : "") << count;
+  }
+  os << (shapes.empty() ? "0" : "") << "};\n";
+}
+
 /// C expression for one dimension: `n` for the batch dimension.
 std::string dimExpr(int64_t dim) { return dim == kBatchDim ? "n" : std::to_string(dim); }
 
@@ -289,13 +302,23 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
     for (size_t i = 0; i < model.params.size(); ++i)
       os << (i ? ", " : "") << '"' << model.params[i].name << '"';
     os << (model.params.empty() ? "0" : "") << "};\n";
-    os << "static const int64_t " << prefix << "_PARAM_SIZES[] = {";
-    for (size_t i = 0; i < model.params.size(); ++i) {
-      int64_t count = 1;
-      for (int64_t dim : model.params[i].shape)
-        count *= dim;
-      os << (i ? ", " : "") << count;
-    }
+    std::vector<std::vector<int64_t>> paramShapes;
+    for (const ParamInfo &param : model.params)
+      paramShapes.push_back(param.shape);
+    emitSizeTable(os, prefix + "_PARAM_SIZES", paramShapes);
+    // The initializers, for a host that sets up parameters itself: linked
+    // with the runtime, kiln_init_param(tensor, kind, value, seed, name)
+    // with these gives the values `train --seed` and kiln::TrainingSession
+    // start from (kind: "zeros" KILN_INIT_ZEROS, "ones" KILN_INIT_ONES,
+    // "glorot_uniform" KILN_INIT_GLOROT_UNIFORM, "constant"
+    // KILN_INIT_CONSTANT with the value).
+    os << "static const char *const " << prefix << "_PARAM_INITS[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << '"' << model.params[i].init << '"';
+    os << (model.params.empty() ? "0" : "") << "};\n";
+    os << "static const float " << prefix << "_PARAM_INIT_VALUES[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << floatLiteral(model.params[i].value);
     os << (model.params.empty() ? "0" : "") << "};\n\n";
     if (gpu) {
       if (model.predict)
@@ -319,7 +342,17 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
       os << "static const float " << prefix << "_STATE_INIT[] = {";
       for (size_t i = 0; i < model.state.size(); ++i)
         os << (i ? ", " : "") << floatLiteral(model.state[i].init);
-      os << (model.state.empty() ? "0" : "") << "};\n\n";
+      os << (model.state.empty() ? "0" : "") << "};\n";
+      // Element counts, so that a host can allocate the state.
+      std::vector<std::vector<int64_t>> stateShapes;
+      for (const StateInfo &slot : model.state)
+        stateShapes.push_back(slot.shape);
+      emitSizeTable(os, prefix + "_STATE_SIZES", stateShapes);
+      // The learning rate the model file gives (the default of train --lr).
+      auto lr = model.hyperParams.find("lr");
+      if (lr != model.hyperParams.end())
+        os << "#define " << prefix << "_LEARNING_RATE " << floatLiteral(lr->second) << "\n";
+      os << "\n";
       if (gpu)
         emitGpuFunction(os, *model.trainStep, /*trainStep=*/true);
       else

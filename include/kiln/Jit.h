@@ -14,6 +14,9 @@
 //   std::vector<kiln::Tensor> args = ...;   // the parameters, then the inputs
 //   auto outputs = (*jit)->call("LinearRegression", "predict", args);
 //
+// kiln::TrainingSession (below) trains a model of a Jit step by step on its
+// compiled train_step, owning parameters, optimizer state and step count.
+//
 // Thread-safety: a compiled Jit is immutable; `call` may run concurrently
 // from several threads (each call allocates its own results). Ownership:
 // `call` copies nothing in; results are owned by the returned tensors.
@@ -31,7 +34,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -108,6 +113,92 @@ public:
 
 private:
   explicit Jit(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+/// Options of a TrainingSession.
+struct TrainingOptions {
+  /// Seeds the parameters' initializers and the dropout masks exactly as a
+  /// model binary's `train --seed` does, so that the same seed, data and
+  /// batches give the same weights.
+  uint64_t seed = 0;
+  /// The learning rate; none: the one the model file gives its optimizer.
+  std::optional<double> lr;
+};
+
+/// What one training step returns: the batch's loss and the model's
+/// metrics (name and value, in declaration order), both before the update.
+struct StepResult {
+  float loss = 0;
+  std::vector<std::pair<std::string, float>> metrics;
+};
+
+/// Training a model from host code, one batch at a time, on the same
+/// compiled `<Model>_train_step` the model binaries' `train` calls. The
+/// session owns the parameters, the optimizer state and the step count;
+/// checkpoints are the binaries' (`train --save`/`--resume` read and write
+/// the same files, docs/training.md).
+///
+///   auto session = kiln::TrainingSession::create(*jit, "LinearRegression");
+///   auto result = (*session)->step({&x, &y});     // inputs of train_step
+///   auto outputs = (*session)->predict({&x});     // inputs of predict
+///   llvm::Error saved = (*session)->save("w.safetensors");
+///
+/// A parameter set is a std::vector<Tensor> in declaration order
+/// (ModelInfo::params): getParams copies it out, setParams puts one in, and
+/// predictWith predicts with a set the session does not own (a DQN's target
+/// network). Not thread-safe: one thread uses a session at a time. The Jit
+/// must outlive it.
+class TrainingSession {
+public:
+  /// Parameters from the model's seeded initializers, optimizer state at
+  /// its initial values, step 0. Fails if there is no model `model` or it
+  /// has no loss and optimizer.
+  static llvm::Expected<std::unique_ptr<TrainingSession>> create(const Jit &jit, llvm::StringRef model,
+                                                                 const TrainingOptions &options = {});
+  ~TrainingSession();
+
+  const ModelInfo &getModel() const;
+
+  /// One step on a batch: `inputs` are train_step's (ModelInfo::trainStep
+  /// ->inputs, e.g. x and y), with any batch size. Updates the parameters
+  /// and optimizer state and counts the step. Fails, changing nothing, on
+  /// inputs of the wrong number, type or shape, or when the loss is not
+  /// finite (then the parameters have taken the diverging update).
+  llvm::Expected<StepResult> step(llvm::ArrayRef<const Tensor *> inputs);
+  /// The model's `predict` outputs for `inputs`, with the current parameters.
+  llvm::Expected<std::vector<Tensor>> predict(llvm::ArrayRef<const Tensor *> inputs) const;
+  /// The same with the parameter set `params` (as getParams returns one).
+  llvm::Expected<std::vector<Tensor>> predictWith(const std::vector<Tensor> &params,
+                                                  llvm::ArrayRef<const Tensor *> inputs) const;
+
+  /// A copy of the current parameters, in declaration order.
+  std::vector<Tensor> getParams() const;
+  /// Replaces every parameter (the optimizer state and step are kept):
+  /// `params` must have the model's parameters' count and shapes.
+  llvm::Error setParams(const std::vector<Tensor> &params);
+  /// A copy of the parameter called `name`; an error names the model's.
+  llvm::Expected<Tensor> getParam(llvm::StringRef name) const;
+  /// Sets the parameter `name` (f32 of its shape, finite values): host-chosen
+  /// initial values, e.g. k-means' initial centres.
+  llvm::Error setParam(llvm::StringRef name, const Tensor &value);
+
+  double getLearningRate() const;
+  /// Takes effect from the next step; must be positive and finite.
+  llvm::Error setLearningRate(double lr);
+  /// The number of steps taken (what checkpoints store as "step").
+  int64_t getStep() const;
+
+  /// Writes a checkpoint as `train --save` does (atomically).
+  llvm::Error save(llvm::StringRef path) const;
+  /// Restores parameters, optimizer state and step from a checkpoint of
+  /// this model (one `train --save` or save wrote). Changes nothing on failure.
+  llvm::Error load(llvm::StringRef path);
+
+  struct Impl;
+
+private:
+  explicit TrainingSession(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };
 

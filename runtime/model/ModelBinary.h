@@ -14,6 +14,7 @@
 #define KILN_RUNTIME_MODELBINARY_H
 
 #include "ModelCommands.h"
+#include "TrainingState.h"
 #include "kiln/runtime.h"
 
 #include <nlohmann/json.hpp>
@@ -76,18 +77,9 @@ int reportFailures(const std::function<int()> &command);
 std::vector<int64_t> shapeOf(const json &tensor);
 /// KILN_F32 or KILN_I32, from the metadata's "dtype".
 kiln_dtype_t dtypeOf(const json &tensor);
-/// `[N, 28, 28, 1]`.
-std::string formatShape(const std::vector<int64_t> &shape);
 /// `f32[N, 28, 28, 1]`.
 std::string formatTensorType(const json &tensor);
-kiln_init_kind_t initKind(const std::string &name);
 bool endsWith(const std::string &text, const std::string &suffix);
-
-/// "NaN" or "infinite", for messages about a value that is not finite.
-const char *nonFiniteKind(double value);
-/// "" if every value of an f32 tensor (on the host) is finite; else, for
-/// messages, "NaN values (value 3)" about the first that is not.
-std::string nonFiniteValues(const kiln_tensor_t *tensor);
 
 /// The model's parameters: from a safetensors file, or seeded initializers;
 /// on the GPU for a GPU model.

@@ -51,37 +51,10 @@ kiln_dtype_t dtypeOf(const json &tensor) {
   return tensor.at("dtype").get<std::string>() == "f32" ? KILN_F32 : KILN_I32;
 }
 
-std::string formatShape(const std::vector<int64_t> &shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + (shape[i] < 0 ? std::string("N") : std::to_string(shape[i]));
-  return text + "]";
-}
-
 std::string formatTensorType(const json &tensor) {
   std::string type = tensor.at("dtype").get<std::string>();
   std::vector<int64_t> shape = shapeOf(tensor);
   return shape.empty() ? type : type + formatShape(shape);
-}
-
-kiln_init_kind_t initKind(const std::string &name) {
-  if (name == "zeros")
-    return KILN_INIT_ZEROS;
-  if (name == "ones")
-    return KILN_INIT_ONES;
-  if (name == "glorot_uniform")
-    return KILN_INIT_GLOROT_UNIFORM;
-  return KILN_INIT_CONSTANT;
-}
-
-const char *nonFiniteKind(double value) { return std::isnan(value) ? "NaN" : "infinite"; }
-
-std::string nonFiniteValues(const kiln_tensor_t *tensor) {
-  const float *values = static_cast<const float *>(kiln_tensor_const_data(tensor));
-  for (int64_t i = 0, n = kiln_tensor_num_elements(tensor); i < n; ++i)
-    if (!std::isfinite(values[i]))
-      return std::string(nonFiniteKind(values[i])) + " values (value " + std::to_string(i) + ")";
-  return "";
 }
 
 /// The model's parameters: from a safetensors file, or seeded initializers.
@@ -97,14 +70,9 @@ std::vector<TensorPtr> loadParams(const json &model, const std::string &weights,
     check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
     params.emplace_back(tensor);
     if (checkpoint) {
-      if (!kiln_checkpoint_find(checkpoint, name.c_str())) {
+      if (kiln_status_t status = readCheckpointParam(checkpoint, weights, name, tensor)) {
         kiln_checkpoint_free(checkpoint);
-        fail(weights + ": no tensor '" + name + "', a parameter of the model (f32" + formatShape(shape) + ")");
-      }
-      check(kiln_checkpoint_copy_to(checkpoint, name.c_str(), tensor));
-      if (std::string bad = nonFiniteValues(tensor); !bad.empty()) {
-        kiln_checkpoint_free(checkpoint);
-        fail(weights + ": parameter '" + name + "' holds " + bad + "; these weights came from a run that diverged");
+        check(status);
       }
     } else {
       check(kiln_init_param(tensor, initKind(param.at("init").get<std::string>()), param.value("value", 0.0), seed,
@@ -304,9 +272,7 @@ TensorPtr dropoutSeedTensor(const json &model, uint64_t seed) {
     return nullptr;
   kiln_tensor_t *tensor = nullptr;
   check(kiln_tensor_create(KILN_I32, 0, nullptr, &tensor));
-  // Its own stream of the seed, folded to 32 bits: the masks differ from the
-  // initializers' and the shuffle's draws even for the same --seed.
-  *static_cast<int32_t *>(kiln_tensor_data(tensor)) = int32_t(uint32_t(kiln_param_stream_seed(seed, "dropout")));
+  *static_cast<int32_t *>(kiln_tensor_data(tensor)) = dropoutSeed(seed);
   return TensorPtr(tensor);
 }
 

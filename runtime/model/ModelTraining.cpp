@@ -159,19 +159,6 @@ void checkColumnSpecs(const std::string &data, const json &inputs, const std::ve
   }
 }
 
-/// The checkpoint's "step" metadata: a whole number from 0 to 2^53 (the
-/// step is passed to the compiled code as a float, exact up to 2^24 and
-/// still ordered up to 2^53).
-int64_t parseStep(const std::string &path, const char *text) {
-  std::string value = text;
-  bool digits = !value.empty() && value.size() <= 16 && value.find_first_not_of("0123456789") == std::string::npos;
-  int64_t step = digits ? std::stoll(value) : -1;
-  if (step < 0 || step > (int64_t(1) << 53))
-    fail(path + ": its metadata \"step\" is \"" + value +
-         "\", not a whole number of steps (0 or more); this is not a checkpoint `train --save` wrote");
-  return step;
-}
-
 /// Fails if any value of `tensors` is NaN or infinite: a diverged run must
 /// not save (or keep training from) values that are no longer numbers.
 void checkFinite(const std::vector<TensorPtr> &tensors, const std::vector<std::string> &names, const std::string &when,
@@ -344,7 +331,7 @@ std::string formatResults(const json &results, const std::vector<double> &values
 }
 
 std::string stateName(const json &slot) {
-  return "optimizer/" + slot.at("param").get<std::string>() + "/" + slot.at("slot").get<std::string>();
+  return optimizerStateName(slot.at("param").get<std::string>(), slot.at("slot").get<std::string>());
 }
 
 /// Writes the parameters, the optimizer state and, as metadata, the step
@@ -353,26 +340,19 @@ std::string stateName(const json &slot) {
 void saveCheckpoint(const std::string &path, const json &model, const std::vector<TensorPtr> &params,
                     const std::vector<TensorPtr> &state, int64_t step,
                     const std::vector<std::pair<std::string, std::string>> &metrics) {
-  kiln_checkpoint_t *checkpoint = nullptr;
-  check(kiln_checkpoint_create(&checkpoint));
-  std::unique_ptr<kiln_checkpoint_t, void (*)(kiln_checkpoint_t *)> owner(checkpoint, kiln_checkpoint_free);
   // A GPU model's parameters and state were updated on the device.
-  for (const TensorPtr &tensor : params)
-    check(kiln_tensor_to_host(tensor.get()));
-  for (const TensorPtr &tensor : state)
-    check(kiln_tensor_to_host(tensor.get()));
+  std::vector<NamedTensor> paramEntries, stateEntries;
   const json &paramInfo = model.at("params");
-  for (size_t i = 0; i < params.size(); ++i)
-    check(kiln_checkpoint_add(checkpoint, paramInfo[i].at("name").get<std::string>().c_str(), params[i].get()));
+  for (size_t i = 0; i < params.size(); ++i) {
+    check(kiln_tensor_to_host(params[i].get()));
+    paramEntries.push_back({paramInfo[i].at("name").get<std::string>(), params[i].get()});
+  }
   const json &slots = model["train_step"]["state"];
-  for (size_t i = 0; i < state.size(); ++i)
-    check(kiln_checkpoint_add(checkpoint, stateName(slots[i]).c_str(), state[i].get()));
-  check(kiln_checkpoint_set_metadata(checkpoint, "format", "kiln"));
-  check(kiln_checkpoint_set_metadata(checkpoint, "model", model.at("name").get<std::string>().c_str()));
-  check(kiln_checkpoint_set_metadata(checkpoint, "step", std::to_string(step).c_str()));
-  for (const auto &[key, value] : metrics)
-    check(kiln_checkpoint_set_metadata(checkpoint, key.c_str(), value.c_str()));
-  check(kiln_checkpoint_save(checkpoint, path.c_str()));
+  for (size_t i = 0; i < state.size(); ++i) {
+    check(kiln_tensor_to_host(state[i].get()));
+    stateEntries.push_back({stateName(slots[i]), state[i].get()});
+  }
+  check(saveTrainingCheckpoint(path, model.at("name").get<std::string>(), paramEntries, stateEntries, step, metrics));
 }
 /// `train`; `mpi` is the job when started by mpirun with several ranks.
 int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOptions &options,
@@ -428,24 +408,19 @@ int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   std::vector<TensorPtr> state = initialOptimizerState(model);
   kiln_checkpoint_t *resumed = nullptr;
   int64_t step = 0;
+  // Each check frees the checkpoint first: fail() unwinds past here.
+  auto checkResumed = [&](kiln_status_t status) {
+    if (status)
+      kiln_checkpoint_free(resumed);
+    check(status);
+  };
   if (!resume.empty()) {
     check(kiln_checkpoint_load(options.resume.c_str(), &resumed));
-    if (const char *saved = kiln_checkpoint_metadata(resumed, "step"))
-      step = parseStep(options.resume, saved);
+    checkResumed(checkCheckpointModel(resumed, options.resume, model.at("name").get<std::string>()));
+    checkResumed(checkpointStep(resumed, options.resume, &step));
   }
-  for (size_t i = 0; resumed && i < slots.size(); ++i) {
-    std::string name = stateName(slots[i]);
-    if (!kiln_checkpoint_find(resumed, name.c_str())) {
-      kiln_checkpoint_free(resumed);
-      fail(options.resume + ": no optimizer state '" + name + "' to resume from");
-    }
-    check(kiln_checkpoint_copy_to(resumed, name.c_str(), state[i].get()));
-    if (std::string bad = nonFiniteValues(state[i].get()); !bad.empty()) {
-      kiln_checkpoint_free(resumed);
-      fail(options.resume + ": optimizer state '" + name + "' holds " + bad +
-           "; this checkpoint came from a run that diverged");
-    }
-  }
+  for (size_t i = 0; resumed && i < slots.size(); ++i)
+    checkResumed(readCheckpointState(resumed, options.resume, stateName(slots[i]), state[i].get()));
   kiln_checkpoint_free(resumed);
   if (parallel) {
     std::vector<TensorPtr> all;
