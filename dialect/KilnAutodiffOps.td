@@ -1,6 +1,6 @@
 //===- KilnAutodiffOps.td - Internal kiln ops of autodiff --*- tablegen -*-===//
 //
-// The kiln ops that only the differentiation rules build (transpose,
+// The kiln ops that only the differentiation rules build (slice,
 // broadcast_to, sum_to, element_count, onehot and the convolution and
 // pooling gradients). Included at the end of KilnOps.td, whose enums, type
 // constraints and includes they use, so that both files stay a readable
@@ -19,21 +19,26 @@
 // They have no derivative rule of their own (no second derivatives yet).
 //===----------------------------------------------------------------------===//
 
-def Kiln_TransposeOp : Kiln_Op<"transpose",
-    [Pure, SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
-  let summary = "permutes the dimensions of a tensor";
+// No result-type inference: the slice's size is what the result type says
+// along `axis`.
+def Kiln_SliceOp : Kiln_Op<"slice",
+    [Pure, SameOperandsAndResultElementType]> {
+  let summary = "a contiguous range of a tensor along one axis";
   let description = [{
-    Result dimension `i` is input dimension `permutation[i]`, as
-    `numpy.transpose`. Used by the matmul rule (`dA = dY @ B^T`).
+    The elements of `input` at positions `offset` to `offset + size - 1`
+    along `axis`, where `size` is the result's extent there; every other
+    dimension is kept whole (`?` sizes from `input` at run time). Used by
+    the rule of `concat`, whose operands' cotangents are the two slices of
+    the result's.
 
     ```mlir
-    %t = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+    %s = kiln.slice %g axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis, I64Attr:$offset);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `permutation` `=` $permutation attr-dict `:` type($input) `->` type($result)
+    $input `axis` `=` $axis `offset` `=` $offset attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
 }

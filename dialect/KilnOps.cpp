@@ -503,6 +503,73 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+/// The shape of `lhs` and `rhs` joined along `axis`, or an error message.
+static FailureOr<SmallVector<int64_t>> concatShape(RankedTensorType lhs, RankedTensorType rhs, int64_t axis,
+                                                   std::string &error) {
+  if (lhs.getRank() != rhs.getRank()) {
+    error = "operands must have the same rank";
+    return failure();
+  }
+  if (axis < 0 || axis >= lhs.getRank()) {
+    error = "'axis' is out of range for rank " + std::to_string(lhs.getRank());
+    return failure();
+  }
+  SmallVector<int64_t> shape(lhs.getShape());
+  for (int64_t i = 0; i < lhs.getRank(); ++i) {
+    if (i == axis)
+      continue;
+    if (lhs.getDimSize(i) != rhs.getDimSize(i)) {
+      error = "operands differ in dimension " + std::to_string(i) + ", which is not the axis";
+      return failure();
+    }
+  }
+  if (lhs.isDynamicDim(axis) || rhs.isDynamicDim(axis)) {
+    error = "the extents along 'axis' must be static";
+    return failure();
+  }
+  shape[axis] = lhs.getDimSize(axis) + rhs.getDimSize(axis);
+  return shape;
+}
+
+LogicalResult ConcatOp::verify() {
+  std::string error;
+  auto shape = concatShape(getLhs().getType(), getRhs().getType(), getAxis(), error);
+  if (failed(shape))
+    return emitOpError() << error;
+  return verifyResultShape(*this, *shape);
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto lhs = dyn_cast<RankedTensorType>(adaptor.getLhs().getType());
+  auto rhs = dyn_cast<RankedTensorType>(adaptor.getRhs().getType());
+  if (!lhs || !rhs)
+    return emitOptionalError(location, "concat needs ranked tensors");
+  std::string error;
+  auto shape = concatShape(lhs, rhs, adaptor.getAxis(), error);
+  if (failed(shape))
+    return emitOptionalError(location, error);
+  types.push_back(RankedTensorType::get(*shape, lhs.getElementType()));
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  RankedTensorType input = getInput().getType(), result = getResult().getType();
+  int64_t axis = getAxis(), offset = getOffset();
+  if (input.getRank() != result.getRank())
+    return emitOpError() << "result rank differs from the input's";
+  if (axis < 0 || axis >= input.getRank())
+    return emitOpError() << "'axis' is out of range for rank " << input.getRank();
+  if (input.isDynamicDim(axis) || result.isDynamicDim(axis))
+    return emitOpError() << "the extents along 'axis' must be static";
+  if (offset < 0 || offset + result.getDimSize(axis) > input.getDimSize(axis))
+    return emitOpError() << "positions " << offset << " to " << offset + result.getDimSize(axis) - 1
+                         << " are outside the input's " << input.getDimSize(axis) << " along axis " << axis;
+  SmallVector<int64_t> expected(input.getShape());
+  expected[axis] = result.getDimSize(axis);
+  return verifyResultShape(*this, expected);
+}
+
 /// Checks that `small` broadcasts to `large` (ShapeRules.h).
 static bool broadcastsTo(RankedTensorType small, RankedTensorType large) {
   return shape::broadcastsTo(small.getShape(), large.getShape());

@@ -357,6 +357,8 @@ def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
 //===----------------------------------------------------------------------===//
 
 // No result-type inference: the target shape is what the result type says.
+// Integer tensors too: `argmax(x, keepdims = true)` reshapes its i32 result
+// (no gradient is asked of those).
 def Kiln_ReshapeOp : Kiln_Op<"reshape",
     [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
   let summary = "reshape keeping the batch dimension";
@@ -364,15 +366,59 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape",
     Reinterprets the elements of `input` (row-major) with the result's
     shape. Both shapes hold the same number of elements; only a leading
     dimension may be dynamic, and a dynamic leading (batch) dimension in the
-    input must stay a dynamic leading dimension in the result.
+    input must stay a dynamic leading dimension in the result. The
+    language's `reshape`, `flatten` and `keepdims` and the rules of autodiff
+    build it.
 
     ```mlir
     %r = kiln.reshape %x : tensor<?x24x24x32xf32> -> tensor<?x18432xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$input);
-  let results = (outs Kiln_FloatTensor:$result);
+  let arguments = (ins Kiln_NumericTensor:$input);
+  let results = (outs Kiln_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_TransposeOp : Kiln_Op<"transpose",
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
+  let summary = "permutes the dimensions of a tensor";
+  let description = [{
+    Result dimension `i` is input dimension `permutation[i]`, as
+    `numpy.transpose`. The language's `transpose` (which keeps the batch
+    dimension first) and the matmul rule (`dA = dY @ B^T`) build it; its
+    gradient is the transpose by the inverse permutation.
+
+    ```mlir
+    %t = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `permutation` `=` $permutation attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_ConcatOp : Kiln_Op<"concat",
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
+  let summary = "joins two tensors along an axis";
+  let description = [{
+    `lhs` followed by `rhs` along `axis` (`numpy.concatenate`,
+    `torch.cat`): the operands have the same rank and agree on every other
+    dimension; the result's extent along `axis` is the sum of theirs, which
+    must be static. The gradient is the two slices of the cotangent.
+
+    ```mlir
+    %c = kiln.concat %a, %b axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `axis` `=` $axis attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
   let hasVerifier = 1;
 }
 

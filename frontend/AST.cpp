@@ -510,6 +510,14 @@ void ASTPrinter::print(const Expr &expr) {
         add("reduce");
       if (call.axis)
         add("axis=" + llvm::Twine(*call.axis));
+      if (call.keepDims)
+        add("keepdims");
+      if (!call.permutation.empty()) {
+        std::string permutation = "permutation=[";
+        for (size_t i = 0; i < call.permutation.size(); ++i)
+          permutation += (i ? ", " : "") + std::to_string(call.permutation[i]);
+        add(permutation + "]");
+      }
       break;
     }
     if (!call.paramNames.empty()) {
@@ -527,6 +535,15 @@ void ASTPrinter::print(const Expr &expr) {
     os << '\n';
     Nest nest(level);
     printArgs(call.getArgs());
+    return;
+  }
+  case Expr::Expr_List: {
+    os << "List";
+    printLoc(expr.getLoc());
+    os << '\n';
+    Nest nest(level);
+    for (const auto &element : llvm::cast<ListExpr>(expr).getElements())
+      print(*element);
     return;
   }
   }

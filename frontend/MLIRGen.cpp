@@ -173,6 +173,8 @@ private:
       return emitBinary(cast<ast::BinaryExpr>(expr));
     case ast::Expr::Expr_Call:
       return emitCall(cast<ast::CallExpr>(expr));
+    case ast::Expr::Expr_List:
+      break; // Sema allows lists only as constant arguments, never emitted
     }
     llvm_unreachable("unknown expression kind");
   }
@@ -244,7 +246,16 @@ private:
     return paramArgs[call.paramIndices[which]];
   }
 
+  /// A call; with `keepdims = true` the reduction's result is reshaped to
+  /// Sema's type, which has the reduced axes back with size 1.
   mlir::Value emitCall(const ast::CallExpr &call) {
+    mlir::Value value = emitCallOp(call);
+    if (!value || !call.keepDims)
+      return value;
+    return kiln::ReshapeOp::create(builder, loc(call.getCalleeLoc()), typeOf(call), value);
+  }
+
+  mlir::Value emitCallOp(const ast::CallExpr &call) {
     llvm::SmallVector<mlir::Value, 2> operands;
     for (const ast::Expr *operand : call.operands) {
       mlir::Value value = emitExpr(*operand);
@@ -253,7 +264,7 @@ private:
       operands.push_back(value);
     }
     mlir::Location callLoc = loc(call.getCalleeLoc());
-    // Only reshape, one_hot and the activations need Sema's type; the other
+    // Only reshape, keepdims, one_hot and the activations need Sema's type; the other
     // ops infer the same one from their operands.
     mlir::RankedTensorType type = typeOf(call);
     auto operand = [&](unsigned i) -> mlir::Value { return i < operands.size() ? operands[i] : nullptr; };
@@ -265,7 +276,8 @@ private:
     // Every builtin needs its operands; Sema guarantees their number.
     unsigned needed = (call.builtin == ast::Builtin::Maximum || call.builtin == ast::Builtin::Minimum ||
                        call.builtin == ast::Builtin::CrossEntropy || call.builtin == ast::Builtin::BinaryCrossEntropy ||
-                       call.builtin == ast::Builtin::Mse || call.builtin == ast::Builtin::Take)
+                       call.builtin == ast::Builtin::Mse || call.builtin == ast::Builtin::Take ||
+                       call.builtin == ast::Builtin::Concat)
                           ? 2
                           : 1;
     if (operands.size() < needed) {
@@ -317,6 +329,12 @@ private:
                                     mlir::Value());
     case ast::Builtin::Take:
       return kiln::TakeOp::create(builder, callLoc, operand(0), operand(1), axisAttr());
+    case ast::Builtin::Reshape:
+      return kiln::ReshapeOp::create(builder, callLoc, type, operand(0));
+    case ast::Builtin::Transpose:
+      return kiln::TransposeOp::create(builder, callLoc, operand(0), builder.getDenseI64ArrayAttr(call.permutation));
+    case ast::Builtin::Concat:
+      return kiln::ConcatOp::create(builder, callLoc, operand(0), operand(1), axisAttr());
     case ast::Builtin::CrossEntropy:
       return kiln::CrossEntropyOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::BinaryCrossEntropy:

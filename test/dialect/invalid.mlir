@@ -322,6 +322,51 @@ func.func @reduce_all(%x: tensor<?x10xf32>) {
 
 // -----
 
+// kiln.concat: the operands agree on every other dimension.
+func.func @concat_other_dims(%a: tensor<?x3x2xf32>, %b: tensor<?x4x3xf32>) {
+  // expected-error @+1 {{operands differ in dimension 2, which is not the axis}}
+  %0 = "kiln.concat"(%a, %b) <{axis = 1 : i64}> : (tensor<?x3x2xf32>, tensor<?x4x3xf32>) -> tensor<?x7x2xf32>
+  return
+}
+
+// -----
+
+// kiln.concat: the result's extent along the axis is the sum of the operands'.
+func.func @concat_result(%a: tensor<?x3xf32>, %b: tensor<?x4xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x6xf32>' does not match the expected type 'tensor<?x7xf32>'}}
+  %0 = "kiln.concat"(%a, %b) <{axis = 1 : i64}> : (tensor<?x3xf32>, tensor<?x4xf32>) -> tensor<?x6xf32>
+  return
+}
+
+// -----
+
+// kiln.concat: not along a dynamic (batch) dimension.
+func.func @concat_dynamic_axis(%a: tensor<?x3xf32>) {
+  // expected-error @+1 {{the extents along 'axis' must be static}}
+  %0 = "kiln.concat"(%a, %a) <{axis = 0 : i64}> : (tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// kiln.slice: the range lies inside the input.
+func.func @slice_range(%g: tensor<?x7xf32>) {
+  // expected-error @+1 {{positions 5 to 8 are outside the input's 7 along axis 1}}
+  %0 = kiln.slice %g axis = 1 offset = 5 : tensor<?x7xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// kiln.slice: every other dimension is kept.
+func.func @slice_other_dims(%g: tensor<?x7x2xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x4x1xf32>' does not match the expected type 'tensor<?x4x2xf32>'}}
+  %0 = kiln.slice %g axis = 1 offset = 0 : tensor<?x7x2xf32> -> tensor<?x4x1xf32>
+  return
+}
+
+// -----
+
 // kiln.argmin: the axis is in range.
 func.func @argmin_axis(%x: tensor<?x10xf32>) {
   // expected-error @+1 {{axis 2 is out of range for rank 2 (expected [0, 2))}}

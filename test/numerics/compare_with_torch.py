@@ -226,6 +226,51 @@ def every_op(kiln_run, root, workdir):
           b.gather(0, b.argmax(0)[None, :]).sum() - b.gather(0, b.argmin(0)[None, :]).sum())
 
 
+# reshape, transpose, concat and keepdims forward, every output against
+# PyTorch: a general reshape ([N, 4, 6] to [N, 3, 8]), a batched transpose,
+# a parameter's default transpose and a reshape that is neither a collapse
+# nor an expansion ([16, 3] to [24, 2]), concat along the last axis, keepdims
+# on every reduction (along an axis and, in a metric, over everything) and
+# on argmax and argmin.
+SHAPES = """
+model Shapes {
+  input x: f32[N, 4, 6]
+  param w: f32[3, 16]
+  output r = reshape(x, [N, 3, 8])
+  output t = transpose(x, [0, 2, 1])
+  output c = concat(x, x * 2, axis = 2)
+  output k = sum(x, axis = 2, keepdims = true) + mean(x, axis = 1, keepdims = true) + max(x, axis = -1, keepdims = true) - min(x, axis = 1, keepdims = true)
+  output am = argmax(x, axis = 1, keepdims = true)
+  output an = argmin(x, keepdims = true)
+  output pw = reshape(x, [N, 24]) @ reshape(transpose(w), [24, 2])
+  loss mean(reshape(x, [N, 24]) @ reshape(transpose(w), [24, 2]))
+  optimizer sgd()
+  metric whole = mean(x - max(x, keepdims = true)) + mean(x * sum(x, keepdims = true)) + mean(x - mean(x, keepdims = true) - min(x, keepdims = true))
+}
+"""
+
+
+def shapes(kiln_run, root, workdir):
+    src = os.path.join(workdir, "shapes.kiln")
+    with open(src, "w") as f:
+        f.write(SHAPES)
+    n = 5
+    x, w = randn(n, 4, 6), randn(3, 16)
+    X, W = t(x).double(), t(w).double()
+    got = run_kiln(kiln_run, src, "Shapes", "predict", [w, x], workdir)
+    check("Shapes reshape", got["r"], X.reshape(n, 3, 8))
+    check("Shapes transpose", got["t"], X.permute(0, 2, 1))
+    check("Shapes concat", got["c"], torch.cat([X, X * 2], 2))
+    check("Shapes keepdims", got["k"], X.sum(2, keepdim=True) + X.mean(1, keepdim=True) +
+          X.max(-1, keepdim=True).values - X.min(1, keepdim=True).values)
+    check("Shapes argmax keepdims", got["am"], X.argmax(1, keepdim=True))
+    check("Shapes argmin keepdims", got["an"], X.argmin(-1, keepdim=True))
+    check("Shapes reshape of a transposed parameter", got["pw"], X.reshape(n, 24) @ W.T.reshape(24, 2))
+    got = run_kiln(kiln_run, src, "Shapes", "loss", [w, x], workdir)
+    check("Shapes keepdims over everything", got["whole"],
+          (X - X.amax()).mean() + (X * X.sum()).mean() + (X - X.mean() - X.amin()).mean())
+
+
 def main():
     kiln_run, root, workdir = sys.argv[1:4]
     os.makedirs(workdir, exist_ok=True)
@@ -233,6 +278,7 @@ def main():
     fashion_cnn(kiln_run, root, workdir)
     linear_models(kiln_run, root, workdir)
     every_op(kiln_run, root, workdir)
+    shapes(kiln_run, root, workdir)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)
 

@@ -385,6 +385,74 @@ func.func @reshape_expand(%x: tensor<?x784xf32>) -> tensor<?x28x28x1xf32> {
 
 // -----
 
+// Any other reshape (the language's reshape(x, [N, 4, 3, 2]) of [N, 6, 4])
+// collapses to one row per example and expands that.
+
+// CHECK-LABEL: func.func @reshape_general
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x6x4xf32>)
+// CHECK:         %[[F:.*]] = tensor.collapse_shape %[[X]] {{\[}}[0], [1, 2]] : tensor<?x6x4xf32> into tensor<?x24xf32>
+// CHECK:         %[[R:.*]] = tensor.expand_shape %[[F]] {{\[}}[0], [1, 2, 3]] output_shape [%{{.*}}, 4, 3, 2] : tensor<?x24xf32> into tensor<?x4x3x2xf32>
+// CHECK:         return %[[R]]
+func.func @reshape_general(%x: tensor<?x6x4xf32>) -> tensor<?x4x3x2xf32> {
+  %0 = kiln.reshape %x : tensor<?x6x4xf32> -> tensor<?x4x3x2xf32>
+  return %0 : tensor<?x4x3x2xf32>
+}
+
+// -----
+
+// The same for a static tensor of the same rank (a parameter's reshape): the
+// dimensions swapped are not a collapse nor an expansion.
+
+// CHECK-LABEL: func.func @reshape_same_rank
+// CHECK:         %[[F:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<2x3xf32> into tensor<6xf32>
+// CHECK:         tensor.expand_shape %[[F]] {{\[}}[0, 1]] output_shape [3, 2] : tensor<6xf32> into tensor<3x2xf32>
+func.func @reshape_same_rank(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
+  %0 = kiln.reshape %x : tensor<2x3xf32> -> tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}
+
+// -----
+
+// keepdims over every axis: a rank-0 result expanded to size-1 dimensions.
+
+// CHECK-LABEL: func.func @reshape_from_rank_0
+// CHECK:         tensor.expand_shape %{{.*}} [] output_shape [1, 1] : tensor<f32> into tensor<1x1xf32>
+func.func @reshape_from_rank_0(%x: tensor<f32>) -> tensor<1x1xf32> {
+  %0 = kiln.reshape %x : tensor<f32> -> tensor<1x1xf32>
+  return %0 : tensor<1x1xf32>
+}
+
+// -----
+
+// concat: both operands inserted into an empty result of the batch size of
+// the first, the second at the first's extent along the axis.
+
+// CHECK-LABEL: func.func @concat
+// CHECK-SAME:    (%[[A:.*]]: tensor<?x3xf32>, %[[B:.*]]: tensor<?x4xf32>)
+// CHECK:         %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<?x7xf32>
+// CHECK:         %[[I:.*]] = tensor.insert_slice %[[A]] into %[[E]][0, 0] [%{{.*}}, 3] [1, 1] : tensor<?x3xf32> into tensor<?x7xf32>
+// CHECK:         %[[J:.*]] = tensor.insert_slice %[[B]] into %[[I]][0, 3] [%{{.*}}, 4] [1, 1] : tensor<?x4xf32> into tensor<?x7xf32>
+// CHECK:         return %[[J]]
+func.func @concat(%a: tensor<?x3xf32>, %b: tensor<?x4xf32>) -> tensor<?x7xf32> {
+  %0 = kiln.concat %a, %b axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+  return %0 : tensor<?x7xf32>
+}
+
+// -----
+
+// slice (concat's gradient): a tensor.extract_slice along the axis.
+
+// CHECK-LABEL: func.func @slice
+// CHECK-SAME:    (%[[G:.*]]: tensor<?x7xf32>)
+// CHECK:         %[[S:.*]] = tensor.extract_slice %[[G]][0, 3] [%{{.*}}, 4] [1, 1] : tensor<?x7xf32> to tensor<?x4xf32>
+// CHECK:         return %[[S]]
+func.func @slice(%g: tensor<?x7xf32>) -> tensor<?x4xf32> {
+  %0 = kiln.slice %g axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
 // reduce_sum along an axis: a generic with that axis as a reduction
 // iterator, accumulating in f64 (arith.extf, arith.addf) into a zero-filled
 // tensor without that dimension (batch size from the input), then rounded
