@@ -201,42 +201,54 @@ def Kiln_MaxPoolGradOp : Kiln_Op<"maxpool_grad",
     Given the pooling's `input` and the cotangent `output_grad` of its
     result, sends each window's cotangent to the window's first maximal
     element in row-major order (PyTorch's choice on ties) and sums where
-    windows overlap. The result has the input's type.
+    windows overlap; with `padding`, the windows are those of the padded
+    input, whose padding is never chosen. The result has the input's type.
 
     ```mlir
     %dx = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x4xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($input) `,` type($output_grad) `->` type($result)
+    (`padding` `=` $padding^)? attr-dict `:` type($input) `,`
+    type($output_grad) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
 }
 
 def Kiln_AvgPoolGradOp : Kiln_Op<"avgpool_grad",
     [Pure, SameOperandsAndResultElementType]> {
   let summary = "gradient of kiln.avgpool with respect to its input";
   let description = [{
-    Spreads each window's cotangent evenly over the window (divided by
-    kh * kw) and sums where windows overlap; input elements no window
-    covered get zero. The result type is the pooling's input type.
+    Spreads each window's cotangent evenly over the window's input elements
+    (divided by kh * kw, or with `padding` by the number of input elements
+    in the window, as the forward divides) and sums where windows overlap;
+    input elements no window covered get zero. The result type is the
+    pooling's input type.
 
     ```mlir
     %dx = kiln.avgpool_grad %dy window = [2, 2] strides = [2, 2] : tensor<?x1x1x3xf32> -> tensor<?x3x3x3xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($output_grad) `->` type($result)
+    (`padding` `=` $padding^)? attr-dict `:` type($output_grad) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
 }
 
 #endif // KILN_DIALECT_KILNAUTODIFFOPS_TD

@@ -24,7 +24,10 @@
 // - take sends the cotangent to the chosen element (torch.gather); an
 //   out-of-range index, whose result is NaN, gets none;
 // - stop_gradient passes none (it is NonDifferentiable, so it has no rule);
-// - maxpool sends a window's cotangent to its first maximum (row-major);
+// - maxpool sends a window's cotangent to its first maximum (row-major),
+//   never to padding; avgpool with padding divides by the number of input
+//   elements in the window, as its forward does (Keras, count_include_pad
+//   False);
 // - cross-entropy from logits: (softmax(z) - onehot(t)) / N;
 // - pow: d/da = b * a^(b-1) (0 where b = 0), d/db = a^b * log(a) (0 where
 //   a = 0, as PyTorch masks it); for a < 0 the log is NaN, as in PyTorch,
@@ -269,13 +272,14 @@ LogicalResult conv2dVjp(Conv2DOp op, OpBuilder &builder, Value g, SmallVectorImp
 }
 
 LogicalResult maxPoolVjp(MaxPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr(),
+                                      op.getPaddingAttr()));
   return success();
 }
 
 LogicalResult avgPoolVjp(AvgPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(
-      AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(),
+                                      op.getStridesAttr(), op.getPaddingAttr()));
   return success();
 }
 

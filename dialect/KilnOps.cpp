@@ -150,15 +150,31 @@ static bool isCompatibleBroadcastType(TypeRange inferred, TypeRange declared) {
          succeeded(verifyCompatibleShape(inferred[0], declared[0]));
 }
 
+/// Checks a pooling's `padding` (when given): four amounts, each in
+/// [0, window), so that every window holds at least one input element (the
+/// maximum is never the padding's, an average never divides by 0).
+static LogicalResult verifyPoolPadding(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> pads) {
+  auto attr = op->getAttrOfType<DenseI64ArrayAttr>("padding");
+  if (attr && attr.size() != 4)
+    return op->emitOpError() << "'padding' must have 4 values (top, bottom, left, right), got " << attr.size();
+  for (int64_t i = 0; i < 4; ++i)
+    if (pads[i] < 0 || pads[i] >= window[i / 2])
+      return op->emitOpError() << "'padding' values must be in [0, window), got [" << pads[0] << ", " << pads[1] << ", "
+                               << pads[2] << ", " << pads[3] << "]";
+  return success();
+}
+
 /// Verifies a 2-D pooling op: NHWC input, positive window and strides, the
-/// window fits, and the output shape.
-static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
+/// padding, the window fits, and the output shape.
+static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> strides,
+                                    ArrayRef<int64_t> pads) {
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
   if (input.getRank() != 4)
     return op->emitOpError() << "input must be a rank-4 NHWC tensor, got " << input;
-  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)) ||
+      failed(verifyPoolPadding(op, window, pads)))
     return failure();
-  std::optional<std::vector<int64_t>> expected = shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> expected = shape::pool2dShape(input.getShape(), window, strides, pads);
   if (!expected)
     return op->emitOpError() << "window [" << window[0] << ", " << window[1] << "] does not fit in the input of type "
                              << input;
@@ -167,12 +183,12 @@ static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, Arr
 
 /// Infers the result of a 2-D pooling op (see verifyPool2DOp).
 static LogicalResult inferPool2DType(std::optional<Location> location, Type inputType, ArrayRef<int64_t> window,
-                                     ArrayRef<int64_t> strides, SmallVectorImpl<Type> &types) {
+                                     ArrayRef<int64_t> strides, ArrayRef<int64_t> pads, SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(inputType);
   if (!input || input.getRank() != 4 || window.size() != 2 || strides.size() != 2 ||
       llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
     return emitOptionalError(location, "invalid pooling operands");
-  std::optional<std::vector<int64_t>> shape = shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> shape = shape::pool2dShape(input.getShape(), window, strides, pads);
   if (!shape)
     return emitOptionalError(location, "the window does not fit in ", input);
   types.push_back(RankedTensorType::get(*shape, input.getElementType()));
@@ -673,18 +689,19 @@ LogicalResult Conv2DGradFilterOp::verify() {
 /// Checks that pooling `input` with `window` and `strides` produces
 /// `output` (the shared shape check of the pooling-gradient ops).
 static LogicalResult verifyPoolGradShapes(Operation *op, RankedTensorType input, RankedTensorType output,
-                                          ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
+                                          ArrayRef<int64_t> window, ArrayRef<int64_t> strides, ArrayRef<int64_t> pads) {
   if (input.getRank() != 4 || output.getRank() != 4)
     return op->emitOpError() << "input and output gradient must be rank-4 "
                                 "NHWC tensors, got "
                              << input << " and " << output;
-  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)) ||
+      failed(verifyPoolPadding(op, window, pads)))
     return failure();
   ArrayRef<int64_t> in = input.getShape(), out = output.getShape();
   for (int64_t i = 1; i < 4; ++i)
     if (ShapedType::isDynamic(in[i]) || ShapedType::isDynamic(out[i]))
       return op->emitOpError() << "only the batch dimension may be dynamic, got " << input << " and " << output;
-  if (!matchesBatched(shape::pool2dShape(in, window, strides), out))
+  if (!matchesBatched(shape::pool2dShape(in, window, strides, pads), out))
     return op->emitOpError() << "pooling " << input << " with window [" << window[0] << ", " << window[1]
                              << "] does not produce " << output;
   return success();
@@ -694,7 +711,8 @@ LogicalResult MaxPoolGradOp::verify() {
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type " << getResult().getType() << " must be the input type "
                          << getInput().getType();
-  return verifyPoolGradShapes(*this, getInput().getType(), getOutputGrad().getType(), getWindow(), getStrides());
+  return verifyPoolGradShapes(*this, getInput().getType(), getOutputGrad().getType(), getWindow(), getStrides(),
+                              getPads());
 }
 
 LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
@@ -704,5 +722,6 @@ LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *, std::optional<Locat
 }
 
 LogicalResult AvgPoolGradOp::verify() {
-  return verifyPoolGradShapes(*this, getResult().getType(), getOutputGrad().getType(), getWindow(), getStrides());
+  return verifyPoolGradShapes(*this, getResult().getType(), getOutputGrad().getType(), getWindow(), getStrides(),
+                              getPads());
 }

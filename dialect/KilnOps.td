@@ -312,45 +312,57 @@ def Kiln_Conv2DOp : Kiln_Op<"conv2d",
   let hasVerifier = 1;
 }
 
-/// Shared base of the 2-D pooling ops (NHWC, valid padding); verified by
-/// verifyPool2DOp in KilnOps.cpp.
-class Kiln_Pool2DOp<string mnemonic, string what>
+/// Shared base of the 2-D pooling ops (NHWC, optional padding); verified
+/// by verifyPool2DOp in KilnOps.cpp.
+class Kiln_Pool2DOp<string mnemonic, string what, string padded>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
                          Kiln_HasVjp, InferTypeOpAdaptor]> {
-  let summary = "2-D " # what # " pooling, NHWC, valid padding";
+  let summary = "2-D " # what # " pooling, NHWC";
   let description = [{
     Takes the }] # what # [{ over each `window` = [kh, kw] of an NHWC input
-    ([N, H, W, C]), moving by `strides` = [sh, sw], without padding (Keras's
-    `padding="valid"`). The result is [N, (H - kh) / sh + 1,
-    (W - kw) / sw + 1, C], rounding down; the window must fit in the input.
+    ([N, H, W, C]), moving by `strides` = [sh, sw]. Without `padding` the
+    windows stay inside the input (Keras's `padding="valid"`); with
+    `padding` = [top, bottom, left, right] the input is padded first
+    (Keras's `padding="same"` gives those amounts): }] # padded # [{ The
+    result is [N, (H + top + bottom - kh) / sh + 1, (W + left + right - kw)
+    / sw + 1, C], rounding down; the window must fit in the padded input.
 
     ```mlir
     %r = kiln.}] # mnemonic # [{ %x window = [2, 2] strides = [2, 2] : tensor<?x26x26x32xf32> -> tensor<?x13x13x32xf32>
+    %s = kiln.}] # mnemonic # [{ %x window = [3, 3] strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32> -> tensor<?x3x3x4xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$window,
-                       DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `window` `=` $window `strides` `=` $strides attr-dict
-    `:` type($input) `->` type($result)
+    $input `window` `=` $window `strides` `=` $strides
+    (`padding` `=` $padding^)? attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// [top, bottom, left, right]; zeros without `padding`.
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::verify() {
-      return verifyPool2DOp(getOperation(), getWindow(), getStrides());
+      return verifyPool2DOp(getOperation(), getWindow(), getStrides(), getPads());
     }
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
       return inferPool2DType(location, adaptor.getInput().getType(),
-                             adaptor.getWindow(), adaptor.getStrides(), types);
+                             adaptor.getWindow(), adaptor.getStrides(),
+                             poolPads(adaptor.getPadding()), types);
     }
   }];
 }
 
-def Kiln_MaxPoolOp : Kiln_Pool2DOp<"maxpool", "maximum">;
-def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
+def Kiln_MaxPoolOp : Kiln_Pool2DOp<"maxpool", "maximum",
+    "the padding never wins (-inf), so each window's maximum is over its input elements.">;
+def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average",
+    "each window's sum is divided by the number of its input elements, not counting the padding (Keras's AveragePooling2D, PyTorch's count_include_pad=False).">;
 
 //===----------------------------------------------------------------------===//
 // Shape ops

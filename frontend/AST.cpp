@@ -496,6 +496,11 @@ void ASTPrinter::print(const Expr &expr) {
     case Builtin::AvgPool:
       add("size=" + llvm::Twine(l.kernelSize));
       add("stride=" + llvm::Twine(l.stride));
+      if (l.padding != Padding::Valid) {
+        add("padding=" + getPaddingName(l.padding));
+        add("pads=[" + llvm::Twine(l.pads[0]) + ", " + llvm::Twine(l.pads[1]) + ", " + llvm::Twine(l.pads[2]) + ", " +
+            llvm::Twine(l.pads[3]) + "]");
+      }
       break;
     case Builtin::Dropout: {
       std::string rate;

@@ -240,6 +240,14 @@ private:
     llvm_unreachable("unknown activation");
   }
 
+  /// A pooling's `padding` attribute: none when there is nothing to pad
+  /// (valid, or same where the windows fit exactly).
+  mlir::DenseI64ArrayAttr poolPadding(const ast::LayerAttrs &layer) {
+    if (llvm::all_of(layer.pads, [](int64_t p) { return p == 0; }))
+      return nullptr;
+    return builder.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(layer.pads.data(), layer.pads.size()));
+  }
+
   mlir::Value paramArg(const ast::CallExpr &call, unsigned which) {
     if (which >= call.paramIndices.size() || call.paramIndices[which] >= paramArgs.size())
       return nullptr;
@@ -362,11 +370,11 @@ private:
     case ast::Builtin::MaxPool:
       return kiln::MaxPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
-                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
+                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}), poolPadding(layer));
     case ast::Builtin::AvgPool:
       return kiln::AvgPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
-                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
+                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}), poolPadding(layer));
     case ast::Builtin::Flatten:
       return kiln::ReshapeOp::create(builder, callLoc, type, operand(0));
     case ast::Builtin::Dropout: {

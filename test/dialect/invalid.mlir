@@ -259,6 +259,25 @@ func.func @pool_window_fit(%x: tensor<?x1x1x32xf32>) {
 
 // -----
 
+// kiln.avgpool: each padding amount is below the window, so that every
+// window holds an input element.
+func.func @pool_padding_range(%x: tensor<?x4x4x1xf32>) {
+  // expected-error @+1 {{'padding' values must be in [0, window), got [0, 2, 0, 0]}}
+  %0 = kiln.avgpool %x window = [2, 2] strides = [2, 2] padding = [0, 2, 0, 0] : tensor<?x4x4x1xf32> -> tensor<?x3x2x1xf32>
+  return
+}
+
+// -----
+
+// kiln.maxpool_grad: the padding has four amounts.
+func.func @pool_grad_padding_count(%x: tensor<?x4x4x1xf32>, %g: tensor<?x2x2x1xf32>) {
+  // expected-error @+1 {{'padding' must have 4 values (top, bottom, left, right), got 2}}
+  %0 = kiln.maxpool_grad %x, %g window = [2, 2] strides = [2, 2] padding = [1, 1] : tensor<?x4x4x1xf32>, tensor<?x2x2x1xf32> -> tensor<?x4x4x1xf32>
+  return
+}
+
+// -----
+
 // kiln.maxpool: the output shape rounds down.
 func.func @pool_result(%x: tensor<?x27x27x32xf32>) {
   // expected-error @+1 {{result type 'tensor<?x14x14x32xf32>' does not match the expected type 'tensor<?x13x13x32xf32>'}}

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_with_torch import EVERY_OP, Checker, run_kiln  # noqa: E402
+from compare_with_torch import EVERY_OP, SAME_POOLS, Checker, run_kiln, same_pool  # noqa: E402
 
 TOLERANCE = 1e-4
 rng = np.random.default_rng(4321)
@@ -315,6 +315,25 @@ def shapes(root):
               [x, y], loss)
 
 
+# maxpool and avgpool with padding = same (the model of compare_with_torch.py):
+# the gradient goes to each window's maximum, never the padding, and the
+# average's is divided by the window's input elements.
+def same_pools(root):
+    src = os.path.join(WORKDIR, "same_pools.kiln")
+    with open(src, "w") as f:
+        f.write(SAME_POOLS)
+    n = 3
+    image = randn(n, 6, 5, 2)
+
+    def loss(P):
+        x = (const(image) * P).permute(0, 3, 1, 2)
+        a, b = same_pool(x, 3, 2, True), same_pool(x, 3, 2, False)
+        c, d = same_pool(x, 3, 1, False), same_pool(x, 2, 2, True)
+        return (a ** 2).mean() + (a * b).mean() + (c ** 2).mean() + (d ** 2).mean()
+
+    gradcheck("SamePools", src, "SamePools", ["p"], [randn(6, 5, 2)], [image], loss)
+
+
 def main():
     global KILN_RUN, WORKDIR
     KILN_RUN, root, WORKDIR = sys.argv[1:4]
@@ -325,6 +344,7 @@ def main():
     every_grad(root)
     selection(root)
     shapes(root)
+    same_pools(root)
     fashion_cnn(root)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)

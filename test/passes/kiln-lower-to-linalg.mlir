@@ -332,6 +332,62 @@ func.func @maxpool(%x: tensor<?x26x26x32xf32>) -> tensor<?x13x13x32xf32> {
 
 // -----
 
+// maxpool with padding (padding = same): the input padded with -inf first,
+// [0, 1] rows and [1, 1] columns.
+
+// CHECK-LABEL: func.func @maxpool_same
+// CHECK:         tensor.empty() : tensor<3x3xf32>
+// CHECK-NEXT:    %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK-NEXT:    %[[P:.*]] = tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:           tensor.yield %[[NEGINF]] : f32
+// CHECK:         } : tensor<?x6x5x2xf32> to tensor<?x7x7x2xf32>
+// CHECK:         linalg.pooling_nhwc_max {{.*}} ins(%[[P]], %{{.*}} : tensor<?x7x7x2xf32>, tensor<3x3xf32>)
+func.func @maxpool_same(%x: tensor<?x6x5x2xf32>) -> tensor<?x3x3x2xf32> {
+  %0 = kiln.maxpool %x window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32> -> tensor<?x3x3x2xf32>
+  return %0 : tensor<?x3x3x2xf32>
+}
+
+// -----
+
+// avgpool with padding: the sum over the zero-padded input, divided by the
+// number of input elements of each window (Keras): along H from
+// max(oy * 2 - 0, 0) to min(oy * 2 - 0 + 3, 6), along W with the left pad 1.
+
+// CHECK-LABEL: func.func @avgpool_same
+// CHECK:         %[[P:.*]] = tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:         %[[S:.*]] = linalg.pooling_nhwc_sum {{.*}} ins(%[[P]], %{{.*}} : tensor<?x7x7x2xf32>, tensor<3x3xf32>)
+// CHECK:         linalg.generic {{.*}} ins(%[[S]] : tensor<?x3x3x2xf32>)
+// CHECK:           %[[OY:.*]] = linalg.index 1 : index
+// CHECK:           arith.maxsi
+// CHECK:           %[[H:.*]] = arith.constant 6 : index
+// CHECK:           arith.minsi %{{.*}}, %[[H]] : index
+// CHECK:           %[[W:.*]] = arith.constant 5 : index
+// CHECK:           arith.minsi %{{.*}}, %[[W]] : index
+// CHECK:           %[[COUNT:.*]] = arith.sitofp %{{.*}} : i64 to f32
+// CHECK:           arith.divf %{{.*}}, %[[COUNT]] : f32
+func.func @avgpool_same(%x: tensor<?x6x5x2xf32>) -> tensor<?x3x3x2xf32> {
+  %0 = kiln.avgpool %x window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32> -> tensor<?x3x3x2xf32>
+  return %0 : tensor<?x3x3x2xf32>
+}
+
+// -----
+
+// The gradients with padding gather into the padded input's shape and crop
+// the input's part out of it.
+
+// CHECK-LABEL: func.func @pool_grads_same
+// CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<?x7x7x2xf32>)
+// CHECK:         tensor.extract_slice %{{.*}}[0, 0, 1, 0] [%{{.*}}, 6, 5, 2] [1, 1, 1, 1] : tensor<?x7x7x2xf32> to tensor<?x6x5x2xf32>
+// CHECK:         tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:         tensor.extract_slice %{{.*}}[0, 0, 1, 0] [%{{.*}}, 6, 5, 2] [1, 1, 1, 1] : tensor<?x7x7x2xf32> to tensor<?x6x5x2xf32>
+func.func @pool_grads_same(%x: tensor<?x6x5x2xf32>, %g: tensor<?x3x3x2xf32>) -> (tensor<?x6x5x2xf32>, tensor<?x6x5x2xf32>) {
+  %0 = kiln.avgpool_grad %g window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x3x3x2xf32> -> tensor<?x6x5x2xf32>
+  %1 = kiln.maxpool_grad %x, %g window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32>, tensor<?x3x3x2xf32> -> tensor<?x6x5x2xf32>
+  return %0, %1 : tensor<?x6x5x2xf32>, tensor<?x6x5x2xf32>
+}
+
+// -----
+
 // avgpool: linalg.pooling_nhwc_sum over a zero-filled output, then an
 // elementwise division by the window size (3 x 3 = 9).
 
