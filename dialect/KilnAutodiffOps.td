@@ -1,6 +1,6 @@
 //===- KilnAutodiffOps.td - Internal kiln ops of autodiff --*- tablegen -*-===//
 //
-// The kiln ops that only the differentiation rules build (transpose,
+// The kiln ops that only the differentiation rules build (slice,
 // broadcast_to, sum_to, element_count, onehot and the convolution and
 // pooling gradients). Included at the end of KilnOps.td, whose enums, type
 // constraints and includes they use, so that both files stay a readable
@@ -19,21 +19,26 @@
 // They have no derivative rule of their own (no second derivatives yet).
 //===----------------------------------------------------------------------===//
 
-def Kiln_TransposeOp : Kiln_Op<"transpose",
-    [Pure, SameOperandsAndResultElementType, InferTypeOpAdaptor]> {
-  let summary = "permutes the dimensions of a tensor";
+// No result-type inference: the slice's size is what the result type says
+// along `axis`.
+def Kiln_SliceOp : Kiln_Op<"slice",
+    [Pure, SameOperandsAndResultElementType]> {
+  let summary = "a contiguous range of a tensor along one axis";
   let description = [{
-    Result dimension `i` is input dimension `permutation[i]`, as
-    `numpy.transpose`. Used by the matmul rule (`dA = dY @ B^T`).
+    The elements of `input` at positions `offset` to `offset + size - 1`
+    along `axis`, where `size` is the result's extent there; every other
+    dimension is kept whole (`?` sizes from `input` at run time). Used by
+    the rule of `concat`, whose operands' cotangents are the two slices of
+    the result's.
 
     ```mlir
-    %t = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+    %s = kiln.slice %g axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let arguments = (ins Kiln_FloatTensor:$input, I64Attr:$axis, I64Attr:$offset);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `permutation` `=` $permutation attr-dict `:` type($input) `->` type($result)
+    $input `axis` `=` $axis `offset` `=` $offset attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -196,42 +201,54 @@ def Kiln_MaxPoolGradOp : Kiln_Op<"maxpool_grad",
     Given the pooling's `input` and the cotangent `output_grad` of its
     result, sends each window's cotangent to the window's first maximal
     element in row-major order (PyTorch's choice on ties) and sums where
-    windows overlap. The result has the input's type.
+    windows overlap; with `padding`, the windows are those of the padded
+    input, whose padding is never chosen. The result has the input's type.
 
     ```mlir
     %dx = kiln.maxpool_grad %x, %dy window = [2, 2] strides = [1, 1] : tensor<?x5x5x4xf32>, tensor<?x4x4x4xf32> -> tensor<?x5x5x4xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($input) `,` type($output_grad) `->` type($result)
+    (`padding` `=` $padding^)? attr-dict `:` type($input) `,`
+    type($output_grad) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
 }
 
 def Kiln_AvgPoolGradOp : Kiln_Op<"avgpool_grad",
     [Pure, SameOperandsAndResultElementType]> {
   let summary = "gradient of kiln.avgpool with respect to its input";
   let description = [{
-    Spreads each window's cotangent evenly over the window (divided by
-    kh * kw) and sums where windows overlap; input elements no window
-    covered get zero. The result type is the pooling's input type.
+    Spreads each window's cotangent evenly over the window's input elements
+    (divided by kh * kw, or with `padding` by the number of input elements
+    in the window, as the forward divides) and sums where windows overlap;
+    input elements no window covered get zero. The result type is the
+    pooling's input type.
 
     ```mlir
     %dx = kiln.avgpool_grad %dy window = [2, 2] strides = [2, 2] : tensor<?x1x1x3xf32> -> tensor<?x3x3x3xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$output_grad,
-                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$window, DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $output_grad `window` `=` $window `strides` `=` $strides
-    attr-dict `:` type($output_grad) `->` type($result)
+    (`padding` `=` $padding^)? attr-dict `:` type($output_grad) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
 }
 
 #endif // KILN_DIALECT_KILNAUTODIFFOPS_TD

@@ -19,10 +19,15 @@
 //   on a tie (torch.maximum); reductions along an axis send it to the first
 //   extreme element (the index torch.max(dim) returns); a reduction over all
 //   elements spreads it evenly over the ties (torch.max());
+// - transpose transposes the cotangent back; concat hands each operand its
+//   slice of the cotangent;
 // - take sends the cotangent to the chosen element (torch.gather); an
 //   out-of-range index, whose result is NaN, gets none;
 // - stop_gradient passes none (it is NonDifferentiable, so it has no rule);
-// - maxpool sends a window's cotangent to its first maximum (row-major);
+// - maxpool sends a window's cotangent to its first maximum (row-major),
+//   never to padding; avgpool with padding divides by the number of input
+//   elements in the window, as its forward does (Keras, count_include_pad
+//   False);
 // - cross-entropy from logits: (softmax(z) - onehot(t)) / N;
 // - pow: d/da = b * a^(b-1) (0 where b = 0), d/db = a^b * log(a) (0 where
 //   a = 0, as PyTorch masks it); for a < 0 the log is NaN, as in PyTorch,
@@ -267,13 +272,14 @@ LogicalResult conv2dVjp(Conv2DOp op, OpBuilder &builder, Value g, SmallVectorImp
 }
 
 LogicalResult maxPoolVjp(MaxPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(MaxPoolGradOp::create(builder, op.getLoc(), op.getInput(), g, op.getWindowAttr(), op.getStridesAttr(),
+                                      op.getPaddingAttr()));
   return success();
 }
 
 LogicalResult avgPoolVjp(AvgPoolOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
-  out.push_back(
-      AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(), op.getStridesAttr()));
+  out.push_back(AvgPoolGradOp::create(builder, op.getLoc(), op.getInput().getType(), g, op.getWindowAttr(),
+                                      op.getStridesAttr(), op.getPaddingAttr()));
   return success();
 }
 
@@ -405,6 +411,29 @@ LogicalResult binaryCrossEntropyVjp(BinaryCrossEntropyOp op, OpBuilder &builder,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Shapes
+//===----------------------------------------------------------------------===//
+
+/// transpose: the cotangent transposed back, by the inverse permutation.
+LogicalResult transposeVjp(TransposeOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
+  ArrayRef<int64_t> permutation = op.getPermutation();
+  SmallVector<int64_t> inverse(permutation.size());
+  for (size_t i = 0; i < permutation.size(); ++i)
+    inverse[permutation[i]] = int64_t(i);
+  out.push_back(TransposeOp::create(builder, op.getLoc(), g, builder.getDenseI64ArrayAttr(inverse)));
+  return success();
+}
+
+/// concat: each operand gets its own part of the cotangent.
+LogicalResult concatVjp(ConcatOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
+  int64_t axis = op.getAxis();
+  RankedTensorType lhs = op.getLhs().getType(), rhs = op.getRhs().getType();
+  out.push_back(SliceOp::create(builder, op.getLoc(), lhs, g, uint64_t(axis), uint64_t(0)));
+  out.push_back(SliceOp::create(builder, op.getLoc(), rhs, g, uint64_t(axis), uint64_t(lhs.getDimSize(axis))));
+  return success();
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -446,6 +475,8 @@ KILN_VJP(AvgPoolOp, avgPoolVjp(*this, builder, g, operandCotangents))
 
 KILN_VJP(ReshapeOp,
          (operandCotangents.push_back(RuleBuilder(builder, getLoc()).reshape(g, getInput().getType())), success()))
+KILN_VJP(TransposeOp, transposeVjp(*this, builder, g, operandCotangents))
+KILN_VJP(ConcatOp, concatVjp(*this, builder, g, operandCotangents))
 // The same mask and scale on the cotangent: the same op with the same key
 // recomputes the mask (identity without a key). The key gets no gradient.
 LogicalResult dropoutVjp(DropoutOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {

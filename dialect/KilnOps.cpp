@@ -150,15 +150,31 @@ static bool isCompatibleBroadcastType(TypeRange inferred, TypeRange declared) {
          succeeded(verifyCompatibleShape(inferred[0], declared[0]));
 }
 
+/// Checks a pooling's `padding` (when given): four amounts, each in
+/// [0, window), so that every window holds at least one input element (the
+/// maximum is never the padding's, an average never divides by 0).
+static LogicalResult verifyPoolPadding(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> pads) {
+  auto attr = op->getAttrOfType<DenseI64ArrayAttr>("padding");
+  if (attr && attr.size() != 4)
+    return op->emitOpError() << "'padding' must have 4 values (top, bottom, left, right), got " << attr.size();
+  for (int64_t i = 0; i < 4; ++i)
+    if (pads[i] < 0 || pads[i] >= window[i / 2])
+      return op->emitOpError() << "'padding' values must be in [0, window), got [" << pads[0] << ", " << pads[1] << ", "
+                               << pads[2] << ", " << pads[3] << "]";
+  return success();
+}
+
 /// Verifies a 2-D pooling op: NHWC input, positive window and strides, the
-/// window fits, and the output shape.
-static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
+/// padding, the window fits, and the output shape.
+static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, ArrayRef<int64_t> strides,
+                                    ArrayRef<int64_t> pads) {
   auto input = cast<RankedTensorType>(op->getOperand(0).getType());
   if (input.getRank() != 4)
     return op->emitOpError() << "input must be a rank-4 NHWC tensor, got " << input;
-  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)) ||
+      failed(verifyPoolPadding(op, window, pads)))
     return failure();
-  std::optional<std::vector<int64_t>> expected = shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> expected = shape::pool2dShape(input.getShape(), window, strides, pads);
   if (!expected)
     return op->emitOpError() << "window [" << window[0] << ", " << window[1] << "] does not fit in the input of type "
                              << input;
@@ -167,12 +183,12 @@ static LogicalResult verifyPool2DOp(Operation *op, ArrayRef<int64_t> window, Arr
 
 /// Infers the result of a 2-D pooling op (see verifyPool2DOp).
 static LogicalResult inferPool2DType(std::optional<Location> location, Type inputType, ArrayRef<int64_t> window,
-                                     ArrayRef<int64_t> strides, SmallVectorImpl<Type> &types) {
+                                     ArrayRef<int64_t> strides, ArrayRef<int64_t> pads, SmallVectorImpl<Type> &types) {
   auto input = dyn_cast<RankedTensorType>(inputType);
   if (!input || input.getRank() != 4 || window.size() != 2 || strides.size() != 2 ||
       llvm::any_of(strides, [](int64_t s) { return s <= 0; }))
     return emitOptionalError(location, "invalid pooling operands");
-  std::optional<std::vector<int64_t>> shape = shape::pool2dShape(input.getShape(), window, strides);
+  std::optional<std::vector<int64_t>> shape = shape::pool2dShape(input.getShape(), window, strides, pads);
   if (!shape)
     return emitOptionalError(location, "the window does not fit in ", input);
   types.push_back(RankedTensorType::get(*shape, input.getElementType()));
@@ -503,6 +519,73 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+/// The shape of `lhs` and `rhs` joined along `axis`, or an error message.
+static FailureOr<SmallVector<int64_t>> concatShape(RankedTensorType lhs, RankedTensorType rhs, int64_t axis,
+                                                   std::string &error) {
+  if (lhs.getRank() != rhs.getRank()) {
+    error = "operands must have the same rank";
+    return failure();
+  }
+  if (axis < 0 || axis >= lhs.getRank()) {
+    error = "'axis' is out of range for rank " + std::to_string(lhs.getRank());
+    return failure();
+  }
+  SmallVector<int64_t> shape(lhs.getShape());
+  for (int64_t i = 0; i < lhs.getRank(); ++i) {
+    if (i == axis)
+      continue;
+    if (lhs.getDimSize(i) != rhs.getDimSize(i)) {
+      error = "operands differ in dimension " + std::to_string(i) + ", which is not the axis";
+      return failure();
+    }
+  }
+  if (lhs.isDynamicDim(axis) || rhs.isDynamicDim(axis)) {
+    error = "the extents along 'axis' must be static";
+    return failure();
+  }
+  shape[axis] = lhs.getDimSize(axis) + rhs.getDimSize(axis);
+  return shape;
+}
+
+LogicalResult ConcatOp::verify() {
+  std::string error;
+  auto shape = concatShape(getLhs().getType(), getRhs().getType(), getAxis(), error);
+  if (failed(shape))
+    return emitOpError() << error;
+  return verifyResultShape(*this, *shape);
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> location, Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto lhs = dyn_cast<RankedTensorType>(adaptor.getLhs().getType());
+  auto rhs = dyn_cast<RankedTensorType>(adaptor.getRhs().getType());
+  if (!lhs || !rhs)
+    return emitOptionalError(location, "concat needs ranked tensors");
+  std::string error;
+  auto shape = concatShape(lhs, rhs, adaptor.getAxis(), error);
+  if (failed(shape))
+    return emitOptionalError(location, error);
+  types.push_back(RankedTensorType::get(*shape, lhs.getElementType()));
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  RankedTensorType input = getInput().getType(), result = getResult().getType();
+  int64_t axis = getAxis(), offset = getOffset();
+  if (input.getRank() != result.getRank())
+    return emitOpError() << "result rank differs from the input's";
+  if (axis < 0 || axis >= input.getRank())
+    return emitOpError() << "'axis' is out of range for rank " << input.getRank();
+  if (input.isDynamicDim(axis) || result.isDynamicDim(axis))
+    return emitOpError() << "the extents along 'axis' must be static";
+  if (offset < 0 || offset + result.getDimSize(axis) > input.getDimSize(axis))
+    return emitOpError() << "positions " << offset << " to " << offset + result.getDimSize(axis) - 1
+                         << " are outside the input's " << input.getDimSize(axis) << " along axis " << axis;
+  SmallVector<int64_t> expected(input.getShape());
+  expected[axis] = result.getDimSize(axis);
+  return verifyResultShape(*this, expected);
+}
+
 /// Checks that `small` broadcasts to `large` (ShapeRules.h).
 static bool broadcastsTo(RankedTensorType small, RankedTensorType large) {
   return shape::broadcastsTo(small.getShape(), large.getShape());
@@ -606,18 +689,19 @@ LogicalResult Conv2DGradFilterOp::verify() {
 /// Checks that pooling `input` with `window` and `strides` produces
 /// `output` (the shared shape check of the pooling-gradient ops).
 static LogicalResult verifyPoolGradShapes(Operation *op, RankedTensorType input, RankedTensorType output,
-                                          ArrayRef<int64_t> window, ArrayRef<int64_t> strides) {
+                                          ArrayRef<int64_t> window, ArrayRef<int64_t> strides, ArrayRef<int64_t> pads) {
   if (input.getRank() != 4 || output.getRank() != 4)
     return op->emitOpError() << "input and output gradient must be rank-4 "
                                 "NHWC tensors, got "
                              << input << " and " << output;
-  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)))
+  if (failed(verifyPositivePair(op, "window", window)) || failed(verifyPositivePair(op, "strides", strides)) ||
+      failed(verifyPoolPadding(op, window, pads)))
     return failure();
   ArrayRef<int64_t> in = input.getShape(), out = output.getShape();
   for (int64_t i = 1; i < 4; ++i)
     if (ShapedType::isDynamic(in[i]) || ShapedType::isDynamic(out[i]))
       return op->emitOpError() << "only the batch dimension may be dynamic, got " << input << " and " << output;
-  if (!matchesBatched(shape::pool2dShape(in, window, strides), out))
+  if (!matchesBatched(shape::pool2dShape(in, window, strides, pads), out))
     return op->emitOpError() << "pooling " << input << " with window [" << window[0] << ", " << window[1]
                              << "] does not produce " << output;
   return success();
@@ -627,7 +711,8 @@ LogicalResult MaxPoolGradOp::verify() {
   if (getInput().getType() != getResult().getType())
     return emitOpError() << "result type " << getResult().getType() << " must be the input type "
                          << getInput().getType();
-  return verifyPoolGradShapes(*this, getInput().getType(), getOutputGrad().getType(), getWindow(), getStrides());
+  return verifyPoolGradShapes(*this, getInput().getType(), getOutputGrad().getType(), getWindow(), getStrides(),
+                              getPads());
 }
 
 LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
@@ -637,5 +722,6 @@ LogicalResult MaxPoolGradOp::inferReturnTypes(MLIRContext *, std::optional<Locat
 }
 
 LogicalResult AvgPoolGradOp::verify() {
-  return verifyPoolGradShapes(*this, getResult().getType(), getOutputGrad().getType(), getWindow(), getStrides());
+  return verifyPoolGradShapes(*this, getResult().getType(), getOutputGrad().getType(), getWindow(), getStrides(),
+                              getPads());
 }

@@ -25,6 +25,18 @@
 
 #include <optional>
 
+#include "llvm/ADT/SmallVector.h"
+
+namespace kiln {
+/// The [top, bottom, left, right] padding of a pooling op or its gradient:
+/// the optional `padding` attribute, zeros without it.
+inline llvm::SmallVector<int64_t, 4> poolPads(std::optional<llvm::ArrayRef<int64_t>> padding) {
+  if (padding && padding->size() == 4)
+    return llvm::SmallVector<int64_t, 4>(padding->begin(), padding->end());
+  return {0, 0, 0, 0};
+}
+} // namespace kiln
+
 #include "dialect/KilnEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -312,51 +312,65 @@ def Kiln_Conv2DOp : Kiln_Op<"conv2d",
   let hasVerifier = 1;
 }
 
-/// Shared base of the 2-D pooling ops (NHWC, valid padding); verified by
-/// verifyPool2DOp in KilnOps.cpp.
-class Kiln_Pool2DOp<string mnemonic, string what>
+/// Shared base of the 2-D pooling ops (NHWC, optional padding); verified
+/// by verifyPool2DOp in KilnOps.cpp.
+class Kiln_Pool2DOp<string mnemonic, string what, string padded>
     : Kiln_Op<mnemonic, [Pure, SameOperandsAndResultElementType,
                          Kiln_HasVjp, InferTypeOpAdaptor]> {
-  let summary = "2-D " # what # " pooling, NHWC, valid padding";
+  let summary = "2-D " # what # " pooling, NHWC";
   let description = [{
     Takes the }] # what # [{ over each `window` = [kh, kw] of an NHWC input
-    ([N, H, W, C]), moving by `strides` = [sh, sw], without padding (Keras's
-    `padding="valid"`). The result is [N, (H - kh) / sh + 1,
-    (W - kw) / sw + 1, C], rounding down; the window must fit in the input.
+    ([N, H, W, C]), moving by `strides` = [sh, sw]. Without `padding` the
+    windows stay inside the input (Keras's `padding="valid"`); with
+    `padding` = [top, bottom, left, right] the input is padded first
+    (Keras's `padding="same"` gives those amounts): }] # padded # [{ The
+    result is [N, (H + top + bottom - kh) / sh + 1, (W + left + right - kw)
+    / sw + 1, C], rounding down; the window must fit in the padded input.
 
     ```mlir
     %r = kiln.}] # mnemonic # [{ %x window = [2, 2] strides = [2, 2] : tensor<?x26x26x32xf32> -> tensor<?x13x13x32xf32>
+    %s = kiln.}] # mnemonic # [{ %x window = [3, 3] strides = [2, 2] padding = [1, 1, 1, 1] : tensor<?x5x5x4xf32> -> tensor<?x3x3x4xf32>
     ```
   }];
   let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$window,
-                       DenseI64ArrayAttr:$strides);
+                       DenseI64ArrayAttr:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$padding);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `window` `=` $window `strides` `=` $strides attr-dict
-    `:` type($input) `->` type($result)
+    $input `window` `=` $window `strides` `=` $strides
+    (`padding` `=` $padding^)? attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// [top, bottom, left, right]; zeros without `padding`.
+    ::llvm::SmallVector<int64_t, 4> getPads() { return poolPads(getPadding()); }
+  }];
   let extraClassDefinition = [{
     ::llvm::LogicalResult $cppClass::verify() {
-      return verifyPool2DOp(getOperation(), getWindow(), getStrides());
+      return verifyPool2DOp(getOperation(), getWindow(), getStrides(), getPads());
     }
     ::llvm::LogicalResult $cppClass::inferReturnTypes(
         ::mlir::MLIRContext *, std::optional<::mlir::Location> location,
         Adaptor adaptor, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
       return inferPool2DType(location, adaptor.getInput().getType(),
-                             adaptor.getWindow(), adaptor.getStrides(), types);
+                             adaptor.getWindow(), adaptor.getStrides(),
+                             poolPads(adaptor.getPadding()), types);
     }
   }];
 }
 
-def Kiln_MaxPoolOp : Kiln_Pool2DOp<"maxpool", "maximum">;
-def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average">;
+def Kiln_MaxPoolOp : Kiln_Pool2DOp<"maxpool", "maximum",
+    "the padding never wins (-inf), so each window's maximum is over its input elements.">;
+def Kiln_AvgPoolOp : Kiln_Pool2DOp<"avgpool", "average",
+    "each window's sum is divided by the number of its input elements, not counting the padding (Keras's AveragePooling2D, PyTorch's count_include_pad=False).">;
 
 //===----------------------------------------------------------------------===//
 // Shape ops
 //===----------------------------------------------------------------------===//
 
 // No result-type inference: the target shape is what the result type says.
+// Integer tensors too: `argmax(x, keepdims = true)` reshapes its i32 result
+// (no gradient is asked of those).
 def Kiln_ReshapeOp : Kiln_Op<"reshape",
     [Pure, SameOperandsAndResultElementType, Kiln_HasVjp]> {
   let summary = "reshape keeping the batch dimension";
@@ -364,15 +378,59 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape",
     Reinterprets the elements of `input` (row-major) with the result's
     shape. Both shapes hold the same number of elements; only a leading
     dimension may be dynamic, and a dynamic leading (batch) dimension in the
-    input must stay a dynamic leading dimension in the result.
+    input must stay a dynamic leading dimension in the result. The
+    language's `reshape`, `flatten` and `keepdims` and the rules of autodiff
+    build it.
 
     ```mlir
     %r = kiln.reshape %x : tensor<?x24x24x32xf32> -> tensor<?x18432xf32>
     ```
   }];
-  let arguments = (ins Kiln_FloatTensor:$input);
-  let results = (outs Kiln_FloatTensor:$result);
+  let arguments = (ins Kiln_NumericTensor:$input);
+  let results = (outs Kiln_NumericTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_TransposeOp : Kiln_Op<"transpose",
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
+  let summary = "permutes the dimensions of a tensor";
+  let description = [{
+    Result dimension `i` is input dimension `permutation[i]`, as
+    `numpy.transpose`. The language's `transpose` (which keeps the batch
+    dimension first) and the matmul rule (`dA = dY @ B^T`) build it; its
+    gradient is the transpose by the inverse permutation.
+
+    ```mlir
+    %t = kiln.transpose %a permutation = [1, 0] : tensor<?x10xf32> -> tensor<10x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `permutation` `=` $permutation attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_ConcatOp : Kiln_Op<"concat",
+    [Pure, SameOperandsAndResultElementType, Kiln_HasVjp, InferTypeOpAdaptor]> {
+  let summary = "joins two tensors along an axis";
+  let description = [{
+    `lhs` followed by `rhs` along `axis` (`numpy.concatenate`,
+    `torch.cat`): the operands have the same rank and agree on every other
+    dimension; the result's extent along `axis` is the sum of theirs, which
+    must be static. The gradient is the two slices of the cotangent.
+
+    ```mlir
+    %c = kiln.concat %a, %b axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$lhs, Kiln_FloatTensor:$rhs, I64Attr:$axis);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `axis` `=` $axis attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
   let hasVerifier = 1;
 }
 

@@ -496,6 +496,11 @@ void ASTPrinter::print(const Expr &expr) {
     case Builtin::AvgPool:
       add("size=" + llvm::Twine(l.kernelSize));
       add("stride=" + llvm::Twine(l.stride));
+      if (l.padding != Padding::Valid) {
+        add("padding=" + getPaddingName(l.padding));
+        add("pads=[" + llvm::Twine(l.pads[0]) + ", " + llvm::Twine(l.pads[1]) + ", " + llvm::Twine(l.pads[2]) + ", " +
+            llvm::Twine(l.pads[3]) + "]");
+      }
       break;
     case Builtin::Dropout: {
       std::string rate;
@@ -510,6 +515,14 @@ void ASTPrinter::print(const Expr &expr) {
         add("reduce");
       if (call.axis)
         add("axis=" + llvm::Twine(*call.axis));
+      if (call.keepDims)
+        add("keepdims");
+      if (!call.permutation.empty()) {
+        std::string permutation = "permutation=[";
+        for (size_t i = 0; i < call.permutation.size(); ++i)
+          permutation += (i ? ", " : "") + std::to_string(call.permutation[i]);
+        add(permutation + "]");
+      }
       break;
     }
     if (!call.paramNames.empty()) {
@@ -527,6 +540,15 @@ void ASTPrinter::print(const Expr &expr) {
     os << '\n';
     Nest nest(level);
     printArgs(call.getArgs());
+    return;
+  }
+  case Expr::Expr_List: {
+    os << "List";
+    printLoc(expr.getLoc());
+    os << '\n';
+    Nest nest(level);
+    for (const auto &element : llvm::cast<ListExpr>(expr).getElements())
+      print(*element);
     return;
   }
   }

@@ -186,7 +186,7 @@ class Stmt;
 /// Base class of all expressions.
 class Expr {
 public:
-  enum ExprKind { Expr_Number, Expr_Name, Expr_Unary, Expr_Binary, Expr_Call };
+  enum ExprKind { Expr_Number, Expr_Name, Expr_Unary, Expr_Binary, Expr_Call, Expr_List };
 
   Expr(ExprKind kind, Location loc, unsigned height = 1) : kind(kind), loc(loc), height(height) {}
   virtual ~Expr() = default;
@@ -301,6 +301,27 @@ private:
   std::unique_ptr<Expr> lhs, rhs;
 };
 
+/// A bracketed list `[N, 4, 6]`: only the shape of `reshape` and the
+/// permutation of `transpose` take one (Sema rejects it anywhere else, and
+/// reads its elements as constants: integer literals, and `N` in a shape).
+class ListExpr : public Expr {
+public:
+  ListExpr(Location loc, std::vector<std::unique_ptr<Expr>> elements)
+      : Expr(Expr_List, loc, elementsHeight(elements) + 1), elements(std::move(elements)) {}
+  const std::vector<std::unique_ptr<Expr>> &getElements() const { return elements; }
+  static bool classof(const Expr *e) { return e->getKind() == Expr_List; }
+
+private:
+  static unsigned elementsHeight(const std::vector<std::unique_ptr<Expr>> &elements) {
+    unsigned h = 0;
+    for (const auto &element : elements)
+      h = std::max(h, element->getHeight());
+    return h;
+  }
+
+  std::vector<std::unique_ptr<Expr>> elements;
+};
+
 /// One argument of a call: positional (empty keyword) or `keyword = value`.
 struct CallArg {
   std::string keyword;
@@ -337,6 +358,11 @@ public:
   /// Softmax, LogSoftmax, Argmax: the axis, non-negative. Reductions: the
   /// axis, or unset to reduce everything to a scalar.
   std::optional<int64_t> axis;
+  /// Reductions, Argmax, Argmin: `keepdims = true` keeps the reduced axes as
+  /// dimensions of size 1 (the type says so; `axis` is as without it).
+  bool keepDims = false;
+  /// Transpose: result dimension i is operand dimension permutation[i].
+  std::vector<int64_t> permutation;
   /// Layers only.
   LayerAttrs layer;
   /// Layers only: instance name, e.g. "conv2d_0".

@@ -173,6 +173,8 @@ private:
       return emitBinary(cast<ast::BinaryExpr>(expr));
     case ast::Expr::Expr_Call:
       return emitCall(cast<ast::CallExpr>(expr));
+    case ast::Expr::Expr_List:
+      break; // Sema allows lists only as constant arguments, never emitted
     }
     llvm_unreachable("unknown expression kind");
   }
@@ -238,13 +240,30 @@ private:
     llvm_unreachable("unknown activation");
   }
 
+  /// A pooling's `padding` attribute: none when there is nothing to pad
+  /// (valid, or same where the windows fit exactly).
+  mlir::DenseI64ArrayAttr poolPadding(const ast::LayerAttrs &layer) {
+    if (llvm::all_of(layer.pads, [](int64_t p) { return p == 0; }))
+      return nullptr;
+    return builder.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(layer.pads.data(), layer.pads.size()));
+  }
+
   mlir::Value paramArg(const ast::CallExpr &call, unsigned which) {
     if (which >= call.paramIndices.size() || call.paramIndices[which] >= paramArgs.size())
       return nullptr;
     return paramArgs[call.paramIndices[which]];
   }
 
+  /// A call; with `keepdims = true` the reduction's result is reshaped to
+  /// Sema's type, which has the reduced axes back with size 1.
   mlir::Value emitCall(const ast::CallExpr &call) {
+    mlir::Value value = emitCallOp(call);
+    if (!value || !call.keepDims)
+      return value;
+    return kiln::ReshapeOp::create(builder, loc(call.getCalleeLoc()), typeOf(call), value);
+  }
+
+  mlir::Value emitCallOp(const ast::CallExpr &call) {
     llvm::SmallVector<mlir::Value, 2> operands;
     for (const ast::Expr *operand : call.operands) {
       mlir::Value value = emitExpr(*operand);
@@ -253,7 +272,7 @@ private:
       operands.push_back(value);
     }
     mlir::Location callLoc = loc(call.getCalleeLoc());
-    // Only reshape, one_hot and the activations need Sema's type; the other
+    // Only reshape, keepdims, one_hot and the activations need Sema's type; the other
     // ops infer the same one from their operands.
     mlir::RankedTensorType type = typeOf(call);
     auto operand = [&](unsigned i) -> mlir::Value { return i < operands.size() ? operands[i] : nullptr; };
@@ -265,7 +284,8 @@ private:
     // Every builtin needs its operands; Sema guarantees their number.
     unsigned needed = (call.builtin == ast::Builtin::Maximum || call.builtin == ast::Builtin::Minimum ||
                        call.builtin == ast::Builtin::CrossEntropy || call.builtin == ast::Builtin::BinaryCrossEntropy ||
-                       call.builtin == ast::Builtin::Mse || call.builtin == ast::Builtin::Take)
+                       call.builtin == ast::Builtin::Mse || call.builtin == ast::Builtin::Take ||
+                       call.builtin == ast::Builtin::Concat)
                           ? 2
                           : 1;
     if (operands.size() < needed) {
@@ -317,6 +337,12 @@ private:
                                     mlir::Value());
     case ast::Builtin::Take:
       return kiln::TakeOp::create(builder, callLoc, operand(0), operand(1), axisAttr());
+    case ast::Builtin::Reshape:
+      return kiln::ReshapeOp::create(builder, callLoc, type, operand(0));
+    case ast::Builtin::Transpose:
+      return kiln::TransposeOp::create(builder, callLoc, operand(0), builder.getDenseI64ArrayAttr(call.permutation));
+    case ast::Builtin::Concat:
+      return kiln::ConcatOp::create(builder, callLoc, operand(0), operand(1), axisAttr());
     case ast::Builtin::CrossEntropy:
       return kiln::CrossEntropyOp::create(builder, callLoc, operand(0), operand(1));
     case ast::Builtin::BinaryCrossEntropy:
@@ -344,11 +370,11 @@ private:
     case ast::Builtin::MaxPool:
       return kiln::MaxPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
-                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
+                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}), poolPadding(layer));
     case ast::Builtin::AvgPool:
       return kiln::AvgPoolOp::create(builder, callLoc, operand(0),
                                      builder.getDenseI64ArrayAttr({layer.kernelSize, layer.kernelSize}),
-                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}));
+                                     builder.getDenseI64ArrayAttr({layer.stride, layer.stride}), poolPadding(layer));
     case ast::Builtin::Flatten:
       return kiln::ReshapeOp::create(builder, callLoc, type, operand(0));
     case ast::Builtin::Dropout: {

@@ -531,7 +531,7 @@ std::unique_ptr<Expr> Parser::parsePower() {
   return makeBinary(BinaryOp::Pow, opLoc, std::move(base), std::move(exponent));
 }
 
-/// primary ::= NUMBER | IDENT | IDENT '(' args? ')' | '(' expr ')'
+/// primary ::= NUMBER | IDENT | IDENT '(' args? ')' | '(' expr ')' | '[' expr (',' expr)* ']'
 std::unique_ptr<Expr> Parser::parsePrimary() {
   const Token &tok = cur();
   if (tok.is(TokenKind::Number)) {
@@ -555,6 +555,29 @@ std::unique_ptr<Expr> Parser::parsePrimary() {
     return checkHeight(std::make_unique<CallExpr>(spanFrom(nameLoc), name, nameLoc, std::move(args),
                                                   /*piped=*/false),
                        nameLoc);
+  }
+  if (tok.is(TokenKind::LBracket)) {
+    // A list, for reshape's shape and transpose's permutation (Sema checks
+    // where it stands and what it holds).
+    Location open = tok.loc;
+    consume();
+    std::vector<std::unique_ptr<Expr>> elements;
+    while (true) {
+      if (elements.size() >= kMaxRank) {
+        error(cur().loc, "a list has at most " + llvm::Twine(kMaxRank) + " elements");
+        return nullptr;
+      }
+      auto element = parseExpr();
+      if (!element)
+        return nullptr;
+      elements.push_back(std::move(element));
+      if (cur().isNot(TokenKind::Comma))
+        break;
+      consume();
+    }
+    if (failed(expectClosing(TokenKind::RBracket, "',' or ']' in the list", open)))
+      return nullptr;
+    return checkHeight(std::make_unique<ListExpr>(spanFrom(open), std::move(elements)), open);
   }
   if (tok.is(TokenKind::LParen)) {
     Location open = tok.loc;

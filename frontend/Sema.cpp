@@ -184,6 +184,7 @@ public:
   void visit(const Expr &expr) {
     switch (expr.getKind()) {
     case Expr::Expr_Number:
+    case Expr::Expr_List: // constants: a shape or a permutation
       return;
     case Expr::Expr_Name: {
       const auto &name = llvm::cast<NameExpr>(expr);
@@ -308,6 +309,7 @@ public:
   const Expr *find(const Expr &expr, std::string &why) {
     switch (expr.getKind()) {
     case Expr::Expr_Number:
+    case Expr::Expr_List:
       return nullptr;
     case Expr::Expr_Name: {
       const auto &name = llvm::cast<NameExpr>(expr);

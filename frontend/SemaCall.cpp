@@ -206,15 +206,16 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
       return success();
     }
     call.type = TensorType(DType::I32, shape::reduceShape(x.dims, call.axis));
-    return success();
+    return evalKeepDims(call, spec, bound);
   }
 
   case Builtin::ReduceMax:
   case Builtin::ReduceMin:
     if (bound[1]) {
       // Two tensors: elementwise maximum/minimum with broadcasting.
-      if (bound[2]) {
-        diags.error(bound[2]->getLoc(), llvm::Twine(callee) + " of two tensors takes no axis");
+      if (bound[2] || bound[3]) {
+        diags.error((bound[2] ? bound[2] : bound[3])->getLoc(),
+                    llvm::Twine(callee) + " of two tensors takes no " + (bound[2] ? "axis" : "keepdims"));
         return failure();
       }
       if (failed(needF32(*bound[0])) || failed(needF32(*bound[1])))
@@ -233,8 +234,19 @@ LogicalResult ModelChecker::checkFunction(CallExpr &call, const FunctionSpec &sp
       return failure();
     call.axis = axis ? axis : defaultAxis(spec, x);
     call.type = TensorType(DType::F32, shape::reduceShape(x.dims, call.axis));
-    return success();
+    return evalKeepDims(call, spec, bound);
   }
+
+  case Builtin::Reshape:
+    return checkReshape(call, *bound[0], *bound[1]);
+  case Builtin::Transpose:
+    if (failed(needF32(*bound[0])))
+      return failure();
+    return checkTranspose(call, *bound[0], bound[1]);
+  case Builtin::Concat:
+    if (failed(needF32(*bound[0])) || failed(needF32(*bound[1])))
+      return failure();
+    return checkConcat(call, *bound[0], *bound[1], axis ? axis : defaultAxis(spec, x));
 
   case Builtin::OneHot:
     return checkOneHot(call, *bound[0], *bound[1]);
@@ -322,5 +334,174 @@ LogicalResult ModelChecker::checkTake(CallExpr &call, const Expr &x, const Expr 
     return failure();
   }
   call.type = TensorType(DType::F32, expected.dims);
+  return success();
+}
+
+/// `keepdims = true` on a reduction or argmax/argmin (already typed without
+/// it): the reduced axis, or every axis when there is none, comes back with
+/// size 1, as numpy's keepdims, so the result broadcasts against `x`.
+LogicalResult ModelChecker::evalKeepDims(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound) {
+  const Expr *arg = nullptr;
+  for (size_t i = 0; i < spec.params.size(); ++i)
+    if (spec.params[i].kind == ArgKind::Bool && llvm::StringRef(spec.params[i].name) == "keepdims")
+      arg = bound[i];
+  if (!arg)
+    return success();
+  auto *name = llvm::dyn_cast<NameExpr>(arg);
+  if (!name || (name->getName() != "true" && name->getName() != "false")) {
+    diags.error(arg->getLoc(), "'keepdims' of " + call.getCallee() + " must be true or false");
+    return failure();
+  }
+  call.keepDims = name->getName() == "true";
+  if (!call.keepDims)
+    return success();
+  std::vector<int64_t> dims = bound[0]->getType().dims;
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (!call.axis || int64_t(i) == *call.axis)
+      dims[i] = 1;
+  call.type = TensorType(call.type->dtype, std::move(dims));
+  return success();
+}
+
+/// reshape(x, [N, d1, ...]): x's elements, row-major, in the listed shape.
+/// The batch dimension stays where it is: a batched x needs a shape that
+/// starts with N, an unbatched one a shape without N; the other dimensions
+/// are integer literals whose product is x's number of elements per
+/// example.
+LogicalResult ModelChecker::checkReshape(CallExpr &call, const Expr &x, const Expr &shapeArg) {
+  const TensorType &xType = x.getType();
+  auto *list = llvm::dyn_cast<ListExpr>(&shapeArg);
+  if (!list) {
+    diags.error(shapeArg.getLoc(), "the shape of reshape must be a list such as [N, 4, 6]");
+    return failure();
+  }
+  std::vector<int64_t> dims;
+  const auto &elements = list->getElements();
+  for (size_t i = 0; i < elements.size(); ++i) {
+    const Expr &element = *elements[i];
+    if (auto *name = llvm::dyn_cast<NameExpr>(&element); name && name->getName() == "N") {
+      if (i != 0) {
+        diags.error(element.getLoc(), "N may only be the first dimension of reshape's shape");
+        return failure();
+      }
+      dims.push_back(kDynamic);
+      continue;
+    }
+    std::optional<double> value = getIntegerLiteralValue(element);
+    if (!value || *value < 1 || *value > double(kMaxDimSize)) {
+      diags.error(element.getLoc(),
+                  "a dimension of reshape's shape must be N or an integer from 1 to " + llvm::Twine(kMaxDimSize));
+      return failure();
+    }
+    dims.push_back(static_cast<int64_t>(*value));
+  }
+  TensorType result(xType.dtype, std::move(dims));
+  if (xType.hasBatchDim() != result.hasBatchDim()) {
+    diags.error(shapeArg.getLoc(),
+                xType.hasBatchDim()
+                    ? "reshape keeps the batch dimension: the shape for " + xType.str() + " must start with N"
+                    : "reshape of " + xType.str() + ", which has no batch dimension, cannot give a shape with N");
+    return failure();
+  }
+  int64_t from = xType.getStaticElementCount(), to = result.getStaticElementCount();
+  if (to < 0 || from != to) {
+    std::string per = xType.hasBatchDim() ? " per example" : "";
+    diags.error(shapeArg.getLoc(), "reshape of " + xType.str() + " to " + result.str() +
+                                       " changes the number of elements" + per + " from " + llvm::Twine(from) + " to " +
+                                       (to < 0 ? std::string("more than 2^40") : std::to_string(to)));
+    return failure();
+  }
+  call.type = std::move(result);
+  return success();
+}
+
+/// transpose(x, perm): result axis i is x's axis perm[i] (numpy.transpose);
+/// without perm the axes are reversed. The batch dimension must stay first
+/// (it is the first axis of every batched value).
+LogicalResult ModelChecker::checkTranspose(CallExpr &call, const Expr &x, const Expr *permArg) {
+  const TensorType &xType = x.getType();
+  int64_t rank = xType.getRank();
+  if (rank == 0) {
+    diags.error(x.getLoc(), "transpose needs a tensor of rank 1 or more, got " + xType.str());
+    return failure();
+  }
+  std::vector<int64_t> permutation;
+  if (!permArg) {
+    for (int64_t i = rank - 1; i >= 0; --i)
+      permutation.push_back(i);
+  } else {
+    auto *list = llvm::dyn_cast<ListExpr>(permArg);
+    if (!list) {
+      diags.error(permArg->getLoc(), "the permutation of transpose must be a list such as [0, 2, 1]");
+      return failure();
+    }
+    for (const auto &element : list->getElements()) {
+      std::optional<double> value = getIntegerLiteralValue(*element);
+      if (!value || *value < 0 || *value >= double(rank)) {
+        diags.error(element->getLoc(), "an entry of transpose's permutation must be an axis from 0 to " +
+                                           llvm::Twine(rank - 1) + " of " + xType.str());
+        return failure();
+      }
+      if (llvm::is_contained(permutation, int64_t(*value))) {
+        diags.error(element->getLoc(),
+                    "axis " + llvm::Twine(int64_t(*value)) + " appears twice in transpose's permutation");
+        return failure();
+      }
+      permutation.push_back(static_cast<int64_t>(*value));
+    }
+    if (int64_t(permutation.size()) != rank) {
+      diags.error(permArg->getLoc(), "the permutation of transpose has " + llvm::Twine(permutation.size()) +
+                                         " entries, but " + xType.str() + " has rank " + llvm::Twine(rank));
+      return failure();
+    }
+  }
+  if (xType.hasBatchDim() && permutation[0] != 0) {
+    if (permArg)
+      diags.error(permArg->getLoc(), "transpose of " + xType.str() +
+                                         " must keep the batch dimension N first (the permutation starts with 0)");
+    else
+      diags.error(call.getLoc(), "transpose of " + xType.str() +
+                                     " without a permutation reverses the axes, which would move the batch dimension "
+                                     "N; give a permutation that starts with 0");
+    return failure();
+  }
+  std::vector<int64_t> dims;
+  for (int64_t p : permutation)
+    dims.push_back(xType.dims[p]);
+  call.permutation = std::move(permutation);
+  call.type = TensorType(DType::F32, std::move(dims));
+  return success();
+}
+
+/// concat(a, b, axis): a then b along `axis`; every other dimension must
+/// agree. Not along the batch axis: the result's first dimension would be
+/// 2N, which no type can say (and it would mix the examples).
+LogicalResult ModelChecker::checkConcat(CallExpr &call, const Expr &a, const Expr &b, std::optional<int64_t> axis) {
+  const TensorType &aType = a.getType(), &bType = b.getType();
+  if (aType.isScalar() || !axis) {
+    diags.error(a.getLoc(), "concat needs tensors of rank 1 or more, got " + aType.str());
+    return failure();
+  }
+  bool agree = aType.getRank() == bType.getRank();
+  for (unsigned i = 0; agree && i < aType.getRank(); ++i)
+    agree = int64_t(i) == *axis || aType.dims[i] == bType.dims[i];
+  if (!agree || aType.hasBatchDim() != bType.hasBatchDim()) {
+    diags.error(call.getLoc(), "concat along axis " + llvm::Twine(*axis) +
+                                   " needs the other dimensions to agree, got " + aType.str() + " and " + bType.str());
+    return failure();
+  }
+  if (aType.hasBatchDim() && *axis == 0) {
+    diags.error(call.getLoc(), "concat along axis 0, the batch axis N, is not supported (it would mix the examples)");
+    return failure();
+  }
+  std::vector<int64_t> dims = aType.dims;
+  dims[*axis] += bType.dims[*axis];
+  TensorType result(DType::F32, std::move(dims));
+  if (result.dims[*axis] > kMaxDimSize || result.getStaticElementCount() < 0) {
+    diags.error(call.getLoc(), "concat of " + aType.str() + " and " + bType.str() + " would be too large");
+    return failure();
+  }
+  call.axis = axis;
+  call.type = std::move(result);
   return success();
 }

@@ -43,6 +43,12 @@ LogicalResult ModelChecker::checkExprImpl(Expr &expr) {
     return checkBinary(llvm::cast<BinaryExpr>(expr));
   case Expr::Expr_Call:
     return checkCall(llvm::cast<CallExpr>(expr));
+  case Expr::Expr_List:
+    // The lists that reshape and transpose take are read by their checks,
+    // never as values.
+    diags.error(expr.getLoc(),
+                "a list '[...]' is only allowed as the shape of reshape or the permutation of transpose");
+    return failure();
   }
   return failure();
 }

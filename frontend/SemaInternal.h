@@ -46,12 +46,15 @@ using llvm::success;
 
 /// What a formal parameter of a builtin accepts.
 enum class ArgKind {
-  Tensor,     ///< any expression, checked as a tensor
-  PosInt,     ///< a positive integer literal
-  Axis,       ///< an integer literal, possibly negative
-  Activation, ///< relu | sigmoid | tanh | softmax | linear
-  Padding,    ///< valid | same
-  Rate,       ///< a number in [0, 1)
+  Tensor,      ///< any expression, checked as a tensor
+  PosInt,      ///< a positive integer literal
+  Axis,        ///< an integer literal, possibly negative
+  Activation,  ///< relu | sigmoid | tanh | softmax | linear
+  Padding,     ///< valid | same
+  Rate,        ///< a number in [0, 1)
+  Bool,        ///< true | false
+  Shape,       ///< a list of dimensions: `N` (first only) and integer literals
+  Permutation, ///< a list of the axes 0 .. rank-1 in some order
 };
 
 /// The `LayerAttrs` member a layer argument sets.
@@ -182,6 +185,10 @@ private:
   LogicalResult checkFunction(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
   LogicalResult checkOneHot(CallExpr &call, const Expr &index, const Expr &classes);
   LogicalResult checkTake(CallExpr &call, const Expr &x, const Expr &index, std::optional<int64_t> axis);
+  LogicalResult evalKeepDims(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);
+  LogicalResult checkReshape(CallExpr &call, const Expr &x, const Expr &shapeArg);
+  LogicalResult checkTranspose(CallExpr &call, const Expr &x, const Expr *permArg);
+  LogicalResult checkConcat(CallExpr &call, const Expr &a, const Expr &b, std::optional<int64_t> axis);
 
   // Layer calls (SemaLayer.cpp).
   LogicalResult checkLayer(CallExpr &call, const FunctionSpec &spec, llvm::ArrayRef<Expr *> bound);

@@ -111,6 +111,9 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call, const FormalParam &form
   switch (formal.kind) {
   case ArgKind::Tensor:
   case ArgKind::Axis:
+  case ArgKind::Bool:        // functions only
+  case ArgKind::Shape:       // functions only
+  case ArgKind::Permutation: // functions only
     return success();
   case ArgKind::PosInt: {
     int64_t value = 0;

@@ -179,12 +179,16 @@ inline std::optional<std::vector<int64_t>> conv2dShape(llvm::ArrayRef<int64_t> i
 }
 
 /// The result shape of a 2-D pooling of an NHWC `input` with `window` [kh,
-/// kw] and `strides` [sh, sw], without padding: [N, outH, outW, C]. Returns
-/// nullopt if the window does not fit.
+/// kw], `strides` [sh, sw] and `pads` [top, bottom, left, right] (none if
+/// empty): [N, outH, outW, C]. Returns nullopt if the window does not fit.
 inline std::optional<std::vector<int64_t>> pool2dShape(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> window,
-                                                       llvm::ArrayRef<int64_t> strides) {
-  std::optional<int64_t> h = windowOutputSize(input[1], window[0], strides[0]);
-  std::optional<int64_t> w = windowOutputSize(input[2], window[1], strides[1]);
+                                                       llvm::ArrayRef<int64_t> strides,
+                                                       llvm::ArrayRef<int64_t> pads = {}) {
+  int64_t p[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < pads.size() && i < 4; ++i)
+    p[i] = pads[i];
+  std::optional<int64_t> h = windowOutputSize(input[1], window[0], strides[0], p[0], p[1]);
+  std::optional<int64_t> w = windowOutputSize(input[2], window[1], strides[1], p[2], p[3]);
   if (!h || !w)
     return std::nullopt;
   return std::vector<int64_t>{input[0], *h, *w, input[3]};

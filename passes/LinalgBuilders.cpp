@@ -247,7 +247,7 @@ Value kiln::lowering::zerosWithBatchOf(OpBuilder &b, Location loc, RankedTensorT
   return filledTensor(b, loc, type, sizes, floatConstant(b, loc, type.getElementType(), 0.0));
 }
 
-Value kiln::lowering::padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> pad) {
+Value kiln::lowering::padSpatial(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> pad, double value) {
   if (llvm::all_of(pad, [](int64_t p) { return p == 0; }))
     return input;
   RankedTensorType type = tensorTypeOf(input);
@@ -259,7 +259,7 @@ Value kiln::lowering::padSpatial(OpBuilder &b, Location loc, Value input, ArrayR
   SmallVector<OpFoldResult> high = {b.getIndexAttr(0), b.getIndexAttr(pad[1]), b.getIndexAttr(pad[3]),
                                     b.getIndexAttr(0)};
   return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()), input, low, high,
-                               floatConstant(b, loc, type.getElementType(), 0.0));
+                               floatConstant(b, loc, type.getElementType(), value));
 }
 
 SmallVector<utils::IteratorType> kiln::lowering::iteratorTypes(ArrayRef<bool> isReduction) {

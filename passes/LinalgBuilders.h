@@ -120,8 +120,10 @@ llvm::SmallVector<mlir::Value> dynamicSizesFrom(mlir::OpBuilder &b, mlir::Locati
 mlir::Value zerosWithBatchOf(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
                              mlir::Value batchSource);
 
-/// Pads the H and W dimensions of an NHWC tensor with zeros.
-mlir::Value padSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input, llvm::ArrayRef<int64_t> pad);
+/// Pads the H and W dimensions of an NHWC tensor by `pad` [top, bottom,
+/// left, right] with `value` (zeros for convolutions, -inf for maxpool).
+mlir::Value padSpatial(mlir::OpBuilder &b, mlir::Location loc, mlir::Value input, llvm::ArrayRef<int64_t> pad,
+                       double value = 0.0);
 
 /// Parallel or reduction iterators, one per entry of `isReduction`.
 llvm::SmallVector<mlir::utils::IteratorType> iteratorTypes(llvm::ArrayRef<bool> isReduction);

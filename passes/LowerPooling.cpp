@@ -9,6 +9,10 @@
 // window size), and their gradients gathers: each input element sums, over
 // the window positions, the cotangents of the windows that cover it, read
 // with `tensor.extract` (a scatter would need non-affine output maps).
+// With `padding` (padding = same) the input is padded first (-inf for max,
+// 0 for the average, which then divides each window by the number of input
+// elements it holds, as Keras), and the gradients are computed for the
+// padded input and cropped back to the input.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +38,42 @@ namespace {
 // Forward ops
 //===----------------------------------------------------------------------===//
 
+bool isPadded(ArrayRef<int64_t> pads) {
+  return llvm::any_of(pads, [](int64_t p) { return p != 0; });
+}
+
+/// The number of input elements (not padding) in the window of output
+/// position (oy, ox), as a float: along each axis, the window starts at
+/// o * stride - padBefore and is cut to [0, extent).
+Value windowCount(OpBuilder &b, Location loc, Type element, Value oy, Value ox, int64_t height, int64_t width,
+                  ArrayRef<int64_t> window, ArrayRef<int64_t> strides, ArrayRef<int64_t> pads) {
+  auto along = [&](Value o, int64_t extent, int64_t size, int64_t stride, int64_t before) -> Value {
+    Value start = arith::SubIOp::create(b, loc, arith::MulIOp::create(b, loc, o, indexConstant(b, loc, stride)),
+                                        indexConstant(b, loc, before));
+    Value end = arith::AddIOp::create(b, loc, start, indexConstant(b, loc, size));
+    Value first = arith::MaxSIOp::create(b, loc, start, indexConstant(b, loc, 0));
+    Value last = arith::MinSIOp::create(b, loc, end, indexConstant(b, loc, extent));
+    return arith::SubIOp::create(b, loc, last, first);
+  };
+  Value count = arith::MulIOp::create(b, loc, along(oy, height, window[0], strides[0], pads[0]),
+                                      along(ox, width, window[1], strides[1], pads[2]));
+  Value asInt = arith::IndexCastOp::create(b, loc, b.getI64Type(), count);
+  return arith::SIToFPOp::create(b, loc, element, asInt);
+}
+
+/// The padded gradient's interior: the input's [N, H, W, C] at offset
+/// (top, left).
+Value cropSpatial(OpBuilder &b, Location loc, Value padded, RankedTensorType type, ArrayRef<int64_t> pads) {
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), b.getIndexAttr(pads[0]), b.getIndexAttr(pads[2]),
+                                       b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i < 4; ++i)
+    sizes.push_back(type.isDynamicDim(i) ? OpFoldResult(tensor::DimOp::create(b, loc, padded, i).getResult())
+                                         : OpFoldResult(b.getIndexAttr(type.getDimSize(i))));
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, type, padded, offsets, sizes, strides);
+}
+
 template <typename KilnOp, typename LinalgPoolOp, bool isMax> struct PoolLowering : OpRewritePattern<KilnOp> {
   using OpRewritePattern<KilnOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(KilnOp op, PatternRewriter &rewriter) const override {
@@ -41,18 +81,38 @@ template <typename KilnOp, typename LinalgPoolOp, bool isMax> struct PoolLowerin
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
     ArrayRef<int64_t> window = op.getWindow();
+    SmallVector<int64_t, 4> pads = op.getPads();
     SmallVector<Value> dynamicSizes;
     if (type.isDynamicDim(0))
       dynamicSizes.push_back(tensor::DimOp::create(rewriter, loc, op.getInput(), 0));
     double initValue = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
     Value init = filledTensor(rewriter, loc, type, dynamicSizes, floatConstant(rewriter, loc, element, initValue));
     Value windowShape = tensor::EmptyOp::create(rewriter, loc, window, element);
-    auto pool =
-        LinalgPoolOp::create(rewriter, loc, TypeRange{type}, ValueRange{op.getInput(), windowShape}, ValueRange{init},
-                             rewriter.getI64VectorAttr(op.getStrides()), rewriter.getI64VectorAttr({1, 1}));
+    // The padding never wins a maximum and adds nothing to a sum.
+    Value input = padSpatial(rewriter, loc, op.getInput(), pads, initValue);
+    auto pool = LinalgPoolOp::create(rewriter, loc, TypeRange{type}, ValueRange{input, windowShape}, ValueRange{init},
+                                     rewriter.getI64VectorAttr(op.getStrides()), rewriter.getI64VectorAttr({1, 1}));
     Value result = pool->getResult(0);
-    if (!isMax)
+    if (!isMax && !isPadded(pads)) {
       result = divideBy(rewriter, loc, result, floatConstant(rewriter, loc, element, double(window[0] * window[1])));
+    } else if (!isMax) {
+      // Each window's sum over the number of its input elements.
+      RankedTensorType inputType = tensorTypeOf(op.getInput());
+      ArrayRef<int64_t> strides = op.getStrides();
+      MLIRContext *context = rewriter.getContext();
+      AffineMap identity = AffineMap::getMultiDimIdentityMap(4, context);
+      Value out = tensor::EmptyOp::create(rewriter, loc, type.getShape(), element, dynamicSizes);
+      auto divide = linalg::GenericOp::create(
+          rewriter, loc, TypeRange{type}, ValueRange{result}, ValueRange{out},
+          SmallVector<AffineMap>{identity, identity}, iteratorTypes(SmallVector<bool>(4, false)),
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Value oy = linalg::IndexOp::create(b, l, 1), ox = linalg::IndexOp::create(b, l, 2);
+            Value count = windowCount(b, l, element, oy, ox, inputType.getDimSize(1), inputType.getDimSize(2), window,
+                                      strides, pads);
+            linalg::YieldOp::create(b, l, ValueRange{arith::DivFOp::create(b, l, args[0], count).getResult()});
+          });
+      result = divide.getResult(0);
+    }
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -127,8 +187,12 @@ struct MaxPoolGradLowering : OpRewritePattern<kiln::MaxPoolGradOp> {
   LogicalResult matchAndRewrite(kiln::MaxPoolGradOp op, PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     MLIRContext *context = rewriter.getContext();
-    Value input = op.getInput(), dy = op.getOutputGrad();
-    RankedTensorType type = op.getType(), dyType = tensorTypeOf(dy);
+    Value dy = op.getOutputGrad();
+    SmallVector<int64_t, 4> pads = op.getPads();
+    // The gradient of the padded input (-inf padding is never chosen), cropped
+    // at the end.
+    Value input = padSpatial(rewriter, loc, op.getInput(), pads, -std::numeric_limits<double>::infinity());
+    RankedTensorType type = tensorTypeOf(input), dyType = tensorTypeOf(dy);
     Type element = type.getElementType();
     ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
 
@@ -170,13 +234,16 @@ struct MaxPoolGradLowering : OpRewritePattern<kiln::MaxPoolGradOp> {
           Value isChosen = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, picked, position);
           return arith::SelectOp::create(b, l, isChosen, cotangent, floatConstant(b, l, element, 0.0)).getResult();
         });
+    if (isPadded(pads))
+      result = cropSpatial(rewriter, loc, result, op.getType(), pads);
     rewriter.replaceOp(op, result);
     return success();
   }
 };
 
 /// Every input element takes cotangent / (kh * kw) from each window that
-/// covers it.
+/// covers it; with padding, cotangent / (the window's input elements), the
+/// gather running over the padded input and the result cropped.
 struct AvgPoolGradLowering : OpRewritePattern<kiln::AvgPoolGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(kiln::AvgPoolGradOp op, PatternRewriter &rewriter) const override {
@@ -184,14 +251,24 @@ struct AvgPoolGradLowering : OpRewritePattern<kiln::AvgPoolGradOp> {
     Value dy = op.getOutputGrad();
     RankedTensorType type = op.getType();
     Type element = type.getElementType();
-    ArrayRef<int64_t> window = op.getWindow();
+    ArrayRef<int64_t> window = op.getWindow(), strides = op.getStrides();
+    SmallVector<int64_t, 4> pads = op.getPads();
+    bool padded = isPadded(pads);
+    SmallVector<int64_t> paddedShape(type.getShape());
+    paddedShape[1] += pads[0] + pads[1];
+    paddedShape[2] += pads[2] + pads[3];
+    auto paddedType = RankedTensorType::get(paddedShape, element);
     double area = double(window[0] * window[1]);
-    Value result = buildWindowGather(
-        rewriter, loc, type, dy, tensorTypeOf(dy), window, op.getStrides(),
-        [&](OpBuilder &b, Location l, Value n, Value oy, Value ox, Value c, Value, Value) {
-          Value cotangent = tensor::ExtractOp::create(b, l, dy, ValueRange{n, oy, ox, c});
-          return arith::DivFOp::create(b, l, cotangent, floatConstant(b, l, element, area)).getResult();
-        });
+    Value result = buildWindowGather(rewriter, loc, paddedType, dy, tensorTypeOf(dy), window, strides,
+                                     [&](OpBuilder &b, Location l, Value n, Value oy, Value ox, Value c, Value, Value) {
+                                       Value cotangent = tensor::ExtractOp::create(b, l, dy, ValueRange{n, oy, ox, c});
+                                       Value count = padded ? windowCount(b, l, element, oy, ox, type.getDimSize(1),
+                                                                          type.getDimSize(2), window, strides, pads)
+                                                            : floatConstant(b, l, element, area);
+                                       return arith::DivFOp::create(b, l, cotangent, count).getResult();
+                                     });
+    if (padded)
+      result = cropSpatial(rewriter, loc, result, type, pads);
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // The shape family of kiln-lower-to-linalg (see Passes.td): `reshape`
-// (tensor.collapse_shape/expand_shape) and the shape ops kiln-autodiff builds:
-// `transpose` (linalg.transpose), `broadcast_to` and its adjoint `sum_to`,
+// (tensor.collapse_shape/expand_shape), `concat` and its adjoint `slice`
+// (tensor.insert_slice/extract_slice), `transpose` (linalg.transpose), and
+// the shape ops kiln-autodiff builds: `broadcast_to` and its adjoint `sum_to`,
 // `element_count` and `onehot` (linalg.generic). The batch dimension `?` of
 // a result comes from `tensor.dim` of an operand.
 //
@@ -51,8 +52,79 @@ struct ReshapeLowering : OpRewritePattern<kiln::ReshapeOp> {
       rewriter.replaceOp(op, op.getInput());
       return success();
     }
-    return op.emitOpError("reshape from ")
-           << source << " to " << target << " is not a collapse or an expansion of dimensions";
+    // Any other reshape (the language's `reshape(x, [N, 3, 8])` of
+    // [N, 4, 6]): collapse to one row per example, then expand that.
+    bool batched = source.getRank() > 0 && source.isDynamicDim(0);
+    int64_t perRow = 1;
+    for (int64_t d : source.getShape().drop_front(batched ? 1 : 0))
+      perRow *= d;
+    SmallVector<int64_t> rowShape;
+    if (batched)
+      rowShape.push_back(ShapedType::kDynamic);
+    rowShape.push_back(perRow);
+    auto rows = RankedTensorType::get(rowShape, source.getElementType());
+    auto collapse = getReassociationIndicesForCollapse(source.getShape(), rows.getShape());
+    auto expand = getReassociationIndicesForCollapse(target.getShape(), rows.getShape());
+    if (!collapse || !expand)
+      return op.emitOpError("reshape from ") << source << " to " << target << " cannot be lowered";
+    Value flat = tensor::CollapseShapeOp::create(rewriter, op.getLoc(), rows, op.getInput(), *collapse);
+    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, target, flat, *expand);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Concat and slice
+//===----------------------------------------------------------------------===//
+
+/// The offsets, sizes and unit strides of the part of a tensor shaped as
+/// `value` that starts at `offset` along `axis` (`?` sizes from `value`).
+static void sliceAlong(OpBuilder &b, Location loc, Value value, int64_t axis, int64_t offset,
+                       SmallVectorImpl<OpFoldResult> &offsets, SmallVectorImpl<OpFoldResult> &sizes,
+                       SmallVectorImpl<OpFoldResult> &strides) {
+  RankedTensorType type = tensorTypeOf(value);
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    offsets.push_back(b.getIndexAttr(i == axis ? offset : 0));
+    sizes.push_back(type.isDynamicDim(i) ? OpFoldResult(tensor::DimOp::create(b, loc, value, i).getResult())
+                                         : OpFoldResult(b.getIndexAttr(type.getDimSize(i))));
+    strides.push_back(b.getIndexAttr(1));
+  }
+}
+
+/// Both operands inserted into an empty result, the second after the
+/// first along the axis (what tensor.concat decomposes into).
+struct ConcatLowering : OpRewritePattern<kiln::ConcatOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(kiln::ConcatOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    int64_t axis = op.getAxis();
+    SmallVector<Value> sizes = dynamicSizesFrom(rewriter, loc, type, op.getLhs(), [](int64_t i) { return i; });
+    Value result = tensor::EmptyOp::create(rewriter, loc, type.getShape(), type.getElementType(), sizes);
+    int64_t offset = 0;
+    for (Value part : {op.getLhs(), op.getRhs()}) {
+      SmallVector<OpFoldResult> offsets, partSizes, strides;
+      sliceAlong(rewriter, loc, part, axis, offset, offsets, partSizes, strides);
+      result = tensor::InsertSliceOp::create(rewriter, loc, part, result, offsets, partSizes, strides);
+      offset += tensorTypeOf(part).getDimSize(axis);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// tensor.extract_slice of the range along the axis.
+struct SliceLowering : OpRewritePattern<kiln::SliceOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(kiln::SliceOp op, PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    int64_t axis = op.getAxis();
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    sliceAlong(rewriter, loc, op.getInput(), axis, op.getOffset(), offsets, sizes, strides);
+    sizes[axis] = rewriter.getIndexAttr(type.getDimSize(axis));
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(op, type, op.getInput(), offsets, sizes, strides);
+    return success();
   }
 };
 
@@ -205,6 +277,6 @@ struct OneHotLowering : OpRewritePattern<kiln::OneHotOp> {
 } // namespace
 
 void kiln::populateLowerShapePatterns(RewritePatternSet &patterns) {
-  patterns.add<ReshapeLowering, TransposeLowering, BroadcastToLowering, SumToLowering, ElementCountLowering,
-               OneHotLowering>(patterns.getContext());
+  patterns.add<ReshapeLowering, ConcatLowering, SliceLowering, TransposeLowering, BroadcastToLowering, SumToLowering,
+               ElementCountLowering, OneHotLowering>(patterns.getContext());
 }

@@ -259,6 +259,25 @@ func.func @pool_window_fit(%x: tensor<?x1x1x32xf32>) {
 
 // -----
 
+// kiln.avgpool: each padding amount is below the window, so that every
+// window holds an input element.
+func.func @pool_padding_range(%x: tensor<?x4x4x1xf32>) {
+  // expected-error @+1 {{'padding' values must be in [0, window), got [0, 2, 0, 0]}}
+  %0 = kiln.avgpool %x window = [2, 2] strides = [2, 2] padding = [0, 2, 0, 0] : tensor<?x4x4x1xf32> -> tensor<?x3x2x1xf32>
+  return
+}
+
+// -----
+
+// kiln.maxpool_grad: the padding has four amounts.
+func.func @pool_grad_padding_count(%x: tensor<?x4x4x1xf32>, %g: tensor<?x2x2x1xf32>) {
+  // expected-error @+1 {{'padding' must have 4 values (top, bottom, left, right), got 2}}
+  %0 = kiln.maxpool_grad %x, %g window = [2, 2] strides = [2, 2] padding = [1, 1] : tensor<?x4x4x1xf32>, tensor<?x2x2x1xf32> -> tensor<?x4x4x1xf32>
+  return
+}
+
+// -----
+
 // kiln.maxpool: the output shape rounds down.
 func.func @pool_result(%x: tensor<?x27x27x32xf32>) {
   // expected-error @+1 {{result type 'tensor<?x14x14x32xf32>' does not match the expected type 'tensor<?x13x13x32xf32>'}}
@@ -317,6 +336,51 @@ func.func @reduce_result(%x: tensor<?x10xf32>) {
 func.func @reduce_all(%x: tensor<?x10xf32>) {
   // expected-error @+1 {{result type 'tensor<?xf32>' does not match the expected type 'tensor<f32>'}}
   %0 = kiln.reduce_max %x : tensor<?x10xf32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+// kiln.concat: the operands agree on every other dimension.
+func.func @concat_other_dims(%a: tensor<?x3x2xf32>, %b: tensor<?x4x3xf32>) {
+  // expected-error @+1 {{operands differ in dimension 2, which is not the axis}}
+  %0 = "kiln.concat"(%a, %b) <{axis = 1 : i64}> : (tensor<?x3x2xf32>, tensor<?x4x3xf32>) -> tensor<?x7x2xf32>
+  return
+}
+
+// -----
+
+// kiln.concat: the result's extent along the axis is the sum of the operands'.
+func.func @concat_result(%a: tensor<?x3xf32>, %b: tensor<?x4xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x6xf32>' does not match the expected type 'tensor<?x7xf32>'}}
+  %0 = "kiln.concat"(%a, %b) <{axis = 1 : i64}> : (tensor<?x3xf32>, tensor<?x4xf32>) -> tensor<?x6xf32>
+  return
+}
+
+// -----
+
+// kiln.concat: not along a dynamic (batch) dimension.
+func.func @concat_dynamic_axis(%a: tensor<?x3xf32>) {
+  // expected-error @+1 {{the extents along 'axis' must be static}}
+  %0 = "kiln.concat"(%a, %a) <{axis = 0 : i64}> : (tensor<?x3xf32>, tensor<?x3xf32>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// kiln.slice: the range lies inside the input.
+func.func @slice_range(%g: tensor<?x7xf32>) {
+  // expected-error @+1 {{positions 5 to 8 are outside the input's 7 along axis 1}}
+  %0 = kiln.slice %g axis = 1 offset = 5 : tensor<?x7xf32> -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// kiln.slice: every other dimension is kept.
+func.func @slice_other_dims(%g: tensor<?x7x2xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x4x1xf32>' does not match the expected type 'tensor<?x4x2xf32>'}}
+  %0 = kiln.slice %g axis = 1 offset = 0 : tensor<?x7x2xf32> -> tensor<?x4x1xf32>
   return
 }
 

@@ -141,6 +141,19 @@ func.func @shapes_and_reductions(%x: tensor<?x24x24x32xf32>, %y: tensor<?x10xf32
   return
 }
 
+// The language's shape ops: concat, reshape of i32 (argmax with keepdims),
+// and concat's gradient, slice.
+// CHECK-LABEL: func.func @shape_builtins
+func.func @shape_builtins(%a: tensor<?x3xf32>, %b: tensor<?x4xf32>, %i: tensor<?xi32>) {
+  // CHECK: kiln.concat %{{.*}}, %{{.*}} axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+  %0 = kiln.concat %a, %b axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+  // CHECK: kiln.slice %{{.*}} axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
+  %1 = kiln.slice %0 axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
+  // CHECK: kiln.reshape %{{.*}} : tensor<?xi32> -> tensor<?x1xi32>
+  %2 = kiln.reshape %i : tensor<?xi32> -> tensor<?x1xi32>
+  return
+}
+
 // The language's selection ops: stop_gradient, take, and onehot without
 // `like` (one_hot).
 // CHECK-LABEL: func.func @selection

@@ -226,6 +226,110 @@ def every_op(kiln_run, root, workdir):
           b.gather(0, b.argmax(0)[None, :]).sum() - b.gather(0, b.argmin(0)[None, :]).sum())
 
 
+# maxpool and avgpool with padding = same (Keras's semantics: the padding
+# never wins a maximum, and an average counts only the input elements of
+# its window), asymmetric (more after, as TensorFlow pads) and symmetric;
+# the symmetric average is also PyTorch's own count_include_pad=False.
+SAME_POOLS = """
+model SamePools {
+  input image: f32[N, 6, 5, 2]
+  param p: f32[6, 5, 2]
+  x = image * p
+  a = x |> maxpool(3, stride = 2, padding = same)    # [N, 3, 3, 2]: pads 0, 1 (H) and 1, 1 (W)
+  b = x |> avgpool(3, stride = 2, padding = same)    # the same windows, averaged over their input elements
+  c = x |> avgpool(3, stride = 1, padding = same)    # [N, 6, 5, 2]: pads 1, 1 and 1, 1
+  d = x |> maxpool(2, padding = same)                # [N, 3, 3, 2]: pads 0, 0 (H) and 0, 1 (W)
+  loss mean(a ** 2) + mean(a * b) + mean(c ** 2) + mean(d ** 2)
+  optimizer sgd()
+  output a
+  output b
+  output c
+  output d
+}
+"""
+
+
+def tf_same_pads(size, k, s):
+    """TensorFlow's padding="same": (before, after) along one axis."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def same_pool(x, k, s, is_max):
+    """Keras's MaxPooling2D / AveragePooling2D(padding="same") on NCHW `x`,
+    written with PyTorch: explicit padding (-inf for max), and for the
+    average the window sums over the number of input elements per window."""
+    (t, b), (l, r) = tf_same_pads(x.shape[2], k, s), tf_same_pads(x.shape[3], k, s)
+    if is_max:
+        return F.max_pool2d(F.pad(x, (l, r, t, b), value=float("-inf")), k, s)
+    sums = F.avg_pool2d(F.pad(x, (l, r, t, b)), k, s, divisor_override=1)
+    counts = F.avg_pool2d(F.pad(torch.ones_like(x), (l, r, t, b)), k, s, divisor_override=1)
+    return sums / counts
+
+
+def same_pools(kiln_run, root, workdir):
+    src = os.path.join(workdir, "same_pools.kiln")
+    with open(src, "w") as f:
+        f.write(SAME_POOLS)
+    n = 3
+    image, p = randn(n, 6, 5, 2), randn(6, 5, 2)
+    x = (t(image) * t(p)).double().permute(0, 3, 1, 2)
+    nhwc = lambda y: y.permute(0, 2, 3, 1)
+    got = run_kiln(kiln_run, src, "SamePools", "predict", [p, image], workdir)
+    check("SamePools maxpool same, stride 2", got["a"], nhwc(same_pool(x, 3, 2, True)))
+    check("SamePools avgpool same, stride 2", got["b"], nhwc(same_pool(x, 3, 2, False)))
+    check("SamePools avgpool same, stride 1", got["c"], nhwc(same_pool(x, 3, 1, False)))
+    check("SamePools avgpool same = count_include_pad=False", got["c"],
+          nhwc(F.avg_pool2d(x, 3, 1, padding=1, count_include_pad=False)))
+    check("SamePools maxpool same, size 2", got["d"], nhwc(same_pool(x, 2, 2, True)))
+
+
+# reshape, transpose, concat and keepdims forward, every output against
+# PyTorch: a general reshape ([N, 4, 6] to [N, 3, 8]), a batched transpose,
+# a parameter's default transpose and a reshape that is neither a collapse
+# nor an expansion ([16, 3] to [24, 2]), concat along the last axis, keepdims
+# on every reduction (along an axis and, in a metric, over everything) and
+# on argmax and argmin.
+SHAPES = """
+model Shapes {
+  input x: f32[N, 4, 6]
+  param w: f32[3, 16]
+  output r = reshape(x, [N, 3, 8])
+  output t = transpose(x, [0, 2, 1])
+  output c = concat(x, x * 2, axis = 2)
+  output k = sum(x, axis = 2, keepdims = true) + mean(x, axis = 1, keepdims = true) + max(x, axis = -1, keepdims = true) - min(x, axis = 1, keepdims = true)
+  output am = argmax(x, axis = 1, keepdims = true)
+  output an = argmin(x, keepdims = true)
+  output pw = reshape(x, [N, 24]) @ reshape(transpose(w), [24, 2])
+  loss mean(reshape(x, [N, 24]) @ reshape(transpose(w), [24, 2]))
+  optimizer sgd()
+  metric whole = mean(x - max(x, keepdims = true)) + mean(x * sum(x, keepdims = true)) + mean(x - mean(x, keepdims = true) - min(x, keepdims = true))
+}
+"""
+
+
+def shapes(kiln_run, root, workdir):
+    src = os.path.join(workdir, "shapes.kiln")
+    with open(src, "w") as f:
+        f.write(SHAPES)
+    n = 5
+    x, w = randn(n, 4, 6), randn(3, 16)
+    X, W = t(x).double(), t(w).double()
+    got = run_kiln(kiln_run, src, "Shapes", "predict", [w, x], workdir)
+    check("Shapes reshape", got["r"], X.reshape(n, 3, 8))
+    check("Shapes transpose", got["t"], X.permute(0, 2, 1))
+    check("Shapes concat", got["c"], torch.cat([X, X * 2], 2))
+    check("Shapes keepdims", got["k"], X.sum(2, keepdim=True) + X.mean(1, keepdim=True) +
+          X.max(-1, keepdim=True).values - X.min(1, keepdim=True).values)
+    check("Shapes argmax keepdims", got["am"], X.argmax(1, keepdim=True))
+    check("Shapes argmin keepdims", got["an"], X.argmin(-1, keepdim=True))
+    check("Shapes reshape of a transposed parameter", got["pw"], X.reshape(n, 24) @ W.T.reshape(24, 2))
+    got = run_kiln(kiln_run, src, "Shapes", "loss", [w, x], workdir)
+    check("Shapes keepdims over everything", got["whole"],
+          (X - X.amax()).mean() + (X * X.sum()).mean() + (X - X.mean() - X.amin()).mean())
+
+
 def main():
     kiln_run, root, workdir = sys.argv[1:4]
     os.makedirs(workdir, exist_ok=True)
@@ -233,6 +337,8 @@ def main():
     fashion_cnn(kiln_run, root, workdir)
     linear_models(kiln_run, root, workdir)
     every_op(kiln_run, root, workdir)
+    shapes(kiln_run, root, workdir)
+    same_pools(kiln_run, root, workdir)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)
 

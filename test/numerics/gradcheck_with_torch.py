@@ -2,8 +2,9 @@
 """Compares Kiln's generated gradients (`<Model>_grad`) with PyTorch autograd.
 
 For every example model, the EveryOp model of compare_with_torch.py, a
-model covering the remaining differentiable ops and variants (EveryGrad)
-and one of the selection builtins and stop_gradient (Selection),
+model covering the remaining differentiable ops and variants (EveryGrad),
+one of the selection builtins and stop_gradient (Selection) and one of
+reshape, transpose, concat and keepdims (Shapes),
 draws random weights and a batch, runs `kiln-run --function grad` (the JIT,
 float32) and differentiates the same model in PyTorch (float64), then checks
 the loss and every parameter's gradient with the norm-wise relative error
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_with_torch import EVERY_OP, Checker, run_kiln  # noqa: E402
+from compare_with_torch import EVERY_OP, SAME_POOLS, Checker, run_kiln, same_pool  # noqa: E402
 
 TOLERANCE = 1e-4
 rng = np.random.default_rng(4321)
@@ -257,6 +258,82 @@ def selection(root):
     gradcheck("Selection", src, "Selection", ["w", "v"], [randn(5, 4, scale=0.5), v], [x, action, reward], loss)
 
 
+# The shape builtins: a general reshape of a batched value and one of a
+# parameter, transpose both batched (keeping N first; [0, 2, 3, 1] is not its
+# own inverse, so the rule's inverse permutation is tested) and by default
+# (reversed), concat along a batched value's axis 1 and a parameter's axis 0,
+# and keepdims on sum, mean, max along an axis and min over everything
+# (whose [1, 1] result broadcasts against the batch).
+SHAPES = """
+model Shapes {
+  input x: f32[N, 4, 6]
+  input y: f32[N, 3]
+  param w: f32[8, 3] = glorot_uniform
+  param u: f32[3, 8] = glorot_uniform
+  param v: f32[6] = ones
+  param p: f32[4, 2]
+  r = reshape(x * v, [N, 3, 8])
+  t = transpose(r, [0, 2, 1])
+  q = transpose(reshape(r, [N, 2, 3, 4]), [0, 2, 3, 1])
+  a = sum(t * w, axis = 1)
+  c = concat(a, y, axis = 1)
+  cu = concat(w, transpose(u), axis = 0)
+  z = reshape(r, [N, 24]) @ reshape(cu, [24, 2])
+  centred = c - mean(c, axis = 1, keepdims = true)
+  scaled = centred / max(abs(c), axis = 1, keepdims = true)
+  lo = min(c, keepdims = true)
+  s = sum(z, axis = -1, keepdims = true)
+  loss mean(centred ** 2) + mean(scaled) + mean(s * lo) + mean(q * p) ** 2
+  optimizer sgd()
+  output z
+}
+"""
+
+
+def shapes(root):
+    src = os.path.join(WORKDIR, "shapes.kiln")
+    with open(src, "w") as f:
+        f.write(SHAPES)
+    n = 5
+    x, y = randn(n, 4, 6), randn(n, 3)
+
+    def loss(W, U, V, P):
+        r = (const(x) * V).reshape(n, 3, 8)
+        t = r.permute(0, 2, 1)
+        q = r.reshape(n, 2, 3, 4).permute(0, 2, 3, 1)
+        a = (t * W).sum(1)
+        c = torch.cat([a, const(y)], 1)
+        cu = torch.cat([W, U.T], 0)
+        z = r.reshape(n, 24) @ cu.reshape(24, 2)
+        centred = c - c.mean(1, keepdim=True)
+        scaled = centred / c.abs().max(1, keepdim=True).values
+        lo = c.min().reshape(1, 1)
+        s = z.sum(-1, keepdim=True)
+        return (centred ** 2).mean() + scaled.mean() + (s * lo).mean() + (q * P).mean() ** 2
+
+    gradcheck("Shapes", src, "Shapes", ["w", "u", "v", "p"], [randn(8, 3), randn(3, 8), randn(6), randn(4, 2)],
+              [x, y], loss)
+
+
+# maxpool and avgpool with padding = same (the model of compare_with_torch.py):
+# the gradient goes to each window's maximum, never the padding, and the
+# average's is divided by the window's input elements.
+def same_pools(root):
+    src = os.path.join(WORKDIR, "same_pools.kiln")
+    with open(src, "w") as f:
+        f.write(SAME_POOLS)
+    n = 3
+    image = randn(n, 6, 5, 2)
+
+    def loss(P):
+        x = (const(image) * P).permute(0, 3, 1, 2)
+        a, b = same_pool(x, 3, 2, True), same_pool(x, 3, 2, False)
+        c, d = same_pool(x, 3, 1, False), same_pool(x, 2, 2, True)
+        return (a ** 2).mean() + (a * b).mean() + (c ** 2).mean() + (d ** 2).mean()
+
+    gradcheck("SamePools", src, "SamePools", ["p"], [randn(6, 5, 2)], [image], loss)
+
+
 def main():
     global KILN_RUN, WORKDIR
     KILN_RUN, root, WORKDIR = sys.argv[1:4]
@@ -266,6 +343,8 @@ def main():
     every_op(root)
     every_grad(root)
     selection(root)
+    shapes(root)
+    same_pools(root)
     fashion_cnn(root)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)

@@ -332,6 +332,62 @@ func.func @maxpool(%x: tensor<?x26x26x32xf32>) -> tensor<?x13x13x32xf32> {
 
 // -----
 
+// maxpool with padding (padding = same): the input padded with -inf first,
+// [0, 1] rows and [1, 1] columns.
+
+// CHECK-LABEL: func.func @maxpool_same
+// CHECK:         tensor.empty() : tensor<3x3xf32>
+// CHECK-NEXT:    %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK-NEXT:    %[[P:.*]] = tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:           tensor.yield %[[NEGINF]] : f32
+// CHECK:         } : tensor<?x6x5x2xf32> to tensor<?x7x7x2xf32>
+// CHECK:         linalg.pooling_nhwc_max {{.*}} ins(%[[P]], %{{.*}} : tensor<?x7x7x2xf32>, tensor<3x3xf32>)
+func.func @maxpool_same(%x: tensor<?x6x5x2xf32>) -> tensor<?x3x3x2xf32> {
+  %0 = kiln.maxpool %x window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32> -> tensor<?x3x3x2xf32>
+  return %0 : tensor<?x3x3x2xf32>
+}
+
+// -----
+
+// avgpool with padding: the sum over the zero-padded input, divided by the
+// number of input elements of each window (Keras): along H from
+// max(oy * 2 - 0, 0) to min(oy * 2 - 0 + 3, 6), along W with the left pad 1.
+
+// CHECK-LABEL: func.func @avgpool_same
+// CHECK:         %[[P:.*]] = tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:         %[[S:.*]] = linalg.pooling_nhwc_sum {{.*}} ins(%[[P]], %{{.*}} : tensor<?x7x7x2xf32>, tensor<3x3xf32>)
+// CHECK:         linalg.generic {{.*}} ins(%[[S]] : tensor<?x3x3x2xf32>)
+// CHECK:           %[[OY:.*]] = linalg.index 1 : index
+// CHECK:           arith.maxsi
+// CHECK:           %[[H:.*]] = arith.constant 6 : index
+// CHECK:           arith.minsi %{{.*}}, %[[H]] : index
+// CHECK:           %[[W:.*]] = arith.constant 5 : index
+// CHECK:           arith.minsi %{{.*}}, %[[W]] : index
+// CHECK:           %[[COUNT:.*]] = arith.sitofp %{{.*}} : i64 to f32
+// CHECK:           arith.divf %{{.*}}, %[[COUNT]] : f32
+func.func @avgpool_same(%x: tensor<?x6x5x2xf32>) -> tensor<?x3x3x2xf32> {
+  %0 = kiln.avgpool %x window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32> -> tensor<?x3x3x2xf32>
+  return %0 : tensor<?x3x3x2xf32>
+}
+
+// -----
+
+// The gradients with padding gather into the padded input's shape and crop
+// the input's part out of it.
+
+// CHECK-LABEL: func.func @pool_grads_same
+// CHECK:         linalg.generic {{.*}} outs(%{{.*}} : tensor<?x7x7x2xf32>)
+// CHECK:         tensor.extract_slice %{{.*}}[0, 0, 1, 0] [%{{.*}}, 6, 5, 2] [1, 1, 1, 1] : tensor<?x7x7x2xf32> to tensor<?x6x5x2xf32>
+// CHECK:         tensor.pad %{{.*}} low[0, 0, 1, 0] high[0, 1, 1, 0]
+// CHECK:         tensor.extract_slice %{{.*}}[0, 0, 1, 0] [%{{.*}}, 6, 5, 2] [1, 1, 1, 1] : tensor<?x7x7x2xf32> to tensor<?x6x5x2xf32>
+func.func @pool_grads_same(%x: tensor<?x6x5x2xf32>, %g: tensor<?x3x3x2xf32>) -> (tensor<?x6x5x2xf32>, tensor<?x6x5x2xf32>) {
+  %0 = kiln.avgpool_grad %g window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x3x3x2xf32> -> tensor<?x6x5x2xf32>
+  %1 = kiln.maxpool_grad %x, %g window = [3, 3] strides = [2, 2] padding = [0, 1, 1, 1] : tensor<?x6x5x2xf32>, tensor<?x3x3x2xf32> -> tensor<?x6x5x2xf32>
+  return %0, %1 : tensor<?x6x5x2xf32>, tensor<?x6x5x2xf32>
+}
+
+// -----
+
 // avgpool: linalg.pooling_nhwc_sum over a zero-filled output, then an
 // elementwise division by the window size (3 x 3 = 9).
 
@@ -381,6 +437,74 @@ func.func @reshape_collapse(%x: tensor<?x24x24x32xf32>) -> tensor<?x18432xf32> {
 func.func @reshape_expand(%x: tensor<?x784xf32>) -> tensor<?x28x28x1xf32> {
   %0 = kiln.reshape %x : tensor<?x784xf32> -> tensor<?x28x28x1xf32>
   return %0 : tensor<?x28x28x1xf32>
+}
+
+// -----
+
+// Any other reshape (the language's reshape(x, [N, 4, 3, 2]) of [N, 6, 4])
+// collapses to one row per example and expands that.
+
+// CHECK-LABEL: func.func @reshape_general
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x6x4xf32>)
+// CHECK:         %[[F:.*]] = tensor.collapse_shape %[[X]] {{\[}}[0], [1, 2]] : tensor<?x6x4xf32> into tensor<?x24xf32>
+// CHECK:         %[[R:.*]] = tensor.expand_shape %[[F]] {{\[}}[0], [1, 2, 3]] output_shape [%{{.*}}, 4, 3, 2] : tensor<?x24xf32> into tensor<?x4x3x2xf32>
+// CHECK:         return %[[R]]
+func.func @reshape_general(%x: tensor<?x6x4xf32>) -> tensor<?x4x3x2xf32> {
+  %0 = kiln.reshape %x : tensor<?x6x4xf32> -> tensor<?x4x3x2xf32>
+  return %0 : tensor<?x4x3x2xf32>
+}
+
+// -----
+
+// The same for a static tensor of the same rank (a parameter's reshape): the
+// dimensions swapped are not a collapse nor an expansion.
+
+// CHECK-LABEL: func.func @reshape_same_rank
+// CHECK:         %[[F:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<2x3xf32> into tensor<6xf32>
+// CHECK:         tensor.expand_shape %[[F]] {{\[}}[0, 1]] output_shape [3, 2] : tensor<6xf32> into tensor<3x2xf32>
+func.func @reshape_same_rank(%x: tensor<2x3xf32>) -> tensor<3x2xf32> {
+  %0 = kiln.reshape %x : tensor<2x3xf32> -> tensor<3x2xf32>
+  return %0 : tensor<3x2xf32>
+}
+
+// -----
+
+// keepdims over every axis: a rank-0 result expanded to size-1 dimensions.
+
+// CHECK-LABEL: func.func @reshape_from_rank_0
+// CHECK:         tensor.expand_shape %{{.*}} [] output_shape [1, 1] : tensor<f32> into tensor<1x1xf32>
+func.func @reshape_from_rank_0(%x: tensor<f32>) -> tensor<1x1xf32> {
+  %0 = kiln.reshape %x : tensor<f32> -> tensor<1x1xf32>
+  return %0 : tensor<1x1xf32>
+}
+
+// -----
+
+// concat: both operands inserted into an empty result of the batch size of
+// the first, the second at the first's extent along the axis.
+
+// CHECK-LABEL: func.func @concat
+// CHECK-SAME:    (%[[A:.*]]: tensor<?x3xf32>, %[[B:.*]]: tensor<?x4xf32>)
+// CHECK:         %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<?x7xf32>
+// CHECK:         %[[I:.*]] = tensor.insert_slice %[[A]] into %[[E]][0, 0] [%{{.*}}, 3] [1, 1] : tensor<?x3xf32> into tensor<?x7xf32>
+// CHECK:         %[[J:.*]] = tensor.insert_slice %[[B]] into %[[I]][0, 3] [%{{.*}}, 4] [1, 1] : tensor<?x4xf32> into tensor<?x7xf32>
+// CHECK:         return %[[J]]
+func.func @concat(%a: tensor<?x3xf32>, %b: tensor<?x4xf32>) -> tensor<?x7xf32> {
+  %0 = kiln.concat %a, %b axis = 1 : tensor<?x3xf32>, tensor<?x4xf32> -> tensor<?x7xf32>
+  return %0 : tensor<?x7xf32>
+}
+
+// -----
+
+// slice (concat's gradient): a tensor.extract_slice along the axis.
+
+// CHECK-LABEL: func.func @slice
+// CHECK-SAME:    (%[[G:.*]]: tensor<?x7xf32>)
+// CHECK:         %[[S:.*]] = tensor.extract_slice %[[G]][0, 3] [%{{.*}}, 4] [1, 1] : tensor<?x7xf32> to tensor<?x4xf32>
+// CHECK:         return %[[S]]
+func.func @slice(%g: tensor<?x7xf32>) -> tensor<?x4xf32> {
+  %0 = kiln.slice %g axis = 1 offset = 3 : tensor<?x7xf32> -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
 }
 
 // -----

@@ -92,8 +92,13 @@ TEST_F(DialectInferTest, MatmulConvPoolReductions) {
                                       builder.getDenseI64ArrayAttr({1, 1, 1, 1}));
   EXPECT_EQ(type(conv).getShape(), ArrayRef<int64_t>({Q, 5, 5, 4}));
   Value pool = kiln::MaxPoolOp::create(builder, loc, conv, builder.getDenseI64ArrayAttr({2, 2}),
-                                       builder.getDenseI64ArrayAttr({2, 2}));
+                                       builder.getDenseI64ArrayAttr({2, 2}), nullptr);
   EXPECT_EQ(type(pool).getShape(), ArrayRef<int64_t>({Q, 2, 2, 4}));
+  // Padding = same on 5x5 with window 2, stride 2: one row and column after.
+  Value padded =
+      kiln::AvgPoolOp::create(builder, loc, conv, builder.getDenseI64ArrayAttr({2, 2}),
+                              builder.getDenseI64ArrayAttr({2, 2}), builder.getDenseI64ArrayAttr({0, 1, 0, 1}));
+  EXPECT_EQ(type(padded).getShape(), ArrayRef<int64_t>({Q, 3, 3, 4}));
 
   Value sum = kiln::ReduceSumOp::create(builder, loc, x, std::optional<int64_t>(1));
   EXPECT_EQ(type(sum).getShape(), ArrayRef<int64_t>({Q}));

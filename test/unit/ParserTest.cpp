@@ -50,6 +50,12 @@ std::string sexpr(const Expr &expr) {
     }
     return s + ")";
   }
+  case Expr::Expr_List: {
+    std::string s = "[";
+    for (const auto &element : llvm::cast<ListExpr>(expr).getElements())
+      s += (s.size() > 1 ? " " : "") + sexpr(*element);
+    return s + "]";
+  }
   }
   return "?";
 }
@@ -100,6 +106,8 @@ TEST(ParserTest, Calls) {
                  {"sum(w ** 2)", "(call:sum (** w 2))"},
                  {"softmax(x, axis = -1)", "(call:softmax x axis=(neg 1))"},
                  {"conv2d(x, 32, 3, relu, stride=2, padding=same)", "(call:conv2d x 32 3 relu stride=2 padding=same)"},
+                 {"reshape(x, [N, 4, 6])", "(call:reshape x [N 4 6])"},
+                 {"x |> transpose([0, 2, 1])", "(pipe:transpose x [0 2 1])"},
              });
 }
 
@@ -242,6 +250,9 @@ TEST(ParserTest, SyntaxErrors) {
                  {"model M { param w: f32 = }", "1:26: expected an initializer (zeros, ones, glorot_uniform or a "
                                                 "number), found '}'"},
                  {"x", "1:1: expected 'model', found 'x'"},
+                 {"model M { y = reshape(x, [N, 4 }", "1:32: expected ',' or ']' in the list, found '}'"},
+                 {"model M { y = reshape(x, []) }", "1:27: expected an expression, found ']'"},
+                 {"model M { y = f([1,2,3,4,5,6,7,8,9]) }", "1:34: a list has at most 8 elements"},
              });
 }
 
