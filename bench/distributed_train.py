@@ -29,20 +29,16 @@ Command (from the repository root; about 2 minutes):
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
-
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "runtime", "Inputs"))
 import peer  # noqa: E402
-from kiln_ref import read_idx  # noqa: E402
+from kiln_ref import write_fashion_npy  # noqa: E402
 
-FASHION = "/usr/share/datasets/fashion-mnist"
 MFLOP_PER_IMAGE = 40.1
 PARAMS = 1189930
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
@@ -76,11 +72,7 @@ def main():
         peer.run([args.kilnc, os.path.join(ROOT, "examples", "fashion_cnn.kiln"), "--emit=exe", "-o", binary],
                  peer.kiln_env(), 300)
         data = os.path.join(tmp, "data")
-        os.makedirs(data)
-        images = read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))[:7680]
-        labels = read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz"))[:7680]
-        np.save(os.path.join(data, "image.npy"), (images.astype(np.float32) / 255).reshape(-1, 28, 28, 1))
-        np.save(os.path.join(data, "label.npy"), labels.astype(np.int32))
+        write_fashion_npy(data, 7680)
         train = [binary, "train", "--data", data, "--batch", "128", "--epochs", "2", "--quiet"]
 
         print("\n1. FashionCnn training, global batch 128 (second epoch of 60 steps)")

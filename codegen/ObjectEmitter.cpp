@@ -36,6 +36,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <algorithm>
 #include <mutex>
 #include <sstream>
 
@@ -188,7 +189,8 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
                                                       model.gradTraining ? &model.gradTraining : &model.grad,
                                                       &model.apply};
     constexpr int numFunctions = std::size(functions);
-    llvm::Constant *entries[numFunctions] = {null, null, null, null, null};
+    llvm::Constant *entries[numFunctions];
+    std::fill(std::begin(entries), std::end(entries), null);
     for (int i = 0; i < numFunctions; ++i) {
       if (!*functions[i])
         continue;

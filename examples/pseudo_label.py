@@ -24,20 +24,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "runtime", "Inputs"))
-from kiln_ref import read_idx  # noqa: E402
+from kiln_ref import FASHION_MNIST, fashion_images, read_idx, write_image_split  # noqa: E402
 
-FASHION = "/usr/share/datasets/fashion-mnist"
 CONFIDENCE = 0.95
-
-
-def images(raw):
-    return (raw.astype(np.float32) / 255).reshape(-1, 28, 28, 1)
-
-
-def write_split(directory, x, y):
-    os.makedirs(directory, exist_ok=True)
-    np.save(os.path.join(directory, "image.npy"), x)
-    np.save(os.path.join(directory, "label.npy"), y.astype(np.int32))
 
 
 def main():
@@ -59,14 +48,14 @@ def main():
         run("predict", "--input", inputs, "--weights", weights, "--output", out, "--show", "0")
         return np.load(out)
 
-    train_x = images(read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz")))
-    train_y = read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz"))
-    test_y = read_idx(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz"))
+    train_x = fashion_images(read_idx(os.path.join(FASHION_MNIST, "train-images-idx3-ubyte.gz")))
+    train_y = read_idx(os.path.join(FASHION_MNIST, "train-labels-idx1-ubyte.gz"))
+    test_y = read_idx(os.path.join(FASHION_MNIST, "t10k-labels-idx1-ubyte.gz"))
     test_inputs = os.path.join(work, "test.npy")
-    np.save(test_inputs, images(read_idx(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz"))))
+    np.save(test_inputs, fashion_images(read_idx(os.path.join(FASHION_MNIST, "t10k-images-idx3-ubyte.gz"))))
     order = np.random.default_rng(0).permutation(len(train_x))
     labelled, unlabelled = order[:1000], order[1000:1000 + args.unlabelled]
-    write_split(os.path.join(work, "labelled"), train_x[labelled], train_y[labelled])
+    write_image_split(os.path.join(work, "labelled"), train_x[labelled], train_y[labelled])
     unlabelled_inputs = os.path.join(work, "unlabelled.npy")
     np.save(unlabelled_inputs, train_x[unlabelled])
 
@@ -82,7 +71,7 @@ def main():
     right = (pseudo == train_y[unlabelled][confident]).mean()
     print(f"pseudo-labels: {confident.sum()} of {len(unlabelled)} unlabelled images at confidence >= {CONFIDENCE} "
           f"({100 * right:.1f}% of them right)")
-    write_split(os.path.join(work, "combined"), np.concatenate([train_x[labelled], train_x[unlabelled][confident]]),
+    write_image_split(os.path.join(work, "combined"), np.concatenate([train_x[labelled], train_x[unlabelled][confident]]),
                 np.concatenate([train_y[labelled], pseudo]))
     retrained = os.path.join(work, "pseudo.safetensors")
     run("train", "--data", os.path.join(work, "combined"), "--epochs", str(args.retrain_epochs), "--batch", "32",

@@ -4,9 +4,9 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Compiling a model into a training session, acting greedily, and the
-// evaluation both hosts end with: the mean return of 100 greedy episodes,
-// the number CartPole-v1's solved threshold (475) is about.
+// The command line, compiling a model into a training session, acting
+// greedily, and the evaluation both hosts end with: the mean return of 100
+// greedy episodes, the number CartPole-v1's solved threshold (475) is about.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,9 +19,12 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <string>
 
 namespace cartpole {
 
@@ -38,6 +41,47 @@ inline void orExit(llvm::Error error) {
     llvm::errs() << llvm::toString(std::move(error)) << "\n";
     std::exit(1);
   }
+}
+
+/// `argv`: the model file, then `--NAME VALUE` pairs, each NAME a key of
+/// `defaults` (its value when not given). Exits with `usage` on anything else.
+inline std::map<std::string, long long> parseOptions(int argc, char **argv, std::map<std::string, long long> defaults,
+                                                     const char *usage) {
+  bool ok = argc >= 2 && argc % 2 == 0;
+  for (int i = 2; ok && i + 1 < argc; i += 2) {
+    std::string name = argv[i];
+    auto option = name.rfind("--", 0) == 0 ? defaults.find(name.substr(2)) : defaults.end();
+    char *end = nullptr;
+    long long value = std::strtoll(argv[i + 1], &end, 10);
+    ok = option != defaults.end() && end != argv[i + 1] && *end == '\0' && value >= 0;
+    if (ok)
+      option->second = value;
+  }
+  if (!ok) {
+    std::fprintf(stderr, "usage: %s %s\n", argv[0], usage);
+    std::exit(2);
+  }
+  return defaults;
+}
+
+/// A compiled model and a training session of it.
+struct Host {
+  std::unique_ptr<kiln::Jit> jit;
+  std::unique_ptr<kiln::TrainingSession> session;
+};
+
+/// Compiles the .kiln file at `path` (saying how long it took) and opens a
+/// training session of its model `model`, seeded with `seed`.
+inline Host openSession(const char *path, const char *model, unsigned seed) {
+  auto start = std::chrono::steady_clock::now();
+  Host host;
+  host.jit = orExit(kiln::Jit::compileFile(path));
+  std::printf("compiled %s in %.2f s\n", path,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  kiln::TrainingOptions options;
+  options.seed = seed;
+  host.session = orExit(kiln::TrainingSession::create(*host.jit, model, options));
+  return host;
 }
 
 /// A batch of one state, as predict takes it.

@@ -24,7 +24,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,26 +41,13 @@ struct Transition {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s dqn.kiln [--steps S] [--seed S]\n", argv[0]);
-    return 2;
-  }
-  int64_t maxSteps = 150000;
-  unsigned seed = 0;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps"))
-      maxSteps = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seed"))
-      seed = unsigned(std::atoi(argv[i + 1]));
-  }
+  std::map<std::string, long long> options =
+      parseOptions(argc, argv, {{"steps", 150000}, {"seed", 0}}, "dqn.kiln [--steps S] [--seed S]");
+  const int64_t maxSteps = options["steps"];
+  const unsigned seed = unsigned(options["seed"]);
+  Host host = openSession(argv[1], "CartPoleDqn", seed);
+  kiln::TrainingSession *session = host.session.get();
   auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<kiln::Jit> jit = orExit(kiln::Jit::compileFile(argv[1]));
-  double compileSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("compiled %s in %.2f s\n", argv[1], compileSeconds);
-  start = std::chrono::steady_clock::now();
-  kiln::TrainingOptions options;
-  options.seed = seed;
-  std::unique_ptr<kiln::TrainingSession> session = orExit(kiln::TrainingSession::create(*jit, "CartPoleDqn", options));
 
   const size_t capacity = 50000, batch = 64, warmup = 1000;
   const int64_t targetEvery = 500, epsilonSteps = 10000;

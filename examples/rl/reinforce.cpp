@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// usage: cartpole-reinforce reinforce.kiln [--episodes E] [--seed S]
+// usage: cartpole-reinforce reinforce.kiln [--iterations I] [--seed S]
 //
 // Trains reinforce.kiln's policy with kiln::TrainingSession: each iteration
 // plays a few episodes, sampling actions from the policy's probabilities,
@@ -21,7 +21,6 @@
 #include "Common.h"
 
 #include <chrono>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,27 +28,13 @@
 using namespace cartpole;
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s reinforce.kiln [--iterations I] [--seed S]\n", argv[0]);
-    return 2;
-  }
-  int iterations = 300;
-  unsigned seed = 0;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--iterations"))
-      iterations = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seed"))
-      seed = unsigned(std::atoi(argv[i + 1]));
-  }
+  std::map<std::string, long long> options =
+      parseOptions(argc, argv, {{"iterations", 300}, {"seed", 0}}, "reinforce.kiln [--iterations I] [--seed S]");
+  const int iterations = int(options["iterations"]);
+  const unsigned seed = unsigned(options["seed"]);
+  Host host = openSession(argv[1], "CartPoleReinforce", seed);
+  kiln::TrainingSession *session = host.session.get();
   auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<kiln::Jit> jit = orExit(kiln::Jit::compileFile(argv[1]));
-  double compileSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("compiled %s in %.2f s\n", argv[1], compileSeconds);
-  start = std::chrono::steady_clock::now();
-  kiln::TrainingOptions options;
-  options.seed = seed;
-  std::unique_ptr<kiln::TrainingSession> session =
-      orExit(kiln::TrainingSession::create(*jit, "CartPoleReinforce", options));
 
   const int episodesPerIteration = 4;
   const double gamma = 0.99;

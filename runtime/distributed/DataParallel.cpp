@@ -120,10 +120,12 @@ std::vector<double> DataParallelStep::step(const std::vector<TensorPtr> &params,
   return std::vector<double>(in, in + numValues_);
 }
 
-void DataParallelStep::broadcastFromLeader(const std::vector<TensorPtr> &tensors, int64_t &step) {
-  for (size_t t = 0; t < tensors.size(); ++t)
-    mpi_.broadcast(kiln_tensor_data(tensors[t].get()), kiln_tensor_byte_size(tensors[t].get()), 0,
-                   "the broadcast of the initial parameters and state");
+void DataParallelStep::broadcastFromLeader(const std::vector<TensorPtr> &params, const std::vector<TensorPtr> &state,
+                                           int64_t &step) {
+  for (const std::vector<TensorPtr> *group : {&params, &state})
+    for (const TensorPtr &tensor : *group)
+      mpi_.broadcast(kiln_tensor_data(tensor.get()), kiln_tensor_byte_size(tensor.get()), 0,
+                     "the broadcast of the initial parameters and state");
   mpi_.broadcast(&step, sizeof step, 0, "the broadcast of the step count");
 }
 

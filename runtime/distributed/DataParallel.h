@@ -45,8 +45,9 @@ public:
                            kiln_tensor_t *seed, const std::vector<kiln_binary::TensorPtr> &inputs, int64_t shardCount,
                            int64_t globalCount, int64_t stepNumber);
 
-  /// Makes every rank's `tensors` and `step` rank 0's.
-  void broadcastFromLeader(const std::vector<kiln_binary::TensorPtr> &tensors, int64_t &step);
+  /// Makes every rank's parameters, optimizer state and step rank 0's.
+  void broadcastFromLeader(const std::vector<kiln_binary::TensorPtr> &params,
+                           const std::vector<kiln_binary::TensorPtr> &state, int64_t &step);
 
   /// Seconds spent in the gradient allreduce, and the steps it served.
   double allreduceSeconds() const { return allreduceSeconds_; }

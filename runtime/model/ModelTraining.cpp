@@ -363,6 +363,8 @@ int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOpt
     fail("--epochs and --batch must be at least 1");
   if (options.lr && !(std::isfinite(*options.lr) && *options.lr > 0))
     fail("--lr must be a positive number, not " + std::to_string(*options.lr));
+  if (!(options.mpiTimeoutSeconds > 0))
+    fail("--mpi-timeout must be a positive number of seconds");
   if (!options.resume.empty() && !options.weights.empty())
     fail("give --resume (parameters, optimizer state and step) or --weights (parameters only), not both");
   if (options.limit && *options.limit < 1)
@@ -422,15 +424,8 @@ int trainOn(const json &model, const ModelDescriptor &descriptor, const TrainOpt
   for (size_t i = 0; resumed && i < slots.size(); ++i)
     checkResumed(readCheckpointState(resumed, options.resume, stateName(slots[i]), state[i].get()));
   kiln_checkpoint_free(resumed);
-  if (parallel) {
-    std::vector<TensorPtr> all;
-    for (std::vector<TensorPtr> *group : {&params, &state})
-      for (TensorPtr &tensor : *group)
-        all.push_back(std::move(tensor));
-    parallel->broadcastFromLeader(all, step);
-    for (size_t i = 0; i < all.size(); ++i)
-      (i < params.size() ? params[i] : state[i - params.size()]) = std::move(all[i]);
-  }
+  if (parallel)
+    parallel->broadcastFromLeader(params, state, step);
   if (runsOnGpu(model))
     for (const TensorPtr &slot : state)
       check(kiln_tensor_to_device(slot.get()));

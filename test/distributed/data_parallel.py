@@ -29,9 +29,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime", "Inputs"))
-from kiln_ref import read_idx, read_safetensors  # noqa: E402
+from kiln_ref import read_safetensors, write_fashion_npy  # noqa: E402
 
-FASHION = "/usr/share/datasets/fashion-mnist"
 DATA = None  # the first 2048 training images as <input>.npy (main): no test split to evaluate
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -217,11 +216,7 @@ def write_data(workdir):
     time evaluating while the other ranks wait."""
     global DATA
     DATA = os.path.join(workdir, "data")
-    os.makedirs(DATA, exist_ok=True)
-    images = read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))[:2048]
-    labels = read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz"))[:2048]
-    np.save(os.path.join(DATA, "image.npy"), (images.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1))
-    np.save(os.path.join(DATA, "label.npy"), labels.astype(np.int32))
+    write_fashion_npy(DATA, 2048)
 
 
 def main():

@@ -22,6 +22,7 @@ import csv
 import gzip
 import json
 import math
+import os
 import struct
 import sys
 import zlib
@@ -86,6 +87,30 @@ def write_idx(path, array, code):
         f.write(struct.pack(">HBB", 0, code, array.ndim))
         f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
         f.write(np.ascontiguousarray(array, dtype=file_type).tobytes())
+
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+
+
+def fashion_images(raw):
+    """Fashion-MNIST's u8 images as FashionCnn's input, f32[N, 28, 28, 1] in
+    [0, 1]: what the model binaries make of the IDX files."""
+    return (raw.astype(np.float32) / 255).reshape(-1, 28, 28, 1)
+
+
+def write_image_split(directory, image, label):
+    """A training directory of image.npy (as given) and label.npy (i32)."""
+    os.makedirs(directory, exist_ok=True)
+    np.save(os.path.join(directory, "image.npy"), image)
+    np.save(os.path.join(directory, "label.npy"), label.astype(np.int32))
+
+
+def write_fashion_npy(directory, count):
+    """The first `count` Fashion-MNIST training examples as an .npy training
+    directory (which, unlike the IDX directory, has no test split)."""
+    images = read_idx(os.path.join(FASHION_MNIST, "train-images-idx3-ubyte.gz"))[:count]
+    labels = read_idx(os.path.join(FASHION_MNIST, "train-labels-idx1-ubyte.gz"))[:count]
+    write_image_split(directory, fashion_images(images), labels)
 
 
 # --- safetensors -------------------------------------------------------------
