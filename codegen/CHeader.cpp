@@ -295,7 +295,7 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
     os << "/* Parameters, in the order every function takes them:";
     for (size_t i = 0; i < model.params.size(); ++i)
       os << "\n *   [" << i << "] " << model.params[i].name << ": f32" << formatShape(model.params[i].shape) << " "
-         << model.params[i].init;
+         << model.params[i].init << (model.params[i].trainable ? "" : ", non-trainable");
     os << " */\n";
     os << "#define " << prefix << "_NUM_PARAMS " << model.params.size() << "\n";
     os << "static const char *const " << prefix << "_PARAM_NAMES[] = {";
@@ -319,6 +319,12 @@ llvm::Expected<std::string> kiln::generateCHeader(const std::vector<ModelInfo> &
     os << "static const float " << prefix << "_PARAM_INIT_VALUES[] = {";
     for (size_t i = 0; i < model.params.size(); ++i)
       os << (i ? ", " : "") << floatLiteral(model.params[i].value);
+    os << (model.params.empty() ? "0" : "") << "};\n";
+    // 0 for a parameter the training step sets instead of the optimizer
+    // (batch_norm's moving statistics): no gradient, no state slots.
+    os << "static const int " << prefix << "_PARAM_TRAINABLE[] = {";
+    for (size_t i = 0; i < model.params.size(); ++i)
+      os << (i ? ", " : "") << (model.params[i].trainable ? 1 : 0);
     os << (model.params.empty() ? "0" : "") << "};\n\n";
     if (gpu) {
       if (model.predict)

@@ -74,6 +74,8 @@ kiln::FunctionInfo functionInfo(func::FuncOp func) {
     std::string resultName = name ? name.str() : "result" + std::to_string(i);
     if (auto param = func.getResultAttrOfType<FlatSymbolRefAttr>(i, KilnDialect::getGradAttrName()))
       resultName = "grad_" + param.getValue().str();
+    if (auto param = func.getResultAttrOfType<FlatSymbolRefAttr>(i, KilnDialect::getAssignAttrName()))
+      resultName = "new_" + param.getValue().str();
     info.results.push_back(tensorInfo(resultName, func.getResultTypes()[i]));
   }
   return info;
@@ -112,7 +114,7 @@ std::vector<kiln::ModelInfo> kiln::extractModelInfo(ModuleOp module) {
     for (kiln::ParamOp param : model.getOps<kiln::ParamOp>())
       info.params.push_back({param.getSymName().str(), shapeOf(param.getTensorType()),
                              kiln::stringifyInitKind(param.getInit()).str(),
-                             param.getValue() ? param.getValue()->convertToDouble() : 0.0});
+                             param.getValue() ? param.getValue()->convertToDouble() : 0.0, !param.getNonTrainable()});
     for (func::FuncOp func : model.getOps<func::FuncOp>()) {
       if (auto input = func->getAttrOfType<StringAttr>(KilnDialect::getGatherAttrName()))
         info.gathers.push_back(

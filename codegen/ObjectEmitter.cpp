@@ -129,8 +129,11 @@ llvm::Function *addPackedWrapper(llvm::Module &module, const std::string &symbol
 std::string kiln::modelInfoToJson(const ModelInfo &model) {
   llvm::json::Array params;
   for (const ParamInfo &param : model.params) {
-    params.push_back(llvm::json::Object{
-        {"name", param.name}, {"shape", shapeJson(param.shape)}, {"init", param.init}, {"value", param.value}});
+    llvm::json::Object entry{
+        {"name", param.name}, {"shape", shapeJson(param.shape)}, {"init", param.init}, {"value", param.value}};
+    if (!param.trainable)
+      entry["trainable"] = false;
+    params.push_back(std::move(entry));
   }
   llvm::json::Object hyper;
   for (const auto &[name, value] : model.hyperParams)
@@ -141,10 +144,11 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
   if (model.loss)
     root["loss"] = functionJson(*model.loss);
   // The gradient training uses (JSON "train_grad", descriptor `grad`):
-  // with dropout, the one that takes the masks' key.
+  // with dropout or batch_norm, the training-mode one (which with dropout
+  // takes the masks' key, as train_step does).
   if (const std::optional<FunctionInfo> &grad = model.gradTraining ? model.gradTraining : model.grad) {
     llvm::json::Object trainGrad = *functionJson(*grad).getAsObject();
-    if (model.gradTraining)
+    if (model.gradTraining && model.trainStepSeeded)
       trainGrad["seeded"] = true;
     root["train_grad"] = std::move(trainGrad);
   }

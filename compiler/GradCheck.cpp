@@ -35,8 +35,11 @@ std::vector<Tensor> randomArguments(const ModelInfo &model, const FunctionInfo &
       fanIn *= param.shape[d];
     std::normal_distribution<float> scaled(0.0f, float(1.0 / std::sqrt(double(std::max<int64_t>(fanIn, 1)))));
     Tensor tensor(ElementType::F32, param.shape);
+    // A non-trainable parameter has no gradient to check and may have to
+    // keep its meaning (a moving variance stays positive): its initial value.
+    float initial = param.init == "ones" ? 1.0f : param.init == "constant" ? float(param.value) : 0.0f;
     for (int64_t i = 0; i < tensor.getNumElements(); ++i)
-      tensor.f32()[i] = scaled(rng);
+      tensor.f32()[i] = param.trainable ? scaled(rng) : initial;
     args.push_back(std::move(tensor));
   }
   for (const TensorInfo &input : function.inputs) {
@@ -80,11 +83,18 @@ llvm::Expected<bool> kiln::checkGradients(const Jit &jit, const GradCheckOptions
     auto grads = jit.call(model.name, "grad", pointers(args));
     if (!grads)
       return grads.takeError();
-    size_t firstGrad = grads->size() - model.params.size();
     std::string worstName;
     double worst = -1;
     for (size_t p = 0; p < model.params.size(); ++p) {
-      const Tensor &gradient = (*grads)[firstGrad + p];
+      // Each trainable parameter's gradient is the result named after it; a
+      // non-trainable one (batch_norm's moving statistics) has none.
+      if (!model.params[p].trainable)
+        continue;
+      auto named = llvm::find_if(
+          model.grad->results, [&](const TensorInfo &result) { return result.name == "grad_" + model.params[p].name; });
+      if (named == model.grad->results.end())
+        return llvm::createStringError("internal error: no gradient result for " + model.params[p].name);
+      const Tensor &gradient = (*grads)[size_t(named - model.grad->results.begin())];
       Tensor &param = args[p];
       int64_t count = param.getNumElements();
       std::vector<double> errors;

@@ -7,6 +7,7 @@
 //   - on function arguments: `kiln.param = @sym` (the argument receives the
 //     `kiln.param` @sym and has its type) and `kiln.input = "name"`;
 //   - on function results: `kiln.output = "name"`, `kiln.grad = @param`,
+//     `kiln.assign = @param` (a non-trainable one's new value),
 //     `kiln.update = <argument index>`;
 //   - on train_step arguments: `kiln.state = {param, slot, init}` and
 //     `kiln.hyper = "lr" | "step" | "seed"` (seed: models with dropout);
@@ -121,11 +122,17 @@ LogicalResult KilnDialect::verifyRegionArgAttribute(Operation *op, unsigned regi
 LogicalResult KilnDialect::verifyRegionResultAttribute(Operation *op, unsigned /*regionIndex*/, unsigned resultIndex,
                                                        NamedAttribute attribute) {
   StringRef name = attribute.getName().strref();
-  if (name == getGradAttrName()) {
+  if (name == getGradAttrName() || name == getAssignAttrName()) {
     auto symbol = dyn_cast<FlatSymbolRefAttr>(attribute.getValue());
-    if (!symbol || !SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol))
+    auto param = symbol ? SymbolTable::lookupNearestSymbolFrom<ParamOp>(op, symbol) : ParamOp();
+    if (!param)
       return op->emitError() << "'" << name << "' on result #" << resultIndex
                              << " must be a flat symbol reference to a " << KilnDialect::getParamAttrName();
+    // A gradient is of a trainable parameter; an assignment sets one that
+    // the optimizer does not. (Read defensively: it may not be verified yet.)
+    if ((name == getAssignAttrName()) != param->hasAttr("non_trainable"))
+      return op->emitError() << "'" << name << "' on result #" << resultIndex << " refers to " << symbol
+                             << (name == getAssignAttrName() ? ", which is trainable" : ", which is non-trainable");
     return success();
   }
   if (name == getUpdateAttrName()) {

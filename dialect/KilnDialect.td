@@ -52,6 +52,10 @@ def Kiln_Dialect : Dialect {
     /// On a result of `<Model>_grad`: the parameter (a flat symbol
     /// reference to its kiln.param) whose gradient the result is.
     static ::llvm::StringRef getGradAttrName() { return "kiln.grad"; }
+    /// On a result of `<Model>_loss_training` and `<Model>_grad_training`:
+    /// the non-trainable parameter whose new value the result is (the
+    /// moving statistics of batch_norm; kiln-training-mode).
+    static ::llvm::StringRef getAssignAttrName() { return "kiln.assign"; }
     /// Argument attributes of `<Model>_train_step` (kiln-optimizer): an
     /// optimizer state slot `{param = @w, slot = "m", init = 0.0}`, and a
     /// run-time hyper-parameter ("lr", "step", or "seed" for a model with

@@ -35,7 +35,11 @@
 // - binary cross-entropy differentiates the clamped forward: no gradient
 //   flows to p outside [1e-7, 1 - 1e-7];
 // - means divide by the element count at run time (a dynamic batch);
-// - dropout applies its mask to the cotangent (the same op and key).
+// - dropout applies its mask to the cotangent (the same op and key);
+// - batch_norm's inference form treats the moving statistics as constants;
+//   its training form is differentiated through the ops it is rewritten
+//   into (kiln-training-mode), as PyTorch differentiates through the batch
+//   statistics.
 //
 //===----------------------------------------------------------------------===//
 
@@ -488,6 +492,24 @@ LogicalResult dropoutVjp(DropoutOp op, OpBuilder &builder, Value g, SmallVectorI
 }
 
 KILN_VJP(DropoutOp, dropoutVjp(*this, builder, g, operandCotangents))
+
+/// The inference form: with s = 1 / sqrt(variance + epsilon), dx = g gamma s,
+/// dgamma = sum(g (x - mean) s), dbeta = sum(g), the sums over every axis
+/// but the last. The moving statistics get none (non-trainable).
+LogicalResult batchNormVjp(BatchNormOp op, OpBuilder &builder, Value g, SmallVectorImpl<Value> &out) {
+  RuleBuilder r(builder, op.getLoc());
+  Value inverseStddev = r.div(
+      r.constant(g, 1.0),
+      SqrtOp::create(builder, op.getLoc(), r.add(op.getVariance(), r.constant(g, op.getEpsilon().convertToDouble()))));
+  Value normalised = r.mul(r.sub(op.getInput(), op.getMean()), inverseStddev);
+  out.push_back(r.mul(g, r.mul(op.getGamma(), inverseStddev)));
+  out.push_back(r.sumTo(r.mul(g, normalised), op.getGamma().getType()));
+  out.push_back(r.sumTo(g, op.getBeta().getType()));
+  out.push_back(Value());
+  out.push_back(Value());
+  return success();
+}
+KILN_VJP(BatchNormOp, batchNormVjp(*this, builder, g, operandCotangents))
 
 KILN_VJP(ReduceSumOp, reductionVjp(*this, builder, g, operandCotangents))
 KILN_VJP(ReduceMeanOp, reductionVjp(*this, builder, g, operandCotangents))

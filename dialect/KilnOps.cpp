@@ -262,12 +262,12 @@ OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValueAttr(); }
 //===----------------------------------------------------------------------===//
 
 void ParamOp::build(OpBuilder &builder, OperationState &state, StringRef name, RankedTensorType type, InitKind init,
-                    std::optional<double> value) {
+                    std::optional<double> value, bool nonTrainable) {
   FloatAttr valueAttr;
   if (value)
     valueAttr = builder.getF64FloatAttr(*value);
   build(builder, state, builder.getStringAttr(name), TypeAttr::get(type), InitKindAttr::get(builder.getContext(), init),
-        valueAttr);
+        valueAttr, nonTrainable ? builder.getUnitAttr() : UnitAttr());
 }
 
 LogicalResult ParamOp::verify() {
@@ -284,6 +284,40 @@ LogicalResult ParamOp::verify() {
                             "not init = "
                          << stringifyInitKind(getInit());
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// BatchNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BatchNormOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (input.getRank() < 2 || ShapedType::isDynamic(input.getShape().back()))
+    return emitOpError() << "expects an input of rank 2 or more with a static last axis, got " << input;
+  auto perFeature = RankedTensorType::get({input.getShape().back()}, input.getElementType());
+  for (Value statistic : {getGamma(), getBeta(), getMean(), getVariance()})
+    if (statistic.getType() != perFeature)
+      return emitOpError() << "expects gamma, beta, mean and variance of type " << perFeature << ", got "
+                           << statistic.getType();
+  double epsilon = getEpsilon().convertToDouble(), momentum = getMomentum().convertToDouble();
+  if (!(epsilon > 0))
+    return emitOpError() << "epsilon must be greater than 0, got " << epsilon;
+  if (!(momentum >= 0 && momentum <= 1))
+    return emitOpError() << "momentum must be in [0, 1], got " << momentum;
+  return success();
+}
+
+Value BatchNormOp::buildNormalize(OpBuilder &builder, Location loc, Value x, Value gamma, Value beta, Value mean,
+                                  Value variance, double epsilon) {
+  auto perFeature = cast<RankedTensorType>(gamma.getType());
+  auto scalarType = RankedTensorType::get({}, perFeature.getElementType());
+  Value eps = ConstantOp::create(
+      builder, loc, DenseElementsAttr::get(scalarType, builder.getFloatAttr(scalarType.getElementType(), epsilon)));
+  // The per-feature scale first: one division per feature, not per element.
+  Value stddev = SqrtOp::create(builder, loc, perFeature, AddOp::create(builder, loc, variance, eps));
+  Value scale = DivOp::create(builder, loc, gamma, stddev);
+  Value centred = SubOp::create(builder, loc, x, mean);
+  return AddOp::create(builder, loc, MulOp::create(builder, loc, centred, scale), beta);
 }
 
 //===----------------------------------------------------------------------===//

@@ -89,9 +89,9 @@ def Kiln_ConstantOp : Kiln_Op<"constant",
 
 def Kiln_ParamOp : Kiln_Op<"param",
     [Symbol, HasParent<"::mlir::ModuleOp">]> {
-  let summary = "declares one trainable parameter of a model";
+  let summary = "declares one parameter of a model";
   let description = [{
-    Declares a trainable parameter of the model whose module contains it: its
+    Declares a parameter of the model whose module contains it: its
     symbol name, its (fully static, float) tensor type and its initializer.
     `init = constant(v)` fills the tensor with `v`; `zeros`, `ones` and
     `glorot_uniform` are Keras's initializers of the same names
@@ -99,23 +99,31 @@ def Kiln_ParamOp : Kiln_Op<"param",
     fan_out))). Functions receive parameters as arguments tagged
     `{kiln.param = @name}`.
 
+    A `non_trainable` parameter (Keras's non-trainable weights: the moving
+    statistics of `kiln.batch_norm`) gets no gradient and no optimizer
+    state; the training forward pass returns its new value (a result tagged
+    `kiln.assign = @name`), which train_step stores.
+
     ```mlir
     kiln.param @w : tensor<10xf32> init = zeros
     kiln.param @b : tensor<f32> init = constant(0.000000e+00)
     kiln.param @"dense_0.kernel" : tensor<3136x64xf32> init = glorot_uniform
+    kiln.param @"batch_norm_0.moving_mean" : tensor<32xf32> init = zeros non_trainable
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<AnyRankedTensor>:$type,
                        Kiln_InitKindAttr:$init,
-                       OptionalAttr<F64Attr>:$value);
+                       OptionalAttr<F64Attr>:$value,
+                       UnitAttr:$non_trainable);
   let assemblyFormat = [{
-    $sym_name `:` $type `init` `=` `` $init (`(` $value^ `)`)? attr-dict
+    $sym_name `:` $type `init` `=` `` $init (`(` $value^ `)`)? (`non_trainable` $non_trainable^)? attr-dict
   }];
   let builders = [
     OpBuilder<(ins "::llvm::StringRef":$name, "::mlir::RankedTensorType":$type,
                    "::kiln::InitKind":$init,
-                   CArg<"std::optional<double>", "std::nullopt">:$value)>
+                   CArg<"std::optional<double>", "std::nullopt">:$value,
+                   CArg<"bool", "false">:$nonTrainable)>
   ];
   let extraClassDeclaration = [{
     /// The declared tensor type of the parameter.
@@ -699,6 +707,52 @@ def Kiln_DropoutOp : Kiln_Op<"dropout",
   ];
   let assemblyFormat = [{
     $input (`key` `(` $key^ `:` type($key) `)`)? `rate` `=` $rate attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_BatchNormOp : Kiln_Op<"batch_norm",
+    [Pure, AllTypesMatch<["input", "result"]>, AllTypesMatch<["gamma", "beta", "mean", "variance"]>,
+     Kiln_HasVjp]> {
+  let summary = "batch normalisation with given statistics (inference form)";
+  let description = [{
+    Keras's `BatchNormalization` (axis -1) as `predict`, `loss` and `grad`
+    compute it: each feature of the last axis is normalised with the given
+    moving statistics,
+    `(input - mean) / sqrt(variance + epsilon) * gamma + beta`, where
+    `gamma`, `beta`, `mean` and `variance` have the shape [C] of that axis.
+    No cotangent flows into `mean` and `variance` (non-trainable
+    parameters).
+
+    In training the batch's own statistics are used instead, and the moving
+    ones move towards them by `momentum`: kiln-training-mode rewrites the op
+    into that computation in `_loss_training` (docs/internals.md).
+
+    ```mlir
+    %y = kiln.batch_norm %x, %gamma, %beta, %mean, %variance epsilon = 1.000000e-03 momentum = 9.900000e-01 : tensor<?x8x8x16xf32>, tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$input, Kiln_FloatTensor:$gamma, Kiln_FloatTensor:$beta,
+                       Kiln_FloatTensor:$mean, Kiln_FloatTensor:$variance, F64Attr:$epsilon, F64Attr:$momentum);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gamma `,` $beta `,` $mean `,` $variance `epsilon` `=` $epsilon `momentum` `=` $momentum attr-dict
+    `:` type($input) `,` type($gamma)
+  }];
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$gamma, "::mlir::Value":$beta, "::mlir::Value":$mean,
+                   "::mlir::Value":$variance, "double":$epsilon, "double":$momentum), [{
+      build($_builder, $_state, input.getType(), input, gamma, beta, mean, variance,
+            $_builder.getF64FloatAttr(epsilon), $_builder.getF64FloatAttr(momentum));
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// `(x - mean) / sqrt(variance + epsilon) * gamma + beta` in kiln ops
+    /// (the statistics broadcast along the last axis of x): the inference
+    /// form's lowering and the training form's normalisation.
+    static ::mlir::Value buildNormalize(::mlir::OpBuilder &builder, ::mlir::Location loc, ::mlir::Value x,
+                                        ::mlir::Value gamma, ::mlir::Value beta, ::mlir::Value mean,
+                                        ::mlir::Value variance, double epsilon);
   }];
   let hasVerifier = 1;
 }

@@ -241,6 +241,13 @@ bool ast::isComparison(BinaryOp op) {
 
 namespace {
 
+/// A number as printf's %g writes it (`0.99`, `0.001`, `1e-07`).
+std::string formatG(double value) {
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%g", value);
+  return text;
+}
+
 /// Prints the tree with two spaces of indentation per level.
 class ASTPrinter {
 public:
@@ -304,6 +311,8 @@ void ASTPrinter::print(const Model &model) {
       os << "Param " << param.name << " : " << param.type << " init=" << getInitKindName(param.init);
       if (param.init == InitKind::Constant)
         os << '(' << llvm::format("%g", param.initValue) << ')';
+      if (!param.trainable)
+        os << " non_trainable";
       printLoc(param.loc);
       os << '\n';
     }
@@ -502,12 +511,13 @@ void ASTPrinter::print(const Expr &expr) {
             llvm::Twine(l.pads[3]) + "]");
       }
       break;
-    case Builtin::Dropout: {
-      std::string rate;
-      llvm::raw_string_ostream(rate) << llvm::format("%g", l.rate);
-      add("rate=" + rate);
+    case Builtin::Dropout:
+      add("rate=" + formatG(l.rate));
       break;
-    }
+    case Builtin::BatchNorm:
+      add("momentum=" + formatG(l.momentum));
+      add("epsilon=" + formatG(l.epsilon));
+      break;
     default:
       if (call.builtin != Builtin::Flatten && getBuiltinName(call.builtin) != call.getCallee())
         add("builtin=" + getBuiltinName(call.builtin));

@@ -100,7 +100,7 @@ enum class Builtin {
 /// Returns the source-level name of a builtin ("relu", "max", "conv2d"...).
 llvm::StringRef getBuiltinName(Builtin builtin);
 /// Returns true for the layers (dense, conv2d, maxpool, avgpool, flatten,
-/// dropout), which get instance names.
+/// dropout, batch_norm), which get instance names.
 bool isLayer(Builtin builtin);
 
 /// Activation of a dense/conv2d layer (the ACTIVATION entries of
@@ -140,6 +140,8 @@ struct LayerAttrs {
   std::array<int64_t, 4> pads = {0, 0, 0, 0};
   Activation activation = Activation::Linear; ///< dense, conv2d
   double rate = 0.0;                          ///< dropout
+  double momentum = 0.99;                     ///< batch_norm (Keras's default)
+  double epsilon = 1e-3;                      ///< batch_norm (Keras's default)
 };
 
 /// How a parameter is initialised (the INITIALIZER entries of Builtins.def).
@@ -156,6 +158,9 @@ struct ParamInfo {
   InitKind init = InitKind::Zeros;
   double initValue = 0.0; ///< for InitKind::Constant
   Location loc;           ///< the param declaration or the layer call
+  /// False for what the training step sets instead of the optimizer
+  /// (batch_norm's moving statistics): no gradient, no optimizer state.
+  bool trainable = true;
 };
 
 /// Whether the optimizer hyper-parameter `name` is a boolean (its

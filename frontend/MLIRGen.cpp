@@ -384,6 +384,14 @@ private:
       (void)instance.getAsInteger(10, index);
       return kiln::DropoutOp::create(builder, callLoc, operand(0), layer.rate, index);
     }
+    case ast::Builtin::BatchNorm: {
+      mlir::Value gamma = paramArg(call, 0), beta = paramArg(call, 1), mean = paramArg(call, 2),
+                  variance = paramArg(call, 3);
+      if (!gamma || !beta || !mean || !variance)
+        break;
+      return kiln::BatchNormOp::create(builder, callLoc, operand(0), gamma, beta, mean, variance, layer.epsilon,
+                                       layer.momentum);
+    }
     case ast::Builtin::None:
       break;
     }
@@ -419,7 +427,7 @@ public:
       if (param.init == ast::InitKind::Constant)
         value = param.initValue;
       kiln::ParamOp::create(builder, locOf(param.loc), param.name, toTensorType(context, param.type),
-                            toDialectInit(param.init), value);
+                            toDialectInit(param.init), value, !param.trainable);
     }
 
     // _predict: the outputs, in declaration order.

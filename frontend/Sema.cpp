@@ -57,10 +57,11 @@ struct LayerParamSpec {
   Builtin layer;
   const char *suffix;
   InitKind init;
+  bool trainable;
 };
 
 const LayerParamSpec kLayerParams[] = {
-#define LAYER_PARAM(Layer, Suffix, Init) {Builtin::Layer, Suffix, InitKind::Init},
+#define LAYER_PARAM(Layer, Suffix, Init, Trainable) {Builtin::Layer, Suffix, InitKind::Init, Trainable},
 #include "frontend/Builtins.def"
 };
 
@@ -104,6 +105,13 @@ InitKind sema::getLayerParamInit(Builtin layer, unsigned which) {
     if (param.layer == layer && which-- == 0)
       return param.init;
   return InitKind::Zeros;
+}
+
+bool sema::isLayerParamTrainable(Builtin layer, unsigned which) {
+  for (const LayerParamSpec &param : kLayerParams)
+    if (param.layer == layer && which-- == 0)
+      return param.trainable;
+  return true;
 }
 
 std::vector<std::string> sema::getLayerParamSuffixes(Builtin layer) {

@@ -51,7 +51,9 @@ enum class ArgKind {
   Axis,        ///< an integer literal, possibly negative
   Activation,  ///< relu | sigmoid | tanh | softmax | linear
   Padding,     ///< valid | same
-  Rate,        ///< a number in [0, 1)
+  Rate,        ///< a number in [0, 1) (dropout)
+  Fraction,    ///< a number in [0, 1] (batch_norm momentum)
+  PosNumber,   ///< a number > 0 (batch_norm epsilon)
   Bool,        ///< true | false
   Shape,       ///< a list of dimensions: `N` (first only) and integer literals
   Permutation, ///< a list of the axes 0 .. rank-1 in some order
@@ -67,6 +69,8 @@ enum class LayerField {
   Activation,
   Padding,
   Rate,
+  Momentum,
+  Epsilon,
 };
 
 struct FormalParam {
@@ -98,6 +102,8 @@ std::optional<Activation> lookupActivation(llvm::StringRef name);
 std::optional<InitKind> lookupInitializer(llvm::StringRef name);
 /// Returns the init kind of the `which`-th parameter of `layer`.
 InitKind getLayerParamInit(Builtin layer, unsigned which);
+/// Returns whether the `which`-th parameter of `layer` is trainable.
+bool isLayerParamTrainable(Builtin layer, unsigned which);
 /// Returns the name suffixes (".kernel") of the parameters `layer` creates.
 std::vector<std::string> getLayerParamSuffixes(Builtin layer);
 

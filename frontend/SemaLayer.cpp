@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Layer calls (dense, conv2d, maxpool, avgpool, flatten, dropout), after
+// Layer calls (dense, conv2d, maxpool, avgpool, flatten, dropout,
+// batch_norm), after
 // SemaCall.cpp has bound their arguments: the constant arguments become
 // `LayerAttrs` (the field each sets, and the default of a left-out one, come
 // from Builtins.def), then the output shape is inferred (window sizes by
@@ -15,6 +16,8 @@
 
 #include "frontend/SemaInternal.h"
 #include "frontend/ShapeRules.h"
+
+#include <cmath>
 
 using namespace kiln;
 using namespace kiln::sema;
@@ -85,11 +88,39 @@ LogicalResult ModelChecker::checkLayer(CallExpr &call, const FunctionSpec &spec,
   case Builtin::Dropout:
     call.type = x;
     return success();
+  case Builtin::BatchNorm: {
+    // Keras's axis = -1: one mean, variance, scale and offset per feature
+    // of the last axis, which must be known (the batch axis `N` is not).
+    if (x.getRank() < 2) {
+      diags.error(call.getLoc(), "batch_norm expects an input of rank 2 or more ([N, ..., features]), got " + x.str());
+      return failure();
+    }
+    TensorType perFeature(DType::F32, {x.dims.back()});
+    for (unsigned which = 0; which < 4; ++which)
+      if (failed(setLayerParamType(call, which, perFeature)))
+        return failure();
+    call.type = x;
+    return success();
+  }
   default:
     break;
   }
   diags.error(call.getLoc(), "internal error: unhandled layer " + callee);
   return failure();
+}
+
+/// The floating-point `LayerAttrs` member `field` names, or null.
+static double *numberField(LayerAttrs &attrs, LayerField field) {
+  switch (field) {
+  case LayerField::Rate:
+    return &attrs.rate;
+  case LayerField::Momentum:
+    return &attrs.momentum;
+  case LayerField::Epsilon:
+    return &attrs.epsilon;
+  default:
+    return nullptr;
+  }
 }
 
 /// Evaluates the constant arguments into `call.layer`, then the defaults of
@@ -145,19 +176,29 @@ LogicalResult ModelChecker::evalLayerArg(CallExpr &call, const FormalParam &form
     attrs.padding = *padding;
     return success();
   }
-  case ArgKind::Rate: {
+  case ArgKind::Rate:
+  case ArgKind::Fraction:
+  case ArgKind::PosNumber: {
+    // "dropout rate", "'momentum' of batch_norm": what the message names.
+    std::string what =
+        formal.kind == ArgKind::Rate ? "dropout rate" : "'" + std::string(formal.name) + "' of " + callee.str();
+    const char *range = formal.kind == ArgKind::Rate       ? "a number in [0, 1)"
+                        : formal.kind == ArgKind::Fraction ? "a number in [0, 1]"
+                                                           : "a number greater than 0";
     std::optional<double> value = getConstantValue(arg);
     if (!value) {
-      diags.error(arg.getLoc(), "dropout rate must be a number in [0, 1)");
+      diags.error(arg.getLoc(), what + " must be " + range);
       return failure();
     }
-    if (!(*value >= 0 && *value < 1)) {
-      diags.error(arg.getLoc(), "dropout rate must be a number in [0, 1), "
-                                "got " +
-                                    formatNumber(*value));
+    bool inRange = formal.kind == ArgKind::Rate       ? *value >= 0 && *value < 1
+                   : formal.kind == ArgKind::Fraction ? *value >= 0 && *value <= 1
+                                                      : *value > 0 && std::isfinite(*value);
+    if (!inRange) {
+      diags.error(arg.getLoc(), what + " must be " + range + ", got " + formatNumber(*value));
       return failure();
     }
-    attrs.rate = *value;
+    if (double *field = numberField(attrs, formal.field))
+      *field = *value;
     return success();
   }
   }
@@ -191,6 +232,11 @@ void ModelChecker::applyLayerDefault(LayerAttrs &attrs, const FunctionSpec &spec
   case ArgKind::Padding:
     if (std::optional<Padding> padding = lookupPadding(value))
       attrs.padding = *padding;
+    return;
+  case ArgKind::Fraction:
+  case ArgKind::PosNumber:
+    if (double *field = numberField(attrs, formal.field))
+      (void)value.getAsDouble(*field); // Builtins.def's defaults are numbers
     return;
   default:
     return;

@@ -196,6 +196,7 @@ LogicalResult ModelChecker::setLayerParamType(CallExpr &call, unsigned which, Te
   }
   param.type = std::move(type);
   param.init = getLayerParamInit(call.builtin, which);
+  param.trainable = isLayerParamTrainable(call.builtin, which);
   return success();
 }
 

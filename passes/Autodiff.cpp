@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-autodiff` pass (Passes.td): for every model's `<Model>_loss`,
-// adds `<Model>_grad`, the loss function followed by its reverse sweep. The
+// adds `<Model>_grad`, the loss function followed by its reverse sweep (and
+// `<Model>_grad_training` from kiln-training-mode's `_loss_training`). The
 // pass knows no op by name: each op states its vector-Jacobian product
 // through `DifferentiableOpInterface` (dialect/KilnGradients.cpp), and
 // `NonDifferentiable` marks ops through which nothing flows.
@@ -125,11 +126,16 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   Block &block = grad.front();
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   Value lossValue = ret.getOperand(0);
+  // The trainable parameters; a non-trainable one (batch_norm's moving
+  // statistics) is a constant here: the training step sets it instead.
   SmallVector<Parameter> params;
   for (BlockArgument argument : block.getArguments())
     if (auto symbol =
-            grad.getArgAttrOfType<FlatSymbolRefAttr>(argument.getArgNumber(), KilnDialect::getParamAttrName()))
-      params.push_back({argument, symbol});
+            grad.getArgAttrOfType<FlatSymbolRefAttr>(argument.getArgNumber(), KilnDialect::getParamAttrName())) {
+      auto param = SymbolTable::lookupNearestSymbolFrom<kiln::ParamOp>(loss, symbol);
+      if (!param || !param.getNonTrainable())
+        params.push_back({argument, symbol});
+    }
 
   DenseSet<Value> active = activeValues(block, params, lossValue);
   SmallVector<Operation *> forward;
@@ -178,8 +184,8 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
     }
   }
 
-  // One gradient per parameter, in parameter order; zeros for those the
-  // loss does not reach.
+  // One gradient per trainable parameter, in parameter order; zeros for
+  // those the loss does not reach.
   SmallVector<Value> results(ret.getOperands());
   SmallVector<Type> resultTypes(grad.getResultTypes());
   SmallVector<DictionaryAttr> resultAttrs;
@@ -203,20 +209,35 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   return success();
 }
 
+} // namespace
+
+SmallVector<ModuleOp> kiln::collectModels(Operation *root) {
+  SmallVector<ModuleOp> models;
+  root->walk([&](ModuleOp module) {
+    if (module->hasAttr(KilnDialect::getModelAttrName()) && module.getSymName())
+      models.push_back(module);
+  });
+  return models;
+}
+
+namespace {
+
 struct KilnAutodiffPass : kiln::impl::KilnAutodiffBase<KilnAutodiffPass> {
   void runOnOperation() override {
-    SmallVector<ModuleOp> models;
-    getOperation()->walk([&](ModuleOp module) {
-      if (module->hasAttr(KilnDialect::getModelAttrName()) && module.getSymName())
-        models.push_back(module);
-    });
-    for (ModuleOp model : models) {
+    for (ModuleOp model : kiln::collectModels(getOperation())) {
       std::string name = model.getSymName()->str();
       auto loss = model.lookupSymbol<func::FuncOp>(name + "_loss");
       if (!loss || model.lookupSymbol(name + "_grad"))
         continue;
       if (failed(buildGradient(loss, name + "_grad")))
         return signalPassFailure();
+      // The training forward pass (kiln-training-mode), needed only as the
+      // start of its gradient.
+      if (auto training = model.lookupSymbol<func::FuncOp>(name + "_loss_training")) {
+        if (failed(buildGradient(training, name + "_grad_training")))
+          return signalPassFailure();
+        training.erase();
+      }
     }
   }
 };

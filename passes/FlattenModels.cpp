@@ -51,7 +51,8 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
                {KilnDialect::getStateAttrName(), KilnDialect::getHyperAttrName(), KilnDialect::getClassesAttrName()})
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
-          for (StringRef name : {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName()})
+          for (StringRef name :
+               {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName(), KilnDialect::getAssignAttrName()})
             func.removeResultAttr(i, StringAttr::get(&getContext(), name));
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
       }

@@ -8,7 +8,7 @@
 // binary arithmetic, comparisons, constants and dropout, each one
 // `linalg.generic` with NumPy broadcasting (buildElementwise) that
 // elementwise fusion can merge with its neighbours; stop_gradient becomes
-// its operand.
+// its operand; batch_norm's inference form becomes elementwise kiln ops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -227,6 +227,19 @@ struct StopGradientLowering : OpRewritePattern<kiln::StopGradientOp> {
   }
 };
 
+/// batch_norm's inference form becomes the elementwise kiln ops it is made
+/// of (BatchNormOp::buildNormalize), which the patterns above then lower
+/// and fusion merges into one loop with its neighbours.
+struct BatchNormLowering : OpRewritePattern<kiln::BatchNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(kiln::BatchNormOp op, PatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, kiln::BatchNormOp::buildNormalize(rewriter, op.getLoc(), op.getInput(), op.getGamma(),
+                                                             op.getBeta(), op.getMean(), op.getVariance(),
+                                                             op.getEpsilon().convertToDouble()));
+    return success();
+  }
+};
+
 } // namespace
 
 void kiln::populateLowerElementwisePatterns(RewritePatternSet &patterns) {
@@ -238,5 +251,5 @@ void kiln::populateLowerElementwisePatterns(RewritePatternSet &patterns) {
                BinaryLowering<kiln::MulOp, arith::MulFOp>, BinaryLowering<kiln::DivOp, arith::DivFOp>,
                BinaryLowering<kiln::PowOp, math::PowFOp>, BinaryLowering<kiln::MaximumOp, arith::MaximumFOp>,
                BinaryLowering<kiln::MinimumOp, arith::MinimumFOp>>(context);
-  patterns.add<CompareLowering, ConstantLowering, DropoutLowering, StopGradientLowering>(context);
+  patterns.add<BatchNormLowering, CompareLowering, ConstantLowering, DropoutLowering, StopGradientLowering>(context);
 }

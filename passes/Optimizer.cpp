@@ -143,16 +143,23 @@ void buildUpdate(UpdateBuilder &u, StringRef name, DictionaryAttr optimizer, Val
 }
 
 /// What `_train_step` and `_apply` share: the grad function's layout, the
-/// optimizer, and the leading arguments both take (every parameter, every
-/// state slot, `lr`, `step`), with their attributes.
+/// optimizer, and the leading arguments both take (every parameter, the
+/// state slots of every trainable one, `lr`, `step`), with their attributes.
 struct UpdatePlan {
   mutable func::FuncOp grad; // (op handles have no const accessors)
   StringRef name;
   DictionaryAttr optimizer;
   SmallVector<Slot> slots;
-  /// The grad function's parameter and data-input arguments, and its
-  /// gradient and other (loss, metric) results.
-  SmallVector<unsigned> paramArgs, inputArgs, gradResults, otherResults;
+  /// The grad function's parameter and data-input arguments; its gradient
+  /// results, its results assigning non-trainable parameters (kiln.assign),
+  /// and its other (loss, metric) results.
+  SmallVector<unsigned> paramArgs, inputArgs, gradResults, assignResults, otherResults;
+  /// The grad function's dropout key arguments (kiln.hyper "seed" and
+  /// "step"; _grad_training of a model with dropout), or -1.
+  int seedArg = -1, stepArg = -1;
+  /// Per parameter: the leading argument of its first state slot, or -1
+  /// for a non-trainable parameter (no gradient, no state).
+  SmallVector<int> firstSlot;
   SmallVector<Type> leadingTypes;
   SmallVector<DictionaryAttr> leadingAttrs;
   unsigned lrIndex = 0;
@@ -161,10 +168,12 @@ struct UpdatePlan {
   FlatSymbolRefAttr param(unsigned p) const {
     return grad.getArgAttrOfType<FlatSymbolRefAttr>(paramArgs[p], KilnDialect::getParamAttrName());
   }
-  /// The grad result holding parameter p's gradient, or -1.
-  int gradResult(unsigned p) const {
-    for (unsigned r : gradResults)
-      if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, KilnDialect::getGradAttrName()) == param(p))
+  bool trainable(unsigned p) const { return firstSlot[p] >= 0; }
+  /// The grad result tagged `attrName` = parameter p (its gradient or its
+  /// assigned value), or -1.
+  int resultFor(unsigned p, StringRef attrName) const {
+    for (unsigned r = 0, e = grad.getNumResults(); r < e; ++r)
+      if (grad.getResultAttrOfType<FlatSymbolRefAttr>(r, attrName) == param(p))
         return int(r);
     return -1;
   }
@@ -182,25 +191,40 @@ FailureOr<UpdatePlan> planUpdates(ModuleOp model, func::FuncOp grad, DictionaryA
     return model.emitError("unknown optimizer '") << plan.name << "'";
   plan.slots = stateSlots(plan.name, optimizer);
 
-  // The grad function: parameters (kiln.param), then inputs; results: loss,
-  // metrics, then one gradient per parameter (kiln.grad = @param).
-  for (unsigned i = 0, e = grad.getNumArguments(); i < e; ++i)
-    (grad.getArgAttr(i, KilnDialect::getParamAttrName()) ? plan.paramArgs : plan.inputArgs).push_back(i);
+  // The grad function: parameters (kiln.param), inputs, the dropout key
+  // (kiln.hyper); results: loss, metrics, new values of non-trainable
+  // parameters (kiln.assign), one gradient per trainable parameter
+  // (kiln.grad = @param).
+  for (unsigned i = 0, e = grad.getNumArguments(); i < e; ++i) {
+    if (grad.getArgAttr(i, KilnDialect::getParamAttrName()))
+      plan.paramArgs.push_back(i);
+    else if (auto hyper = grad.getArgAttrOfType<StringAttr>(i, KilnDialect::getHyperAttrName()))
+      (hyper.getValue() == "seed" ? plan.seedArg : plan.stepArg) = int(i);
+    else
+      plan.inputArgs.push_back(i);
+  }
   for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
-    (grad.getResultAttr(i, KilnDialect::getGradAttrName()) ? plan.gradResults : plan.otherResults).push_back(i);
-  if (plan.gradResults.size() != plan.paramArgs.size())
-    return grad.emitError("expected one gradient per parameter, got ")
-           << plan.gradResults.size() << " for " << plan.paramArgs.size() << " parameters";
-  for (unsigned p = 0; p < plan.numParams(); ++p)
-    if (plan.gradResult(p) < 0)
-      return grad.emitError("no gradient for parameter ") << plan.param(p);
+    (grad.getResultAttr(i, KilnDialect::getGradAttrName())     ? plan.gradResults
+     : grad.getResultAttr(i, KilnDialect::getAssignAttrName()) ? plan.assignResults
+                                                               : plan.otherResults)
+        .push_back(i);
 
   Builder b(grad.getContext());
   for (unsigned i : plan.paramArgs) {
     plan.leadingTypes.push_back(grad.getArgument(i).getType());
     plan.leadingAttrs.push_back(grad.getArgAttrDict(i));
   }
+  unsigned numTrainable = 0;
   for (unsigned p = 0; p < plan.numParams(); ++p) {
+    auto param = model.lookupSymbol<kiln::ParamOp>(plan.param(p).getAttr());
+    if (param && param.getNonTrainable()) {
+      plan.firstSlot.push_back(-1);
+      continue;
+    }
+    if (plan.resultFor(p, KilnDialect::getGradAttrName()) < 0)
+      return grad.emitError("no gradient for parameter ") << plan.param(p);
+    ++numTrainable;
+    plan.firstSlot.push_back(int(plan.leadingTypes.size()));
     for (const Slot &slot : plan.slots) {
       plan.leadingTypes.push_back(grad.getArgument(plan.paramArgs[p]).getType());
       plan.leadingAttrs.push_back(b.getDictionaryAttr(
@@ -210,6 +234,9 @@ FailureOr<UpdatePlan> planUpdates(ModuleOp model, func::FuncOp grad, DictionaryA
                                               b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
     }
   }
+  if (plan.gradResults.size() != numTrainable)
+    return grad.emitError("expected one gradient per trainable parameter, got ")
+           << plan.gradResults.size() << " for " << numTrainable << " parameters";
   Type scalarType = RankedTensorType::get({}, b.getF32Type());
   plan.lrIndex = plan.leadingTypes.size();
   for (StringRef hyper : {"lr", "step"}) {
@@ -235,10 +262,12 @@ func::FuncOp createFunction(OpBuilder &b, func::FuncOp grad, StringRef symbol, A
 }
 
 /// Ends `func` with `results`: `leading` (with their attributes), then the
-/// new parameters and state built from `grads[p]` (parameter p's gradient),
-/// each tagged kiln.update with the leading argument it replaces.
+/// new parameters and state, each tagged kiln.update with the leading
+/// argument it replaces: a trainable parameter p's from the optimizer
+/// update with `grads[p]`, a non-trainable one's `assigned[p]` where given
+/// (else it is left as it is).
 void finishWithUpdates(OpBuilder &b, func::FuncOp func, const UpdatePlan &plan, ArrayRef<Value> grads,
-                       SmallVector<Value> results, SmallVector<DictionaryAttr> resultAttrs) {
+                       ArrayRef<Value> assigned, SmallVector<Value> results, SmallVector<DictionaryAttr> resultAttrs) {
   Location loc = func.getLoc();
   Block *entry = &func.getBody().front();
   unsigned numParams = plan.numParams(), numSlots = plan.slots.size();
@@ -249,9 +278,16 @@ void finishWithUpdates(OpBuilder &b, func::FuncOp func, const UpdatePlan &plan, 
   SmallVector<Value> newStates;
   SmallVector<int64_t> stateTargets;
   for (unsigned p = 0; p < numParams; ++p) {
+    if (!plan.trainable(p)) {
+      if (assigned[p]) {
+        results.push_back(assigned[p]);
+        resultAttrs.push_back(updates(p));
+      }
+      continue;
+    }
     Value w = entry->getArgument(p);
     UpdateBuilder u(b, loc, cast<RankedTensorType>(w.getType()).getElementType());
-    ValueRange state = entry->getArguments().slice(numParams + p * numSlots, numSlots);
+    ValueRange state = entry->getArguments().slice(plan.firstSlot[p], numSlots);
     Value newW;
     SmallVector<Value> newState;
     buildUpdate(u, plan.name, plan.optimizer, w, grads[p], state, lr, step, newW, newState);
@@ -259,7 +295,7 @@ void finishWithUpdates(OpBuilder &b, func::FuncOp func, const UpdatePlan &plan, 
     resultAttrs.push_back(updates(p));
     for (unsigned s = 0; s < numSlots; ++s) {
       newStates.push_back(newState[s]);
-      stateTargets.push_back(numParams + p * numSlots + s);
+      stateTargets.push_back(plan.firstSlot[p] + s);
     }
   }
   for (auto [value, target] : llvm::zip(newStates, stateTargets)) {
@@ -285,6 +321,12 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
       auto grad = model.lookupSymbol<func::FuncOp>((*model.getSymName() + "_grad").str());
       if (!grad)
         continue;
+      // The training gradient where the model has one (dropout masks, batch
+      // statistics: kiln-training-mode); _grad itself stays the
+      // inference-mode gradient that gradcheck and kiln-run compare with
+      // finite differences.
+      if (auto training = model.lookupSymbol<func::FuncOp>((*model.getSymName() + "_grad_training").str()))
+        grad = training;
       FailureOr<UpdatePlan> plan = planUpdates(model, grad, optimizer);
       if (failed(plan) || failed(buildTrainStep(model, *plan)))
         return signalPassFailure();
@@ -300,18 +342,11 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     OpBuilder b(context);
     SmallVector<Type> argTypes(plan.leadingTypes);
     SmallVector<DictionaryAttr> argAttrs(plan.leadingAttrs);
-    Type scalarType = RankedTensorType::get({}, Float32Type::get(context));
-    // A model with dropout trains through a copy of _grad whose dropouts have
-    // the key (seed, step); _grad itself stays the inference-mode gradient
-    // that gradcheck and kiln-run compare with finite differences. The copy,
-    // `<Model>_grad_training(params, inputs, seed, step)`, is public: it is
-    // the gradient data-parallel training computes on each rank.
-    bool hasDropout = false;
-    grad.walk([&](kiln::DropoutOp) { hasDropout = true; });
-    Type seedType = RankedTensorType::get({}, IntegerType::get(context, 32));
-    if (hasDropout) {
-      argTypes.push_back(seedType);
-      argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(KilnDialect::getHyperAttrName(), b.getStringAttr("seed"))));
+    // A model with dropout takes the masks' seed after `step`.
+    bool seeded = plan.seedArg >= 0;
+    if (seeded) {
+      argTypes.push_back(grad.getArgument(plan.seedArg).getType());
+      argAttrs.push_back(grad.getArgAttrDict(plan.seedArg));
     }
     for (unsigned i : plan.inputArgs) {
       argTypes.push_back(grad.getArgument(i).getType());
@@ -319,60 +354,59 @@ struct KilnOptimizerPass : kiln::impl::KilnOptimizerBase<KilnOptimizerPass> {
     }
 
     Location loc = grad.getLoc();
-    func::FuncOp callee = grad;
-    if (hasDropout) {
-      b.setInsertionPoint(grad);
-      callee = cast<func::FuncOp>(b.clone(*grad));
-      callee.setSymName((grad.getSymName() + "_training").str());
-      unsigned seedArg = callee.getNumArguments();
-      if (failed(callee.insertArgument(seedArg, seedType, {}, loc)) ||
-          failed(callee.insertArgument(seedArg + 1, scalarType, {}, loc)))
-        return grad.emitError("cannot add the dropout key to the training gradient");
-      Value seed = callee.getArgument(seedArg), stepArg = callee.getArgument(seedArg + 1);
-      callee.walk([&](kiln::DropoutOp op) { op.getKeyMutable().assign(ValueRange{seed, stepArg}); });
-    }
     func::FuncOp func = createFunction(b, grad, (*model.getSymName() + "_train_step").str(), argTypes, argAttrs);
     Block *entry = &func.getBody().front();
-    unsigned firstInput = plan.lrIndex + (hasDropout ? 3 : 2);
-    SmallVector<Value> callArgs(callee.getNumArguments());
+    unsigned firstInput = plan.lrIndex + (seeded ? 3 : 2);
+    SmallVector<Value> callArgs(grad.getNumArguments());
     for (unsigned p = 0; p < plan.numParams(); ++p)
       callArgs[plan.paramArgs[p]] = entry->getArgument(p);
     for (unsigned k = 0; k < plan.inputArgs.size(); ++k)
       callArgs[plan.inputArgs[k]] = entry->getArgument(firstInput + k);
-    if (hasDropout) {
-      callArgs[grad.getNumArguments()] = entry->getArgument(plan.lrIndex + 2);
-      callArgs[grad.getNumArguments() + 1] = entry->getArgument(plan.lrIndex + 1);
-    }
-    auto call = func::CallOp::create(b, loc, callee, callArgs);
+    if (seeded)
+      callArgs[plan.seedArg] = entry->getArgument(plan.lrIndex + 2);
+    if (plan.stepArg >= 0)
+      callArgs[plan.stepArg] = entry->getArgument(plan.lrIndex + 1);
+    auto call = func::CallOp::create(b, loc, grad, callArgs);
 
-    SmallVector<Value> results, grads;
+    SmallVector<Value> results, grads, assigned;
     SmallVector<DictionaryAttr> resultAttrs;
     for (unsigned i : plan.otherResults) {
       results.push_back(call.getResult(i));
       resultAttrs.push_back(grad.getResultAttrDict(i));
     }
-    for (unsigned p = 0; p < plan.numParams(); ++p)
-      grads.push_back(call.getResult(plan.gradResult(p)));
-    finishWithUpdates(b, func, plan, grads, std::move(results), std::move(resultAttrs));
+    for (unsigned p = 0; p < plan.numParams(); ++p) {
+      int g = plan.resultFor(p, KilnDialect::getGradAttrName());
+      int a = plan.resultFor(p, KilnDialect::getAssignAttrName());
+      grads.push_back(g >= 0 ? call.getResult(g) : Value());
+      assigned.push_back(a >= 0 ? call.getResult(a) : Value());
+    }
+    finishWithUpdates(b, func, plan, grads, assigned, std::move(results), std::move(resultAttrs));
     return success();
   }
 
   /// `<Model>_apply(params, state, lr, step, grads)`: the update alone, for
   /// callers that compute (and combine) the gradients themselves, such as
   /// data-parallel training (docs/distributed.md). Gradient arguments are
-  /// inputs named `grad_<param>`.
+  /// inputs named `grad_<param>`, one per trainable parameter; the caller
+  /// stores non-trainable parameters itself.
   void buildApply(ModuleOp model, const UpdatePlan &plan) {
     OpBuilder b(&getContext());
     SmallVector<Type> argTypes(plan.leadingTypes);
     SmallVector<DictionaryAttr> argAttrs(plan.leadingAttrs);
+    SmallVector<int> gradArg(plan.numParams(), -1);
     for (unsigned p = 0; p < plan.numParams(); ++p) {
+      if (!plan.trainable(p))
+        continue;
+      gradArg[p] = int(argTypes.size());
       argTypes.push_back(plan.grad.getArgument(plan.paramArgs[p]).getType());
       argAttrs.push_back(b.getDictionaryAttr(
           b.getNamedAttr(KilnDialect::getInputAttrName(), b.getStringAttr("grad_" + plan.param(p).getValue().str()))));
     }
     func::FuncOp func = createFunction(b, plan.grad, (*model.getSymName() + "_apply").str(), argTypes, argAttrs);
-    ValueRange grads = func.getArguments().take_back(plan.numParams());
-    finishWithUpdates(b, func, plan, SmallVector<Value>(grads), {}, {});
+    SmallVector<Value> grads, none(plan.numParams());
+    for (int arg : gradArg)
+      grads.push_back(arg >= 0 ? func.getArgument(arg) : Value());
+    finishWithUpdates(b, func, plan, grads, none, {}, {});
   }
 };
 

@@ -8,6 +8,7 @@
 #ifndef KILN_PASSES_PASSES_H
 #define KILN_PASSES_PASSES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 #include <string>
@@ -18,6 +19,10 @@ namespace kiln {
 /// has run: the public name stays free for the C header's plain-C wrapper,
 /// and MLIR's C interface becomes `_mlir_ciface_kiln_impl_<Model>_<fn>`.
 inline std::string implementationSymbol(const std::string &publicSymbol) { return "kiln_impl_" + publicSymbol; }
+
+/// The named model modules (`kiln.model`) under `root`, collected before a
+/// pass adds or erases functions in them.
+llvm::SmallVector<mlir::ModuleOp> collectModels(mlir::Operation *root);
 
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"

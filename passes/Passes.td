@@ -13,13 +13,38 @@
 
 include "mlir/Pass/PassBase.td"
 
+def KilnTrainingMode : Pass<"kiln-training-mode", "::mlir::ModuleOp"> {
+  let summary = "Add <Model>_loss_training, the loss as the training step computes it";
+  let description = [{
+    For every model whose `<Model>_loss` has a `kiln.dropout` or a
+    `kiln.batch_norm`, adds `<Model>_loss_training`: a copy in which
+
+    - every dropout takes the key `(seed, step)`, two new trailing
+      arguments tagged `kiln.hyper = "seed"` and `kiln.hyper = "step"`;
+    - every batch_norm normalises with the batch's mean and (biased)
+      variance over every axis but the last, and the new moving statistics,
+      `momentum * moving + (1 - momentum) * batch`, are appended to the
+      results, each tagged `kiln.assign = @<moving parameter>`.
+
+    kiln-autodiff differentiates it into `<Model>_grad_training` (the
+    gradient train_step and data-parallel training compute) and then erases
+    it. `<Model>_loss` and `<Model>_grad` keep the inference form, which
+    `eval` and gradcheck use.
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 def KilnAutodiff : Pass<"kiln-autodiff", "::mlir::ModuleOp"> {
   let summary = "Generate <Model>_grad, the reverse-mode gradient of <Model>_loss";
   let description = [{
     For every model module (`kiln.model`) with a `<Model>_loss` function,
     adds `<Model>_grad`: the same arguments; results the loss, then the
-    metrics, then one cotangent per parameter (the parameter's type, in
-    parameter order, tagged `{kiln.grad = @param}`). It is the loss function
+    metrics, then one cotangent per trainable parameter (the parameter's
+    type, in parameter order, tagged `{kiln.grad = @param}`; a
+    `non_trainable` parameter is a constant to it). Likewise
+    `<Model>_loss_training` (kiln-training-mode) becomes
+    `<Model>_grad_training`, and the training loss, which has no other use,
+    is erased. It is the loss function
     followed by its reverse sweep, built from each op's
     `DifferentiableOpInterface` rule (the pass names no op):
 
@@ -320,9 +345,12 @@ def KilnOptimizer : Pass<"kiln-optimizer", "::mlir::ModuleOp"> {
   let description = [{
     For every model module with a `kiln.optimizer` attribute and a
     `<Model>_grad` function (made by kiln-autodiff), adds
-    `<Model>_train_step(params..., state..., lr, step, inputs...)
+    `<Model>_train_step(params..., state..., lr, step, [seed,] inputs...)
       -> (loss, metrics..., new params..., new state...)`.
-    It calls `<Model>_grad` (inlined later) and applies Keras's update rule
+    It calls `<Model>_grad_training` where the model has one (dropout,
+    batch_norm: kiln-training-mode), else `<Model>_grad` (inlined later);
+    stores the new values of non-trainable parameters it returns
+    (`kiln.assign`), and applies Keras's update rule to the trainable ones
     (docs/language.md, Optimizers) per parameter in kiln elementwise ops: sgd (momentum,
     nesterov), adagrad, rmsprop (momentum), adam. `lr` and `step` (the
     1-based step count, for Adam's bias correction) are rank-0 f32

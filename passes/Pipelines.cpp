@@ -42,7 +42,11 @@
 using namespace mlir;
 
 void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
-  // <Model>_grad is made on the kiln dialect, where each op knows its rule.
+  // <Model>_loss_training: dropout masks and batch statistics, as the
+  // training step computes them.
+  pm.addPass(kiln::createKilnTrainingMode());
+  // <Model>_grad (and _grad_training) is made on the kiln dialect, where
+  // each op knows its rule.
   pm.addPass(kiln::createKilnAutodiff());
   // <Model>_train_step = _grad + the optimizer update, also on the kiln dialect.
   pm.addPass(kiln::createKilnOptimizer());

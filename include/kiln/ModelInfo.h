@@ -39,7 +39,7 @@ struct TensorInfo {
   int64_t classes = 0;
 };
 
-/// A trainable parameter.
+/// A parameter.
 struct ParamInfo {
   std::string name;
   std::vector<int64_t> shape;
@@ -47,6 +47,9 @@ struct ParamInfo {
   std::string init;
   /// The fill value when init is "constant".
   double value = 0.0;
+  /// False for one the training step sets instead of the optimizer
+  /// (batch_norm's moving statistics): no gradient, no optimizer state.
+  bool trainable = true;
 };
 
 /// One entry point (`<model>_predict`, `<model>_loss` or `<model>_grad`): it
@@ -73,12 +76,15 @@ struct ModelInfo {
   std::optional<FunctionInfo> loss;
   /// `<model>_grad` (made by kiln-autodiff for every model with a loss): the
   /// loss function's inputs; results the loss, the metrics, then one
-  /// gradient per parameter in parameter order, named `grad_<param>`.
+  /// gradient per trainable parameter in parameter order, named
+  /// `grad_<param>`.
   std::optional<FunctionInfo> grad;
-  /// `<model>_grad_training` (made by kiln-optimizer for models with
-  /// dropout): `grad` with the dropout masks drawn from `seed` (rank-0 i32)
-  /// and `step` (rank-0 f32), two arguments after the inputs. The gradient
-  /// train_step computes; `grad` itself is the inference-mode gradient.
+  /// `<model>_grad_training` (kiln-training-mode and kiln-autodiff, for
+  /// models with dropout or batch_norm): the gradient train_step computes;
+  /// `grad` itself is the inference-mode gradient. With dropout the masks
+  /// are drawn from `seed` (rank-0 i32) and `step` (rank-0 f32), two
+  /// arguments after the inputs (trainStepSeeded). With batch_norm the new
+  /// moving statistics follow the metrics, named `new_<param>`.
   std::optional<FunctionInfo> gradTraining;
   /// `<model>_train_step` (made by kiln-optimizer): takes every parameter,
   /// then every `state` slot, then `lr` and `step` (rank-0 f32), then
@@ -87,7 +93,7 @@ struct ModelInfo {
   std::optional<FunctionInfo> trainStep;
   /// `<model>_apply` (made by kiln-optimizer next to train_step): takes
   /// every parameter, every `state` slot, `lr` and `step` as train_step
-  /// does, then one gradient per parameter (`inputs`, named
+  /// does, then one gradient per trainable parameter (`inputs`, named
   /// `grad_<param>`); applies the optimizer update in place; no results.
   std::optional<FunctionInfo> apply;
   /// Whether train_step also takes `seed` (rank-0 i32) after `step`: the

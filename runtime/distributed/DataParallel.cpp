@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 
 using namespace kiln_binary;
 
@@ -31,20 +32,34 @@ DataParallelStep::DataParallelStep(const json &model, const ModelDescriptor &des
          "it over MPI");
   const json &grad = model["train_grad"];
   seeded_ = grad.value("seeded", false);
-  const json &results = grad.at("results");
-  const json &params = model.at("params");
-  numValues_ = results.size() - params.size();
-  size_t total = numValues_;
-  for (const json &result : results) {
-    resultTypes_.push_back(dtypeOf(result));
-    resultRanks_.push_back(int32_t(shapeOf(result).size()));
-  }
-  for (const json &param : params) {
-    std::vector<int64_t> shape = shapeOf(param);
+  // apply's gradient arguments, by the names the gradient results carry.
+  std::map<std::string, size_t> gradientArg, paramIndex;
+  for (const json &input : model["apply"].at("inputs")) {
+    std::vector<int64_t> shape = shapeOf(input);
     kiln_tensor_t *tensor = nullptr;
     check(kiln_tensor_create(KILN_F32, int32_t(shape.size()), shape.data(), &tensor));
+    gradientArg[input.at("name").get<std::string>()] = grads_.size();
     grads_.emplace_back(tensor);
-    total += size_t(kiln_tensor_num_elements(tensor));
+  }
+  const json &params = model.at("params");
+  for (size_t p = 0; p < params.size(); ++p)
+    paramIndex["new_" + params[p].at("name").get<std::string>()] = p;
+  size_t total = 0;
+  for (const json &result : grad.at("results")) {
+    std::string name = result.at("name").get<std::string>();
+    if (auto it = gradientArg.find(name); it != gradientArg.end())
+      roles_.push_back({ResultKind::Gradient, it->second});
+    else if (auto it = paramIndex.find(name); it != paramIndex.end())
+      roles_.push_back({ResultKind::NewParam, it->second});
+    else
+      roles_.push_back({ResultKind::Value, numValues_++});
+    resultTypes_.push_back(dtypeOf(result));
+    std::vector<int64_t> shape = shapeOf(result);
+    resultRanks_.push_back(int32_t(shape.size()));
+    int64_t count = 1;
+    for (int64_t dim : shape)
+      count *= dim;
+    total += size_t(count);
   }
   packed_.resize(total);
 }
@@ -86,13 +101,11 @@ std::vector<double> DataParallelStep::step(const std::vector<TensorPtr> &params,
     for (kiln_tensor_t *result : results)
       owned.emplace_back(result);
     float *out = packed_.data();
-    for (size_t r = numValues_; r < owned.size(); ++r) {
-      const float *gradient = static_cast<const float *>(kiln_tensor_const_data(owned[r].get()));
-      for (int64_t i = 0, n = kiln_tensor_num_elements(owned[r].get()); i < n; ++i)
-        *out++ = gradient[i] * weight;
+    for (const TensorPtr &result : owned) {
+      const float *values = static_cast<const float *>(kiln_tensor_const_data(result.get()));
+      for (int64_t i = 0, n = kiln_tensor_num_elements(result.get()); i < n; ++i)
+        *out++ = values[i] * weight;
     }
-    for (size_t r = 0; r < numValues_; ++r)
-      *out++ = *static_cast<const float *>(kiln_tensor_const_data(owned[r].get())) * weight;
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -100,10 +113,16 @@ std::vector<double> DataParallelStep::step(const std::vector<TensorPtr> &params,
   allreduceSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++steps_;
 
+  std::vector<double> values(numValues_);
   const float *in = packed_.data();
-  for (const TensorPtr &gradient : grads_) {
-    size_t bytes = kiln_tensor_byte_size(gradient.get());
-    std::memcpy(kiln_tensor_data(gradient.get()), in, bytes);
+  for (const ResultRole &role : roles_) {
+    if (role.kind == ResultKind::Value) {
+      values[role.index] = *in++;
+      continue;
+    }
+    kiln_tensor_t *target = role.kind == ResultKind::Gradient ? grads_[role.index].get() : params[role.index].get();
+    size_t bytes = kiln_tensor_byte_size(target);
+    std::memcpy(kiln_tensor_data(target), in, bytes);
     in += bytes / sizeof(float);
   }
   std::vector<kiln_tensor_t *> args;
@@ -117,7 +136,7 @@ std::vector<double> DataParallelStep::step(const std::vector<TensorPtr> &params,
     args.push_back(gradient.get());
   std::vector<kiln_tensor_t *> none;
   invokeModel(model_, descriptor_.apply, args, {}, {}, none);
-  return std::vector<double>(in, in + numValues_);
+  return values;
 }
 
 void DataParallelStep::broadcastFromLeader(const std::vector<TensorPtr> &params, const std::vector<TensorPtr> &state,

@@ -6,10 +6,11 @@
 //
 // Data-parallel training (docs/distributed.md): every rank holds the same
 // parameters and optimizer state, computes the gradient of its shard of
-// each global batch with the compiled `<Model>_grad` (or, with dropout,
-// `_grad_training`), and all ranks sum their example-weighted gradients,
-// losses and metrics in one allreduce. Every rank then applies the same
-// update with the compiled `<Model>_apply`, so they stay identical without
+// each global batch with the compiled `<Model>_grad` (or, with dropout or
+// batch_norm, `_grad_training`), and all ranks sum their example-weighted
+// gradients, losses, metrics and new moving statistics in one allreduce.
+// Every rank then applies the same update with the compiled `<Model>_apply`
+// and stores the same moving statistics, so they stay identical without
 // ever sending parameters again.
 //
 //===----------------------------------------------------------------------===//
@@ -39,7 +40,10 @@ public:
   /// One step on `globalCount` examples, of which this rank holds `inputs`
   /// (its shard, `shardCount` rows; unused when 0). Updates `params` and
   /// `state` in place, identically on every rank; returns the loss and the
-  /// metrics averaged over the global batch, as train_step would.
+  /// metrics averaged over the global batch, as train_step would. Each
+  /// rank's batch_norm layers normalise with its shard's statistics (as
+  /// PyTorch's DistributedDataParallel without SyncBatchNorm); the new
+  /// moving statistics are the ranks' example-weighted mean.
   std::vector<double> step(const std::vector<kiln_binary::TensorPtr> &params,
                            const std::vector<kiln_binary::TensorPtr> &state, kiln_tensor_t *lr, kiln_tensor_t *step,
                            kiln_tensor_t *seed, const std::vector<kiln_binary::TensorPtr> &inputs, int64_t shardCount,
@@ -58,10 +62,21 @@ private:
   const kiln_binary::ModelDescriptor &descriptor_;
   Mpi &mpi_;
   bool seeded_;
-  size_t numValues_; ///< the loss and the metrics
+  /// What each result of the training gradient is, in its order: the loss
+  /// or a metric (Value), the gradient of apply's gradient argument
+  /// `index`, or the new value of parameter `index` (batch_norm's moving
+  /// statistics). All are averaged over the ranks.
+  enum class ResultKind { Value, Gradient, NewParam };
+  struct ResultRole {
+    ResultKind kind;
+    size_t index;
+  };
+  std::vector<ResultRole> roles_;
+  size_t numValues_ = 0; ///< the loss and the metrics
   std::vector<kiln_dtype_t> resultTypes_;
   std::vector<int32_t> resultRanks_;
-  /// One buffer for the allreduce: every gradient, then the loss and metrics.
+  /// One buffer for the allreduce: every result, in the training gradient's
+  /// order.
   std::vector<float> packed_;
   std::vector<kiln_binary::TensorPtr> grads_; ///< apply's gradient arguments
   kiln_binary::TensorPtr rankSeed_;

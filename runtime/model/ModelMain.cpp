@@ -72,9 +72,13 @@ void printInfo(const json &model) {
     total += count;
   }
   std::printf("  parameters: %zu tensors, %lld values\n", model.at("params").size(), (long long)total);
+  int nameWidth = 18; // as wide as the longest name (batch_norm_0.moving_variance)
   for (const json &param : model.at("params"))
-    std::printf("    %-18s f32%-18s %s\n", param.at("name").get<std::string>().c_str(),
-                formatShape(shapeOf(param)).c_str(), param.at("init").get<std::string>().c_str());
+    nameWidth = std::max(nameWidth, int(param.at("name").get<std::string>().size()));
+  for (const json &param : model.at("params"))
+    std::printf("    %-*s f32%-18s %s%s\n", nameWidth, param.at("name").get<std::string>().c_str(),
+                formatShape(shapeOf(param)).c_str(), param.at("init").get<std::string>().c_str(),
+                param.value("trainable", true) ? "" : ", non-trainable (set by the training step)");
   if (model.contains("optimizer")) {
     std::printf("  optimizer: %s(", model["optimizer"]["name"].get<std::string>().c_str());
     bool first = true;

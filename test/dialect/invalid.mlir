@@ -521,6 +521,36 @@ func.func @bce_result(%a: tensor<?xf32>, %b: tensor<?xf32>) {
 
 // -----
 
+// kiln.batch_norm: the statistics have the shape of the input's last axis.
+func.func @batch_norm_shape(%x: tensor<?x4xf32>, %s: tensor<3xf32>) {
+  // expected-error @+1 {{expects gamma, beta, mean and variance of type 'tensor<4xf32>', got 'tensor<3xf32>'}}
+  %0 = kiln.batch_norm %x, %s, %s, %s, %s epsilon = 1.0e-3 momentum = 0.99 : tensor<?x4xf32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+// kiln.batch_norm: epsilon is positive.
+func.func @batch_norm_epsilon(%x: tensor<?x4xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{epsilon must be greater than 0, got 0}}
+  %0 = kiln.batch_norm %x, %s, %s, %s, %s epsilon = 0.0 momentum = 0.99 : tensor<?x4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+// kiln.assign names a non-trainable parameter (a trainable one has a
+// gradient and the optimizer).
+module @Assign attributes {kiln.model} {
+  kiln.param @w : tensor<4xf32> init = zeros
+  // expected-error @+1 {{'kiln.assign' on result #0 refers to @w, which is trainable}}
+  func.func @Assign_grad_training(%w: tensor<4xf32> {kiln.param = @w}) -> (tensor<4xf32> {kiln.assign = @w}) {
+    return %w : tensor<4xf32>
+  }
+}
+
+// -----
+
 // kiln.dropout: the rate is in [0, 1).
 func.func @dropout_rate(%x: tensor<?x10xf32>) {
   // expected-error @+1 {{rate must be in [0, 1), got 1.000000e+00}}

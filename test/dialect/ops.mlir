@@ -141,6 +141,13 @@ func.func @shapes_and_reductions(%x: tensor<?x24x24x32xf32>, %y: tensor<?x10xf32
   return
 }
 
+// CHECK-LABEL: func.func @batch_norm
+func.func @batch_norm(%x: tensor<?x4x4x3xf32>, %s: tensor<3xf32>) -> tensor<?x4x4x3xf32> {
+  // CHECK: kiln.batch_norm %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} epsilon = 1.000000e-03 momentum = 5.000000e-01 : tensor<?x4x4x3xf32>, tensor<3xf32>
+  %0 = kiln.batch_norm %x, %s, %s, %s, %s epsilon = 1.0e-3 momentum = 0.5 : tensor<?x4x4x3xf32>, tensor<3xf32>
+  return %0 : tensor<?x4x4x3xf32>
+}
+
 // The language's shape ops: concat, reshape of i32 (argmax with keepdims),
 // and concat's gradient, slice.
 // CHECK-LABEL: func.func @shape_builtins
@@ -220,6 +227,8 @@ module @M attributes {kiln.model, kiln.optimizer = {name = "adam", lr = 1.0e-3 :
   kiln.param @ones : tensor<4xf64> init = ones
   // CHECK: kiln.param @dense_0.kernel : tensor<3136x64xf32> init = glorot_uniform
   kiln.param @"dense_0.kernel" : tensor<3136x64xf32> init = glorot_uniform
+  // CHECK: kiln.param @moving : tensor<10xf32> init = zeros non_trainable
+  kiln.param @moving : tensor<10xf32> init = zeros non_trainable
 
   // CHECK-LABEL: func.func @M_predict
   // CHECK-SAME: (%{{.*}}: tensor<10xf32> {kiln.param = @w}, %{{.*}}: tensor<f32> {kiln.param = @b}, %{{.*}}: tensor<?x10xf32> {kiln.input = "x"}) -> (tensor<?xf32> {kiln.output = "p"})
@@ -239,5 +248,14 @@ module @M attributes {kiln.model, kiln.optimizer = {name = "adam", lr = 1.0e-3 :
       -> (tensor<f32> {kiln.output = "loss"}, tensor<10xf32> {kiln.grad = @w}) {
     %0 = kiln.reduce_sum %w : tensor<10xf32> -> tensor<f32>
     return %0, %w : tensor<f32>, tensor<10xf32>
+  }
+
+  // A non-trainable parameter's new value (kiln-training-mode) names it.
+  // CHECK-LABEL: func.func @M_grad_training
+  // CHECK-SAME: -> (tensor<f32> {kiln.output = "loss"}, tensor<10xf32> {kiln.assign = @moving}, tensor<10xf32> {kiln.grad = @w})
+  func.func @M_grad_training(%w: tensor<10xf32> {kiln.param = @w}, %m: tensor<10xf32> {kiln.param = @moving})
+      -> (tensor<f32> {kiln.output = "loss"}, tensor<10xf32> {kiln.assign = @moving}, tensor<10xf32> {kiln.grad = @w}) {
+    %0 = kiln.reduce_sum %w : tensor<10xf32> -> tensor<f32>
+    return %0, %m, %w : tensor<f32>, tensor<10xf32>, tensor<10xf32>
   }
 }

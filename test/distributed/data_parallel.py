@@ -11,7 +11,9 @@ usage: data_parallel.py KILNC WORKDIR
    network, where the ranks' different float summation order stays a
    rounding difference (docs/distributed.md shows why a relu network can
    drift further: a pre-activation within rounding of 0 switches a unit).
-2. A dropout model trains under mpirun (each rank draws its own masks).
+2. A dropout model trains under mpirun (each rank draws its own masks); a
+   batch_norm model trains, and its moving statistics are the ranks' mean
+   (after one step the moving mean is one process's).
 3. --resume across ranks: rank 0 reads the checkpoint and sends it; the
    run continues the step count and equals one process resumed from it.
 4. Failures end the job with a message naming the rank instead of hanging:
@@ -122,6 +124,37 @@ def dropout(kilnc, workdir):
           len(losses) == 2 and losses[1] < losses[0], str(losses))
 
 
+def batch_norm(kilnc, workdir):
+    """Each rank normalises with its own shard's statistics; the new moving
+    statistics are the ranks' example-weighted mean. The first layer's
+    moving mean after one step is then exactly one process's (the mean of
+    the shard means is the batch mean, and every rank starts from the same
+    weights), which checks the averaging; the model also trains."""
+    source = """model BnCnn {
+  input image: f32[N, 28, 28, 1]
+  input label: i32[N]
+  logits = image |> conv2d(8, 3) |> batch_norm(momentum = 0.5) |> relu |> maxpool(2) |> flatten |> dense(10)
+  loss      cross_entropy(logits, label)
+  optimizer adam(lr = 0.001)
+  output    probs = softmax(logits)
+}
+"""
+    binary = build(kilnc, workdir, "BnCnn", source)
+    single, several = (os.path.join(workdir, f"bn-{k}.safetensors") for k in (1, 2))
+    train(binary, 1, single, "--batch", "64", "--limit", "64")
+    train(binary, 2, several, "--batch", "64", "--limit", "64")
+    (a, _), (b, _) = read_safetensors(single), read_safetensors(several)
+    a, b = dict(a), dict(b)
+    name = "batch_norm_0.moving_mean"
+    difference = float(np.max(np.abs(a[name] - b[name])))
+    check("batch_norm under 2 ranks: after one step, the moving mean is one process's (the ranks' mean)",
+          difference <= 1e-6 and float(np.max(np.abs(a[name]))) > 1e-3, f"max |difference| {difference:.3g}")
+    out = train(binary, 2, several, "--batch", "64", "--limit", "2048", "--epochs", "2")
+    losses = [float(x) for x in re.findall(r"- loss: ([0-9.]+)", out)]
+    check("batch_norm model under 2 ranks: trains (the second epoch's loss is lower)",
+          len(losses) == 2 and losses[1] < losses[0], str(losses))
+
+
 def resume(kilnc, workdir):
     """A 2-rank run resumed from a checkpoint equals one process resumed from
     it; only rank 0 reads the file (the other rank is given a path that does
@@ -169,8 +202,11 @@ def rank_pids(binary):
 def failure(binary, workdir, how):
     """Starts a long 2-rank run, does `how` to rank 1 once both train, and
     returns (exit status, output, seconds until the job ended)."""
+    # One thread per rank: with a busy machine (ctest runs two tests at
+    # once), ranks of two OpenMP threads each oversubscribe the cores, and a
+    # healthy step could then outlast the 10-s timeout this test relies on.
     command = ["mpirun", "--oversubscribe", "-np", "2", binary, "train", "--data", DATA, "--batch", "32", "--limit",
-               "256", "--epochs", "1000", "--quiet", "--mpi-timeout", "10"]
+               "256", "--epochs", "1000", "--quiet", "--mpi-timeout", "10", "--threads", "1"]
     log = open(os.path.join(workdir, f"failure-{how}.log"), "w+")
     job = subprocess.Popen(command, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -225,6 +261,7 @@ def main():
     write_data(workdir)
     equivalence(kilnc, workdir)
     dropout(kilnc, workdir)
+    batch_norm(kilnc, workdir)
     resume(kilnc, workdir)
     failures_end_the_job(workdir)
     if failures:

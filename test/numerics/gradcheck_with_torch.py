@@ -3,8 +3,9 @@
 
 For every example model, the EveryOp model of compare_with_torch.py, a
 model covering the remaining differentiable ops and variants (EveryGrad),
-one of the selection builtins and stop_gradient (Selection) and one of
-reshape, transpose, concat and keepdims (Shapes),
+one of the selection builtins and stop_gradient (Selection), one of
+reshape, transpose, concat and keepdims (Shapes) and one of batch_norm's
+inference form (BatchNormGrad),
 draws random weights and a batch, runs `kiln-run --function grad` (the JIT,
 float32) and differentiates the same model in PyTorch (float64), then checks
 the loss and every parameter's gradient with the norm-wise relative error
@@ -52,6 +53,14 @@ def gradcheck(label, src, model, names, params, inputs, loss_fn):
     for name, tensor in zip(names, leaves):
         want = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
         check(f"{label} grad {name}", got[f"grad_{name}"], want)
+
+
+def write_source(filename, text):
+    """Writes a model's source under WORKDIR; returns its path."""
+    path = os.path.join(WORKDIR, filename)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def nchw(image):
@@ -109,9 +118,7 @@ def linear_models(root):
 
 
 def every_op(root):
-    src = os.path.join(WORKDIR, "every_op.kiln")
-    with open(src, "w") as f:
-        f.write(EVERY_OP)
+    src = write_source("every_op.kiln", EVERY_OP)
     n = 5
     names = ["v", "m", "conv2d_0.kernel", "conv2d_0.bias", "conv2d_1.kernel", "conv2d_1.bias",
              "dense_0.kernel", "dense_0.bias"]
@@ -176,9 +183,7 @@ model EveryGrad {
 
 
 def every_grad(root):
-    src = os.path.join(WORKDIR, "every_grad.kiln")
-    with open(src, "w") as f:
-        f.write(EVERY_GRAD)
+    src = write_source("every_grad.kiln", EVERY_GRAD)
     n = 6
     names = ["m", "v", "u", "e", "conv2d_0.kernel", "conv2d_0.bias", "dense_0.kernel", "dense_0.bias"]
     params = [randn(5, 4, scale=0.5), randn(5, scale=0.3), randn(4) + np.float32(3.0), randn(),
@@ -235,9 +240,7 @@ model Selection {
 
 
 def selection(root):
-    src = os.path.join(WORKDIR, "selection.kiln")
-    with open(src, "w") as f:
-        f.write(SELECTION)
+    src = write_source("selection.kiln", SELECTION)
     n = 6
     x, reward = randn(n, 5), randn(n)
     x[:, 1] = -3 - np.abs(x[:, 1])  # columns 1 and 3: equal, and each row's minimum
@@ -291,9 +294,7 @@ model Shapes {
 
 
 def shapes(root):
-    src = os.path.join(WORKDIR, "shapes.kiln")
-    with open(src, "w") as f:
-        f.write(SHAPES)
+    src = write_source("shapes.kiln", SHAPES)
     n = 5
     x, y = randn(n, 4, 6), randn(n, 3)
 
@@ -319,9 +320,7 @@ def shapes(root):
 # the gradient goes to each window's maximum, never the padding, and the
 # average's is divided by the window's input elements.
 def same_pools(root):
-    src = os.path.join(WORKDIR, "same_pools.kiln")
-    with open(src, "w") as f:
-        f.write(SAME_POOLS)
+    src = write_source("same_pools.kiln", SAME_POOLS)
     n = 3
     image = randn(n, 6, 5, 2)
 
@@ -332,6 +331,47 @@ def same_pools(root):
         return (a ** 2).mean() + (a * b).mean() + (c ** 2).mean() + (d ** 2).mean()
 
     gradcheck("SamePools", src, "SamePools", ["p"], [randn(6, 5, 2)], [image], loss)
+
+
+# batch_norm's inference form (what _grad differentiates; training's form is
+# checked by batch_norm_vs_torch.py): gradients into its input (through the
+# parameter s), gamma and beta; none into the moving statistics, which are
+# non-trainable, on NHWC maps and on [N, features].
+BATCH_NORM = """
+model BatchNormGrad {
+  input x: f32[N, 3, 3, 4]
+  input y: f32[N, 5]
+  param s: f32[4] = ones
+  a = batch_norm(x * s)
+  b = batch_norm(y, momentum = 0.9, epsilon = 0.1)
+  loss mean(a ** 2 * x) + mean(tanh(b) * y)
+  optimizer sgd()
+  output a
+}
+"""
+
+
+def batch_norm(root):
+    src = write_source("batch_norm.kiln", BATCH_NORM)
+    n = 4
+    x, y = randn(n, 3, 3, 4), randn(n, 5)
+    # s, then each layer's gamma, beta, moving mean and (positive) moving variance.
+    params = [randn(4), randn(4), randn(4), randn(4), 0.5 + rng.random(4, dtype=np.float32),
+              randn(5), randn(5), randn(5), 0.5 + rng.random(5, dtype=np.float32)]
+    got = run_kiln(KILN_RUN, src, "BatchNormGrad", "grad", params + [x, y], WORKDIR)
+    s, g0, b0, m0, v0, g1, b1, m1, v1 = [leaf(p) for p in params]
+    m0, v0, m1, v1 = (t.detach() for t in (m0, v0, m1, v1))   # PyTorch refuses a gradient for them
+    a = F.batch_norm(nchw(const(x) * s), m0, v0, g0, b0, training=False, eps=1e-3).permute(0, 2, 3, 1)
+    b = F.batch_norm(const(y), m1, v1, g1, b1, training=False, eps=0.1)
+    loss = (a ** 2 * const(x)).mean() + (torch.tanh(b) * const(y)).mean()
+    loss.backward()
+    check("BatchNormGrad loss", got["loss"], loss.detach())
+    for name, tensor in [("s", s), ("batch_norm_0.gamma", g0), ("batch_norm_0.beta", b0),
+                         ("batch_norm_1.gamma", g1), ("batch_norm_1.beta", b1)]:
+        check(f"BatchNormGrad grad {name}", got[f"grad_{name}"], tensor.grad)
+    moving = sorted(k for k in got if "moving" in k)
+    checker.failures += bool(moving)
+    print(f"{'FAIL' if moving else 'ok  '} BatchNormGrad no gradient for the moving statistics: {moving}")
 
 
 def main():
@@ -345,6 +385,7 @@ def main():
     selection(root)
     shapes(root)
     same_pools(root)
+    batch_norm(root)
     fashion_cnn(root)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)

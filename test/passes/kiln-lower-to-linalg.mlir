@@ -170,6 +170,34 @@ func.func @dropout(%x: tensor<?x10xf32>) -> tensor<?x10xf32> {
 
 // -----
 
+// kiln.batch_norm (inference form) becomes elementwise generics: per
+// feature, gamma / sqrt(variance + epsilon); then per element
+// (x - mean) * scale + beta, the [3] statistics broadcast along the last
+// axis (fusion merges the chain later).
+
+// CHECK-LABEL: func.func @batch_norm
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x3xf32>, %[[G:.*]]: tensor<3xf32>, %[[B:.*]]: tensor<3xf32>, %[[M:.*]]: tensor<3xf32>, %[[V:.*]]: tensor<3xf32>)
+// CHECK:         %[[EPS:.*]] = arith.constant dense<1.000000e-03> : tensor<f32>
+// CHECK:         %[[VE:.*]] = linalg.generic {{.*}} ins(%[[V]], %[[EPS]] : tensor<3xf32>, tensor<f32>)
+// CHECK:           arith.addf
+// CHECK:         %[[SD:.*]] = linalg.generic {{.*}} ins(%[[VE]] : tensor<3xf32>)
+// CHECK:           math.sqrt
+// CHECK:         %[[SCALE:.*]] = linalg.generic {{.*}} ins(%[[G]], %[[SD]] : tensor<3xf32>, tensor<3xf32>)
+// CHECK:           arith.divf
+// CHECK:         %[[C:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[M]] : tensor<?x3xf32>, tensor<3xf32>)
+// CHECK:           arith.subf
+// CHECK:         %[[S:.*]] = linalg.generic {{.*}} ins(%[[C]], %[[SCALE]] : tensor<?x3xf32>, tensor<3xf32>)
+// CHECK:           arith.mulf
+// CHECK:         %[[R:.*]] = linalg.generic {{.*}} ins(%[[S]], %[[B]] : tensor<?x3xf32>, tensor<3xf32>)
+// CHECK:           arith.addf
+// CHECK:         return %[[R]]
+func.func @batch_norm(%x: tensor<?x3xf32>, %g: tensor<3xf32>, %b: tensor<3xf32>, %m: tensor<3xf32>, %v: tensor<3xf32>) -> tensor<?x3xf32> {
+  %0 = kiln.batch_norm %x, %g, %b, %m, %v epsilon = 1.0e-3 momentum = 0.99 : tensor<?x3xf32>, tensor<3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
 // With the key (seed, step) of a train step, one elementwise generic reads
 // the input and the two key scalars (broadcast: on the GPU they are device
 // memory, read only inside the kernel), hashes (seed, step, instance, linear

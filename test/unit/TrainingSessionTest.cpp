@@ -182,12 +182,13 @@ TEST(TrainingSession, LinearRegressionConvergesToTheLeastSquaresSolution) {
 }
 
 /// A small classifier with everything a session must reproduce: glorot
-/// initializers, Adam's state slots and dropout masks.
+/// initializers, Adam's state slots, batch_norm's moving statistics (set by
+/// the step, no optimizer state) and dropout masks.
 const char *const kClassifier = R"(
 model Tiny {
   input x: f32[N, 6]
   input label: i32[N]
-  logits = x |> dense(8, relu) |> dropout(0.25) |> dense(3)
+  logits = x |> dense(8) |> batch_norm(momentum = 0.9) |> relu |> dropout(0.25) |> dense(3)
   loss      cross_entropy(logits, label)
   optimizer adam(lr = 0.01)
   output    probs = softmax(logits)

@@ -166,11 +166,18 @@ void printModelSummary(const kiln::ModelInfo &model, raw_ostream &os) {
     totalValues += count;
   }
   os << "  parameters: " << model.params.size() << " tensors, " << totalValues << " values\n";
+  // One column for the names, as wide as the longest (layer parameters such
+  // as batch_norm_0.moving_variance are long).
+  size_t nameWidth = 18;
+  for (const kiln::ParamInfo &param : model.params)
+    nameWidth = std::max(nameWidth, param.name.size());
   for (const kiln::ParamInfo &param : model.params) {
     std::string type = "f32" + (param.shape.empty() ? std::string() : kiln::formatShape(param.shape));
-    os << "    " << left_justify(param.name, 18) << " " << left_justify(type, 20) << " " << param.init;
+    os << "    " << left_justify(param.name, nameWidth) << " " << left_justify(type, 20) << " " << param.init;
     if (param.init == "constant")
       os << "(" << format("%g", param.value) << ")";
+    if (!param.trainable)
+      os << ", non-trainable (set by the training step)";
     os << "\n";
   }
   if (model.predict) {
