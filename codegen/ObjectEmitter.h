@@ -58,6 +58,10 @@ llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp m
                                                                 const std::string &mainModel,
                                                                 llvm::TargetMachine &targetMachine, unsigned optLevel);
 
+/// Optimizes `module` with LLVM's default pipeline at `optLevel` (0-3; the
+/// JIT and kilnc share it), for `targetMachine`'s costs (null: generic ones).
+void optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine);
+
 /// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for
 /// every entry point, the `kiln_model_<Model>` descriptors and, when
 /// `mainModel` is non-empty, `kiln_main_model`. (translateToLLVMIR calls it;
