@@ -234,9 +234,10 @@ llvm::Error kiln::addModelABI(llvm::Module &module, const std::vector<ModelInfo>
   return llvm::Error::success();
 }
 
-llvm::Expected<std::unique_ptr<llvm::Module>>
-kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const std::vector<ModelInfo> &models,
-                        const std::string &mainModel, llvm::TargetMachine &targetMachine, unsigned optLevel) {
+llvm::Expected<std::unique_ptr<llvm::Module>> kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
+                                                                      const std::vector<ModelInfo> &models,
+                                                                      const std::string &mainModel,
+                                                                      llvm::TargetMachine &targetMachine) {
   std::unique_ptr<llvm::Module> llvmModule = mlir::translateModuleToLLVMIR(module, context);
   if (!llvmModule)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "translation to LLVM IR failed");
@@ -248,7 +249,6 @@ kiln::translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context, const
   if (llvm::Error error = addModelABI(*llvmModule, models, mainModel))
     return std::move(error);
   flushDenormalsInComputeCode(*llvmModule, targetMachine.getTargetTriple());
-  optimizeModule(*llvmModule, optLevel, &targetMachine);
   return llvmModule;
 }
 
@@ -259,7 +259,7 @@ void kiln::optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetM
   // LLVM's unroller then only multiplied the remaining loops (copies,
   // reductions, the serial code between kernels): on FashionCnn it doubled
   // the machine code and the time spent in LLVM (compiling to a binary took
-  // 3.7 s instead of 2.5 s on one thread) without making the model faster
+  // 3.5 s instead of 2.4 s on one thread) without making the model faster
   // (docs/performance.md). The loop vectorizer still interleaves.
   tuning.LoopUnrolling = false;
   tuning.LoopInterleaving = true;
