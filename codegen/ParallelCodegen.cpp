@@ -155,28 +155,27 @@ llvm::Expected<llvm::SmallString<0>> compilePart(llvm::StringRef bitcode, const 
 
 llvm::Expected<std::vector<llvm::SmallString<0>>>
 kiln::emitObjectsInParallel(llvm::Module &module, const CpuTargetOptions &options, unsigned maxParts) {
-  // The parts as bitcode, cloned from `module` here, in its context.
-  std::vector<llvm::SmallString<0>> bitcode;
-  for (const auto &members : partition(module, canSplit(module) ? maxParts : 1)) {
+  std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> parts =
+      partition(module, canSplit(module) ? maxParts : 1);
+  std::vector<llvm::SmallString<0>> bitcode(parts.size()), objects(parts.size());
+  std::vector<std::string> errors;
+  std::mutex errorsMutex;
+  llvm::ThreadPoolStrategy strategy = llvm::hardware_concurrency(parts.size());
+  strategy.Limit = true; // no more threads than the machine has
+  llvm::DefaultThreadPool pool(strategy);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    // Cloned here, in the module's context, as bitcode for the part's own.
     llvm::ValueToValueMapTy map;
     std::unique_ptr<llvm::Module> part =
-        llvm::CloneModule(module, map, [&](const llvm::GlobalValue *value) { return members.contains(value); });
+        llvm::CloneModule(module, map, [&](const llvm::GlobalValue *value) { return parts[i].contains(value); });
     // What other parts define and this one does not use (unnamed private
     // constants among them, which may not be declared).
     for (llvm::GlobalObject &object : llvm::make_early_inc_range(part->global_objects()))
       if (object.isDeclaration() && object.use_empty())
         object.eraseFromParent();
-    llvm::raw_svector_ostream os(bitcode.emplace_back());
+    llvm::raw_svector_ostream os(bitcode[i]);
     llvm::WriteBitcodeToFile(*part, os);
-  }
-
-  std::vector<llvm::SmallString<0>> objects(bitcode.size());
-  std::vector<std::string> errors;
-  std::mutex errorsMutex;
-  llvm::ThreadPoolStrategy strategy = llvm::hardware_concurrency(bitcode.size());
-  strategy.Limit = true; // no more threads than the machine has
-  llvm::DefaultThreadPool pool(strategy);
-  for (size_t i = 0; i < bitcode.size(); ++i)
+    // Compiled while the next parts are cloned: the first is the largest.
     pool.async([&, i] {
       llvm::Expected<llvm::SmallString<0>> object = compilePart(bitcode[i], options);
       if (object) {
@@ -186,6 +185,7 @@ kiln::emitObjectsInParallel(llvm::Module &module, const CpuTargetOptions &option
       std::lock_guard<std::mutex> lock(errorsMutex);
       errors.push_back(llvm::toString(object.takeError()));
     });
+  }
   pool.wait();
   if (!errors.empty())
     return llvm::createStringError(llvm::inconvertibleErrorCode(), llvm::join(errors, "; "));
