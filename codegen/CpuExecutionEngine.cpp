@@ -14,7 +14,6 @@
 #include "codegen/OpenMPRuntime.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/IR/Module.h"
@@ -35,8 +34,10 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
     llvm::InitializeNativeTargetAsmPrinter();
   });
   // engineOptions holds function_refs: the callables must outlive create().
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, /*targetMachine=*/nullptr);
+  std::function<llvm::Error(llvm::Module *)> optimize = [optLevel](llvm::Module *llvmModule) {
+    optimizeModule(*llvmModule, optLevel, /*targetMachine=*/nullptr);
+    return llvm::Error::success();
+  };
   // Translate with the buffer cache and the same model ABI as kilnc's
   // objects (packed entry points and kiln_model_<Model> descriptors), so
   // that the runtime's training loop can drive JIT-compiled code too.

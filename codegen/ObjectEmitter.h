@@ -7,8 +7,8 @@
 // The back end of kilnc for the CPU: translate the lowered (LLVM-dialect)
 // module to LLVM IR, add the model ABI (one `<Model>_<fn>_packed` entry per
 // function and a `kiln_model_<Model>` descriptor holding the model's
-// metadata as JSON), optimize, and write assembly or an object file through
-// LLVM's TargetMachine, in process.
+// metadata as JSON), optimize, and write assembly or object files through
+// LLVM's TargetMachine, in process (a binary's objects on several threads).
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +19,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
@@ -49,14 +50,19 @@ struct CpuTargetOptions {
 /// Creates the TargetMachine for the host triple and `options.cpu`.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createCpuTargetMachine(const CpuTargetOptions &options);
 
-/// Translates `module` (fully lowered to the LLVM dialect) to LLVM IR, adds
-/// the model ABI for `models` and, when `mainModel` is non-empty, the
-/// `kiln_main_model` pointer the standalone binary's main reads; then
-/// optimizes at `options.optLevel`.
+/// Translates `module` (fully lowered to the LLVM dialect) to LLVM IR for
+/// `targetMachine`, links the buffer cache and adds the model ABI for
+/// `models` and, when `mainModel` is non-empty, the `kiln_main_model`
+/// pointer the standalone binary's main reads. Not optimized yet:
+/// optimizeModule or emitObjectsInParallel does it.
 llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
                                                                 const std::vector<ModelInfo> &models,
                                                                 const std::string &mainModel,
-                                                                llvm::TargetMachine &targetMachine, unsigned optLevel);
+                                                                llvm::TargetMachine &targetMachine);
+
+/// Optimizes `module` with LLVM's default pipeline at `optLevel` (0-3; the
+/// JIT and kilnc share it), for `targetMachine`'s costs (null: generic ones).
+void optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine);
 
 /// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for
 /// every entry point, the `kiln_model_<Model>` descriptors and, when
@@ -88,6 +94,15 @@ void flushDenormalsInComputeCode(llvm::Module &module, const llvm::Triple &tripl
 /// Writes `module` as an object file or assembly.
 llvm::Error emitMachineCode(llvm::Module &module, llvm::TargetMachine &targetMachine, llvm::raw_pwrite_stream &os,
                             llvm::CodeGenFileType fileType);
+
+/// Optimizes `module` at `options.optLevel` and compiles it to at most
+/// `maxParts` object files, on as many threads as the machine has
+/// (codegen/ParallelCodegen.cpp). The objects belong together: link all of
+/// them into one binary or shared library, with nothing else compiled by
+/// Kiln (they share hidden symbols). Changes `module` (its private variables
+/// become hidden symbols).
+llvm::Expected<std::vector<llvm::SmallString<0>>>
+emitObjectsInParallel(llvm::Module &module, const CpuTargetOptions &options, unsigned maxParts);
 
 /// The model's metadata as the JSON text embedded in its descriptor.
 std::string modelInfoToJson(const ModelInfo &model);

@@ -182,7 +182,7 @@ def KilnFlattenModels : Pass<"kiln-flatten-models", "::mlir::ModuleOp"> {
   }];
 }
 
-def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::ModuleOp"> {
+def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::func::FuncOp"> {
   let summary = "Rewrite memref.copy as linalg.copy, so copies become loops";
   let description = [{
     Bufferization emits `memref.copy` (e.g. for `tensor.pad` into a strided

@@ -28,6 +28,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/Transforms/OptimizeForNVVM.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -59,26 +60,34 @@ void kiln::buildKilnToLinalgPipeline(OpPassManager &pm) {
 }
 
 namespace {
+// Passes that change one function at a time are added to a pass manager
+// nested on the functions (pm.nest<func::FuncOp>()): MLIR runs it on the
+// functions in parallel, on the context's threads, where the same passes
+// added to the module would walk all functions on one thread. Only what
+// needs the whole module (creating or calling functions, changing
+// signatures) runs on the module.
+
 /// Flattening, elementwise fusion, and (CPU only) register-block tiling.
 void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
   pm.addPass(kiln::createKilnFlattenModels());
+  OpPassManager &functions = pm.nest<func::FuncOp>();
   if (fuseElementwise) {
-    pm.addPass(createLinalgElementwiseOpFusionPass());
+    functions.addPass(createLinalgElementwiseOpFusionPass());
     // One loop per parameter's optimizer update (train_step only).
-    pm.addNestedPass<func::FuncOp>(kiln::createKilnFuseOptimizerUpdates());
+    functions.addPass(kiln::createKilnFuseOptimizerUpdates());
   }
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  functions.addPass(createCanonicalizerPass());
+  functions.addPass(createCSEPass());
 
   // Register-block tiling and vectorization on tensors (the recipe in Passes.td).
   if (vectorize) {
     // Contractions into blockable shapes, the tile sizes (policy, recorded
     // as kiln.tile_sizes), then the tiling by them (mechanism).
-    pm.addNestedPass<func::FuncOp>(kiln::createKilnNormalizeContractions());
-    pm.addNestedPass<func::FuncOp>(kiln::createKilnChooseTileSizes());
-    pm.addNestedPass<func::FuncOp>(kiln::createKilnTileAndVectorize());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
+    functions.addPass(kiln::createKilnNormalizeContractions());
+    functions.addPass(kiln::createKilnChooseTileSizes());
+    functions.addPass(kiln::createKilnTileAndVectorize());
+    functions.addPass(createCanonicalizerPass());
+    functions.addPass(createCSEPass());
   }
 }
 
@@ -119,29 +128,35 @@ void addHostToLLVMConversions(OpPassManager &pm, HostCode code) {
   // state. GPU host code keeps malloc: its large buffers are on the device.
   memrefOptions.useGenericFunctions = cpu;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
-  pm.addPass(createConvertMathToLLVMPass());
+  // The CPU's host code is all in functions, converted function by
+  // function; the GPU's module still holds the kernels' modules, which these
+  // conversions reach too.
+  OpPassManager &functions = cpu ? pm.nest<func::FuncOp>() : pm;
+  functions.addPass(createConvertMathToLLVMPass());
   if (cpu)
-    pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createUBToLLVMConversionPass());
-  pm.addPass(createArithToLLVMConversionPass());
+    functions.addPass(createConvertVectorToLLVMPass());
+  functions.addPass(createUBToLLVMConversionPass());
+  functions.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   if (cpu)
     pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
+  (cpu ? pm.nest<LLVM::LLVMFuncOp>() : pm).addPass(createConvertIndexToLLVMPass());
 }
 
 /// Loops, vectors and memrefs on the host -> the LLVM dialect, in an order
 /// checked to work (each conversion needs what the previous ones produced;
 /// without convert-ub-to-llvm, ub.poison fails translation).
 void addLoopsToLLVMPasses(OpPassManager &pm) {
-  pm.addPass(createConvertVectorToSCFPass());
-  pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
+  OpPassManager &functions = pm.nest<func::FuncOp>();
+  functions.addPass(createConvertVectorToSCFPass());
+  functions.addPass(createSCFToControlFlowPass());
+  functions.addPass(memref::createExpandStridedMetadataPass());
+  functions.addPass(createLowerAffinePass());
   addHostToLLVMConversions(pm, HostCode::Cpu);
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createCanonicalizerPass());
+  OpPassManager &llvmFunctions = pm.nest<LLVM::LLVMFuncOp>();
+  llvmFunctions.addPass(createReconcileUnrealizedCastsPass());
+  llvmFunctions.addPass(createCanonicalizerPass());
 }
 } // namespace
 
@@ -152,24 +167,25 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   addTensorPasses(pm, options.fuseElementwise, options.vectorize);
   addBufferizationPasses(pm);
 
+  OpPassManager &functions = pm.nest<func::FuncOp>();
   if (options.vectorize) {
-    pm.addNestedPass<func::FuncOp>(kiln::createKilnLowerVectors());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
+    functions.addPass(kiln::createKilnLowerVectors());
+    functions.addPass(createCanonicalizerPass());
+    functions.addPass(createCSEPass());
   }
   // Drops the self-copies that in-place updates leave behind.
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(kiln::createKilnCopyToLinalg());
-  pm.addPass(createConvertLinalgToLoopsPass());
-  pm.addPass(createCanonicalizerPass());
+  functions.addPass(createCanonicalizerPass());
+  functions.addPass(kiln::createKilnCopyToLinalg());
+  functions.addPass(createConvertLinalgToLoopsPass());
+  functions.addPass(createCanonicalizerPass());
   // The register blocks' scf.forall loops run on OpenMP's thread pool
   // (libomp; the thread count is the runtime's: kiln_set_num_threads).
-  pm.addPass(createForallToParallelLoopPass());
+  functions.addPass(createForallToParallelLoopPass());
   pm.addPass(createConvertSCFToOpenMPPass());
   // The memref.alloca_scope around each loop body holds no alloca (vector
   // transfers are fully unrolled): canonicalization inlines it, before
   // scf-to-cf gives the body several blocks, which the scope op rejects.
-  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   addLoopsToLLVMPasses(pm);
 }
 
@@ -178,7 +194,7 @@ void kiln::buildLinalgToGpuPipeline(OpPassManager &pm) {
   addBufferizationPasses(pm);
   // Drops the self-copies that in-place updates leave behind.
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(kiln::createKilnCopyToLinalg());
+  pm.addNestedPass<func::FuncOp>(kiln::createKilnCopyToLinalg());
   pm.addPass(kiln::createKilnMapToGpu());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
