@@ -53,6 +53,11 @@ constexpr int64_t kMatmulRowsNarrow = 8;
 constexpr int64_t kMatmulK = 8;
 constexpr int64_t kElementwiseInner = 64;
 constexpr int64_t kReductionInner = 64;
+/// The largest reduction block or transpose vectorized whole (elements; 64
+/// zmm registers' worth). The vectorizer unrolls a whole block into code
+/// proportional to its volume, so a larger block reduces one step at a time
+/// (one vector add per step) and a larger transpose is cache-blocked.
+constexpr int64_t kMaxReductionBlock = 1024;
 
 /// The largest divisor of `size` that is at most `cap` (at least 1).
 static int64_t largestDivisorAtMost(int64_t size, int64_t cap) {
@@ -164,8 +169,8 @@ static SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op, ArrayRef<int
     else if (isContraction(op) || ranges[i] > kReductionInner)
       sizes[i] = largestDivisorAtMost(ranges[i], cap);
   }
-  // A block still too large to vectorize whole (a bias gradient's 24 x 24 x
-  // 32 per image) reduces one step at a time: over every reduction dimension
+  // A block too large to vectorize whole (a bias gradient's 24 x 24 x 32
+  // per image: more than kMaxReductionBlock) reduces one step at a time: over every reduction dimension
   // when the innermost dimension is parallel (each step is then one vector
   // add into the accumulator, no horizontal reduction), else over its outer
   // dimensions until it fits.
@@ -177,9 +182,9 @@ static SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op, ArrayRef<int
       return product;
     };
     bool innerParallel = !iterators.empty() && iterators.back() == utils::IteratorType::parallel;
-    bool tooLarge = volume() > kMaxVectorElements;
+    bool tooLarge = volume() > kMaxReductionBlock;
     for (auto [i, iterator] : llvm::enumerate(iterators)) {
-      if (!tooLarge || (!innerParallel && volume() <= kMaxVectorElements))
+      if (!tooLarge || (!innerParallel && volume() <= kMaxReductionBlock))
         break;
       if (iterator == utils::IteratorType::reduction && sizes[i] == 0)
         sizes[i] = 1;
@@ -191,11 +196,15 @@ static SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op, ArrayRef<int
 /// The cache block of a large `linalg.transpose`: up to 64 x 64 elements
 /// (the input's and the output's innermost dimensions; the others by 1), so
 /// that its scalar copy reads and writes within cache instead of striding
-/// through the whole input once per output row; none for a small one.
+/// through the whole input once per output row; none for a small one
+/// (at most kMaxReductionBlock elements), which is vectorized whole. A
+/// whole-vectorized transpose becomes one shuffle per element, unrolled: a
+/// dense layer's 1352 x 10 kernel, transposed for its input gradient, made
+/// LLVM work for a minute and a half.
 static std::optional<SmallVector<int64_t>> transposeTileSizes(linalg::TransposeOp op) {
   auto type = cast<ShapedType>(op.getInit().getType());
   if (!op.hasPureTensorSemantics() || type.getRank() < 2 || !type.hasStaticShape() ||
-      type.getNumElements() <= kMaxVectorElements)
+      type.getNumElements() <= kMaxReductionBlock)
     return std::nullopt;
   ArrayRef<int64_t> permutation = op.getPermutation();
   int64_t rank = type.getRank();

@@ -148,3 +148,43 @@ func.func @transposes(%w: tensor<24x24x32x64xf32>, %s: tensor<4x8xf32>) -> (tens
   %t2 = linalg.transpose ins(%s : tensor<4x8xf32>) outs(%e2 : tensor<8x4xf32>) permutation = [1, 0]
   return %t, %t2 : tensor<64x24x24x32xf32>, tensor<8x4xf32>
 }
+
+// -----
+
+// A small CNN's bias gradient (sum over the batch and a 26 x 26 map per
+// channel): a 26 x 26 x 8 block is more than kMaxReductionBlock, so each
+// reduction steps by 1 and only the 8 channels stay in a vector. Vectorized
+// whole, the block unrolled into code that took LLVM a minute and a half.
+// CHECK-LABEL: func.func @small_bias_grad
+// CHECK:         linalg.generic {{.*}} attrs = {kiln.tile_sizes = array<i64: 1, 1, 1, 8>}
+func.func @small_bias_grad(%g: tensor<?x26x26x8xf32>) -> tensor<8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(n, h, w, c) -> (n, h, w, c)>, affine_map<(n, h, w, c) -> (c)>],
+                       iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+      ins(%g : tensor<?x26x26x8xf32>) outs(%f : tensor<8xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %s = arith.addf %in, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}
+
+// -----
+
+// A dense layer's 1352 x 10 kernel transposed (for its input gradient) is
+// more than kMaxReductionBlock elements: cache-blocked (52 x 10), not
+// vectorized whole (one unrolled shuffle per element); a 64 x 10 one is
+// small and gets no tile sizes.
+// CHECK-LABEL: func.func @medium_transposes
+// CHECK:         linalg.transpose {{.*}} {kiln.tile_sizes = array<i64: 10, 52>}
+// CHECK-NOT:     kiln.tile_sizes
+// CHECK:         return
+func.func @medium_transposes(%big: tensor<1352x10xf32>, %small: tensor<64x10xf32>) -> (tensor<10x1352xf32>, tensor<10x64xf32>) {
+  %e1 = tensor.empty() : tensor<10x1352xf32>
+  %t1 = linalg.transpose ins(%big : tensor<1352x10xf32>) outs(%e1 : tensor<10x1352xf32>) permutation = [1, 0]
+  %e2 = tensor.empty() : tensor<10x64xf32>
+  %t2 = linalg.transpose ins(%small : tensor<64x10xf32>) outs(%e2 : tensor<10x64xf32>) permutation = [1, 0]
+  return %t1, %t2 : tensor<10x1352xf32>, tensor<10x64xf32>
+}
