@@ -148,7 +148,7 @@ std::string kiln::modelInfoToJson(const ModelInfo &model) {
   // takes the masks' key, as train_step does).
   if (const std::optional<FunctionInfo> &grad = model.gradTraining ? model.gradTraining : model.grad) {
     llvm::json::Object trainGrad = *functionJson(*grad).getAsObject();
-    if (model.gradTraining && model.trainStepSeeded)
+    if (model.trainStepSeeded) // then grad is _grad_training, keyed like train_step
       trainGrad["seeded"] = true;
     root["train_grad"] = std::move(trainGrad);
   }

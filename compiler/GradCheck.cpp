@@ -23,11 +23,20 @@ using namespace kiln;
 
 namespace {
 /// Random tensors for every argument of `function` (parameters first).
-std::vector<Tensor> randomArguments(const ModelInfo &model, const FunctionInfo &function,
-                                    const GradCheckOptions &options, std::mt19937_64 &rng) {
+llvm::Expected<std::vector<Tensor>> randomArguments(const ModelInfo &model, const FunctionInfo &function,
+                                                    const GradCheckOptions &options, std::mt19937_64 &rng) {
   std::normal_distribution<float> normal(0.0f, 0.5f);
   std::vector<Tensor> args;
   for (const ParamInfo &param : model.params) {
+    // A non-trainable parameter has no gradient to check and may have to
+    // keep its meaning (a moving variance stays positive): its initial value.
+    if (!param.trainable) {
+      auto initial = initialParameter(param, options.seed);
+      if (!initial)
+        return initial.takeError();
+      args.push_back(std::move(*initial));
+      continue;
+    }
     // Scaled by 1/sqrt(fan-in), as initializers do, so that activations and
     // the float32 loss stay of order 1 and the differences stay accurate.
     int64_t fanIn = 1;
@@ -35,11 +44,8 @@ std::vector<Tensor> randomArguments(const ModelInfo &model, const FunctionInfo &
       fanIn *= param.shape[d];
     std::normal_distribution<float> scaled(0.0f, float(1.0 / std::sqrt(double(std::max<int64_t>(fanIn, 1)))));
     Tensor tensor(ElementType::F32, param.shape);
-    // A non-trainable parameter has no gradient to check and may have to
-    // keep its meaning (a moving variance stays positive): its initial value.
-    float initial = param.init == "ones" ? 1.0f : param.init == "constant" ? float(param.value) : 0.0f;
     for (int64_t i = 0; i < tensor.getNumElements(); ++i)
-      tensor.f32()[i] = param.trainable ? scaled(rng) : initial;
+      tensor.f32()[i] = scaled(rng);
     args.push_back(std::move(tensor));
   }
   for (const TensorInfo &input : function.inputs) {
@@ -79,7 +85,10 @@ llvm::Expected<bool> kiln::checkGradients(const Jit &jit, const GradCheckOptions
     ++checked;
     os << "model " << model.name << ": central differences of the loss, batch " << options.batch << ", "
        << options.directions << " random directions per parameter (median error)\n";
-    std::vector<Tensor> args = randomArguments(model, *model.grad, options, rng);
+    auto arguments = randomArguments(model, *model.grad, options, rng);
+    if (!arguments)
+      return arguments.takeError();
+    std::vector<Tensor> &args = *arguments;
     auto grads = jit.call(model.name, "grad", pointers(args));
     if (!grads)
       return grads.takeError();

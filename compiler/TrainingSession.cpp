@@ -70,6 +70,19 @@ std::string nonFinite(const Tensor &tensor) {
 }
 } // namespace
 
+// The model binaries' initial values (ModelSupport.cpp, loadParams).
+llvm::Expected<Tensor> kiln::initialParameter(const ParamInfo &param, uint64_t seed) {
+  Tensor value(ElementType::F32, param.shape);
+  auto initial = runtimeTensor(value, /*copy=*/false);
+  if (!initial)
+    return initial.takeError();
+  if (llvm::Error error = toError(
+          kiln_init_param(initial->get(), kiln_binary::initKind(param.init), param.value, seed, param.name.c_str())))
+    return std::move(error);
+  std::memcpy(value.data(), kiln_tensor_const_data(initial->get()), size_t(value.getNumElements()) * 4);
+  return value;
+}
+
 struct TrainingSession::Impl {
   const Jit *jit = nullptr;
   const ModelInfo *model = nullptr;
@@ -139,18 +152,11 @@ llvm::Expected<std::unique_ptr<TrainingSession>> TrainingSession::create(const J
   auto impl = std::make_unique<Impl>();
   impl->jit = &jit;
   impl->model = model;
-  // The model binaries' initial values for this seed (ModelSupport.cpp,
-  // loadParams): each parameter's own seeded stream.
   for (const ParamInfo &param : model->params) {
-    Tensor value(ElementType::F32, param.shape);
-    auto initial = runtimeTensor(value, /*copy=*/false);
-    if (!initial)
-      return initial.takeError();
-    if (llvm::Error error = toError(kiln_init_param(initial->get(), kiln_binary::initKind(param.init), param.value,
-                                                    options.seed, param.name.c_str())))
-      return std::move(error);
-    std::memcpy(value.data(), kiln_tensor_const_data(initial->get()), size_t(value.getNumElements()) * 4);
-    impl->params.push_back(std::move(value));
+    auto value = initialParameter(param, options.seed);
+    if (!value)
+      return value.takeError();
+    impl->params.push_back(std::move(*value));
   }
   for (const StateInfo &slot : model->state) {
     Tensor value(ElementType::F32, slot.shape);

@@ -66,9 +66,7 @@ public:
 
   /// A rank-0 constant of the element type of `like`.
   Value constant(Value like, double value) {
-    Type element = tensorType(like).getElementType();
-    auto type = RankedTensorType::get({}, element);
-    return ConstantOp::create(b, loc, DenseElementsAttr::get(type, b.getFloatAttr(element, value)));
+    return ConstantOp::create(b, loc, RankedTensorType::get({}, tensorType(like).getElementType()), value);
   }
 
   template <typename OpT> Value binary(Value lhs, Value rhs) { return OpT::create(b, loc, lhs, rhs); }

@@ -310,9 +310,7 @@ LogicalResult BatchNormOp::verify() {
 Value BatchNormOp::buildNormalize(OpBuilder &builder, Location loc, Value x, Value gamma, Value beta, Value mean,
                                   Value variance, double epsilon) {
   auto perFeature = cast<RankedTensorType>(gamma.getType());
-  auto scalarType = RankedTensorType::get({}, perFeature.getElementType());
-  Value eps = ConstantOp::create(
-      builder, loc, DenseElementsAttr::get(scalarType, builder.getFloatAttr(scalarType.getElementType(), epsilon)));
+  Value eps = ConstantOp::create(builder, loc, RankedTensorType::get({}, perFeature.getElementType()), epsilon);
   // The per-feature scale first: one division per feature, not per element.
   Value stddev = SqrtOp::create(builder, loc, perFeature, AddOp::create(builder, loc, variance, eps));
   Value scale = DivOp::create(builder, loc, gamma, stddev);

@@ -84,6 +84,14 @@ def Kiln_ConstantOp : Kiln_Op<"constant",
   let arguments = (ins ElementsAttr:$value);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "attr-dict $value";
+  let builders = [
+    // `type` (a float tensor of static shape, often rank 0) filled with
+    // `value`: the constants the passes and the differentiation rules build.
+    OpBuilder<(ins "::mlir::RankedTensorType":$type, "double":$value), [{
+      build($_builder, $_state,
+            ::mlir::DenseElementsAttr::get(type, $_builder.getFloatAttr(type.getElementType(), value)));
+    }]>
+  ];
   let hasFolder = 1;
 }
 

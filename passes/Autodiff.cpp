@@ -52,12 +52,6 @@ struct Parameter {
   FlatSymbolRefAttr symbol;
 };
 
-/// A rank-0 or static tensor constant filled with `value`.
-Value splat(OpBuilder &builder, Location loc, RankedTensorType type, double value) {
-  auto attr = DenseElementsAttr::get(type, builder.getFloatAttr(type.getElementType(), value));
-  return kiln::ConstantOp::create(builder, loc, attr);
-}
-
 /// Whether a cotangent may flow from `op`'s result into operand `index`.
 bool flowsInto(Operation *op, unsigned index) {
   if (op->hasTrait<kiln::OpTrait::NonDifferentiable>())
@@ -146,7 +140,7 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   OpBuilder builder(ret);
   DenseMap<Value, Value> adjoint;
   Location lossLoc = lossValue.getDefiningOp() ? lossValue.getDefiningOp()->getLoc() : ret.getLoc();
-  adjoint[lossValue] = splat(builder, lossLoc, cast<RankedTensorType>(lossValue.getType()), 1.0);
+  adjoint[lossValue] = kiln::ConstantOp::create(builder, lossLoc, cast<RankedTensorType>(lossValue.getType()), 1.0);
 
   for (Operation *op : llvm::reverse(forward)) {
     if (llvm::none_of(op->getResults(), [&](Value result) { return active.contains(result); }))
@@ -196,7 +190,7 @@ LogicalResult buildGradient(func::FuncOp loss, StringRef gradName) {
   for (const Parameter &param : params) {
     Value gradient = adjoint.lookup(param.value);
     if (!gradient)
-      gradient = splat(builder, grad.getLoc(), cast<RankedTensorType>(param.value.getType()), 0.0);
+      gradient = kiln::ConstantOp::create(builder, grad.getLoc(), cast<RankedTensorType>(param.value.getType()), 0.0);
     results.push_back(gradient);
     resultTypes.push_back(gradient.getType());
     resultAttrs.push_back(

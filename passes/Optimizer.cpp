@@ -48,10 +48,7 @@ public:
   UpdateBuilder(OpBuilder &builder, Location loc, Type elementType)
       : b(builder), loc(loc), scalarType(RankedTensorType::get({}, elementType)) {}
 
-  Value constant(double value) {
-    auto attr = DenseElementsAttr::get(scalarType, b.getFloatAttr(scalarType.getElementType(), value));
-    return kiln::ConstantOp::create(b, loc, attr);
-  }
+  Value constant(double value) { return kiln::ConstantOp::create(b, loc, scalarType, value); }
   Value add(Value x, Value y) { return kiln::AddOp::create(b, loc, resultType(x, y), x, y); }
   Value sub(Value x, Value y) { return kiln::SubOp::create(b, loc, resultType(x, y), x, y); }
   Value mul(Value x, Value y) { return kiln::MulOp::create(b, loc, resultType(x, y), x, y); }
@@ -150,10 +147,10 @@ struct UpdatePlan {
   StringRef name;
   DictionaryAttr optimizer;
   SmallVector<Slot> slots;
-  /// The grad function's parameter and data-input arguments; its gradient
-  /// results, its results assigning non-trainable parameters (kiln.assign),
-  /// and its other (loss, metric) results.
-  SmallVector<unsigned> paramArgs, inputArgs, gradResults, assignResults, otherResults;
+  /// The grad function's parameter and data-input arguments, and its
+  /// results that are neither a gradient nor a non-trainable parameter's
+  /// new value: the loss and the metrics.
+  SmallVector<unsigned> paramArgs, inputArgs, otherResults;
   /// The grad function's dropout key arguments (kiln.hyper "seed" and
   /// "step"; _grad_training of a model with dropout), or -1.
   int seedArg = -1, stepArg = -1;
@@ -203,11 +200,13 @@ FailureOr<UpdatePlan> planUpdates(ModuleOp model, func::FuncOp grad, DictionaryA
     else
       plan.inputArgs.push_back(i);
   }
-  for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i)
-    (grad.getResultAttr(i, KilnDialect::getGradAttrName())     ? plan.gradResults
-     : grad.getResultAttr(i, KilnDialect::getAssignAttrName()) ? plan.assignResults
-                                                               : plan.otherResults)
-        .push_back(i);
+  unsigned numGradients = 0;
+  for (unsigned i = 0, e = grad.getNumResults(); i < e; ++i) {
+    if (grad.getResultAttr(i, KilnDialect::getGradAttrName()))
+      ++numGradients;
+    else if (!grad.getResultAttr(i, KilnDialect::getAssignAttrName()))
+      plan.otherResults.push_back(i);
+  }
 
   Builder b(grad.getContext());
   for (unsigned i : plan.paramArgs) {
@@ -234,9 +233,9 @@ FailureOr<UpdatePlan> planUpdates(ModuleOp model, func::FuncOp grad, DictionaryA
                                               b.getNamedAttr("init", b.getF64FloatAttr(slot.init))}))));
     }
   }
-  if (plan.gradResults.size() != numTrainable)
+  if (numGradients != numTrainable)
     return grad.emitError("expected one gradient per trainable parameter, got ")
-           << plan.gradResults.size() << " for " << numTrainable << " parameters";
+           << numGradients << " for " << numTrainable << " parameters";
   Type scalarType = RankedTensorType::get({}, b.getF32Type());
   plan.lrIndex = plan.leadingTypes.size();
   for (StringRef hyper : {"lr", "step"}) {

@@ -70,12 +70,10 @@ Value meanOverLeadingAxes(OpBuilder &b, Location loc, Value x) {
 /// `momentum * moving + (1 - momentum) * batch`, in kiln ops.
 Value moveTowards(OpBuilder &b, Location loc, Value moving, Value batch, double momentum) {
   auto scalarType = RankedTensorType::get({}, cast<RankedTensorType>(moving.getType()).getElementType());
-  auto constant = [&](double value) -> Value {
-    return kiln::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(scalarType, b.getFloatAttr(scalarType.getElementType(), value)));
-  };
-  return kiln::AddOp::create(b, loc, kiln::MulOp::create(b, loc, constant(momentum), moving),
-                             kiln::MulOp::create(b, loc, constant(1.0 - momentum), batch));
+  Value keep = kiln::ConstantOp::create(b, loc, scalarType, momentum);
+  Value take = kiln::ConstantOp::create(b, loc, scalarType, 1.0 - momentum);
+  return kiln::AddOp::create(b, loc, kiln::MulOp::create(b, loc, keep, moving),
+                             kiln::MulOp::create(b, loc, take, batch));
 }
 
 /// Rewrites every batch_norm of `func` into its training form; appends the

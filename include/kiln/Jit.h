@@ -126,6 +126,11 @@ struct TrainingOptions {
   std::optional<double> lr;
 };
 
+/// The value `param` starts from in a model binary's `train --seed S` and a
+/// TrainingSession with that seed: its initializer, drawn from the
+/// parameter's own seeded stream.
+llvm::Expected<Tensor> initialParameter(const ParamInfo &param, uint64_t seed);
+
 /// What one training step returns: the batch's loss and the model's
 /// metrics (name and value, in declaration order), both before the update.
 struct StepResult {
