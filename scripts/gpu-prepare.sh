@@ -29,8 +29,8 @@ mkdir -p "$out/data"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target=cuda -o "$out/every_op_cuda"
 "$kilnc" "$out/every_op.kiln" --emit=exe --target-cpu=x86-64-v3 -o "$out/every_op_cpu"
 # The device machine has no Debian packages: the shared libraries the model
-# binaries load beyond glibc (libomp, the server's cpp-httplib and simdjson
-# with their OpenSSL and brotli, the C++ runtime) travel in lib/, and each
+# binaries load beyond glibc (libomp, the server's http_parser and simdjson,
+# the C++ runtime) travel in lib/, and each
 # binary becomes a wrapper that points the loader there.
 mkdir -p "$out/lib"
 for bin in fashion_cnn_cuda fashion_cnn_cpu every_op_cuda every_op_cpu; do

@@ -13,14 +13,14 @@ build="${KILN_BUILD_DIR:-$root/build}"
 # LLVM/MLIR 22 (libmlir-22-dev alone is not enough: find_package(MLIR) needs
 # mlir-22-tools and llvm-22-dev), GoogleTest, clang's runtime libraries for
 # the fuzzer build, the runtime's zlib and JSON, the server's HTTP and fast
-# JSON (cpp-httplib, simdjson), the references the tests compare against
+# JSON (http_parser, simdjson), the references the tests compare against
 # (PyTorch, NumPy, scikit-learn) plus the Fashion-MNIST data, curl (the main
 # job sends the served model an image), and headless Chromium driven over its
 # DevTools protocol with python3-websocket (the serving page's test), and
 # Open MPI's mpirun and libmpi (openmpi-bin; data-parallel training's test).
 packages=(cmake ninja-build clang-22 clang-format-22 lld-22 ccache llvm-22 llvm-22-dev llvm-22-tools libomp-22-dev
           libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
-          zlib1g-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsimdjson-dev
+          zlib1g-dev nlohmann-json3-dev libcli11-dev libhttp-parser-dev libsimdjson-dev
           python3-numpy python3-torch python3-sklearn dataset-fashion-mnist
           curl chromium python3-websocket openmpi-bin)
 missing=()

@@ -407,7 +407,8 @@ int runCommand(int argc, char **argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   serveCommand->add_option("--max-body-mb", serve.maxBodyMb, "Largest request body in MiB; larger get 413 (default 64)")
       ->check(CLI::Range(int64_t(1), int64_t(4096)));
-  serveCommand->add_option("--connections", serve.connections, "Connections served at once (default 128)")
+  serveCommand
+      ->add_option("--connections", serve.connections, "Connections open at once; more are answered 503 (default 1024)")
       ->check(CLI::Range(1, 65536));
   serveCommand
       ->add_option("--timeout", serve.timeoutSeconds,

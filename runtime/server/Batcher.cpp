@@ -12,55 +12,34 @@
 using namespace kiln_server;
 using kiln_binary::check;
 
-Batcher::Batcher(Executor execute, BatcherOptions options, ModelMetrics &metrics)
-    : execute_(std::move(execute)), options_(options), metrics_(metrics), worker_([this] { run(); }) {}
+Batcher::Batcher(Executor execute, BatcherOptions options, ModelMetrics &metrics, std::atomic<int64_t> &waiting)
+    : execute_(std::move(execute)), options_(options), metrics_(metrics), waiting_(waiting) {}
 
-Batcher::~Batcher() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+Batcher::~Batcher() { waiting_ -= int64_t(queue_.size()); }
+
+bool Batcher::submit(uint64_t tag, std::vector<TensorPtr> inputs, int64_t rows) {
+  if (waiting_.fetch_add(1) >= options_.maxQueue) {
+    --waiting_;
+    return false;
   }
-  wake_.notify_all();
-  worker_.join();
+  queue_.push_back(Job{tag, std::move(inputs), rows, Clock::now()});
+  queuedRows_ += rows;
+  return true;
 }
 
-std::optional<std::future<BatchSlice>> Batcher::submit(std::vector<TensorPtr> inputs, int64_t rows) {
-  std::future<BatchSlice> result;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ || int64_t(queue_.size()) >= options_.maxQueue)
-      return std::nullopt;
-    queue_.push_back(Job{std::move(inputs), rows, Clock::now(), {}});
-    result = queue_.back().done.get_future();
-    queuedRows_ += rows;
-  }
-  wake_.notify_one();
-  return result;
+std::optional<Batcher::Clock::time_point> Batcher::due() const {
+  if (queue_.empty())
+    return std::nullopt;
+  if (queuedRows_ >= options_.maxBatch)
+    return queue_.front().queued;
+  return queue_.front().queued + std::chrono::microseconds(options_.maxDelayUs);
 }
 
-extern "C" void omp_set_num_threads(int num_threads);
-
-namespace {
-/// Batches smaller than this run on one thread: waking the others costs
-/// more than they save on a few examples.
-constexpr int64_t kParallelRows = 4;
-} // namespace
-
-void Batcher::run() {
-  // A thread's OpenMP team size is its own setting: this thread starts from
-  // libomp's default, not from --threads.
-  int32_t threads = options_.threads;
-  omp_set_num_threads(threads);
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (true) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty())
-      return; // stopping, and nothing left to answer
-    // Wait for more requests until the batch is full or the oldest request
-    // has waited long enough (when stopping, answer what is queued now).
-    auto deadline = queue_.front().queued + std::chrono::microseconds(options_.maxDelayUs);
-    while (!stopping_ && queuedRows_ < options_.maxBatch && Clock::now() < deadline)
-      wake_.wait_until(lock, deadline);
+std::vector<Batcher::Answer> Batcher::runDue(Clock::time_point now, bool flush) {
+  std::vector<Answer> answers;
+  while (std::optional<Clock::time_point> when = due()) {
+    if (!flush && *when > now)
+      break;
     // Take requests in arrival order while they fit; the first always goes.
     std::vector<Job> jobs;
     int64_t rows = 0;
@@ -70,13 +49,10 @@ void Batcher::run() {
       jobs.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    lock.unlock();
-    int32_t wanted = rows < kParallelRows ? 1 : options_.threads;
-    if (wanted != threads)
-      omp_set_num_threads(threads = wanted);
-    execute(jobs, rows);
-    lock.lock();
+    waiting_ -= int64_t(jobs.size());
+    execute(jobs, rows, answers);
   }
+  return answers;
 }
 
 namespace {
@@ -125,7 +101,7 @@ std::vector<TensorPtr> Batcher::executeInChunks(const std::vector<kiln_tensor_t 
   return outputs;
 }
 
-void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
+void Batcher::execute(std::vector<Job> &jobs, int64_t rows, std::vector<Answer> &answers) {
   Clock::time_point start = Clock::now();
   // One request runs on its own tensors; several are stacked.
   std::vector<TensorPtr> stacked;
@@ -150,7 +126,7 @@ void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
     // The model failed (the compiled code or the runtime reported an error):
     // each waiting request gets it (a 500 naming it); the server goes on.
     for (Job &job : jobs)
-      job.done.set_exception(std::current_exception());
+      answers.push_back(Answer{job.tag, BatchSlice(), std::current_exception()});
     return;
   }
   Clock::time_point end = Clock::now();
@@ -163,7 +139,7 @@ void Batcher::execute(std::vector<Job> &jobs, int64_t rows) {
   for (Job &job : jobs) {
     double queueSeconds = std::chrono::duration<double>(start - job.queued).count();
     metrics_.queueMicros += uint64_t(queueSeconds * 1e6);
-    job.done.set_value(BatchSlice{outputs, begin, job.rows, queueSeconds, computeSeconds});
+    answers.push_back(Answer{job.tag, BatchSlice{outputs, begin, job.rows, queueSeconds, computeSeconds}, nullptr});
     begin += job.rows;
   }
 }

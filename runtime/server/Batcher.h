@@ -4,17 +4,19 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Requests from many connections wait in one bounded queue. A single
-// worker thread takes them in arrival order and merges them into one call
-// of the compiled predict function: it runs as soon as the queued examples
-// fill --max-batch, or when the oldest request has waited --max-delay-us
-// (0: run as soon as the model is free with whatever is queued, so that a
-// lone request never waits, while under load the requests that arrive
-// during one call form the next batch). The results are handed back as row
-// ranges of the batch's outputs, without copying.
+// The inference requests one event loop has received for one model, merged
+// into calls of the compiled predict function. A batch runs, in arrival
+// order, as soon as the queued examples fill --max-batch, or when the
+// oldest request has waited --max-delay-us (0: at the end of the loop's
+// current round, with whatever its connections have sent; so a lone
+// request never waits, and under load the requests that arrive during one
+// call form the next batch). The results are handed back as row ranges of
+// the batch's outputs, without copying.
 //
-// One worker is enough: the compiled code itself runs on every core
-// (OpenMP), and one call on a batch of B is much faster than B calls.
+// A Batcher has no thread of its own: its event loop asks when the next
+// batch is due, and runs it on the loop's thread (EventLoop.cpp says why).
+// The bound on waiting requests (--max-queue) is the model's, shared by
+// every loop's Batcher.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,15 +26,13 @@
 #include "Metrics.h"
 #include "ModelBinary.h"
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
-#include <future>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 namespace kiln_server {
@@ -49,46 +49,55 @@ struct BatchSlice {
 struct BatcherOptions {
   int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone, in chunks
   int64_t maxDelayUs = 0;  ///< how long the oldest request may wait for others
-  int64_t maxQueue = 1024; ///< requests waiting; more are refused
-  int32_t threads = 1;     ///< the compiled code's threads (--threads)
+  int64_t maxQueue = 1024; ///< requests waiting, over every loop; more are refused
 };
 
 class Batcher {
 public:
+  using Clock = std::chrono::steady_clock;
   /// Computes the outputs of a batch: inputs in the model's order, each
   /// [rows, ...].
   using Executor = std::function<std::vector<TensorPtr>(const std::vector<kiln_tensor_t *> &inputs)>;
 
-  Batcher(Executor execute, BatcherOptions options, ModelMetrics &metrics);
-  /// Finishes the queued requests, then stops the worker.
+  /// `waiting` counts the model's waiting requests over every Batcher.
+  Batcher(Executor execute, BatcherOptions options, ModelMetrics &metrics, std::atomic<int64_t> &waiting);
   ~Batcher();
+  Batcher(const Batcher &) = delete;
+  Batcher &operator=(const Batcher &) = delete;
 
-  /// Queues one request (its inputs, each with `rows` rows). Returns no
-  /// future when the queue is full.
-  std::optional<std::future<BatchSlice>> submit(std::vector<TensorPtr> inputs, int64_t rows);
+  /// Queues one request (its inputs, each with `rows` rows), known to the
+  /// caller by `tag`. Returns false when the model's queue is full.
+  bool submit(uint64_t tag, std::vector<TensorPtr> inputs, int64_t rows);
+  /// When the next batch is due; nothing when no request waits.
+  std::optional<Clock::time_point> due() const;
+
+  /// A request's answer: its rows of the outputs, or the model's failure.
+  struct Answer {
+    uint64_t tag;
+    BatchSlice slice;
+    std::exception_ptr failure;
+  };
+  /// Runs the batches that are due at `now` (every queued request when
+  /// `flush`), and returns their answers in arrival order.
+  std::vector<Answer> runDue(Clock::time_point now, bool flush);
 
 private:
-  using Clock = std::chrono::steady_clock;
   struct Job {
+    uint64_t tag;
     std::vector<TensorPtr> inputs;
     int64_t rows;
     Clock::time_point queued;
-    std::promise<BatchSlice> done;
   };
-  void run();
-  /// Runs `jobs` (`rows` examples in all) as one batch and answers them.
-  void execute(std::vector<Job> &jobs, int64_t rows);
+  /// Runs `jobs` (`rows` examples in all) as one batch; appends the answers.
+  void execute(std::vector<Job> &jobs, int64_t rows, std::vector<Answer> &answers);
   std::vector<TensorPtr> executeInChunks(const std::vector<kiln_tensor_t *> &inputs, int64_t rows);
 
   Executor execute_;
   BatcherOptions options_;
   ModelMetrics &metrics_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  std::atomic<int64_t> &waiting_;
   std::deque<Job> queue_;
   int64_t queuedRows_ = 0;
-  bool stopping_ = false;
-  std::thread worker_;
 };
 
 } // namespace kiln_server

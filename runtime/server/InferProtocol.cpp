@@ -353,8 +353,6 @@ size_t rowBytes(const kiln_tensor_t *tensor) {
 
 } // namespace
 
-std::string kiln_server::errorBody(const std::string &message) { return "{\"error\":" + json(message).dump() + "}"; }
-
 InferRequest kiln_server::parseInferRequest(const ServedModel &model, std::string_view body,
                                             std::optional<size_t> jsonLength) {
   if (jsonLength && *jsonLength > body.size())

@@ -64,9 +64,6 @@ EncodedResponse encodeInferResponse(const ServedModel &model, const InferRequest
 InferRequest parsePredictRequest(const ServedModel &model, std::string_view body);
 std::string encodePredictResponse(const ServedModel &model, const InferRequest &request, const BatchSlice &slice);
 
-/// `{"error": "<message>"}`.
-std::string errorBody(const std::string &message);
-
 } // namespace kiln_server
 
 #endif // KILN_RUNTIME_SERVER_INFERPROTOCOL_H

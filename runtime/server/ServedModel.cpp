@@ -70,7 +70,6 @@ ServedModel::ServedModel(const json &model, const ModelDescriptor &descriptor, c
                          const BatcherOptions &batching)
     : model_(model), predict_(descriptor.predict), name_(model.at("name").get<std::string>()), weights_(weights),
       batching_(batching) {
-  batching_.threads = kiln_get_num_threads(); // set by --threads
   if (!model.contains("predict") || !predict_)
     fail("the model has no predict function to serve");
   inputs_ = specsOf(model["predict"].at("inputs"));
@@ -92,9 +91,14 @@ ServedModel::ServedModel(const json &model, const ModelDescriptor &descriptor, c
     warmUp.push_back(tensor);
   }
   predict(warmUp);
-  batcher_ = std::make_unique<Batcher>([this](const std::vector<kiln_tensor_t *> &inputs) { return predict(inputs); },
-                                       batching_, metrics_);
 }
+
+std::unique_ptr<Batcher> ServedModel::makeBatcher() {
+  return std::make_unique<Batcher>([this](const std::vector<kiln_tensor_t *> &inputs) { return predict(inputs); },
+                                   batching_, metrics_, waiting_);
+}
+
+bool ServedModel::onGpu() const { return runsOnGpu(model_); }
 
 std::vector<TensorPtr> ServedModel::predict(const std::vector<kiln_tensor_t *> &inputs) const {
   std::vector<kiln_tensor_t *> args;

@@ -5,10 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // What the server knows of one model: its signature (the predict
-// function's inputs and outputs), its loaded parameters, its batcher and
-// its metrics. The HTTP layer (Server.cpp) routes by model name to one of
-// these; today a model binary serves its own model, and a model repository
-// would hold several.
+// function's inputs and outputs), its loaded parameters, its batching
+// options and its metrics; each event loop makes its own Batcher of it. The HTTP layer (Server.cpp) routes by model
+// name to one of these; today a model binary serves its own model, and a model repository would hold several.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +18,7 @@
 #include "Metrics.h"
 #include "ModelBinary.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,7 +43,7 @@ const char *protocolDatatype(kiln_dtype_t dtype);
 class ServedModel {
 public:
   /// Loads the parameters (`weights`, or the seeded initializers when
-  /// empty) and starts the batcher. Fails (exits) as the other commands do
+  /// empty) and runs the compiled code once. Fails (exits) as the other commands do
   /// when the weights do not fit the model.
   ServedModel(const json &model, const kiln_binary::ModelDescriptor &descriptor, const std::string &weights,
               const BatcherOptions &batching);
@@ -55,7 +55,10 @@ public:
   int64_t maxBatch() const { return batching_.maxBatch; }
   /// The weights file, or "" for the seeded initializers.
   const std::string &weights() const { return weights_; }
-  Batcher &batcher() { return *batcher_; }
+  /// A batcher of this model's requests, for one event loop.
+  std::unique_ptr<Batcher> makeBatcher();
+  /// The compiled code runs on a GPU (one event loop calls it).
+  bool onGpu() const;
   ModelMetrics &metrics() { return metrics_; }
   const ModelMetrics &metrics() const { return metrics_; }
 
@@ -66,8 +69,8 @@ public:
   json card() const;
 
   /// Runs the compiled predict function on `inputs` (model order), now, on
-  /// the calling thread. The compiled code is reentrant: the batcher calls
-  /// this from its worker, tests from several threads.
+  /// the calling thread. The compiled code is reentrant: every event loop
+  /// calls this from its own thread.
   std::vector<TensorPtr> predict(const std::vector<kiln_tensor_t *> &inputs) const;
 
 private:
@@ -79,7 +82,7 @@ private:
   std::map<std::string, std::string> trainingMetadata_;
   BatcherOptions batching_;
   ModelMetrics metrics_;
-  std::unique_ptr<Batcher> batcher_; ///< last: stopped first
+  std::atomic<int64_t> waiting_{0}; ///< requests queued in every loop's Batcher
 };
 
 } // namespace kiln_server

@@ -21,40 +21,29 @@
 #include <string>
 #include <vector>
 
-namespace httplib {
-class Server;
-} // namespace httplib
-
 namespace kiln_server {
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8000; ///< 0: any free port (the ready line says which)
   int64_t maxBodyMb = 64;
-  /// Connections served at once, one thread each (keep-alive connections
-  /// hold theirs while open); more wait to be accepted.
-  int connections = 128;
+  /// Connections open at once; more are answered 503 and closed.
+  int connections = 1024;
   /// Seconds a client may take to send a request or read the answer, and
   /// an idle keep-alive connection stays open.
   int timeoutSeconds = 5;
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread
-/// it creates from then on (the batchers', OpenMP's), so that serve() can
+/// it creates from then on (the event loops', OpenMP's), so that serve() can
 /// take them on a thread of its own. Call it before creating the models.
 void blockStopSignals();
 
-/// Serves `models` until SIGINT or SIGTERM, then stops accepting
+/// Serves `models` on one event loop per compute thread (kiln_get_num_threads;
+/// one for models on a GPU) until SIGINT or SIGTERM, then stops accepting
 /// connections, answers the requests already received, and returns 0.
 /// Returns 1 (after saying why) if it cannot listen.
 int serve(std::vector<std::unique_ptr<ServedModel>> models, const ServeOptions &options);
-
-/// The routes, limits and error bodies of the server, installed on a
-/// cpp-httplib server: what serve() listens with, and what the HTTP fuzzer
-/// (test/fuzz/HttpFuzzer.cpp) feeds raw requests. `models` must outlive
-/// `http`.
-void installRoutes(httplib::Server &http, const std::vector<std::unique_ptr<ServedModel>> &models,
-                   const ServeOptions &options);
 
 } // namespace kiln_server
 

@@ -451,10 +451,10 @@ std::string linkObjects(ArrayRef<std::string> objectPaths, StringRef output) {
     // The C++ runtime stays dynamic: linking it statically would pull in
     // glibc 2.35/2.36 symbols (arc4random, _dl_find_object) and make GPU
     // binaries built here refuse to start on older systems.
-    // The server (libkiln_server.a) needs Debian's cpp-httplib and simdjson.
+    // The server (libkiln_server.a) needs Debian's http_parser and simdjson.
     args.insert(args.end(),
                 {dir + "/libkiln_model_main.a", dir + "/libkiln_server.a", dir + "/libkiln_model_support.a",
-                 dir + "/libkiln_runtime.a", "-lcpp-httplib", "-lsimdjson", "-lpthread", "-lz", "-lm", "-ldl"});
+                 dir + "/libkiln_runtime.a", "-lhttp_parser", "-lsimdjson", "-lpthread", "-lz", "-lm", "-ldl"});
     if (linkSanitizers)
       args.push_back("-fsanitize=address,undefined");
   }

@@ -222,8 +222,19 @@ try:
     hdrs = expect_error(server, 405, "GET", INFER, None, None, "use POST")
     check(hdrs.get("allow") == "POST", "405 without Allow")
     expect_error(server, 405, "DELETE", "/v2/health/ready", None, None, "use GET")
-    expect_error(server, 413, "POST", INFER, "x" * 20000, {"Content-Type": "application/x-www-form-urlencoded"},
-                 "Content-Type: application/json")
+    # A body over --max-body-mb (64 MiB by default) is refused from its
+    # Content-Length, before it is sent: the client sends the headers only.
+    big = server.connection()
+    big.putrequest("POST", INFER)
+    big.putheader("Content-Type", "application/json")
+    big.putheader("Content-Length", str(65 << 20))
+    big.endheaders()
+    answer = big.getresponse()
+    message = json.loads(answer.read()).get("error", "")
+    check(answer.status == 413 and "limit of 64 MiB" in message, "over the limit: %d %r" % (answer.status, message))
+    check(answer.getheader("Connection") == "close", "413 without Connection: close")
+    big.close()
+    print("413 %s" % message)
 
     expect_error(server, 400, "POST", "/v1/models/FashionCnn:predict",
                  {"instances": [[0.0] * 785, [0.0] * 783]}, None, "instance 0: input 'image' needs 784 values")
