@@ -406,16 +406,37 @@ def check_same(name, got, other_name, want):
           f"{got.index(max(got))})", flush=True)
 
 
+def kiln_counts(server):
+    """(examples computed, compiled calls) from Kiln's /metrics; None for the peer, which has none."""
+    try:
+        status, body = http_request(server.port, "GET", "/metrics")
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    counts = {}
+    for line in body.decode().splitlines():
+        for name in ("nv_inference_count", "nv_inference_exec_count"):
+            if line.startswith(name + "{"):
+                counts[name] = float(line.rsplit(" ", 1)[1])
+    return (counts["nv_inference_count"], counts["nv_inference_exec_count"]) if len(counts) == 2 else None
+
+
 def measure(server, args, script):
     """A warm-up, then wrk at each concurrency: {concurrency: Wrk}."""
     if args.warmup:
         run_wrk(server, max(args.concurrency), args.warmup, script)
     results = {}
     for concurrency in args.concurrency:
+        before = kiln_counts(server)
         result = results[concurrency] = run_wrk(server, concurrency, args.seconds, script)
+        after = kiln_counts(server)
+        batches = ""
+        if before and after and after[1] > before[1]:
+            batches = f", {(after[0] - before[0]) / (after[1] - before[1]):.1f} examples per compiled call"
         print(f"{server.name}, concurrency {concurrency}: {result.rate:.0f} req/s, p50 {result.p50:.2f} ms, "
               f"p99 {result.p99:.2f} ms, {result.requests} requests, errors {result.non2xx} non-2xx + "
-              f"{result.socket} socket", flush=True)
+              f"{result.socket} socket{batches}", flush=True)
     return results
 
 

@@ -31,6 +31,7 @@
 
 #include <cerrno>
 #include <system_error>
+#include <thread>
 
 using namespace kiln_server;
 
@@ -171,17 +172,23 @@ void EventLoop::acceptConnections() {
     if (socket < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
-      return; // EAGAIN: none left; EINVAL: stopping; EMFILE: see --connections
+      // Out of file descriptors: the connection waits in the backlog; pause
+      // rather than spin on a socket that stays readable.
+      if (errno == EMFILE || errno == ENFILE)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return; // EAGAIN: none left; EINVAL: stopping
     }
     int yes = 1;
     setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     if (group_.connections.fetch_add(1) >= group_.maxConnections) {
+      // Over the limit: answered 503 here, and closed as a refused request
+      // is (see flush), so that the client reads the answer, not a reset.
       --group_.connections;
-      HttpConnection refusal(group_.limits);
-      std::string answer = refusal.refusal(503, "the server has " + std::to_string(group_.maxConnections) +
-                                                    " connections open, its limit (--connections); try again");
-      [[maybe_unused]] ssize_t sent = ::send(socket, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::close(socket);
+      ++connectionCount_;
+      Connection &refused = addConnection(socket, /*counted=*/false);
+      refused.out = refused.http.refusal(503, "the server has " + std::to_string(group_.maxConnections) +
+                                                  " connections open, its limit (--connections); try again");
+      touch(refused);
       continue;
     }
     // To the loop with the fewest connections (this one when even).
@@ -208,9 +215,10 @@ void EventLoop::takeInbox() {
     addConnection(socket);
 }
 
-void EventLoop::addConnection(int socket) {
+EventLoop::Connection &EventLoop::addConnection(int socket, bool counted) {
   auto connection = std::make_unique<Connection>(group_.limits);
   connection->socket = socket;
+  connection->counted = counted;
   connection->id = nextId_++;
   connection->lastActivity = connection->requestStart = Clock::now();
   Connection &added = *connection;
@@ -220,6 +228,7 @@ void EventLoop::addConnection(int socket) {
     added.http.stop();
     touch(added);
   }
+  return added;
 }
 
 void EventLoop::watch(Connection &connection, uint32_t events) {
@@ -370,7 +379,8 @@ void EventLoop::flush(Connection &connection) {
 void EventLoop::close(Connection &connection) {
   ::close(connection.socket); // also leaves the epoll set
   --connectionCount_;
-  --group_.connections;
+  if (connection.counted)
+    --group_.connections;
   connections_.erase(connection.id);
 }
 

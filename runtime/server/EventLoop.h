@@ -84,6 +84,7 @@ private:
     Clock::time_point lastActivity, requestStart;
     uint32_t events = 0;     ///< the epoll events asked for
     bool registered = false; ///< in the epoll set
+    bool counted = true;     ///< in LoopGroup::connections
     bool peerClosed = false; ///< the client has closed its side; answer, then close
     bool lingering = false;  ///< answered and shut down for writing; reading what is left
     bool listed = false;     ///< in touched_
@@ -91,7 +92,8 @@ private:
 
   void onRequest(HttpConnection &connection, uint64_t slot, HttpRequest &request) override;
   void acceptConnections();
-  void addConnection(int socket);
+  /// `counted`: in the group's count of open connections (not a refused one).
+  Connection &addConnection(int socket, bool counted = true);
   void takeInbox();
   /// Reads and parses what has arrived; false when the connection ended.
   bool readFrom(Connection &connection);

@@ -10,11 +10,13 @@ weights, and bit for bit against the binary's own `predict` command.
 usage: check_serve_protocol.py BINARY WEIGHTS PREDICTIONS.npy
 (PREDICTIONS: `BINARY predict` on the first 16 test images)"""
 
+import http.client
 import json
 import math
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -257,6 +259,43 @@ try:
     successes += 1
     conn.close()
 
+    # ---- Pipelining: three requests in one write, answered in order ---------
+    piped = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+    infer_json = json.dumps(infer_body(images[:1])).encode()
+    piped.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(infer_json)).encode() + b"\r\n\r\n" + infer_json +
+                  b"GET /v2/models/Nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    stream = piped.makefile("rb")
+
+    class OneFile:  # http.client reads every answer from the same buffered file
+        def makefile(self, *args, **kwargs):
+            return self
+
+        def __getattr__(self, name):
+            return getattr(stream, name)
+
+        def close(self):  # http.client closes its file after each answer
+            pass
+
+    piped_answers = []
+    for _ in range(3):
+        answer = http.client.HTTPResponse(OneFile())
+        answer.begin()
+        piped_answers.append((answer.status, answer.read()))
+    piped.close()
+    check([status for status, _ in piped_answers] == [200, 200, 404], "pipelined: %r" % piped_answers)
+    check(np.array_equal(probs_of(piped_answers[1][1]), cli_predictions[:1]), "pipelined inference answer")
+    successes += 1
+    print("pipelining: 3 requests in one write answered in order")
+
+    # ---- A port in use: one line and exit status 1 ---------------------------
+    taken = subprocess.run([binary, "serve", "--weights", weights, "--host", "127.0.0.1", "--port",
+                            str(server.port)], capture_output=True, text=True, timeout=20)
+    check(taken.returncode == 1 and "cannot listen on 127.0.0.1 port %d: Address already in use" % server.port
+          in taken.stderr, "port in use: exit %d %r" % (taken.returncode, taken.stderr))
+    print("port in use: exit 1, %s" % taken.stderr.strip().split(": ", 1)[1])
+
     # ---- Slow clients time out (--timeout 2) ----------------------------------
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=15)
     slow.sendall(b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
@@ -316,6 +355,23 @@ finally:
     code, out = server.stop()
 check(code == 0, "exit status %d: %s" % (code, out))
 print("queue full: 503; SIGTERM answered both queued requests, then exit 0")
+
+# ---- Connections past --connections are answered 503 and closed -----------
+server = Server(binary, "--weights", weights, "--connections", "2")
+try:
+    held = [server.connection() for _ in range(2)]
+    for conn in held:  # both accepted and kept alive
+        status, _, _ = server.request("GET", "/v2/health/live", conn=conn)
+        check(status == 200, "held connection: %d" % status)
+    hdrs = expect_error(server, 503, "GET", "/v2/health/live", None, None, "connections open, its limit")
+    for conn in held:
+        conn.close()
+    time.sleep(0.2)  # the server notices the closes
+    check(server.request("GET", "/v2/health/live")[0] == 200, "a connection once others have closed")
+finally:
+    code, out = server.stop()
+check(code == 0, "exit status %d: %s" % (code, out))
+print("connections past --connections: 503, then served once others close")
 
 # ---- A request larger than --max-batch runs in chunks, with the same answer --
 server = Server(binary, "--weights", weights, "--max-batch", "5")
