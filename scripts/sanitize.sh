@@ -16,13 +16,16 @@ asan="${KILN_ASAN_BUILD_DIR:-$root/build-asan}"
 if [[ ! -f "$asan/build.ninja" ]]; then
   cmake -G Ninja -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON >/dev/null
 fi
-ninja -C "$asan" -j"${KILN_JOBS:-2}" kiln_runtime kiln_model_support kiln_model_main kiln_server kiln-runtime-tests
+ninja -C "$asan" -j"${KILN_JOBS:-2}" kiln_runtime kiln_model_support kiln_model_main kiln_server kiln-runtime-tests \
+  kiln-server-tests
 
 # Leaks are findings too; a report stops the process with a non-zero status.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== runtime unit tests under ASan+UBSan"
 "$asan/test/runtime/kiln-runtime-tests" --gtest_brief=1
+echo "== the server's HTTP connection under ASan+UBSan"
+"$asan/test/unit/kiln-server-tests" --gtest_brief=1
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -52,7 +55,24 @@ c.request("POST", "/v2/models/FashionCnn/infer", "{\"inputs\": [", {"Content-Typ
 r = c.getresponse()
 assert r.status == 400, r.status
 r.read()
-print("served one request and refused a broken one")
+# Raw sockets: pipelined requests in one write, a body over the limit, and a
+# client that hangs up mid-request.
+import socket
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"GET /v2/health/live HTTP/1.1\r\n\r\nGET /v2 HTTP/1.1\r\n\r\n"
+          b"POST /v2/models/FashionCnn/infer HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n")
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+s.close()
+assert got.count(b"HTTP/1.1 200") == 2 and b"HTTP/1.1 413" in got, got
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"POST /v2/models/FashionCnn/infer HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"inp")
+s.close()
+print("served one request, refused a broken one, answered pipelined requests and a body over the limit")
 PY
 kill -TERM "$server"
 wait "$server"

@@ -3,7 +3,7 @@ for --seconds (JSON and binary inference, TF Serving predict, metadata,
 malformed bodies, unknown names, forged shapes, wrong methods and routes,
 clients that hang up mid-request, connections closed after each request),
 and the server's resident memory at the end must be within 10% of where it
-was once warmed up (every connection thread has served requests, every
+was once warmed up (128 connections have been served at once, every
 batch size has run once, and the first fifth of the run, at least 10 s, has
 passed). Every good
 request must get 200 and every bad one its 4xx; never a 5xx.
@@ -127,9 +127,9 @@ try:
                 problems.append("%s %s: status %d, wanted %d: %r" % (method, path, status, want, data[:120]))
         conn.close()
 
-    # Warm every connection thread first: 128 connections open at once (the
-    # server's --connections) each send a good and a bad request, so that
-    # each thread's stack and malloc arena are in use before the baseline.
+    # Warm up first: 128 connections open at once each send a good and a bad
+    # request, so that the event loops' connection tables, read and answer
+    # buffers and malloc arenas have grown before the baseline.
     barrier = threading.Barrier(CONNECTIONS)
 
     def warm_thread(index):
