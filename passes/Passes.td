@@ -193,8 +193,20 @@ def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::func::FuncOp"> {
 
     Before: `memref.copy %a, %b : memref<?x4xf32> to memref<?x4xf32, strided<...>>`
     After:  `linalg.copy ins(%a : ...) outs(%b : ...)`
+
+    With `parallel` (the CPU pipeline), a copy of at least 65536 elements
+    (a dynamic batch counted as 8) at the top of a function becomes an
+    `scf.parallel` over its outermost dimension with one `linalg.copy` of a
+    subview per index, which the pipeline runs on the OpenMP thread pool: a
+    training step's padded gradient buffers would otherwise be copied on
+    one core while the others wait.
   }];
-  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+  let options = [
+    Option<"parallel", "parallel", "bool", /*default=*/"false",
+           "Run large top-level copies as an scf.parallel over the outermost dimension">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def KilnNormalizeContractions : Pass<"kiln-normalize-contractions", "::mlir::func::FuncOp"> {
@@ -245,7 +257,7 @@ def KilnChooseTileSizes : Pass<"kiln-choose-tile-sizes", "::mlir::func::FuncOp">
     Sizes are the largest divisors of static dimensions under those caps;
     dynamic dimensions (the batch `N`) get 1, except a matmul's rows, which
     kiln-tile-and-vectorize peels into full blocks and a remainder. Static
-    transposes of more than 16384 elements get cache blocks of up to
+    transposes of more than 1024 elements get cache blocks of up to
     64 x 64 (their innermost input and output dimensions).
 
     Before: `%m = linalg.matmul ins(%a, %b : tensor<?x256xf32>, tensor<256x64xf32>) outs(%f : tensor<?x64xf32>)`
@@ -278,6 +290,10 @@ def KilnTileAndVectorize : Pass<"kiln-tile-and-vectorize", "::mlir::func::FuncOp
        row) into 1-D ones, vectorizes every statically shaped linalg op with
        `linalg::vectorize`, and hoists the accumulators out of the reduction
        loops as loop-carried vectors (on tensors, before bufferization).
+
+    Large transposes are tiled into their recorded cache blocks, one
+    `scf.forall` of scalar copies (independent blocks, run on the thread
+    pool like the register blocks).
 
     Tile sizes always divide the static dimensions. Dynamic dimensions (the
     batch `N`) are tiled by 1, except a matmul's rows: that loop is peeled

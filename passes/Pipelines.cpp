@@ -175,7 +175,7 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   }
   // Drops the self-copies that in-place updates leave behind.
   functions.addPass(createCanonicalizerPass());
-  functions.addPass(kiln::createKilnCopyToLinalg());
+  functions.addPass(kiln::createKilnCopyToLinalg(kiln::KilnCopyToLinalgOptions{/*parallel=*/true}));
   functions.addPass(createConvertLinalgToLoopsPass());
   functions.addPass(createCanonicalizerPass());
   // The register blocks' scf.forall loops run on OpenMP's thread pool

@@ -248,13 +248,14 @@ func.func @bias_grad(%dy: tensor<?x24x24x32xf32>) -> tensor<32xf32> {
 
 // A large transpose (a dense kernel 18432x64 seen as 24x24x32x64, to
 // 64x24x24x32): tiled into blocks of 64 x 32 (the input's and the output's
-// innermost dimensions) so that its copy stays in cache; the blocks stay
-// scalar (no unrolled vector.transpose).
+// innermost dimensions) so that its copy stays in cache; the blocks are
+// independent, one scf.forall (run on the thread pool), and stay scalar (no
+// unrolled vector.transpose).
 
 // CHECK-LABEL: func.func @big_transpose
-// CHECK:         scf.for {{.*}} -> (tensor<64x24x24x32xf32>)
-// CHECK:           scf.for {{.*}} -> (tensor<64x24x24x32xf32>)
-// CHECK:             linalg.transpose ins(%{{.*}} : tensor<1x1x32x64xf32>) outs(%{{.*}} : tensor<64x1x1x32xf32>) permutation = [3, 0, 1, 2]
+// CHECK:         scf.forall (%{{.*}}, %{{.*}}) in (24, 24) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<64x24x24x32xf32>)
+// CHECK:           linalg.transpose ins(%{{.*}} : tensor<1x1x32x64xf32>) outs(%{{.*}} : tensor<64x1x1x32xf32>) permutation = [3, 0, 1, 2]
+// CHECK:           tensor.parallel_insert_slice
 // CHECK-NOT:     kiln.scalar_block
 // CHECK-NOT:     vector.transpose
 func.func @big_transpose(%w: tensor<24x24x32x64xf32>) -> tensor<64x24x24x32xf32> {
