@@ -101,8 +101,30 @@ std::vector<TensorPtr> Batcher::executeInChunks(const std::vector<kiln_tensor_t 
   return outputs;
 }
 
+// libomp's (omp.h), declared here as runtime/core/Threads.cpp does.
+extern "C" void omp_set_num_threads(int num_threads);
+
+namespace {
+/// Batches being computed now, by every Batcher of the process (one event
+/// loop each): a large batch may take every core only when it is alone.
+std::atomic<int> computingBatches{0};
+/// Rows from which a batch computed alone uses every compute thread. Below
+/// it (every batch of wrk's single-example load), the loops already fill the
+/// cores, and a team would only take a core from another loop.
+constexpr int64_t kParallelRows = 64;
+
+struct ComputingBatch {
+  ComputingBatch(int64_t rows, int32_t threads) {
+    bool alone = computingBatches.fetch_add(1) == 0;
+    omp_set_num_threads(alone && rows >= kParallelRows ? threads : 1);
+  }
+  ~ComputingBatch() { --computingBatches; }
+};
+} // namespace
+
 void Batcher::execute(std::vector<Job> &jobs, int64_t rows, std::vector<Answer> &answers) {
   Clock::time_point start = Clock::now();
+  ComputingBatch computing(rows, options_.threads);
   // One request runs on its own tensors; several are stacked.
   std::vector<TensorPtr> stacked;
   std::vector<kiln_tensor_t *> inputs;

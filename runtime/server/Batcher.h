@@ -14,7 +14,10 @@
 // the batch's outputs, without copying.
 //
 // A Batcher has no thread of its own: its event loop asks when the next
-// batch is due, and runs it on the loop's thread (EventLoop.cpp says why).
+// batch is due, and runs it on the loop's thread (EventLoop.cpp says why);
+// a batch of 64 rows or more that no other loop's batch runs beside uses
+// every compute thread (OpenMP), so that large requests still get the
+// whole machine.
 // The bound on waiting requests (--max-queue) is the model's, shared by
 // every loop's Batcher.
 //
@@ -50,6 +53,9 @@ struct BatcherOptions {
   int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone, in chunks
   int64_t maxDelayUs = 0;  ///< how long the oldest request may wait for others
   int64_t maxQueue = 1024; ///< requests waiting, over every loop; more are refused
+  /// Compute threads a large batch may use when no other loop is
+  /// computing (--threads); other batches run on their loop's thread only.
+  int32_t threads = 1;
 };
 
 class Batcher {

@@ -35,8 +35,10 @@
 
 using namespace kiln_server;
 
-// libomp's (omp.h), declared here as runtime/core/Threads.cpp does.
+// libomp's (omp.h and its kmp_ extensions), declared here as
+// runtime/core/Threads.cpp does.
 extern "C" void omp_set_num_threads(int num_threads);
+extern "C" void kmp_set_blocktime(int milliseconds);
 
 namespace {
 constexpr uint64_t kListenId = 0, kWakeId = 1;
@@ -107,8 +109,11 @@ void EventLoop::assign(int socket) {
 
 void EventLoop::run() {
   // The loop computes its batches on its own thread; the other cores run
-  // the other loops.
+  // the other loops. When a large batch takes every core (Batcher.cpp), its
+  // OpenMP workers spin only 1 ms after each parallel region instead of
+  // libomp's 200, so that they give the other loops' cores back at once.
   omp_set_num_threads(1);
+  kmp_set_blocktime(1);
   std::vector<epoll_event> events(256);
   lastSweep_ = Clock::now();
   while (true) {

@@ -70,6 +70,7 @@ ServedModel::ServedModel(const json &model, const ModelDescriptor &descriptor, c
                          const BatcherOptions &batching)
     : model_(model), predict_(descriptor.predict), name_(model.at("name").get<std::string>()), weights_(weights),
       batching_(batching) {
+  batching_.threads = kiln_get_num_threads(); // set by --threads
   if (!model.contains("predict") || !predict_)
     fail("the model has no predict function to serve");
   inputs_ = specsOf(model["predict"].at("inputs"));

@@ -127,6 +127,13 @@ try:
     check(np.abs(many - reference).max() < 1e-5, "PyTorch differs by %g" % np.abs(many - reference).max())
     successes += 1
     print("infer: 16 images equal `predict` bit for bit and PyTorch within %.1e" % np.abs(many - reference).max())
+    # 100 images: two batches of 64 and 36 rows (--max-batch 64); the first,
+    # alone, runs on both compute threads. Row i is image i % 16.
+    status, _, data = server.request("POST", INFER, infer_body(np.resize(images, (100, 28, 28, 1))), conn=conn)
+    check(status == 200 and np.array_equal(probs_of(data), np.resize(cli_predictions, (100, 10))),
+          "a 100-image request differs from `predict`")
+    successes += 1
+    print("infer: 100 images (a batch on every thread) equal `predict` bit for bit")
     # Nested data, outputs chosen, unknown parameters, a version path.
     nested = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [2, 28, 28, 1],
                           "data": images[:2].tolist(), "parameters": {"whatever": 1}}],
