@@ -209,6 +209,29 @@ def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::func::FuncOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def KilnSplitBatchReductions : Pass<"kiln-split-batch-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Split a sum over the batch into one register block into per-example partial sums (CPU)";
+  let description = [{
+    A `linalg.generic` that sums over a dynamic batch loop (dimension 0 of
+    an input) into a result of at most 64 elements, with at least 64
+    iterations per example in its other reduction loops (a convolution's
+    bias gradient; the filter gradient of a one-channel input, per window
+    offset), is one register block: the CPU tiling ran it on one core over
+    the whole batch. It becomes two ops: the same loops with the batch
+    parallel, summing each example into its row of a zero-filled
+    `[N, result]` tensor (the tiling then runs the examples on every core),
+    and a sum of those rows in batch order, added into the original
+    accumulator. The additions' order depends on the batch only, not on the
+    thread count.
+
+    Before: `linalg.generic {iterator_types = ["reduction", "reduction", "reduction", "parallel"]} ins(%dy : tensor<?x24x24x32xf32>) outs(%zeros : tensor<32xf32>)`
+    After:  the same body with `["parallel", "reduction", "reduction", "parallel"]` into `tensor<?x32xf32>`, then
+            `linalg.generic {iterator_types = ["reduction", "parallel"]} ins(%partials : tensor<?x32xf32>) outs(%zeros : tensor<32xf32>)`
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def KilnNormalizeContractions : Pass<"kiln-normalize-contractions", "::mlir::func::FuncOp"> {
   let summary = "Bring the gradients' contractions into shapes the CPU's register blocks fit";
   let description = [{
