@@ -277,18 +277,16 @@ void ImmediateAnswers::onRequest(HttpConnection &connection, uint64_t slot, Http
   HttpResponse response;
   std::optional<Inference> inference = routes_.dispatch(request, response);
   if (inference) {
-    std::vector<kiln_tensor_t *> inputs;
-    for (const TensorPtr &input : inference->request.inputs)
-      inputs.push_back(input.get());
-    BatchSlice slice;
-    std::exception_ptr failure;
-    try {
-      slice.outputs = std::make_shared<const std::vector<TensorPtr>>(inference->model->predict(inputs));
-      slice.rows = inference->request.rows;
-    } catch (const kiln_binary::Failure &) {
-      failure = std::current_exception();
+    // A batch of its own, through the model's Batcher as the server runs it
+    // (chunks past --max-batch, the model's failure as a 500).
+    std::unique_ptr<Batcher> batcher = inference->model->makeBatcher();
+    int64_t rows = inference->request.rows;
+    if (!batcher->submit(/*tag=*/0, std::move(inference->request.inputs), rows)) {
+      response = routes_.busy(*inference);
+    } else {
+      std::vector<Batcher::Answer> answers = batcher->runDue(Batcher::Clock::now(), /*flush=*/true);
+      response = routes_.finish(*inference, answers.at(0).slice, answers.at(0).failure);
     }
-    response = routes_.finish(*inference, slice, failure);
   }
   connection.answer(slot, std::move(response));
 }
