@@ -6,10 +6,12 @@
 // A dense layer with a dynamic batch: blocks of 4 rows x 64 columns (16 zmm
 // accumulators), k tiled by 8, the accumulator carried through the k loop as
 // a vector. The row loop is peeled: full blocks of 4 rows, then the N mod 4
-// remaining rows one at a time, so any N works without masking.
+// remaining rows in blocks of 2 (static, vectorized) and a last single row,
+// so any N works without masking.
 
 // CHECK-LABEL: func.func @dense
 // CHECK-DAG:     %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG:     %[[C2:.*]] = arith.constant 2 : index
 // CHECK-DAG:     %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
 // CHECK:         %[[FULL:.*]] = scf.for %{{.*}} = %{{.*}} to %[[SPLIT:.*]] step %[[C4]] iter_args(%{{.*}} = %{{.*}}) -> (tensor<?x64xf32>)
@@ -19,9 +21,13 @@
 // CHECK:             vector.contract {{.*}} : vector<4x8xf32>, vector<8x64xf32> into vector<4x64xf32>
 // CHECK:           vector.transfer_write {{.*}} : vector<4x64xf32>, tensor<4x64xf32>
 // CHECK:         scf.for %{{.*}} = %[[SPLIT]] to %{{.*}} step %[[C4]] iter_args(%{{.*}} = %[[FULL]])
-// CHECK:           scf.for %{{.*}} step %[[C1]]
-// CHECK:             scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<1x64xf32>)
-// CHECK:               vector.contract {{.*}} : vector<8xf32>, vector<8x64xf32> into vector<64xf32>
+// CHECK:           %[[PAIRS:.*]] = scf.for %{{.*}} step %[[C2]]
+// CHECK:             scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<2x64xf32>)
+// CHECK:               vector.contract {{.*}} : vector<2x8xf32>, vector<8x64xf32> into vector<2x64xf32>
+// CHECK:           scf.for %{{.*}} step %[[C2]] iter_args(%{{.*}} = %[[PAIRS]])
+// CHECK:             scf.for %{{.*}} step %[[C1]]
+// CHECK:               scf.for %{{.*}} step %[[C8]] iter_args(%{{.*}} = %{{.*}}) -> (vector<1x64xf32>)
+// CHECK:                 vector.contract {{.*}} : vector<8xf32>, vector<8x64xf32> into vector<64xf32>
 // CHECK-NOT:     linalg.matmul
 func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf32> {
   %c0 = arith.constant 0 : index
@@ -31,6 +37,46 @@ func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf
   %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
   %m = linalg.matmul ins(%a, %b : tensor<?x256xf32>, tensor<256x64xf32>) outs(%f : tensor<?x64xf32>) -> tensor<?x64xf32>
   return %m : tensor<?x64xf32>
+}
+
+// -----
+
+// A dense layer on a long flattened input (k = 1024 here; FashionCnn's
+// dense_0 has 18432): inside each parallel chunk of 16 rows, k runs in
+// panels of 256 outside the row blocks, so that each panel of the kernel is
+// read from memory once per chunk and from cache by the other row blocks.
+// The bias + relu epilogue follows the panel loop, one vectorized row at a
+// time.
+
+// CHECK-LABEL: func.func @dense_long_reduction
+// CHECK-DAG:     %[[C4:.*]] = arith.constant 4 : index
+// CHECK-DAG:     %[[C256:.*]] = arith.constant 256 : index
+// CHECK-DAG:     %[[C1024:.*]] = arith.constant 1024 : index
+// CHECK:         scf.forall (%{{.*}}) = (0) to (%{{.*}}) step (16)
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[C1024]] step %[[C256]]
+// CHECK:             scf.for %{{.*}} step %[[C4]]
+// CHECK:               vector.contract {{.*}} : vector<4x8xf32>, vector<8x64xf32> into vector<4x64xf32>
+// CHECK:           scf.for
+// CHECK:             arith.addf {{.*}} : vector<64xf32>
+// CHECK:             arith.maximumf {{.*}} : vector<64xf32>
+// CHECK:           scf.forall.in_parallel
+// CHECK-NOT:     linalg.matmul
+func.func @dense_long_reduction(%a: tensor<?x1024xf32>, %b: tensor<1024x64xf32>, %bias: tensor<64xf32>) -> tensor<?x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %a, %c0 : tensor<?x1024xf32>
+  %e = tensor.empty(%n) : tensor<?x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<?x1024xf32>, tensor<1024x64xf32>) outs(%f : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+    ins(%m, %bias : tensor<?x64xf32>, tensor<64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %s = arith.addf %x, %y : f32
+    %z = arith.maximumf %s, %zero : f32
+    linalg.yield %z : f32
+  } -> tensor<?x64xf32>
+  return %r : tensor<?x64xf32>
 }
 
 // -----
