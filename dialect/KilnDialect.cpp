@@ -157,6 +157,12 @@ LogicalResult KilnDialect::verifyOperationAttribute(Operation *op, NamedAttribut
       return op->emitError() << "'kiln.gather' must be a string (the input it gathers) on a function";
     return success();
   }
+  // kiln.training marks a function that trains (kiln-flatten-models).
+  if (name == getTrainingAttrName()) {
+    if (!isa<FunctionOpInterface>(op) || !isa<UnitAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name << "' must be a unit attribute on a function";
+    return success();
+  }
   // kiln.tile_sizes = array<i64: ...>: an op's CPU tile sizes, one per loop
   // (kiln-choose-tile-sizes; read by kiln-tile-and-vectorize).
   if (name == getTileSizesAttrName()) {

@@ -68,6 +68,11 @@ def Kiln_Dialect : Dialect {
     /// Result attribute: this result is the new value of argument #i
     /// (kiln-update-in-place writes it into the argument).
     static ::llvm::StringRef getUpdateAttrName() { return "kiln.update"; }
+    /// Function attribute (unit, kiln-flatten-models) on the functions that
+    /// train: they return gradients or new parameter values (`_grad`,
+    /// `train_step`, `apply`, the `_training` variants). Passes that treat
+    /// training and inference differently read it.
+    static ::llvm::StringRef getTrainingAttrName() { return "kiln.training"; }
     /// Module attribute (unit) marking a module as one Kiln model.
     static ::llvm::StringRef getModelAttrName() { return "kiln.model"; }
     /// Function attribute of `<Model>_gather_<input>`

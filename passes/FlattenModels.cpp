@@ -52,6 +52,11 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
             func.removeArgAttr(i, StringAttr::get(&getContext(), name));
         for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
           for (StringRef name :
+               {KilnDialect::getGradAttrName(), KilnDialect::getAssignAttrName(), KilnDialect::getUpdateAttrName()})
+            if (func.getResultAttr(i, name))
+              func->setAttr(KilnDialect::getTrainingAttrName(), unit);
+        for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+          for (StringRef name :
                {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName(), KilnDialect::getAssignAttrName()})
             func.removeResultAttr(i, StringAttr::get(&getContext(), name));
         func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);

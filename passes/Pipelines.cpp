@@ -83,6 +83,7 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
   if (vectorize) {
     // Contractions into blockable shapes, the tile sizes (policy, recorded
     // as kiln.tile_sizes), then the tiling by them (mechanism).
+    functions.addPass(kiln::createKilnWinogradConvolutions());
     functions.addPass(kiln::createKilnSplitBatchReductions());
     functions.addPass(kiln::createKilnNormalizeContractions());
     functions.addPass(kiln::createKilnChooseTileSizes());

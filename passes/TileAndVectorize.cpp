@@ -79,6 +79,14 @@ constexpr int64_t kBatchReductionChunk = 8;
 // Tiling
 //===----------------------------------------------------------------------===//
 
+/// The loops for independent tiles of `op`: an scf.forall (run on the
+/// thread pool), or an scf.for inside one already (a piece of a Winograd
+/// convolution: nested parallel regions would only add a fork/join each).
+scf::SCFTilingOptions::LoopType parallelLoopType(Operation *op) {
+  return op->getParentOfType<scf::ForallOp>() ? scf::SCFTilingOptions::LoopType::ForOp
+                                              : scf::SCFTilingOptions::LoopType::ForallOp;
+}
+
 /// Marks the compute op of a register block until its reductions are tiled.
 constexpr llvm::StringLiteral kBlockMarker = "kiln.register_block";
 
@@ -197,7 +205,7 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
   if (dynamicRows) {
     SmallVector<int64_t> chunk(sizes.size(), 0);
     chunk[0] = kMatmulRowChunk;
-    FailureOr<TilingRoot> chunked = tileAndFuse(rewriter, root, chunk, LoopType::ForallOp);
+    FailureOr<TilingRoot> chunked = tileAndFuse(rewriter, root, chunk, parallelLoopType(root.root));
     if (failed(chunked))
       return failure();
     root = *chunked;
@@ -210,7 +218,7 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
 
   SmallVector<LoopLikeOpInterface> loops;
   FailureOr<TilingRoot> tiled =
-      tileAndFuse(rewriter, root, sizes, dynamicRows ? LoopType::ForOp : LoopType::ForallOp, &loops);
+      tileAndFuse(rewriter, root, sizes, dynamicRows ? LoopType::ForOp : parallelLoopType(root.root), &loops);
   if (failed(tiled))
     return failure();
   tiled->compute->setAttr(kBlockMarker, rewriter.getUnitAttr());
@@ -339,7 +347,7 @@ LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
   std::optional<SmallVector<int64_t>> sizes = getTileSizes(op);
   if (!sizes || !op.hasPureTensorSemantics())
     return success();
-  FailureOr<scf::SCFTilingResult> result = tileInPlace(rewriter, op, *sizes, scf::SCFTilingOptions::LoopType::ForallOp);
+  FailureOr<scf::SCFTilingResult> result = tileInPlace(rewriter, op, *sizes, parallelLoopType(op));
   if (failed(result))
     return failure();
   for (Operation *tiled : result->tiledOps)

@@ -285,6 +285,38 @@ def same_pools(kiln_run, root, workdir):
     check("SamePools maxpool same, size 2", got["d"], nhwc(same_pool(x, 2, 2, True)))
 
 
+# Convolutions that kiln-winograd-convolutions computes as Winograd F(2x2,
+# 3x3) in the inference functions: a 'same'-padded one (16 -> 32 channels,
+# 10 x 12 out) and a valid one after it (32 -> 16 channels, 8 x 10 out, relu
+# epilogue), against PyTorch's direct convolution in float64.
+WINOGRAD = """
+model Winograd {
+  input x: f32[N, 10, 12, 16]
+  a = x |> conv2d(32, 3, padding = same)
+  b = a |> conv2d(16, 3, relu)
+  loss mean(b ** 2)
+  optimizer sgd()
+  output a
+  output b
+}
+"""
+
+
+def winograd(kiln_run, root, workdir):
+    src = os.path.join(workdir, "winograd.kiln")
+    with open(src, "w") as f:
+        f.write(WINOGRAD)
+    n = 3
+    params = [randn(3, 3, 16, 32, scale=0.1), randn(32), randn(3, 3, 32, 16, scale=0.1), randn(16)]
+    x = randn(n, 10, 12, 16)
+    k0, b0, k1, b1 = (t(p).double() for p in params)
+    a = F.conv2d(t(x).double().permute(0, 3, 1, 2), k0.permute(3, 2, 0, 1), b0, padding=1)
+    b = F.relu(F.conv2d(a, k1.permute(3, 2, 0, 1), b1))
+    got = run_kiln(kiln_run, src, "Winograd", "predict", params + [x], workdir)
+    check("Winograd conv2d same, 16 -> 32 channels", got["a"], a.permute(0, 2, 3, 1))
+    check("Winograd conv2d valid, 32 -> 16 channels, relu", got["b"], b.permute(0, 2, 3, 1))
+
+
 # reshape, transpose, concat and keepdims forward, every output against
 # PyTorch: a general reshape ([N, 4, 6] to [N, 3, 8]), a batched transpose,
 # a parameter's default transpose and a reshape that is neither a collapse
@@ -339,6 +371,7 @@ def main():
     every_op(kiln_run, root, workdir)
     shapes(kiln_run, root, workdir)
     same_pools(kiln_run, root, workdir)
+    winograd(kiln_run, root, workdir)
     print(f"{checker.failures} failed")
     sys.exit(1 if checker.failures else 0)
 

@@ -52,6 +52,40 @@ module {
 
 // -----
 
+// A function that returns gradients (kiln.grad) or new parameter values
+// (kiln.update) is marked kiln.training, which passes that treat training
+// and inference differently read (kiln-winograd-convolutions); predict is
+// not. kiln.update itself stays for kiln-update-in-place.
+
+// CHECK-LABEL:   func.func @kiln_impl_T_predict
+// CHECK-SAME:      attributes {llvm.emit_c_interface}
+// CHECK-LABEL:   func.func @kiln_impl_T_grad
+// CHECK-SAME:      attributes {kiln.training, llvm.emit_c_interface}
+// CHECK-LABEL:   func.func @kiln_impl_T_apply
+// CHECK-SAME:      kiln.update = 0
+// CHECK-SAME:      attributes {kiln.training, llvm.emit_c_interface}
+module {
+  module @T attributes {kiln.model, kiln.optimizer = {name = "sgd", lr = 1.0e-1 : f64}} {
+    kiln.param @w : tensor<3xf32> init = zeros
+    func.func @T_predict(%w: tensor<3xf32> {kiln.param = @w}, %x: tensor<3xf32> {kiln.input = "x"})
+        -> (tensor<3xf32> {kiln.output = "y"}) {
+      %0 = kiln.add %x, %w : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+      return %0 : tensor<3xf32>
+    }
+    func.func @T_grad(%w: tensor<3xf32> {kiln.param = @w}, %x: tensor<3xf32> {kiln.input = "x"})
+        -> (tensor<3xf32> {kiln.grad = @w}) {
+      return %x : tensor<3xf32>
+    }
+    func.func @T_apply(%w: tensor<3xf32> {kiln.param = @w}, %g: tensor<3xf32>)
+        -> (tensor<3xf32> {kiln.update = 0 : i64}) {
+      %0 = kiln.sub %w, %g : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
+      return %0 : tensor<3xf32>
+    }
+  }
+}
+
+// -----
+
 // Every model module of the file is flattened, in order, into the one
 // top-level module.
 
