@@ -104,6 +104,13 @@ Value kiln::lowering::filledTensor(OpBuilder &b, Location loc, RankedTensorType 
   return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{empty}).getResult(0);
 }
 
+bool kiln::lowering::isZeroFilled(Value value) {
+  auto fill = value.getDefiningOp<linalg::FillOp>();
+  auto zero = fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>() : nullptr;
+  auto zeroAttr = zero ? dyn_cast<FloatAttr>(zero.getValue()) : nullptr;
+  return zeroAttr && zeroAttr.getValue().isZero() && !zeroAttr.getValue().isNegative();
+}
+
 Value kiln::lowering::buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced,
                                      double initValue, BodyFn combine, FloatType accumulator) {
   MLIRContext *context = b.getContext();

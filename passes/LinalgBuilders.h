@@ -66,6 +66,11 @@ llvm::SmallVector<mlir::Value> keptDynamicSizes(mlir::OpBuilder &b, mlir::Locati
 mlir::Value filledTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTensorType type,
                          mlir::ValueRange dynamicSizes, mlir::Value value);
 
+/// Whether `value` is a `linalg.fill` of the float constant +0.0 (what
+/// filledTensor makes for a sum's accumulator), for passes that rewrite a
+/// sum into that accumulator as the sum alone.
+bool isZeroFilled(mlir::Value value);
+
 /// Reduces `input` over the dimensions `reduced` with `combine(element,
 /// accumulator)`, starting from `initValue`. With an `accumulator` type the
 /// result has that element type and each element is extended to it first.

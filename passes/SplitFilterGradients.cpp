@@ -49,10 +49,7 @@ std::optional<std::array<int64_t, 2>> filterGradientStrides(linalg::GenericOp op
   auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
   if (!type || !type.hasStaticShape())
     return std::nullopt;
-  auto fill = op.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-  auto zero = fill ? fill.getInputs()[0].getDefiningOp<arith::ConstantOp>() : nullptr;
-  auto zeroAttr = zero ? dyn_cast<FloatAttr>(zero.getValue()) : nullptr;
-  if (!zeroAttr || !zeroAttr.getValue().isZero() || zeroAttr.getValue().isNegative())
+  if (!isZeroFilled(op.getDpsInits()[0]))
     return std::nullopt;
 
   // The body: out + in * dy, exactly as buildMulAdd makes it.

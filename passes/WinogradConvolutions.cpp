@@ -27,6 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
 #include "dialect/KilnDialect.h"
@@ -119,17 +120,6 @@ Value outputTransform(OpBuilder &b, Location loc, ValueRange m, Value secondRow,
   return arith::SelectOp::create(b, loc, secondColumn, second, first);
 }
 
-/// Whether `value` is a tensor filled with zeros (the convolution adds into
-/// its init; the rewrite computes the sum alone).
-bool isZeroFilled(Value value) {
-  auto fill = value.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  auto constant = fill.getInputs()[0].getDefiningOp<arith::ConstantOp>();
-  auto attr = constant ? dyn_cast<FloatAttr>(constant.getValue()) : nullptr;
-  return attr && attr.getValue().isZero();
-}
-
 struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::Conv2DNhwcHwcfOp conv, PatternRewriter &rewriter) const override {
@@ -154,7 +144,7 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     if (ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) || shape[1] % kTile || shape[2] % kTile ||
         inputType.isDynamicDim(1) || inputType.isDynamicDim(2))
       return rewriter.notifyMatchFailure(conv, "output size not static and even");
-    if (!isZeroFilled(init) || !isa<FloatType>(element))
+    if (!kiln::lowering::isZeroFilled(init) || !isa<FloatType>(element))
       return rewriter.notifyMatchFailure(conv, "accumulates into a non-zero init");
 
     Location loc = conv.getLoc();
@@ -167,6 +157,7 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     // of a batch's going through memory (75 MB at batch 256).
     int64_t pieces = tilesY % 2 == 0 ? 2 : 1, pieceTilesY = tilesY / pieces;
     int64_t pieceRows = pieceTilesY * kTile, width = inputType.getDimSize(2);
+    SmallVector<OpFoldResult> unitSteps(4, index(1));
 
     // The filter, once per call: 9 slices [C, F] in, 16 transformed [C, F] out.
     SmallVector<Value> taps;
@@ -175,8 +166,7 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
       for (int64_t j = 0; j < 3; ++j)
         taps.push_back(tensor::ExtractSliceOp::create(
             rewriter, loc, filterPointType, filter, ArrayRef<OpFoldResult>{index(i), index(j), index(0), index(0)},
-            ArrayRef<OpFoldResult>{index(1), index(1), index(channels), index(features)},
-            ArrayRef<OpFoldResult>{index(1), index(1), index(1), index(1)}));
+            ArrayRef<OpFoldResult>{index(1), index(1), index(channels), index(features)}, unitSteps));
     SmallVector<Value> filterInits;
     for (int64_t p = 0; p < 16; ++p)
       filterInits.push_back(tensor::EmptyOp::create(rewriter, loc, filterPointType.getShape(), element));
@@ -203,8 +193,7 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     auto pieceInputType = RankedTensorType::get({1, pieceRows + 2, width, channels}, element);
     Value pieceInput = tensor::ExtractSliceOp::create(
         rewriter, loc, pieceInputType, input, ArrayRef<OpFoldResult>{image, firstRow, index(0), index(0)},
-        ArrayRef<OpFoldResult>{index(1), index(pieceRows + 2), index(width), index(channels)},
-        ArrayRef<OpFoldResult>{index(1), index(1), index(1), index(1)});
+        ArrayRef<OpFoldResult>{index(1), index(pieceRows + 2), index(width), index(channels)}, unitSteps);
 
     // The input: 16 strided views [1, tiles, tiles, C] (pixel (i, j) of
     // every 4 x 4 block; blocks overlap by 2) in, 16 transformed out.
@@ -253,7 +242,6 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     auto pieceOutputType = RankedTensorType::get({1, pieceRows, shape[2], features}, element);
     SmallVector<OpFoldResult> pieceOffsets = {image, firstRow, index(0), index(0)};
     SmallVector<OpFoldResult> pieceSizes = {index(1), index(pieceRows), index(shape[2]), index(features)};
-    SmallVector<OpFoldResult> unitSteps(4, index(1));
     Value pieceResult = tensor::ExtractSliceOp::create(rewriter, loc, pieceOutputType, forall.getRegionIterArgs()[0],
                                                        pieceOffsets, pieceSizes, unitSteps);
     Value blocksInit = tensor::ExpandShapeOp::create(rewriter, loc, blocksType, pieceResult, pixelsOf);
