@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Semi-supervised learning by pseudo-labelling, driving a model binary.
 
-usage: pseudo_label.py MODEL_BINARY WORKDIR [--unlabelled U] [--epochs E] [--retrain-epochs R]
+usage: pseudo_label.py MODEL_BINARY WORKDIR [--unlabelled U] [--epochs E] [--retrain-epochs R] [--seed S]
 
 MODEL_BINARY is examples/fashion_cnn.kiln compiled with `kilnc --emit=exe`.
 From Fashion-MNIST's training set (a permutation seeded 0): 1,000 labelled
@@ -10,8 +10,8 @@ only to report how good the pseudo-labels were). Then:
   1. train on the 1,000 labelled images alone (E epochs, batch 32);
   2. predict the unlabelled images with that model; keep those whose top
      class probability is at least 0.95, labelled with that class;
-  3. train a fresh model (same seed) on the labelled and the pseudo-labelled
-     images together (R epochs, batch 32);
+  3. train a fresh model (same seed S, default 0) on the labelled and the
+     pseudo-labelled images together (R epochs, batch 32);
 and report both models' accuracy on the 10,000 test images, computed here
 from `predict`'s probabilities. Prints `baseline ACC` and `pseudo-labelled
 ACC` lines (docs/examples.md).
@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--unlabelled", type=int, default=59000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain-epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     work = args.work
     os.makedirs(work, exist_ok=True)
@@ -61,7 +62,7 @@ def main():
 
     baseline = os.path.join(work, "baseline.safetensors")
     run("train", "--data", os.path.join(work, "labelled"), "--epochs", str(args.epochs), "--batch", "32", "--seed",
-        "0", "--save", baseline, "--quiet")
+        str(args.seed), "--save", baseline, "--quiet")
     baseline_accuracy = (probabilities(baseline, test_inputs).argmax(1) == test_y).mean()
     print(f"baseline {baseline_accuracy:.4f} (1000 labelled images, {args.epochs} epochs)")
 
@@ -75,7 +76,7 @@ def main():
                 np.concatenate([train_y[labelled], pseudo]))
     retrained = os.path.join(work, "pseudo.safetensors")
     run("train", "--data", os.path.join(work, "combined"), "--epochs", str(args.retrain_epochs), "--batch", "32",
-        "--seed", "0", "--save", retrained, "--quiet")
+        "--seed", str(args.seed), "--save", retrained, "--quiet")
     accuracy = (probabilities(retrained, test_inputs).argmax(1) == test_y).mean()
     print(f"pseudo-labelled {accuracy:.4f} ({1000 + confident.sum()} images, {args.retrain_epochs} epochs)")
     print(f"change {100 * (accuracy - baseline_accuracy):+.2f} points")

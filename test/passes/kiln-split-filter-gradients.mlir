@@ -1,33 +1,46 @@
 // RUN: kiln-opt %s --kiln-split-filter-gradients | FileCheck %s
 //
 // The CPU's form of a convolution's filter gradient: the one contraction
-// kiln-lower-to-linalg makes (strides 2, the input already padded) becomes,
-// for each window offset (i, j), a strided slice of the padded input and one
-// contraction generic over (c, f | n, y, x) whose maps are all projected
-// permutations (kiln-tile-and-vectorize blocks it like a matmul), inserted
-// at [i, j] of the result. Other contractions are left alone.
+// kiln-lower-to-linalg makes (strides 2, the input already padded) becomes
+// per-example partials, computed in one scf.forall over the batch: for each
+// window offset (i, j), a strided slice of the example's padded input and
+// one contraction generic over (c, f | y, x) whose maps are all projected
+// permutations (kiln-tile-and-vectorize blocks it like a matmul), written to
+// partials[n, i, j]; then the partials summed over the batch, in order, into
+// the op's zeros. Other contractions are left alone.
 
-// CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d0)>
-// CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d2, d3, d4, d1)>
-// CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1)>
+// CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0)>
+// CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d1)>
+// CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
+// CHECK-DAG:   #[[$ALL:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+// CHECK-DAG:   #[[$SUM:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d1, d2, d3, d4)>
 // CHECK-LABEL: func.func @conv2d_grad_filter
 // CHECK-SAME:    (%[[P:.*]]: tensor<?x8x8x3xf32>, %[[DY:.*]]: tensor<?x4x4x4xf32>)
-// CHECK:         %[[E:.*]] = tensor.empty() : tensor<2x2x3x4xf32>
-// CHECK:         %[[S00:.*]] = tensor.extract_slice %[[P]][0, 0, 0, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1] : tensor<?x8x8x3xf32> to tensor<?x4x4x3xf32>
-// CHECK:         %[[F00:.*]] = linalg.fill {{.*}} -> tensor<3x4xf32>
-// CHECK:         %[[G00:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "reduction", "reduction", "reduction"]}
-// CHECK-SAME:      ins(%[[S00]], %[[DY]] : tensor<?x4x4x3xf32>, tensor<?x4x4x4xf32>) outs(%[[F00]] : tensor<3x4xf32>)
-// CHECK:           arith.mulf
-// CHECK:           arith.addf
-// CHECK:         %[[R00:.*]] = tensor.insert_slice %[[G00]] into %[[E]][0, 0, 0, 0] [1, 1, 3, 4] [1, 1, 1, 1] : tensor<3x4xf32> into tensor<2x2x3x4xf32>
-// CHECK:         tensor.extract_slice %[[P]][0, 0, 1, 0] [%{{.*}}, 4, 4, 3] [1, 2, 2, 1]
-// CHECK:         tensor.insert_slice %{{.*}} into %[[R00]][0, 1, 0, 0]
-// CHECK:         tensor.extract_slice %[[P]][0, 1, 0, 0]
-// CHECK:         tensor.insert_slice %{{.*}}[1, 0, 0, 0]
-// CHECK:         tensor.extract_slice %[[P]][0, 1, 1, 0]
-// CHECK:         %[[R11:.*]] = tensor.insert_slice %{{.*}}[1, 1, 0, 0]
-// CHECK-NOT:     linalg.generic
-// CHECK:         return %[[R11]]
+// CHECK:         %[[ZEROS:.*]] = linalg.fill {{.*}} -> tensor<2x2x3x4xf32>
+// CHECK:         %[[N:.*]] = tensor.dim %[[DY]], %{{.*}} : tensor<?x4x4x4xf32>
+// CHECK:         %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x2x2x3x4xf32>
+// CHECK:         %[[PARTIALS:.*]] = scf.forall (%[[X:.*]]) in (%[[N]]) shared_outs(%[[OUT:.*]] = %[[E]]) -> (tensor<?x2x2x3x4xf32>) {
+// CHECK:           %[[DYX:.*]] = tensor.extract_slice %[[DY]][%[[X]], 0, 0, 0] [1, 4, 4, 4] [1, 1, 1, 1] : tensor<?x4x4x4xf32> to tensor<4x4x4xf32>
+// CHECK:           %[[F:.*]] = linalg.fill {{.*}} -> tensor<3x4xf32>
+// CHECK:           %[[S00:.*]] = tensor.extract_slice %[[P]][%[[X]], 0, 0, 0] [1, 4, 4, 3] [1, 2, 2, 1] : tensor<?x8x8x3xf32> to tensor<4x4x3xf32>
+// CHECK:           %[[G00:.*]] = linalg.generic {indexing_maps = [#[[$IN]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+// CHECK-SAME:        ins(%[[S00]], %[[DYX]] : tensor<4x4x3xf32>, tensor<4x4x4xf32>) outs(%[[F]] : tensor<3x4xf32>)
+// CHECK:             arith.mulf
+// CHECK:             arith.addf
+// CHECK:           tensor.extract_slice %[[P]][%[[X]], 0, 1, 0] [1, 4, 4, 3] [1, 2, 2, 1]
+// CHECK:           tensor.extract_slice %[[P]][%[[X]], 1, 0, 0]
+// CHECK:           %[[S11:.*]] = tensor.extract_slice %[[P]][%[[X]], 1, 1, 0]
+// CHECK:           %[[G11:.*]] = linalg.generic {{.*}} ins(%[[S11]], %[[DYX]]
+// CHECK:           scf.forall.in_parallel {
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[G00]] into %[[OUT]][%[[X]], 0, 0, 0, 0] [1, 1, 1, 3, 4] [1, 1, 1, 1, 1]
+// CHECK-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[X]], 0, 1, 0, 0]
+// CHECK-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[X]], 1, 0, 0, 0]
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[G11]] into %[[OUT]][%[[X]], 1, 1, 0, 0]
+// CHECK:         %[[R:.*]] = linalg.generic {indexing_maps = [#[[$ALL]], #[[$SUM]]], iterator_types = ["reduction", "parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME:      ins(%[[PARTIALS]] : tensor<?x2x2x3x4xf32>) outs(%[[ZEROS]] : tensor<2x2x3x4xf32>)
+// CHECK:           %[[ADD:.*]] = arith.addf
+// CHECK-NEXT:      linalg.yield %[[ADD]]
+// CHECK:         return %[[R]]
 #in = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 * 2 + d0, d6 * 2 + d1, d2)>
 #dy = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>
 #out = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
@@ -47,8 +60,10 @@ func.func @conv2d_grad_filter(%padded: tensor<?x8x8x3xf32>, %dy: tensor<?x4x4x4x
 
 // Stride 1 (the map reads d0 + d5): split as well, 3 x 3 offsets.
 // CHECK-LABEL: func.func @stride_one
-// CHECK-COUNT-9: tensor.insert_slice
-// CHECK-NOT:     linalg.generic {{.*}}"reduction", "reduction", "reduction"]}{{.*}}tensor<3x3x
+// CHECK:         scf.forall
+// CHECK-COUNT-9:   tensor.extract_slice %{{.*}} [1, 4, 4, 2] [1, 1, 1, 1] : tensor<?x6x6x2xf32> to tensor<4x4x2xf32>
+// CHECK-COUNT-9:   tensor.parallel_insert_slice
+// CHECK-NOT:     linalg.generic {{.*}}"reduction", "reduction", "reduction"]}
 #in1 = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 + d0, d6 + d1, d2)>
 func.func @stride_one(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x3x2x5xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -68,7 +83,7 @@ func.func @stride_one(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tens
 // alone.
 // CHECK-LABEL: func.func @other
 // CHECK:         linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]
-// CHECK-NOT:     tensor.insert_slice
+// CHECK-NOT:     scf.forall
 func.func @other(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x3x2x5xf32> {
   %zero = arith.constant 0.000000e+00 : f32
   %e = tensor.empty() : tensor<3x3x2x5xf32>
