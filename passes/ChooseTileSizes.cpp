@@ -102,11 +102,25 @@ bool kiln::cpu::isGenericMatmul(Operation *op, bool requireStaticShape) {
   return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
 }
 
+bool kiln::cpu::isGenericPixelContraction(Operation *op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic || generic->getNumResults() != 1 || generic.getNumDpsInputs() != 2)
+    return false;
+  auto type = dyn_cast<RankedTensorType>(generic->getResult(0).getType());
+  if (!type || type.getRank() != 3 || !type.hasStaticShape())
+    return false;
+  if (!llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap map) { return map.isProjectedPermutation(); }))
+    return false;
+  return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
+}
+
 /// The tile of each output dimension of a compute op (its register block).
 static SmallVector<int64_t> outputTile(linalg::LinalgOp op) {
   ArrayRef<int64_t> shape = cast<ShapedType>(op.getDpsInits()[0].getType()).getShape();
   if (isConvOrPool(op)) // (n, oh, ow, channels)
     return {1, 1, pixelTile(shape[2]), tileOf(shape[3], kConvChannels)};
+  if (isGenericPixelContraction(op)) // (y, x, channels)
+    return {1, pixelTile(shape[1]), tileOf(shape[2], kConvChannels)};
   if (isa<linalg::MatmulOp>(op) || isGenericMatmul(op)) { // (m, n); a dynamic m is peeled later
     int64_t columns = tileOf(shape[1], kMatmulColumns);
     int64_t rows = columns > 32 ? kMatmulRowsWide : kMatmulRowsNarrow;
@@ -154,7 +168,8 @@ static SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op, ArrayRef<int
     sizes[4] = 1;
     return sizes;
   }
-  if (isGenericMatmul(op, /*requireStaticShape=*/false)) { // every reduction step by 1: one outer product
+  if (isGenericMatmul(op, /*requireStaticShape=*/false) ||
+      isGenericPixelContraction(op)) { // every reduction step by 1: one outer product
     for (auto [i, iterator] : llvm::enumerate(iterators))
       if (iterator == utils::IteratorType::reduction)
         sizes[i] = 1;

@@ -38,6 +38,11 @@ bool isContraction(mlir::Operation *op);
 /// blocked like a matmul; the result must also be static unless
 /// `requireStaticShape` is false (a register block of it always is).
 bool isGenericMatmul(mlir::Operation *op, bool requireStaticShape = true);
+/// A `linalg.generic` contraction into a static 3-D result (y, x, c), one
+/// image's pixels by channels (kiln-split-input-gradients makes them), every
+/// map a projected permutation: blocked like a convolution's output row,
+/// pixels by channels, one reduction step at a time.
+bool isGenericPixelContraction(mlir::Operation *op);
 
 /// One unit of tiling: `root` is tiled, `compute` (a contraction,
 /// convolution or pooling whose only user is `root`, or `root` itself) and

@@ -11,8 +11,9 @@
 // convolution and its gradients are lowered side by side: the input gradient
 // is itself a conv_2d_nhwc_hwcf (of the dilated cotangent with the flipped
 // filter), the filter gradient one contraction `linalg.generic` over
-// (kh, kw, c, f | n, y, x); the CPU pipeline splits it per window offset
-// (kiln-split-filter-gradients).
+// (kh, kw, c, f | n, y, x). The CPU pipeline rewrites both per example and
+// window offset (kiln-split-input-gradients, kiln-split-filter-gradients),
+// which recognize exactly the forms built here: change them together.
 //
 //===----------------------------------------------------------------------===//
 
@@ -156,8 +157,8 @@ struct Conv2DGradInputLowering : OpRewritePattern<kiln::Conv2DGradInputOp> {
 /// * dY[n, y, x, f], as one contraction with loops (i, j, c, f | n, y, x):
 /// the definition, for every target. kiln-map-to-gpu runs it as one
 /// implicit GEMM (M = kh*kw*c, N = f, K = n*y*x); the CPU pipeline splits it
-/// into one contraction per window offset (kiln-split-filter-gradients),
-/// which its register blocks fit.
+/// into contractions per example and window offset
+/// (kiln-split-filter-gradients), which its register blocks fit.
 struct Conv2DGradFilterLowering : OpRewritePattern<kiln::Conv2DGradFilterOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(kiln::Conv2DGradFilterOp op, PatternRewriter &rewriter) const override {

@@ -166,6 +166,9 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   // Filter gradients as one matmul-shaped contraction per window offset, the
   // shape of the CPU's register blocks (the GPU keeps the one contraction).
   pm.addPass(kiln::createKilnSplitFilterGradients());
+  // Input gradients as per-example contractions per window offset, added
+  // into strided views of the gradient (no zero frame, no products with it).
+  pm.addPass(kiln::createKilnSplitInputGradients());
   addTensorPasses(pm, options.fuseElementwise, options.vectorize);
   addBufferizationPasses(pm);
 

@@ -150,8 +150,9 @@ def every_op(root):
 # The differentiable ops and variants EveryOp's loss does not reach:
 # log_softmax, every reduction with and without an axis, the three other
 # matmul ranks, a power with a parameter exponent, overlapping average
-# pooling, a strided, padded convolution into max pooling with ties of
-# relu zeros, division by a parameter, and a loss through mse.
+# pooling, a strided, padded convolution (after a 1 x 1 one, so that its
+# input gradient is computed) into max pooling with ties of relu zeros,
+# division by a parameter, and a loss through mse.
 EVERY_GRAD = """
 model EveryGrad {
   input x: f32[N, 5]
@@ -168,6 +169,7 @@ model EveryGrad {
   q = abs(h) + 1
   ls = log_softmax(h, axis = 1)
   f = image
+    |> conv2d(2, 1, tanh)
     |> conv2d(3, 3, relu, stride = 2, padding = same)
     |> avgpool(2, stride = 1)
     |> maxpool(2, stride = 1)
@@ -185,12 +187,14 @@ model EveryGrad {
 def every_grad(root):
     src = write_source("every_grad.kiln", EVERY_GRAD)
     n = 6
-    names = ["m", "v", "u", "e", "conv2d_0.kernel", "conv2d_0.bias", "dense_0.kernel", "dense_0.bias"]
+    names = ["m", "v", "u", "e", "conv2d_0.kernel", "conv2d_0.bias", "conv2d_1.kernel", "conv2d_1.bias",
+             "dense_0.kernel", "dense_0.bias"]
     params = [randn(5, 4, scale=0.5), randn(5, scale=0.3), randn(4) + np.float32(3.0), randn(),
-              randn(3, 3, 2, 3, scale=0.5), randn(3), randn(12, 4, scale=0.5), randn(4)]
+              randn(1, 1, 2, 2, scale=0.5), randn(2), randn(3, 3, 2, 3, scale=0.5), randn(3),
+              randn(12, 4, scale=0.5), randn(4)]
     x, y, image = randn(n, 5), randn(n), randn(n, 7, 7, 2)
 
-    def loss(M, V, U, E, k, kb, dk, db):
+    def loss(M, V, U, E, k0, kb0, k, kb, dk, db):
         X = const(x)
         h = torch.tanh(X @ M)
         s = X @ V
@@ -198,7 +202,8 @@ def every_grad(root):
         d = U @ U
         q = h.abs() + 1
         ls = F.log_softmax(h, dim=1)
-        img = F.pad(nchw(const(image)), (1, 1, 1, 1))  # same, 7x7, k=3, s=2: out 4, pad 1 and 1
+        img = torch.tanh(conv(nchw(const(image)), k0, kb0))
+        img = F.pad(img, (1, 1, 1, 1))  # same, 7x7, k=3, s=2: out 4, pad 1 and 1
         z = F.relu(conv(img, k, kb, stride=2))
         z = F.avg_pool2d(z, 2, stride=1)
         z = F.max_pool2d(z, 2, stride=1)

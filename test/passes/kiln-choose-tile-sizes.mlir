@@ -188,3 +188,23 @@ func.func @medium_transposes(%big: tensor<1352x10xf32>, %small: tensor<64x10xf32
   %t2 = linalg.transpose ins(%small : tensor<64x10xf32>) outs(%e2 : tensor<10x64xf32>) permutation = [1, 0]
   return %t1, %t2 : tensor<10x1352xf32>, tensor<10x64xf32>
 }
+
+// -----
+
+// One window offset of an input gradient (kiln-split-input-gradients): a
+// contraction into one image's (y, x, c), blocked like a convolution's
+// output row: 8 pixels x 32 channels, one step of f at a time.
+// CHECK-LABEL: func.func @input_gradient_offset
+// CHECK:         linalg.generic {{.*}}kiln.tile_sizes = array<i64: 1, 8, 32, 1>
+func.func @input_gradient_offset(%dy: tensor<24x24x32xf32>, %tap: tensor<32x32xf32>, %into: tensor<24x24x32xf32>) -> tensor<24x24x32xf32> {
+  %r = linalg.generic {indexing_maps = [affine_map<(y, x, c, f) -> (y, x, f)>, affine_map<(y, x, c, f) -> (f, c)>,
+                                        affine_map<(y, x, c, f) -> (y, x, c)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%dy, %tap : tensor<24x24x32xf32>, tensor<32x32xf32>) outs(%into : tensor<24x24x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<24x24x32xf32>
+  return %r : tensor<24x24x32xf32>
+}
