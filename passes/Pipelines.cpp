@@ -187,6 +187,8 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   // (libomp; the thread count is the runtime's: kiln_set_num_threads).
   functions.addPass(createForallToParallelLoopPass());
   pm.addPass(createConvertSCFToOpenMPPass());
+  // A loop of one iteration runs on the calling thread (no fork/join).
+  pm.addNestedPass<func::FuncOp>(kiln::createKilnForkOnlyWhenParallel());
   // The memref.alloca_scope around each loop body holds no alloca (vector
   // transfers are fully unrolled): canonicalization inlines it, before
   // scf-to-cf gives the body several blocks, which the scope op rejects.
