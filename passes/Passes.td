@@ -194,7 +194,11 @@ def KilnSplitInputGradients : Pass<"kiln-split-input-gradients", "::mlir::Module
     result and adds into it, for each window offset (i, j), a contraction
     over (y, x, c | f) of the example's output gradient with the filter's
     [f, c] at (i, j) (a slice of the flipped filter), written to the
-    strided view at rows y*sh + i and columns x*sw + j.
+    strided view at rows y*sh + i and columns x*sw + j. With unit strides,
+    offset (0, 0) covers rows [0, H) x columns [0, W) and starts from a fill
+    of its own view, which kiln-tile-and-vectorize fuses into its register
+    blocks (zeroed accumulators): only the strips beyond are zeroed in
+    memory.
 
     Why: the frame costs a zeroing and a copy per call, and a convolution
     over it multiplies by the frame's zeros (15% of the products for

@@ -119,7 +119,8 @@ std::optional<InputGradient> inputGradient(linalg::Conv2DNhwcHwcfOp conv) {
 
 /// Replaces the input gradient's convolution `conv` by one scf.forall over
 /// the batch that, for each example, zeroes the example's slice of the
-/// result and adds into it, for each window offset (i, j), the contraction
+/// result (with unit strides, only what offset (0, 0) does not cover) and
+/// adds into it, for each window offset (i, j), the contraction
 /// over f of the example's output gradient with the filter's [f, c] at
 /// (i, j), at rows y*sh + i and columns x*sw + j (a strided view).
 void scatterPerExample(RewriterBase &rewriter, linalg::Conv2DNhwcHwcfOp conv, const InputGradient &gradient) {
@@ -151,7 +152,30 @@ void scatterPerExample(RewriterBase &rewriter, linalg::Conv2DNhwcHwcfOp conv, co
   Value exampleResult = tensor::ExtractSliceOp::create(rewriter, loc, exampleType, forall.getRegionIterArgs()[0],
                                                        exampleOffsets, exampleSizes, unitSteps4);
   Value zero = floatConstant(rewriter, loc, element, 0.0);
-  Value sum = linalg::FillOp::create(rewriter, loc, ValueRange{zero}, ValueRange{exampleResult}).getResult(0);
+  // The zeros the sums start from. With unit strides, window offset (0, 0)
+  // writes rows [0, H) x columns [0, W) first, from zeros of its own (a fill
+  // the register blocks fuse: zeroed accumulators, no pass over memory), so
+  // only the strips beyond it are filled; otherwise the whole example is.
+  bool firstOffsetCovers = gradient.strides == std::array<int64_t, 2>{1, 1};
+  Value sum = exampleResult;
+  auto fillRegion = [&](ArrayRef<int64_t> offsets, ArrayRef<int64_t> sizes) {
+    SmallVector<OpFoldResult> at, extent;
+    for (auto [offset, size] : llvm::zip(offsets, sizes)) {
+      at.push_back(index(offset));
+      extent.push_back(index(size));
+    }
+    Value region = tensor::ExtractSliceOp::create(rewriter, loc, sum, at, extent, unitSteps3);
+    Value zeros = linalg::FillOp::create(rewriter, loc, ValueRange{zero}, ValueRange{region}).getResult(0);
+    sum = tensor::InsertSliceOp::create(rewriter, loc, zeros, sum, at, extent, unitSteps3);
+  };
+  if (!firstOffsetCovers)
+    fillRegion({0, 0, 0}, {resultH, resultW, k[3]});
+  else {
+    if (resultH > height)
+      fillRegion({height, 0, 0}, {resultH - height, resultW, k[3]});
+    if (resultW > width)
+      fillRegion({0, width, 0}, {height, resultW - width, k[3]});
+  }
   auto exampleDyType = RankedTensorType::get({height, width, k[2]}, element);
   Value exampleDy = tensor::ExtractSliceOp::create(
       rewriter, loc, exampleDyType, gradient.dy, ArrayRef<OpFoldResult>{example, index(0), index(0), index(0)},
@@ -177,6 +201,8 @@ void scatterPerExample(RewriterBase &rewriter, linalg::Conv2DNhwcHwcfOp conv, co
           ArrayRef<OpFoldResult>{index(1), index(1), index(k[2]), index(k[3])}, unitSteps4);
       SmallVector<OpFoldResult> viewOffsets = {index(i), index(j), index(0)};
       Value view = tensor::ExtractSliceOp::create(rewriter, loc, viewType, sum, viewOffsets, viewSizes, viewSteps);
+      if (firstOffsetCovers && i == 0 && j == 0)
+        view = linalg::FillOp::create(rewriter, loc, ValueRange{zero}, ValueRange{view}).getResult(0);
       Value added =
           linalg::GenericOp::create(rewriter, loc, TypeRange{viewType}, ValueRange{exampleDy, tap}, ValueRange{view},
                                     maps, iteratorTypes({false, false, false, true}), buildMulAdd)
