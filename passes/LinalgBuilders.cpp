@@ -280,3 +280,22 @@ void kiln::lowering::buildMulAdd(OpBuilder &b, Location loc, ValueRange args) {
   Value product = arith::MulFOp::create(b, loc, args[0], args[1]);
   linalg::YieldOp::create(b, loc, ValueRange{arith::AddFOp::create(b, loc, args[2], product).getResult()});
 }
+
+Value kiln::lowering::sumOverOuterDim(OpBuilder &b, Location loc, Value partials, Value init) {
+  MLIRContext *context = b.getContext();
+  int64_t rank = tensorTypeOf(partials).getRank();
+  SmallVector<AffineExpr> kept;
+  for (int64_t i = 1; i < rank; ++i)
+    kept.push_back(b.getAffineDimExpr(i));
+  SmallVector<bool> isReduction(rank, false);
+  isReduction[0] = true;
+  return linalg::GenericOp::create(b, loc, TypeRange{init.getType()}, ValueRange{partials}, ValueRange{init},
+                                   ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, context),
+                                                       AffineMap::get(rank, 0, kept, context)},
+                                   iteratorTypes(isReduction),
+                                   [](OpBuilder &nested, Location bodyLoc, ValueRange args) {
+                                     Value added = arith::AddFOp::create(nested, bodyLoc, args[1], args[0]);
+                                     linalg::YieldOp::create(nested, bodyLoc, added);
+                                   })
+      .getResult(0);
+}

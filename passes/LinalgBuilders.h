@@ -71,6 +71,12 @@ mlir::Value filledTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTen
 /// sum into that accumulator as the sum alone.
 bool isZeroFilled(mlir::Value value);
 
+/// The sum of `partials` over its outer dimension, in order, added into
+/// `init` (whose shape is the partials' without that dimension): one
+/// generic (n | ...) that every thread count computes the same way, for the
+/// passes that split a reduction over the batch into per-example partials.
+mlir::Value sumOverOuterDim(mlir::OpBuilder &b, mlir::Location loc, mlir::Value partials, mlir::Value init);
+
 /// Reduces `input` over the dimensions `reduced` with `combine(element,
 /// accumulator)`, starting from `initValue`. With an `accumulator` type the
 /// result has that element type and each element is extended to it first.

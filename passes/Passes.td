@@ -149,6 +149,13 @@ def KilnSplitFilterGradients : Pass<"kiln-split-filter-gradients", "::mlir::Modu
     written to partials[n, i, j]. The partials are then summed over the
     batch, in order, into the op's zeros. Other ops are left alone.
 
+    With one input channel (an image's first convolution), each offset's
+    block would be one row of f accumulators (a few dependent FMA chains),
+    so per example the offsets' windows are instead copied into planes
+    [taps, y, x] and one contraction over (t, f | y, x) makes all taps'
+    rows at once, blocked like a matmul; the partials are [N, taps, f], and
+    their sum is viewed as [kh, kw, 1, f].
+
     Why per example: an example's input and output gradient stay in L2
     while every window offset and channel block reads them (160 KB for
     FashionCnn's second convolution). One contraction per offset over the

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -114,21 +115,7 @@ struct SplitBatchReduction : OpRewritePattern<linalg::GenericOp> {
     rewriter.inlineRegionBefore(op.getRegion(), partial.getRegion(), partial.getRegion().end());
 
     // Their sum over the batch, in order, added to what the op accumulated into.
-    int64_t rank = resultType.getRank();
-    AffineMap all = AffineMap::getMultiDimIdentityMap(rank + 1, context);
-    SmallVector<AffineExpr> kept;
-    for (int64_t i = 1; i <= rank; ++i)
-      kept.push_back(rewriter.getAffineDimExpr(i));
-    AffineMap dropBatch = AffineMap::get(rank + 1, 0, kept, context);
-    SmallVector<utils::IteratorType> sumIterators(rank + 1, utils::IteratorType::parallel);
-    sumIterators[0] = utils::IteratorType::reduction;
-    auto sum = linalg::GenericOp::create(rewriter, loc, TypeRange{resultType}, ValueRange{partial.getResult(0)},
-                                         op.getDpsInits(), ArrayRef<AffineMap>{all, dropBatch}, sumIterators,
-                                         [](OpBuilder &builder, Location bodyLoc, ValueRange args) {
-                                           Value added = arith::AddFOp::create(builder, bodyLoc, args[1], args[0]);
-                                           linalg::YieldOp::create(builder, bodyLoc, added);
-                                         });
-    rewriter.replaceOp(op, sum.getResults());
+    rewriter.replaceOp(op, kiln::lowering::sumOverOuterDim(rewriter, loc, partial.getResult(0), op.getDpsInits()[0]));
     return success();
   }
 };

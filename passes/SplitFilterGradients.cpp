@@ -10,7 +10,8 @@
 // as one implicit GEMM; the CPU's register blocks want a matmul-shaped
 // contraction instead (c x f accumulators, every map a projected
 // permutation), so this pass splits it into one such contraction per
-// example and window offset, all of an example's in one scf.forall
+// example and window offset (for a one-channel input, one per example over
+// all offsets' windows copied into planes), all of an example's in one scf.forall
 // iteration (its data stays in L2 while they read it), and a sum of the
 // per-example partials over the batch, in order (the same for any thread
 // count). The choice lives here, in the CPU pipeline, and not as a target
@@ -101,6 +102,32 @@ std::optional<std::array<int64_t, 2>> filterGradientStrides(linalg::GenericOp op
   return std::array<int64_t, 2>{*sh, *sw};
 }
 
+/// What both rewrites read of a filter gradient `op`: its location and
+/// result type, the padded input, the output gradient dY, the filter shape
+/// k = (kh, kw, c, f) and dY's height and width.
+struct FilterGradient {
+  Location loc;
+  RankedTensorType type;
+  Type element;
+  Value input, dy;
+  ArrayRef<int64_t> k;
+  int64_t height, width;
+
+  static FilterGradient of(linalg::GenericOp op) {
+    auto type = cast<RankedTensorType>(op->getResult(0).getType());
+    Value dy = op.getDpsInputs()[1];
+    RankedTensorType dyType = tensorTypeOf(dy);
+    return {op.getLoc(),
+            type,
+            type.getElementType(),
+            op.getDpsInputs()[0],
+            dy,
+            type.getShape(),
+            dyType.getDimSize(1),
+            dyType.getDimSize(2)};
+  }
+};
+
 /// Replaces the filter gradient `op` by per-example partials, computed in
 /// one scf.forall over the batch: for each example n and window offset
 /// (i, j), a strided slice of the example's padded input and one contraction
@@ -114,15 +141,9 @@ std::optional<std::array<int64_t, 2>> filterGradientStrides(linalg::GenericOp op
 /// Then the partials are summed over the batch, in order, into the result:
 /// the same additions for any number of threads.
 void splitPerExampleAndWindowOffset(RewriterBase &rewriter, linalg::GenericOp op, std::array<int64_t, 2> strides) {
-  Location loc = op.getLoc();
+  auto [loc, type, element, input, dy, k, height, width] = FilterGradient::of(op); // k: (kh, kw, c, f)
   MLIRContext *context = rewriter.getContext();
   rewriter.setInsertionPoint(op);
-  auto type = cast<RankedTensorType>(op->getResult(0).getType());
-  Type element = type.getElementType();
-  Value input = op.getDpsInputs()[0], dy = op.getDpsInputs()[1];
-  RankedTensorType dyType = tensorTypeOf(dy);
-  ArrayRef<int64_t> k = type.getShape(); // (kh, kw, c, f)
-  int64_t height = dyType.getDimSize(1), width = dyType.getDimSize(2);
   auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
 
   // [N, kh, kw, c, f], every element written by the loop below.
@@ -175,18 +196,73 @@ void splitPerExampleAndWindowOffset(RewriterBase &rewriter, linalg::GenericOp op
 
   // The sum over the batch, in order, into the op's zeros.
   rewriter.setInsertionPoint(op);
-  SmallVector<AffineExpr> e;
-  for (unsigned n = 0; n < 5; ++n)
-    e.push_back(getAffineDimExpr(n, context));
-  // e = (n | i, j, c, f)
-  SmallVector<AffineMap> sumMaps = {AffineMap::getMultiDimIdentityMap(5, context),
-                                    AffineMap::get(5, 0, {e[1], e[2], e[3], e[4]}, context)};
-  auto sum = linalg::GenericOp::create(
-      rewriter, loc, TypeRange{type}, ValueRange{forall.getResult(0)}, op.getDpsInits(), sumMaps,
-      iteratorTypes({true, false, false, false, false}), [](OpBuilder &b, Location l, ValueRange args) {
-        linalg::YieldOp::create(b, l, ValueRange{arith::AddFOp::create(b, l, args[1], args[0])});
-      });
-  rewriter.replaceOp(op, sum.getResults());
+  rewriter.replaceOp(op, sumOverOuterDim(rewriter, loc, forall.getResult(0), op.getDpsInits()[0]));
+}
+
+/// The same for a one-channel input (an image's first convolution), whose
+/// blocks per offset would be a single row of F accumulators: a few FMA
+/// chains that wait on each other. Per example, the offsets' windows are
+/// copied into planes [taps, y, x], and one contraction over (t, f | y, x)
+/// makes every offset's row at once, blocked like a matmul (several taps per
+/// register block). The partials are [N, taps, f]; their sum over the batch,
+/// in order, is [taps, f], viewed as [kh, kw, 1, f].
+void splitOneChannelPerExample(RewriterBase &rewriter, linalg::GenericOp op, std::array<int64_t, 2> strides) {
+  auto [loc, type, element, input, dy, k, height, width] = FilterGradient::of(op); // k: (kh, kw, 1, f)
+  MLIRContext *context = rewriter.getContext();
+  rewriter.setInsertionPoint(op);
+  int64_t taps = k[0] * k[1];
+  auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
+  Value zero = floatConstant(rewriter, loc, element, 0.0);
+
+  Value batch = tensor::DimOp::create(rewriter, loc, dy, 0);
+  Value partialsInit =
+      tensor::EmptyOp::create(rewriter, loc, ArrayRef<OpFoldResult>{batch, index(taps), index(k[3])}, element);
+  auto forall =
+      scf::ForallOp::create(rewriter, loc, ArrayRef<OpFoldResult>{batch}, ValueRange{partialsInit}, std::nullopt);
+  Value example = forall.getInductionVar(0);
+  rewriter.setInsertionPointToStart(forall.getBody());
+
+  auto planeType = RankedTensorType::get({height, width}, element);
+  SmallVector<OpFoldResult> windowSizes = {index(1), index(height), index(width), index(1)};
+  SmallVector<OpFoldResult> windowSteps = {index(1), index(strides[0]), index(strides[1]), index(1)};
+  SmallVector<OpFoldResult> planeSizes = {index(1), index(height), index(width)};
+  SmallVector<OpFoldResult> unitSteps3(3, index(1));
+  Value planes = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{taps, height, width}, element);
+  for (int64_t i = 0; i < k[0]; ++i)
+    for (int64_t j = 0; j < k[1]; ++j) {
+      Value window = tensor::ExtractSliceOp::create(rewriter, loc, planeType, input,
+                                                    ArrayRef<OpFoldResult>{example, index(i), index(j), index(0)},
+                                                    windowSizes, windowSteps);
+      planes = tensor::InsertSliceOp::create(rewriter, loc, window, planes,
+                                             ArrayRef<OpFoldResult>{index(i * k[1] + j), index(0), index(0)},
+                                             planeSizes, unitSteps3);
+    }
+  auto exampleDyType = RankedTensorType::get({height, width, k[3]}, element);
+  Value exampleDy = tensor::ExtractSliceOp::create(
+      rewriter, loc, exampleDyType, dy, ArrayRef<OpFoldResult>{example, index(0), index(0), index(0)},
+      ArrayRef<OpFoldResult>{index(1), index(height), index(width), index(k[3])},
+      SmallVector<OpFoldResult>(4, index(1)));
+  SmallVector<AffineExpr> d;
+  for (unsigned e = 0; e < 4; ++e)
+    d.push_back(getAffineDimExpr(e, context));
+  // d = (t, f | y, x)
+  SmallVector<AffineMap> maps = {AffineMap::get(4, 0, {d[0], d[2], d[3]}, context),
+                                 AffineMap::get(4, 0, {d[2], d[3], d[1]}, context),
+                                 AffineMap::get(4, 0, {d[0], d[1]}, context)};
+  auto rowsType = RankedTensorType::get({taps, k[3]}, element);
+  Value rows = linalg::GenericOp::create(rewriter, loc, TypeRange{rowsType}, ValueRange{planes, exampleDy},
+                                         ValueRange{filledTensor(rewriter, loc, rowsType, {}, zero)}, maps,
+                                         iteratorTypes({false, false, true, true}), buildMulAdd)
+                   .getResult(0);
+  rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(rewriter, loc, rows, forall.getRegionIterArgs()[0],
+                                        ArrayRef<OpFoldResult>{example, index(0), index(0)},
+                                        ArrayRef<OpFoldResult>{index(1), index(taps), index(k[3])}, unitSteps3);
+
+  // The sum over the batch, in order, viewed as the op's [kh, kw, 1, f].
+  rewriter.setInsertionPoint(op);
+  Value sum = sumOverOuterDim(rewriter, loc, forall.getResult(0), filledTensor(rewriter, loc, rowsType, {}, zero));
+  rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, type, sum, SmallVector<ReassociationIndices>{{0, 1}, {2, 3}});
 }
 
 struct KilnSplitFilterGradientsPass : kiln::impl::KilnSplitFilterGradientsBase<KilnSplitFilterGradientsPass> {
@@ -197,8 +273,12 @@ struct KilnSplitFilterGradientsPass : kiln::impl::KilnSplitFilterGradientsBase<K
         gradients.push_back({op, *strides});
     });
     IRRewriter rewriter(&getContext());
-    for (auto [op, strides] : gradients)
-      splitPerExampleAndWindowOffset(rewriter, op, strides);
+    for (auto [op, strides] : gradients) {
+      if (cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(2) == 1)
+        splitOneChannelPerExample(rewriter, op, strides);
+      else
+        splitPerExampleAndWindowOffset(rewriter, op, strides);
+    }
   }
 };
 

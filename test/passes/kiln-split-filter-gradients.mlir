@@ -10,6 +10,7 @@
 // the op's zeros. Other contractions are left alone.
 
 // CHECK-DAG:   #[[$IN:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0)>
+// CHECK-DAG:   #[[$PLANES:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 // CHECK-DAG:   #[[$DY:.*]] = affine_map<(d0, d1, d2, d3) -> (d2, d3, d1)>
 // CHECK-DAG:   #[[$OUT:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
 // CHECK-DAG:   #[[$ALL:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
@@ -95,4 +96,38 @@ func.func @other(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x
     linalg.yield %s : f32
   } -> tensor<3x3x2x5xf32>
   return %g : tensor<3x3x2x5xf32>
+}
+
+// One input channel (an image's first convolution): per example, the nine
+// windows are copied into planes [taps, y, x] and one contraction over
+// (t, f | y, x) makes all nine rows of the example's gradient at once (a
+// matmul-shaped block of several taps, not nine single-row blocks); the
+// partials [N, 9, 5] are summed over the batch in order and viewed as
+// [3, 3, 1, 5].
+// CHECK-LABEL: func.func @one_channel
+// CHECK-SAME:    (%[[X:.*]]: tensor<?x6x6x1xf32>, %[[DY1:.*]]: tensor<?x4x4x5xf32>)
+// CHECK:         %[[P:.*]] = scf.forall (%[[E:.*]]) in (%{{.*}}) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<?x9x5xf32>) {
+// CHECK:           %[[W0:.*]] = tensor.extract_slice %[[X]][%[[E]], 0, 0, 0] [1, 4, 4, 1] [1, 1, 1, 1] : tensor<?x6x6x1xf32> to tensor<4x4xf32>
+// CHECK:           tensor.insert_slice %[[W0]] into %{{.*}}[0, 0, 0] [1, 4, 4] [1, 1, 1] : tensor<4x4xf32> into tensor<9x4x4xf32>
+// CHECK:           tensor.extract_slice %[[X]][%[[E]], 2, 2, 0] [1, 4, 4, 1]
+// CHECK:           %[[PL:.*]] = tensor.insert_slice %{{.*}}[8, 0, 0] [1, 4, 4] [1, 1, 1] : tensor<4x4xf32> into tensor<9x4x4xf32>
+// CHECK:           %[[DYE:.*]] = tensor.extract_slice %[[DY1]][%[[E]], 0, 0, 0] [1, 4, 4, 5]
+// CHECK:           %[[ROWS:.*]] = linalg.generic {indexing_maps = [#[[$PLANES]], #[[$DY]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+// CHECK-SAME:        ins(%[[PL]], %[[DYE]] : tensor<9x4x4xf32>, tensor<4x4x5xf32>)
+// CHECK:           tensor.parallel_insert_slice %[[ROWS]] into %[[O]][%[[E]], 0, 0] [1, 9, 5] [1, 1, 1]
+// CHECK:         %[[S:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel", "parallel"]} ins(%[[P]] : tensor<?x9x5xf32>)
+// CHECK:         %[[R:.*]] = tensor.expand_shape %[[S]] {{\[\[}}0, 1], [2, 3]] output_shape [3, 3, 1, 5] : tensor<9x5xf32> into tensor<3x3x1x5xf32>
+// CHECK:         return %[[R]]
+func.func @one_channel(%x: tensor<?x6x6x1xf32>, %dy: tensor<?x4x4x5xf32>) -> tensor<3x3x1x5xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %e = tensor.empty() : tensor<3x3x1x5xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<3x3x1x5xf32>) -> tensor<3x3x1x5xf32>
+  %g = linalg.generic {indexing_maps = [#in1, #dy, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+      ins(%x, %dy : tensor<?x6x6x1xf32>, tensor<?x4x4x5xf32>) outs(%f : tensor<3x3x1x5xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<3x3x1x5xf32>
+  return %g : tensor<3x3x1x5xf32>
 }
