@@ -12,16 +12,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "core/Internal.h"
+#include "core/LibOmp.h"
 
 #include <sched.h>
 
 #include <cerrno>
 #include <cstdlib>
-
-// From libomp (omp.h); declared here so that the runtime builds with any
-// compiler, whose omp.h may belong to another OpenMP runtime.
-extern "C" void omp_set_num_threads(int num_threads);
-extern "C" int omp_get_max_threads(void);
 
 namespace {
 /// The CPUs this process may run on.

@@ -6,6 +6,8 @@
 
 #include "Batcher.h"
 
+#include "core/LibOmp.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -100,9 +102,6 @@ std::vector<TensorPtr> Batcher::executeInChunks(const std::vector<kiln_tensor_t 
   }
   return outputs;
 }
-
-// libomp's (omp.h), declared here as runtime/core/Threads.cpp does.
-extern "C" void omp_set_num_threads(int num_threads);
 
 namespace {
 /// Batches being computed now, by every Batcher of the process (one event

@@ -22,6 +22,8 @@
 
 #include "EventLoop.h"
 
+#include "core/LibOmp.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -34,11 +36,6 @@
 #include <thread>
 
 using namespace kiln_server;
-
-// libomp's (omp.h and its kmp_ extensions), declared here as
-// runtime/core/Threads.cpp does.
-extern "C" void omp_set_num_threads(int num_threads);
-extern "C" void kmp_set_blocktime(int milliseconds);
 
 namespace {
 constexpr uint64_t kListenId = 0, kWakeId = 1;
