@@ -299,3 +299,14 @@ Value kiln::lowering::sumOverOuterDim(OpBuilder &b, Location loc, Value partials
                                    })
       .getResult(0);
 }
+
+Value kiln::lowering::exampleOf(OpBuilder &b, Location loc, Value batched, Value example) {
+  RankedTensorType type = tensorTypeOf(batched);
+  ArrayRef<int64_t> shape = type.getShape().drop_front();
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)), sizes = {b.getIndexAttr(1)};
+  offsets[0] = example;
+  for (int64_t size : shape)
+    sizes.push_back(b.getIndexAttr(size));
+  return tensor::ExtractSliceOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()), batched, offsets,
+                                        sizes, SmallVector<OpFoldResult>(type.getRank(), b.getIndexAttr(1)));
+}

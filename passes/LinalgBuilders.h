@@ -71,6 +71,12 @@ mlir::Value filledTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTen
 /// sum into that accumulator as the sum alone.
 bool isZeroFilled(mlir::Value value);
 
+/// Example `example` of `batched`, a tensor whose dimension 0 is the batch
+/// and whose other dimensions are static: the slice at [example, 0, ...]
+/// without the batch dimension, for the passes that rewrite a batch op
+/// into one scf.forall iteration per example.
+mlir::Value exampleOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Value batched, mlir::Value example);
+
 /// The sum of `partials` over its outer dimension, in order, added into
 /// `init` (whose shape is the partials' without that dimension): one
 /// generic (n | ...) that every thread count computes the same way, for the

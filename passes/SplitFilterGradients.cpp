@@ -164,12 +164,8 @@ void splitPerExampleAndWindowOffset(RewriterBase &rewriter, linalg::GenericOp op
                                  AffineMap::get(4, 0, {d[2], d[3], d[1]}, context),
                                  AffineMap::get(4, 0, {d[0], d[1]}, context)};
   auto windowType = RankedTensorType::get({height, width, k[2]}, element);
-  auto exampleDyType = RankedTensorType::get({height, width, k[3]}, element);
   auto blockType = RankedTensorType::get({k[2], k[3]}, element);
-  SmallVector<OpFoldResult> ones(4, index(1));
-  Value exampleDy = tensor::ExtractSliceOp::create(
-      rewriter, loc, exampleDyType, dy, ArrayRef<OpFoldResult>{example, index(0), index(0), index(0)},
-      ArrayRef<OpFoldResult>{index(1), index(height), index(width), index(k[3])}, ones);
+  Value exampleDy = exampleOf(rewriter, loc, dy, example);
   Value zero = floatConstant(rewriter, loc, element, 0.0);
   Value init = filledTensor(rewriter, loc, blockType, {}, zero);
   SmallVector<OpFoldResult> windowSizes = {index(1), index(height), index(width), index(k[2])};
@@ -237,11 +233,7 @@ void splitOneChannelPerExample(RewriterBase &rewriter, linalg::GenericOp op, std
                                              ArrayRef<OpFoldResult>{index(i * k[1] + j), index(0), index(0)},
                                              planeSizes, unitSteps3);
     }
-  auto exampleDyType = RankedTensorType::get({height, width, k[3]}, element);
-  Value exampleDy = tensor::ExtractSliceOp::create(
-      rewriter, loc, exampleDyType, dy, ArrayRef<OpFoldResult>{example, index(0), index(0), index(0)},
-      ArrayRef<OpFoldResult>{index(1), index(height), index(width), index(k[3])},
-      SmallVector<OpFoldResult>(4, index(1)));
+  Value exampleDy = exampleOf(rewriter, loc, dy, example);
   SmallVector<AffineExpr> d;
   for (unsigned e = 0; e < 4; ++e)
     d.push_back(getAffineDimExpr(e, context));

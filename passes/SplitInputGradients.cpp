@@ -27,6 +27,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -94,27 +95,22 @@ std::optional<InputGradient> inputGradient(linalg::Conv2DNhwcHwcfOp conv) {
     if (resultType.isDynamicDim(dim) || dyType.isDynamicDim(dim))
       return std::nullopt;
   ArrayRef<int64_t> k = flippedType.getShape();
-  if (ShapedType::isDynamic(dyType.getDimSize(1)) || ShapedType::isDynamic(dyType.getDimSize(2)) ||
-      dyType.getDimSize(3) != k[2] || resultType.getDimSize(3) != k[3])
+  if (dyType.getDimSize(3) != k[2] || resultType.getDimSize(3) != k[3])
     return std::nullopt;
-  // The output gradient whole, at (kh-1, kw-1), with static strides.
-  std::optional<int64_t> rowOffset = getConstantIntValue(frame.getMixedOffsets()[1]);
-  std::optional<int64_t> columnOffset = getConstantIntValue(frame.getMixedOffsets()[2]);
-  std::optional<int64_t> batchOffset = getConstantIntValue(frame.getMixedOffsets()[0]);
-  std::optional<int64_t> channelOffset = getConstantIntValue(frame.getMixedOffsets()[3]);
-  std::optional<int64_t> sh = getConstantIntValue(frame.getMixedStrides()[1]);
-  std::optional<int64_t> sw = getConstantIntValue(frame.getMixedStrides()[2]);
-  if (rowOffset != k[0] - 1 || columnOffset != k[1] - 1 || batchOffset != 0 || channelOffset != 0 || !sh || !sw ||
-      getConstantIntValue(frame.getMixedStrides()[0]) != 1 || getConstantIntValue(frame.getMixedStrides()[3]) != 1)
+  // The output gradient whole (every size but the batch's constant), at
+  // (0, kh-1, kw-1, 0), with constant strides, 1 over batch and channels.
+  std::optional<SmallVector<int64_t>> offsets = getConstantIntValues(frame.getMixedOffsets());
+  std::optional<SmallVector<int64_t>> steps = getConstantIntValues(frame.getMixedStrides());
+  std::optional<SmallVector<int64_t>> sizes = getConstantIntValues(ArrayRef(frame.getMixedSizes()).drop_front());
+  if (!offsets || !steps || !sizes || *offsets != SmallVector<int64_t>{0, k[0] - 1, k[1] - 1, 0} || (*steps)[0] != 1 ||
+      (*steps)[3] != 1 || ArrayRef<int64_t>(*sizes) != dyType.getShape().drop_front())
     return std::nullopt;
-  for (int64_t dim = 1; dim < 4; ++dim)
-    if (getConstantIntValue(frame.getMixedSizes()[dim]) != dyType.getDimSize(dim))
-      return std::nullopt;
+  int64_t sh = (*steps)[1], sw = (*steps)[2];
   // Every scattered position inside the result: (H-1)*sh + kh <= result H.
-  if ((dyType.getDimSize(1) - 1) * *sh + k[0] > resultType.getDimSize(1) ||
-      (dyType.getDimSize(2) - 1) * *sw + k[1] > resultType.getDimSize(2))
+  if ((dyType.getDimSize(1) - 1) * sh + k[0] > resultType.getDimSize(1) ||
+      (dyType.getDimSize(2) - 1) * sw + k[1] > resultType.getDimSize(2))
     return std::nullopt;
-  return InputGradient{frame.getSource(), {*sh, *sw}, flip->getResult(0)};
+  return InputGradient{frame.getSource(), {sh, sw}, flip->getResult(0)};
 }
 
 /// Replaces the input gradient's convolution `conv` by one scf.forall over
@@ -176,10 +172,7 @@ void scatterPerExample(RewriterBase &rewriter, linalg::Conv2DNhwcHwcfOp conv, co
     if (resultW > width)
       fillRegion({0, width, 0}, {height, resultW - width, k[3]});
   }
-  auto exampleDyType = RankedTensorType::get({height, width, k[2]}, element);
-  Value exampleDy = tensor::ExtractSliceOp::create(
-      rewriter, loc, exampleDyType, gradient.dy, ArrayRef<OpFoldResult>{example, index(0), index(0), index(0)},
-      ArrayRef<OpFoldResult>{index(1), index(height), index(width), index(k[2])}, unitSteps4);
+  Value exampleDy = exampleOf(rewriter, loc, gradient.dy, example);
 
   SmallVector<AffineExpr> d;
   for (unsigned e = 0; e < 4; ++e)
