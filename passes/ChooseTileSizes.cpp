@@ -90,28 +90,30 @@ bool kiln::cpu::isContraction(Operation *op) {
   return isa<linalg::MatmulOp, linalg::MatvecOp, linalg::VecmatOp, linalg::DotOp>(op);
 }
 
-bool kiln::cpu::isGenericMatmul(Operation *op, bool requireStaticShape) {
+/// The generic of `op` when it is a contraction `linalg.generic` with two
+/// inputs and one ranked result of `rank`; null otherwise.
+static linalg::GenericOp genericContraction(Operation *op, int64_t rank) {
   auto generic = dyn_cast<linalg::GenericOp>(op);
   if (!generic || generic->getNumResults() != 1 || generic.getNumDpsInputs() != 2)
-    return false;
+    return nullptr;
   auto type = dyn_cast<RankedTensorType>(generic->getResult(0).getType());
-  if (!type || type.getRank() != 2 || (requireStaticShape && !type.hasStaticShape()))
+  if (!type || type.getRank() != rank || !linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op)))
+    return nullptr;
+  return generic;
+}
+
+bool kiln::cpu::isGenericMatmul(Operation *op, bool requireStaticShape) {
+  linalg::GenericOp generic = genericContraction(op, 2);
+  if (!generic || (requireStaticShape && !cast<RankedTensorType>(generic->getResult(0).getType()).hasStaticShape()))
     return false;
-  if (!generic.getIndexingMapMatchingResult(cast<OpResult>(generic->getResult(0))).isProjectedPermutation())
-    return false;
-  return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
+  return generic.getIndexingMapMatchingResult(cast<OpResult>(generic->getResult(0))).isProjectedPermutation();
 }
 
 bool kiln::cpu::isGenericPixelContraction(Operation *op) {
-  auto generic = dyn_cast<linalg::GenericOp>(op);
-  if (!generic || generic->getNumResults() != 1 || generic.getNumDpsInputs() != 2)
+  linalg::GenericOp generic = genericContraction(op, 3);
+  if (!generic || !cast<RankedTensorType>(generic->getResult(0).getType()).hasStaticShape())
     return false;
-  auto type = dyn_cast<RankedTensorType>(generic->getResult(0).getType());
-  if (!type || type.getRank() != 3 || !type.hasStaticShape())
-    return false;
-  if (!llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap map) { return map.isProjectedPermutation(); }))
-    return false;
-  return linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op));
+  return llvm::all_of(generic.getIndexingMapsArray(), [](AffineMap map) { return map.isProjectedPermutation(); });
 }
 
 /// The tile of each output dimension of a compute op (its register block).

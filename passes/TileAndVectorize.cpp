@@ -81,7 +81,8 @@ constexpr int64_t kBatchReductionChunk = 8;
 
 /// The loops for independent tiles of `op`: an scf.forall (run on the
 /// thread pool), or an scf.for inside one already (a piece of a Winograd
-/// convolution: nested parallel regions would only add a fork/join each).
+/// convolution, one example of a convolution gradient: nested parallel
+/// regions would only add a fork/join each).
 scf::SCFTilingOptions::LoopType parallelLoopType(Operation *op) {
   return op->getParentOfType<scf::ForallOp>() ? scf::SCFTilingOptions::LoopType::ForOp
                                               : scf::SCFTilingOptions::LoopType::ForallOp;
