@@ -35,6 +35,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/IPO/MergeFunctions.h"
 
 #include <algorithm>
 #include <mutex>
@@ -256,7 +257,19 @@ llvm::Expected<std::unique_ptr<llvm::Module>> kiln::translateToLLVMIR(mlir::Modu
   return llvmModule;
 }
 
+void kiln::mergeIdenticalFunctions(llvm::Module &module) {
+  // The generated code never compares the addresses of its own functions.
+  // Saying so lets MergeFunctions point every use at the one it keeps;
+  // otherwise it keeps each duplicate as a thunk that calls the other, and
+  // the optimizer inlines the body back into the thunk.
+  for (llvm::Function &function : module)
+    if (function.hasLocalLinkage())
+      function.setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+  llvm::MergeFunctionsPass::runOnModule(module);
+}
+
 void kiln::optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine) {
+  mergeIdenticalFunctions(module);
   llvm::PipelineTuningOptions tuning;
   // No loop unrolling: the loops that matter arrive register-blocked and
   // vectorized by kiln-tile-and-vectorize, their vector ops already unrolled.

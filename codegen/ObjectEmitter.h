@@ -62,7 +62,15 @@ llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp m
 
 /// Optimizes `module` with LLVM's default pipeline at `optLevel` (0-3; the
 /// JIT and kilnc share it), for `targetMachine`'s costs (null: generic ones).
+/// Merges identical functions first (mergeIdenticalFunctions).
 void optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine);
+
+/// Keeps one of each set of identical functions and points the uses of the
+/// others at it (LLVM's MergeFunctions). A model's predict and loss compute
+/// the same forward pass, and their OpenMP-outlined loop bodies come out of
+/// the MLIR pipeline identical: a quarter of FashionCnn's code, which LLVM
+/// would otherwise optimize and compile twice.
+void mergeIdenticalFunctions(llvm::Module &module);
 
 /// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for
 /// every entry point, the `kiln_model_<Model>` descriptors and, when

@@ -23,6 +23,11 @@
 //     hidden symbols, defined in one part. That is why the objects may only
 //     be linked with each other into one binary or library, not shipped as
 //     objects: two models' objects would define the same hidden symbol.
+//   - so do the functions whose address is all that is used (the OpenMP
+//     loop bodies handed to __kmpc_fork_call) when several public
+//     definitions reach them: after mergeIdenticalFunctions, predict and
+//     loss fork the same bodies, and copying them would compile them twice.
+//     No call to them could be inlined anyway.
 // Calls between parts (train_step calling grad) become calls to external
 // functions, which the optimizer knows less about; the kernels are unchanged.
 //
@@ -84,22 +89,23 @@ bool canSplit(const llvm::Module &module) {
   return true;
 }
 
-/// Divides the definitions of `module` into at most `maxParts` sets, each
-/// closed under the module-private definitions it uses (see the top of the
-/// file). Makes module-private variables hidden public symbols first.
-std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> partition(llvm::Module &module, unsigned maxParts) {
-  for (llvm::GlobalVariable &variable : module.globals())
-    if (variable.hasLocalLinkage() && !variable.isConstant()) {
-      variable.setLinkage(llvm::GlobalValue::ExternalLinkage);
-      variable.setVisibility(llvm::GlobalValue::HiddenVisibility);
-    }
+/// Whether every use of `function` takes its address (none calls it).
+bool onlyAddressTaken(const llvm::Function &function) {
+  return llvm::none_of(function.uses(), [](const llvm::Use &use) {
+    const auto *call = llvm::dyn_cast<llvm::CallBase>(use.getUser());
+    return call && call->isCallee(&use);
+  });
+}
 
-  // Each public definition with the private definitions it reaches, and
-  // their size in instructions.
-  struct Root {
-    llvm::SmallPtrSet<const llvm::GlobalValue *, 32> members;
-    size_t size = 0;
-  };
+/// A public definition with the private definitions it reaches, and their
+/// size in instructions.
+struct Root {
+  llvm::SmallPtrSet<const llvm::GlobalValue *, 32> members;
+  size_t size = 0;
+};
+
+/// The roots of `module`: one per public definition.
+std::vector<Root> findRoots(const llvm::Module &module) {
   std::vector<Root> roots;
   for (const llvm::GlobalObject &object : module.global_objects()) {
     if (object.isDeclaration() || object.hasLocalLinkage())
@@ -117,6 +123,32 @@ std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> partition(llvm::Mo
     }
     roots.push_back(std::move(root));
   }
+  return roots;
+}
+
+/// Makes `value` a hidden public symbol, defined in one part only.
+void defineOnce(llvm::GlobalValue &value) {
+  value.setLinkage(llvm::GlobalValue::ExternalLinkage);
+  value.setVisibility(llvm::GlobalValue::HiddenVisibility);
+}
+
+/// Divides the definitions of `module` into at most `maxParts` sets, each
+/// closed under the module-private definitions it uses (see the top of the
+/// file). Makes module-private variables, and the shared loop bodies, hidden
+/// public symbols first.
+std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> partition(llvm::Module &module, unsigned maxParts) {
+  for (llvm::GlobalVariable &variable : module.globals())
+    if (variable.hasLocalLinkage() && !variable.isConstant())
+      defineOnce(variable);
+  llvm::DenseMap<const llvm::GlobalValue *, unsigned> reachedBy;
+  for (const Root &root : findRoots(module))
+    for (const llvm::GlobalValue *member : root.members)
+      ++reachedBy[member];
+  for (llvm::Function &function : module.functions())
+    if (function.hasLocalLinkage() && !function.isDeclaration() && reachedBy.lookup(&function) > 1 &&
+        onlyAddressTaken(function))
+      defineOnce(function);
+  std::vector<Root> roots = findRoots(module);
   // Largest first, each into the smallest part so far (ties in module
   // order, so that the same module is always cut the same way).
   std::vector<size_t> order(roots.size());
@@ -155,6 +187,8 @@ llvm::Expected<llvm::SmallString<0>> compilePart(llvm::StringRef bitcode, const 
 
 llvm::Expected<std::vector<llvm::SmallString<0>>>
 kiln::emitObjectsInParallel(llvm::Module &module, const CpuTargetOptions &options, unsigned maxParts) {
+  // Before cutting: duplicates in different parts would not be found.
+  mergeIdenticalFunctions(module);
   std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> parts =
       partition(module, canSplit(module) ? maxParts : 1);
   std::vector<llvm::SmallString<0>> bitcode(parts.size()), objects(parts.size());
