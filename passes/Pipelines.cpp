@@ -85,6 +85,7 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
     // as kiln.tile_sizes), then the tiling by them (mechanism).
     functions.addPass(kiln::createKilnWinogradConvolutions());
     functions.addPass(kiln::createKilnSplitBatchReductions());
+    functions.addPass(kiln::createKilnSplitDenseReductions());
     functions.addPass(kiln::createKilnNormalizeContractions());
     functions.addPass(kiln::createKilnChooseTileSizes());
     functions.addPass(kiln::createKilnTileAndVectorize());
