@@ -59,12 +59,21 @@ struct KilnFlattenModelsPass : kiln::impl::KilnFlattenModelsBase<KilnFlattenMode
           for (StringRef name :
                {KilnDialect::getOutputAttrName(), KilnDialect::getGradAttrName(), KilnDialect::getAssignAttrName()})
             func.removeResultAttr(i, StringAttr::get(&getContext(), name));
-        func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
+        exportOrKeepInternal(func);
       }
       model->erase();
     }
     for (func::FuncOp func : top.getOps<func::FuncOp>())
-      func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), unit);
+      exportOrKeepInternal(func);
+  }
+
+  /// A public function gets a C interface; a private one (a model's shared
+  /// forward pass) stays internal to the module: no wrapper, no symbol.
+  void exportOrKeepInternal(func::FuncOp func) {
+    if (func.isPrivate() && !func.isDeclaration())
+      func->setAttr("llvm.linkage", LLVM::LinkageAttr::get(&getContext(), LLVM::Linkage::Internal));
+    else
+      func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&getContext()));
   }
 };
 } // namespace

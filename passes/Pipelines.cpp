@@ -170,6 +170,8 @@ void kiln::buildLinalgToLLVMPipeline(OpPassManager &pm, const CpuPipelineOptions
   // Input gradients as per-example contractions per window offset, added
   // into strided views of the gradient (no zero frame, no products with it).
   pm.addPass(kiln::createKilnSplitInputGradients());
+  // predict and loss call one forward function: compiled once, not twice.
+  pm.addPass(kiln::createKilnShareForward());
   addTensorPasses(pm, options.fuseElementwise, options.vectorize);
   addBufferizationPasses(pm);
 

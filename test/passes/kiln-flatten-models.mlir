@@ -129,3 +129,24 @@ module {
     }
   }
 }
+
+// -----
+
+// A private function of the model (kiln-share-forward's <Model>_forward)
+// stays internal: linkage internal, no C interface; callers follow the rename.
+// CHECK-LABEL:   func.func private @kiln_impl_P_forward
+// CHECK-SAME:      attributes {llvm.linkage = #llvm.linkage<internal>}
+// CHECK-LABEL:   func.func @kiln_impl_P_predict
+// CHECK-SAME:      attributes {llvm.emit_c_interface}
+// CHECK:           call @kiln_impl_P_forward
+module {
+  module @P attributes {kiln.model} {
+    func.func private @P_forward(%x: tensor<3xf32>) -> tensor<3xf32> {
+      return %x : tensor<3xf32>
+    }
+    func.func @P_predict(%x: tensor<3xf32> {kiln.input = "x"}) -> (tensor<3xf32> {kiln.output = "y"}) {
+      %y = call @P_forward(%x) : (tensor<3xf32>) -> tensor<3xf32>
+      return %y : tensor<3xf32>
+    }
+  }
+}
