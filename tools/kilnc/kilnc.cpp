@@ -527,9 +527,10 @@ int emitCode(kiln::CompileSession &session, StringRef output) {
   }
 
   // A fixed number of parts, not the machine's core count, so that every
-  // machine makes the same code. Four keep two cores equally busy on
-  // FashionCnn (its grad alone is half the code) and feed four.
-  constexpr unsigned kCodegenParts = 4;
+  // machine makes the same code. Eight smaller parts balance two cores
+  // better than four did once predict and loss shared their code (FashionCnn:
+  // 1.62-1.68 s against 1.72-1.78 s, alternating) and feed eight.
+  constexpr unsigned kCodegenParts = 8;
   auto objects = kiln::emitObjectsInParallel(**llvmModule, targetOptions, kCodegenParts);
   if (!objects)
     return fail(toString(objects.takeError()));
