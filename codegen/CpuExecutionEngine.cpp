@@ -56,6 +56,7 @@ kiln::createCpuExecutionEngine(mlir::ModuleOp module, const std::vector<ModelInf
       }
     // The engine compiles for the host.
     flushDenormalsInComputeCode(*llvmModule, llvm::Triple(llvm::sys::getProcessTriple()));
+    mergeIdenticalFunctions(*llvmModule);
     return llvmModule;
   };
   mlir::ExecutionEngineOptions engineOptions;

@@ -254,6 +254,7 @@ llvm::Expected<std::unique_ptr<llvm::Module>> kiln::translateToLLVMIR(mlir::Modu
   if (llvm::Error error = addModelABI(*llvmModule, models, mainModel))
     return std::move(error);
   flushDenormalsInComputeCode(*llvmModule, targetMachine.getTargetTriple());
+  mergeIdenticalFunctions(*llvmModule);
   return llvmModule;
 }
 
@@ -269,7 +270,6 @@ void kiln::mergeIdenticalFunctions(llvm::Module &module) {
 }
 
 void kiln::optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine) {
-  mergeIdenticalFunctions(module);
   llvm::PipelineTuningOptions tuning;
   // No loop unrolling: the loops that matter arrive register-blocked and
   // vectorized by kiln-tile-and-vectorize, their vector ops already unrolled.

@@ -53,8 +53,9 @@ llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createCpuTargetMachine(cons
 /// Translates `module` (fully lowered to the LLVM dialect) to LLVM IR for
 /// `targetMachine`, links the buffer cache and adds the model ABI for
 /// `models` and, when `mainModel` is non-empty, the `kiln_main_model`
-/// pointer the standalone binary's main reads. Not optimized yet:
-/// optimizeModule or emitObjectsInParallel does it.
+/// pointer the standalone binary's main reads. Identical functions are
+/// merged (mergeIdenticalFunctions); not optimized yet: optimizeModule or
+/// emitObjectsInParallel does it.
 llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
                                                                 const std::vector<ModelInfo> &models,
                                                                 const std::string &mainModel,
@@ -62,14 +63,14 @@ llvm::Expected<std::unique_ptr<llvm::Module>> translateToLLVMIR(mlir::ModuleOp m
 
 /// Optimizes `module` with LLVM's default pipeline at `optLevel` (0-3; the
 /// JIT and kilnc share it), for `targetMachine`'s costs (null: generic ones).
-/// Merges identical functions first (mergeIdenticalFunctions).
 void optimizeModule(llvm::Module &module, unsigned optLevel, llvm::TargetMachine *targetMachine);
 
 /// Keeps one of each set of identical functions and points the uses of the
-/// others at it (LLVM's MergeFunctions). A model's predict and loss compute
-/// the same forward pass, and their OpenMP-outlined loop bodies come out of
-/// the MLIR pipeline identical: a quarter of FashionCnn's code, which LLVM
-/// would otherwise optimize and compile twice.
+/// others at it (LLVM's MergeFunctions). The MLIR pipeline makes identical
+/// OpenMP-outlined loop bodies in several functions (grad's forward pass and
+/// the forward function's, train_step's optimizer updates and apply's), which
+/// LLVM would otherwise optimize and compile once each. translateToLLVMIR and
+/// the JIT call it on the module they translate, before anything cuts it.
 void mergeIdenticalFunctions(llvm::Module &module);
 
 /// Adds the model ABI to a translated module: `<Model>_<fn>_packed` for

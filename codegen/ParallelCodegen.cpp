@@ -25,9 +25,10 @@
 //     objects: two models' objects would define the same hidden symbol.
 //   - so do the functions whose address is all that is used (the OpenMP
 //     loop bodies handed to __kmpc_fork_call) when several public
-//     definitions reach them: after mergeIdenticalFunctions, predict and
-//     loss fork the same bodies, and copying them would compile them twice.
-//     No call to them could be inlined anyway.
+//     definitions reach them: the forward function's bodies, which predict
+//     and loss reach, and those grad forks too once translateToLLVMIR has
+//     merged grad's identical copies into them. Copying them would compile
+//     them twice; no call to them could be inlined anyway.
 // Calls between parts (train_step calling grad) become calls to external
 // functions, which the optimizer knows less about; the kernels are unchanged.
 //
@@ -187,8 +188,6 @@ llvm::Expected<llvm::SmallString<0>> compilePart(llvm::StringRef bitcode, const 
 
 llvm::Expected<std::vector<llvm::SmallString<0>>>
 kiln::emitObjectsInParallel(llvm::Module &module, const CpuTargetOptions &options, unsigned maxParts) {
-  // Before cutting: duplicates in different parts would not be found.
-  mergeIdenticalFunctions(module);
   std::vector<llvm::SmallPtrSet<const llvm::GlobalValue *, 32>> parts =
       partition(module, canSplit(module) ? maxParts : 1);
   std::vector<llvm::SmallString<0>> bitcode(parts.size()), objects(parts.size());

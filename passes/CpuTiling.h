@@ -29,6 +29,12 @@ namespace kiln::cpu {
 /// a minute).
 constexpr int64_t kMaxVectorElements = 16384;
 
+/// Rows of a dynamic-row matmul per parallel chunk (a multiple of both row
+/// block heights): 8 chunks at batch 128, one at batch 1.
+/// kiln-tile-and-vectorize chunks by it; kiln-split-dense-reductions makes
+/// its tasks that size, so that each holds one chunk.
+constexpr int64_t kMatmulRowChunk = 16;
+
 /// A 2-D convolution or pooling (named NHWC op).
 bool isConvOrPool(mlir::Operation *op);
 /// A named contraction: matmul, matvec, vecmat, dot.

@@ -128,18 +128,19 @@ void shareCommonStart(func::FuncOp first, func::FuncOp second, StringRef name) {
           constants.insert(definition);
       }
     });
+  // Whether a user of `v` outside `moved` (the ops that leave) remains.
+  auto usedLater = [](Value v, const DenseSet<Operation *> &moved) {
+    return llvm::any_of(v.getUsers(), [&](Operation *user) {
+      Operation *top = user;
+      while (top->getParentOp() && !isa<func::FuncOp>(top->getParentOp()))
+        top = top->getParentOp();
+      return !moved.contains(top);
+    });
+  };
   for (auto [a, b] : llvm::zip(common, secondCommon))
     for (auto [x, y] : llvm::zip(a->getResults(), b->getResults())) {
       if (cheap(a))
         continue;
-      auto usedLater = [](Value v, const DenseSet<Operation *> &ops) {
-        return llvm::any_of(v.getUsers(), [&](Operation *user) {
-          Operation *top = user;
-          while (top->getParentOp() && !isa<func::FuncOp>(top->getParentOp()))
-            top = top->getParentOp();
-          return !ops.contains(top);
-        });
-      };
       if (usedLater(x, inCommon) || usedLater(y, inSecondCommon))
         results.insert(x);
     }

@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/CpuTiling.h"
 #include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
@@ -47,7 +48,7 @@ constexpr int64_t kMinReduction = 4096;
 constexpr int64_t kParts = 2;
 /// Rows per task: kiln-tile-and-vectorize's row chunk of a dynamic-row
 /// matmul, which then finds one chunk in each task.
-constexpr int64_t kRowChunk = 16;
+constexpr int64_t kRowChunk = kiln::cpu::kMatmulRowChunk;
 
 /// Whether `op` is a dynamic-row matmul on tensors with a static reduction of
 /// at least kMinReduction that halves into whole register-block steps.

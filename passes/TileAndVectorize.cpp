@@ -58,9 +58,6 @@ using kiln::KilnDialect;
 
 namespace {
 
-/// Rows of a dynamic-row matmul per parallel chunk (a multiple of both row
-/// block heights): 8 chunks at batch 128, one at batch 1.
-constexpr int64_t kMatmulRowChunk = 16;
 /// Reduction steps per weight panel of a dynamic-row matmul with a long
 /// reduction (a dense layer on a flattened image: FashionCnn's dense_0 has
 /// 18432): inside a chunk, the panel loop is outside the row blocks, so the
