@@ -18,7 +18,7 @@ build="${KILN_BUILD_DIR:-$root/build}"
 # job sends the served model an image), and headless Chromium driven over its
 # DevTools protocol with python3-websocket (the serving page's test), and
 # Open MPI's mpirun and libmpi (openmpi-bin; data-parallel training's test).
-packages=(cmake ninja-build clang-22 clang-format-22 lld-22 g++ ccache llvm-22 llvm-22-dev llvm-22-tools libomp-22-dev
+packages=(cmake ninja-build clang-22 clang-format-22 lld-22 liblld-22-dev g++ ccache llvm-22 llvm-22-dev llvm-22-tools libomp-22-dev
           libmlir-22-dev mlir-22-tools libclang-rt-22-dev libgtest-dev
           zlib1g-dev nlohmann-json3-dev libcli11-dev libhttp-parser-dev libsimdjson-dev
           python3-numpy python3-torch python3-sklearn dataset-fashion-mnist

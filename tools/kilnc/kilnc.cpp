@@ -15,8 +15,9 @@
 //   lib      a shared library (plus the C header)
 //   exe      a standalone model binary (`MODEL info`, `MODEL predict ...`)
 // Code generation is in process (LLVM's TargetMachine); only `lib` and `exe`
-// run a linker (the C++ compiler driver) on the objects kilnc wrote, which
-// it compiles on several threads (kiln::emitObjectsInParallel).
+// link, also in process (lld, with the C++ compiler driver's link command:
+// Linker.cpp), the objects kilnc compiled on several threads
+// (kiln::emitObjectsInParallel) and wrote.
 //
 // The compilation itself is a kiln::CompileSession (include/kiln/
 // CompileSession.h), shared with the JIT; this file chooses the stage, the
@@ -30,6 +31,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Linker.h"
 #include "ModelCommands.h"
 #include "codegen/ObjectEmitter.h"
 #include "codegen/OpenMPRuntime.h"
@@ -42,16 +44,17 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/FileUtilities.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/BuryPointer.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
@@ -260,46 +263,6 @@ bool isKnownGpuArch(const std::string &arch) {
   return info && info->isCPUStringValid(arch);
 }
 
-/// Runs a C++ compiler driver as a linker. Returns a failure message or "".
-/// g++ when it may: it starts in about a millisecond, where clang++-22 first
-/// loads libclang-cpp (70 ms of FashionCnn's ~1.6 s compile), and on Debian
-/// both link the same crt files and libstdc++. clang++ when the sanitizers'
-/// runtimes must be clang's (`needsClang`).
-std::string runLinker(ArrayRef<std::string> arguments, bool needsClang) {
-  auto find = [](std::initializer_list<const char *> names) -> ErrorOr<std::string> {
-    for (const char *name : names)
-      if (ErrorOr<std::string> path = sys::findProgramByName(name))
-        return path;
-    return std::make_error_code(std::errc::no_such_file_or_directory);
-  };
-  ErrorOr<std::string> clang = find({"clang++-22", "clang++"});
-  ErrorOr<std::string> driver = needsClang ? clang : find({"g++", "clang++-22", "clang++", "c++"});
-  if (!driver)
-    return needsClang ? "no clang++ found to link the sanitizers' runtimes with"
-                      : "no C++ compiler driver (g++, clang++-22, clang++ or c++) found to link with";
-  std::vector<std::string> argv = {*driver};
-  // LLVM's lld, when clang has it next to itself (Debian's lld-22): it links
-  // FashionCnn's binary in 0.10 s, GNU ld in 0.29 s. g++ is pointed at that
-  // directory (-B), ahead of an older ld.lld on the PATH.
-  SmallString<256> realClang;
-  if (clang && !sys::fs::real_path(*clang, realClang)) {
-    std::string llvmBin = sys::path::parent_path(realClang).str();
-    if (sys::fs::can_execute(llvmBin + "/ld.lld")) {
-      argv.push_back("-fuse-ld=lld");
-      if (!sys::path::filename(*driver).contains("clang"))
-        argv.push_back("-B" + llvmBin + "/");
-    }
-  }
-  argv.insert(argv.end(), arguments.begin(), arguments.end());
-  std::vector<StringRef> argvRefs(argv.begin(), argv.end());
-  std::string message;
-  int status = sys::ExecuteAndWait(*driver, argvRefs, std::nullopt, {}, 0, 0, &message);
-  if (status != 0)
-    return "linking failed (" + *driver + " exited with " + std::to_string(status) + ")" +
-           (message.empty() ? "" : ": " + message);
-  return "";
-}
-
 /// Whether writing `path` would replace the input file (the same file, by
 /// device and inode, whatever the spelling: `m.kiln`, `./m.kiln`, a link).
 bool isTheInputFile(StringRef path) {
@@ -474,7 +437,7 @@ std::string linkObjects(ArrayRef<std::string> objectPaths, StringRef output) {
       args.push_back("-fsanitize=address,undefined");
   }
   args.insert(args.end(), omp.begin(), omp.end());
-  return runLinker(args, /*needsClang=*/linkSanitizers);
+  return kiln::linkWithDriverCommand(args, /*needsClang=*/linkSanitizers);
 }
 
 /// The levels code generation makes (llvm, asm, obj, lib, exe) from the
@@ -495,10 +458,16 @@ int emitCode(kiln::CompileSession &session, StringRef output) {
   } else if (!modelName.empty()) {
     return fail("--model selects the model of a standalone binary; use it with --emit=exe");
   }
-  LLVMContext llvmContext;
-  auto llvmModule = kiln::translateToLLVMIR(session.getModule(), llvmContext, models, mainModel, **targetMachine);
+  auto llvmContext = std::make_unique<LLVMContext>();
+  auto llvmModule = kiln::translateToLLVMIR(session.getModule(), *llvmContext, models, mainModel, **targetMachine);
   if (!llvmModule)
     return fail(toString(llvmModule.takeError()));
+  // Left to the process's exit, as clang's -disable-free does: freeing a
+  // model's LLVM module took ~10 ms that nobody waits for.
+  scope_exit leaveToExit([&] {
+    BuryPointer(std::move(*llvmModule));
+    BuryPointer(std::move(llvmContext));
+  });
   // A library or binary is optimized and compiled in parts, in parallel;
   // the other levels make one module or object.
   bool linked = emitLevel == EmitLevel::Lib || emitLevel == EmitLevel::Exe;
@@ -599,7 +568,10 @@ int runCompileCommand() {
   std::optional<kiln::CompileOptions> options = compileOptions();
   if (!options)
     return 1;
-  kiln::CompileSession session(*options, errs());
+  // Left to the process's exit (see emitCode), with its MLIR context.
+  auto sessionOwner = std::make_unique<kiln::CompileSession>(*options, errs());
+  scope_exit leaveToExit([&] { BuryPointer(std::move(sessionOwner)); });
+  kiln::CompileSession &session = *sessionOwner;
   if (failed(session.loadFile(inputFilename)))
     return 1;
 
