@@ -399,10 +399,18 @@ int runCommand(int argc, char **argv) {
   serveCommand->add_option("--port", serve.port, "Port (default 8000; 0: any free port)")->check(CLI::Range(0, 65535));
   serveCommand->add_option("--max-batch", batching.maxBatch, "Most examples merged into one call (default 64)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  std::string maxDelay = "auto";
   serveCommand
-      ->add_option("--max-delay-us", batching.maxDelayUs,
-                   "How long a request may wait for others to batch with (default 0: only those queued meanwhile)")
-      ->check(CLI::Range(int64_t(0), int64_t(10'000'000)));
+      ->add_option("--max-delay-us", maxDelay,
+                   "How long a request may wait for others to batch with: microseconds (0: only those queued "
+                   "meanwhile), or auto (default: until the clients expected to send have, at most 500 us)")
+      ->check(CLI::Validator(
+          [](std::string &value) {
+            return value == "auto" || CLI::Range(int64_t(0), int64_t(10'000'000))(value).empty()
+                       ? std::string()
+                       : std::string("must be auto or microseconds from 0 to 10000000");
+          },
+          "auto|0..10000000"));
   serveCommand->add_option("--max-queue", batching.maxQueue, "Requests waiting at most; more get 503 (default 1024)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   serveCommand->add_option("--max-body-mb", serve.maxBodyMb, "Largest request body in MiB; larger get 413 (default 64)")
@@ -473,6 +481,8 @@ int runCommand(int argc, char **argv) {
     return runBench(model, benchFunction, benchWeights, benchBatch, benchIters);
   if (*serveCommand) {
     kiln_server::blockStopSignals();
+    if (maxDelay != "auto")
+      batching.maxDelayUs = std::stoll(maxDelay); // checked above
     std::vector<std::unique_ptr<kiln_server::ServedModel>> models;
     models.push_back(std::make_unique<kiln_server::ServedModel>(model, *kiln_main_model, serveWeights, batching));
     return kiln_server::serve(std::move(models), serve);

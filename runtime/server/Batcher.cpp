@@ -32,9 +32,12 @@ bool Batcher::submit(uint64_t tag, std::vector<TensorPtr> inputs, int64_t rows) 
 std::optional<Batcher::Clock::time_point> Batcher::due() const {
   if (queue_.empty())
     return std::nullopt;
+  Clock::time_point oldest = queue_.front().queued;
   if (queuedRows_ >= options_.maxBatch)
-    return queue_.front().queued;
-  return queue_.front().queued + std::chrono::microseconds(options_.maxDelayUs);
+    return oldest;
+  if (options_.maxDelayUs)
+    return oldest + std::chrono::microseconds(*options_.maxDelayUs);
+  return expectedSenders_ == 0 ? oldest : oldest + kAutoMaxDelay;
 }
 
 std::vector<Batcher::Answer> Batcher::runDue(Clock::time_point now, bool flush) {

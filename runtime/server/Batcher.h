@@ -6,12 +6,21 @@
 //
 // The inference requests one event loop has received for one model, merged
 // into calls of the compiled predict function. A batch runs, in arrival
-// order, as soon as the queued examples fill --max-batch, or when the
-// oldest request has waited --max-delay-us (0: at the end of the loop's
-// current round, with whatever its connections have sent; so a lone
-// request never waits, and under load the requests that arrive during one
-// call form the next batch). The results are handed back as row ranges of
-// the batch's outputs, without copying.
+// order, as soon as the queued examples fill --max-batch, or when it has
+// waited long enough for others:
+//   - `--max-delay-us auto` (the default): until every connection that is
+//     expected to send again soon has a request queued (the event loop
+//     counts them: expectSenders), at most kAutoMaxDelay. A closed-loop
+//     client (one request after the other, as wrk's connections and most
+//     load balancers' pools) is expected once its last answer has gone out;
+//     so a lone client never waits, and 16 clients on a loop are batched
+//     together instead of in the pieces that happened to arrive during the
+//     previous call.
+//   - `--max-delay-us D`: until the oldest request has waited D
+//     microseconds (0: the end of the loop's current round, with whatever
+//     its connections have sent).
+// The results are handed back as row ranges of the batch's outputs,
+// without copying.
 //
 // A Batcher has no thread of its own: its event loop asks when the next
 // batch is due, and runs it on the loop's thread (EventLoop.cpp says why);
@@ -49,9 +58,14 @@ struct BatchSlice {
   double queueSeconds = 0, computeSeconds = 0;
 };
 
+/// How long a batch waits for the connections expected to send, at most, in
+/// the default (`auto`) mode: about one small batch's compute.
+constexpr std::chrono::microseconds kAutoMaxDelay{500};
+
 struct BatcherOptions {
-  int64_t maxBatch = 64;   ///< examples per call; a larger request runs alone, in chunks
-  int64_t maxDelayUs = 0;  ///< how long the oldest request may wait for others
+  int64_t maxBatch = 64; ///< examples per call; a larger request runs alone, in chunks
+  /// How long the oldest request may wait for others; unset: `auto` (above).
+  std::optional<int64_t> maxDelayUs;
   int64_t maxQueue = 1024; ///< requests waiting, over every loop; more are refused
   /// Compute threads a large batch may use when no other loop is
   /// computing (--threads); other batches run on their loop's thread only.
@@ -76,6 +90,11 @@ public:
   bool submit(uint64_t tag, std::vector<TensorPtr> inputs, int64_t rows);
   /// When the next batch is due; nothing when no request waits.
   std::optional<Clock::time_point> due() const;
+  /// Whether due() depends on expectSenders (auto mode, requests queued).
+  bool waitsForSenders() const { return !options_.maxDelayUs && !queue_.empty(); }
+  /// How many of the loop's connections are expected to send this model a
+  /// request soon and have none queued (auto mode: the batch waits for them).
+  void expectSenders(size_t connections) { expectedSenders_ = connections; }
 
   /// A request's answer: its rows of the outputs, or the model's failure.
   struct Answer {
@@ -104,6 +123,7 @@ private:
   std::atomic<int64_t> &waiting_;
   std::deque<Job> queue_;
   int64_t queuedRows_ = 0;
+  size_t expectedSenders_ = 0;
 };
 
 } // namespace kiln_server

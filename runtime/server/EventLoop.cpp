@@ -8,7 +8,10 @@
 // socket that is ready and parse its requests, run the batches that are
 // due, write the answers. With --max-delay-us 0 a batch is due at the end
 // of the round in which its first request arrived, so the batch is what
-// the loop's connections sent while the previous batch computed.
+// the loop's connections sent while the previous batch computed; in the
+// auto mode (Batcher.h) the loop also tells each batcher how many of its
+// connections are expected to send soon (expectSenders), and waits for
+// them, to the microsecond (epoll_pwait2).
 //
 // Connections end when the client closes, after an answer that says
 // Connection: close, or after a timeout (--timeout): idle keep-alive
@@ -48,8 +51,28 @@ constexpr auto kLinger = std::chrono::seconds(2);
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 /// An answer buffer this large is given back once sent.
 constexpr size_t kKeepOutputCapacity = 1 << 20;
+/// A connection answered this recently that has not sent again is expected
+/// to (Batcher.h, auto mode): a closed-loop client's next request follows
+/// its answer within a round trip through the kernel.
+constexpr auto kExpectedWithin = std::chrono::milliseconds(1);
 
 void fail(const char *what) { throw std::system_error(errno, std::generic_category(), what); }
+
+/// epoll_wait with a timeout finer than its milliseconds (a batch may wait
+/// 500 us): epoll_pwait2, Linux 5.11 on; on older kernels, whole
+/// milliseconds, rounded up.
+int waitForEvents(int epoll, std::vector<epoll_event> &events, std::chrono::nanoseconds timeout) {
+  static std::atomic<bool> noPwait2{false};
+  if (!noPwait2) {
+    timespec wait{time_t(timeout.count() / 1'000'000'000), long(timeout.count() % 1'000'000'000)};
+    int ready = epoll_pwait2(epoll, events.data(), int(events.size()), &wait, nullptr);
+    if (ready >= 0 || errno != ENOSYS)
+      return ready;
+    noPwait2 = true;
+  }
+  return epoll_wait(epoll, events.data(), int(events.size()),
+                    int(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()));
+}
 } // namespace
 
 void LoopGroup::stop() {
@@ -118,7 +141,9 @@ void EventLoop::run() {
       beginStopping();
     if (stopped_ && connections_.empty())
       break;
-    int ready = epoll_wait(epoll_, events.data(), int(events.size()), waitMilliseconds(Clock::now()));
+    Clock::time_point beforeWait = Clock::now();
+    expectSenders(beforeWait);
+    int ready = waitForEvents(epoll_, events, timeToWait(beforeWait));
     if (ready < 0 && errno != EINTR)
       fail("epoll_wait");
     for (int i = 0; i < ready; ++i) {
@@ -154,18 +179,26 @@ void EventLoop::run() {
   }
 }
 
-int EventLoop::waitMilliseconds(Clock::time_point now) const {
-  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kSweepEvery);
+std::chrono::nanoseconds EventLoop::timeToWait(Clock::time_point now) const {
+  std::chrono::nanoseconds wait = kSweepEvery;
   for (const auto &[model, batcher] : batchers_)
-    if (std::optional<Clock::time_point> due = batcher->due()) {
-      if (*due <= now)
-        return 0;
-      // Round up: epoll_wait counts whole milliseconds.
-      auto until = std::chrono::ceil<std::chrono::milliseconds>(*due - now);
-      if (until < wait)
-        wait = until;
-    }
-  return int(wait.count());
+    if (std::optional<Clock::time_point> due = batcher->due())
+      wait = std::min(wait, std::max(std::chrono::nanoseconds(0), *due - now));
+  return wait;
+}
+
+void EventLoop::expectSenders(Clock::time_point now) {
+  bool anyWaits = false;
+  for (const auto &[model, batcher] : batchers_)
+    anyWaits |= batcher->waitsForSenders();
+  if (!anyWaits)
+    return;
+  std::map<const ServedModel *, size_t> expected;
+  for (const auto &[id, connection] : connections_)
+    if (connection->model && connection->inferencesQueued == 0 && now - connection->lastAnswered < kExpectedWithin)
+      ++expected[connection->model];
+  for (const auto &[model, batcher] : batchers_)
+    batcher->expectSenders(expected[model]);
 }
 
 void EventLoop::acceptConnections() {
@@ -307,13 +340,18 @@ void EventLoop::onRequest(HttpConnection &http, uint64_t slot, HttpRequest &requ
     http.answer(slot, group_.routes->busy(*inference));
     return;
   }
+  current_->model = inference->model;
+  ++current_->inferencesQueued;
   waiting_.emplace(tag, Waiting{current_->id, slot, std::move(*inference)});
 }
 
 void EventLoop::runBatches(bool flush) {
   Clock::time_point now = Clock::now();
-  for (auto &[model, batcher] : batchers_)
-    for (Batcher::Answer &answer : batcher->runDue(now, flush)) {
+  expectSenders(now);
+  for (auto &[model, batcher] : batchers_) {
+    std::vector<Batcher::Answer> answers = batcher->runDue(now, flush);
+    Clock::time_point answered = Clock::now();
+    for (Batcher::Answer &answer : answers) {
       auto found = waiting_.find(answer.tag);
       if (found == waiting_.end())
         continue;
@@ -322,9 +360,12 @@ void EventLoop::runBatches(bool flush) {
       HttpResponse response = group_.routes->finish(waiting.inference, answer.slice, answer.failure);
       if (auto connection = connections_.find(waiting.connection); connection != connections_.end()) {
         connection->second->http.answer(waiting.slot, std::move(response));
+        --connection->second->inferencesQueued;
+        connection->second->lastAnswered = answered;
         touch(*connection->second);
       }
     }
+  }
 }
 
 void EventLoop::flush(Connection &connection) {

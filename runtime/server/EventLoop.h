@@ -82,6 +82,12 @@ private:
     std::string out;    ///< bytes to send
     size_t written = 0; ///< of `out`
     Clock::time_point lastActivity, requestStart;
+    /// For the batchers' auto mode: the model of its last inference request,
+    /// how many of its inference requests are queued, and when the last one
+    /// was answered.
+    const ServedModel *model = nullptr;
+    int inferencesQueued = 0;
+    Clock::time_point lastAnswered;
     uint32_t events = 0;     ///< the epoll events asked for
     bool registered = false; ///< in the epoll set
     bool counted = true;     ///< in LoopGroup::connections
@@ -105,7 +111,11 @@ private:
   void runBatches(bool flush);
   void sweepTimeouts(Clock::time_point now);
   void beginStopping();
-  int waitMilliseconds(Clock::time_point now) const;
+  /// Tells the batchers that wait for senders (auto mode) how many of this
+  /// loop's connections they wait for.
+  void expectSenders(Clock::time_point now);
+  /// Until the first batch is due, at most until the next sweep.
+  std::chrono::nanoseconds timeToWait(Clock::time_point now) const;
 
   LoopGroup &group_;
   int epoll_ = -1;
