@@ -392,6 +392,26 @@ def KilnSplitDenseReductions : Pass<"kiln-split-dense-reductions", "::mlir::func
                            "::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect"];
 }
 
+def KilnPackTransposedWeights : Pass<"kiln-pack-transposed-weights", "::mlir::func::FuncOp"> {
+  let summary = "Multiply by a large transposed weight matrix a transposed panel at a time (CPU)";
+  let description = [{
+    A dense layer's input gradient, `linalg.matmul` of the output gradient
+    `[N, K]` by `linalg.transpose` of a static `[C, K]` weight matrix with C
+    at least 4096 (a multiple of 64) and K at most 128, transposed all of W
+    and then read its K rows 73 KB apart for every register block. It
+    becomes an `scf.forall` over panels of 64 columns: each task transposes
+    its 64 contiguous rows of W into a `[K, 64]` panel (in L1) and
+    multiplies the whole batch by it into its columns of the accumulator.
+    Each element's sum over K is unchanged, for any batch and thread count.
+
+    Before: `linalg.matmul ins(%dy, %wt : tensor<?x64xf32>, tensor<64x18432xf32>)` with `%wt = linalg.transpose ins(%w : tensor<18432x64xf32>)`
+    After:  `scf.forall (%p) in (288)` of `linalg.transpose ins(tensor<64x64xf32>)` and
+            `linalg.matmul ins(%dy, %panel : tensor<?x64xf32>, tensor<64x64xf32>) outs(tensor<?x64xf32>)`
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::affine::AffineDialect"];
+}
+
 def KilnSplitBatchReductions : Pass<"kiln-split-batch-reductions", "::mlir::func::FuncOp"> {
   let summary = "Split a sum over the batch into one register block into per-example partial sums (CPU)";
   let description = [{

@@ -87,6 +87,7 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
     functions.addPass(kiln::createKilnSplitBatchReductions());
     functions.addPass(kiln::createKilnSplitDenseReductions());
     functions.addPass(kiln::createKilnNormalizeContractions());
+    functions.addPass(kiln::createKilnPackTransposedWeights());
     functions.addPass(kiln::createKilnChooseTileSizes());
     functions.addPass(kiln::createKilnTileAndVectorize());
     functions.addPass(createCanonicalizerPass());
