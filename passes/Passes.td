@@ -378,14 +378,14 @@ def KilnSplitDenseReductions : Pass<"kiln-split-dense-reductions", "::mlir::func
     reduction is at least 4096 long (a dense layer on a flattened feature
     map) runs in parallel only by chunks of 16 rows: at batch <= 16 one core
     streams all its weights. It becomes an `scf.forall` over (half of the
-    reduction, chunk of 16 rows), each task a matmul of its rows by its half
+    reduction, chunk of 64 rows), each task a matmul of its rows by its half
     of the weights into a `[2, N, columns]` tensor of partials, then a sum of
     the two partials, in order, into the original accumulator. The split
     depends on neither the batch nor the thread count: every row gets the
     same value in any batch, on any number of threads.
 
     Before: `linalg.matmul ins(%x, %w : tensor<?x18432xf32>, tensor<18432x64xf32>) outs(%zeros : tensor<?x64xf32>)`
-    After:  `scf.forall (%part, %chunk) in (2, ceildiv(N, 16))` of `linalg.matmul ins(tensor<?x9216xf32>, tensor<9216x64xf32>)`
+    After:  `scf.forall (%part, %chunk) in (2, ceildiv(N, 64))` of `linalg.matmul ins(tensor<?x9216xf32>, tensor<9216x64xf32>)`
             into `tensor<2x?x64xf32>`, then `linalg.generic {iterator_types = ["reduction", "parallel", "parallel"]}` into `%zeros`
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",

@@ -47,8 +47,9 @@ constexpr int64_t kMinReduction = 4096;
 /// The halves.
 constexpr int64_t kParts = 2;
 /// Rows per task: kiln-tile-and-vectorize's row chunk of a dynamic-row
-/// matmul, which then finds one chunk in each task.
-constexpr int64_t kRowChunk = kiln::cpu::kMatmulRowChunk;
+/// matmul inside a task, which then finds one chunk in each task: a task
+/// reads its half of the weights once for up to 64 rows.
+constexpr int64_t kRowChunk = kiln::cpu::kMatmulRowChunkInTask;
 
 /// Whether `op` is a dynamic-row matmul on tensors with a static reduction of
 /// at least kMinReduction that halves into whole register-block steps.
@@ -64,6 +65,7 @@ bool isLongDenseReduction(linalg::MatmulOp op) {
   if (op.hasUserDefinedMaps())
     return false;
   int64_t reduction = rhs.getDimSize(0);
+  // Each half a whole number of register-block steps (16 floats).
   return reduction >= kMinReduction && reduction % (kParts * 16) == 0;
 }
 

@@ -178,7 +178,8 @@ FailureOr<bool> tileReductionPanels(RewriterBase &rewriter, TilingRoot &root) {
 /// become one scf.forall, which the CPU pipeline runs on the OpenMP thread
 /// pool. Each block computes the same values whatever the thread count, so
 /// results do not depend on it. A matmul whose dynamic row count is tiled by
-/// more than 1 is first split into parallel chunks of kMatmulRowChunk rows;
+/// more than 1 is first split into parallel chunks of kMatmulRowChunk rows
+/// (kMatmulRowChunkInTask, one after the other, inside a parallel task);
 /// inside a chunk, the row loop is peeled: full blocks of static size, then
 /// one remainder block, tiled by rows of 1 later.
 LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
@@ -202,7 +203,7 @@ LogicalResult tileRegisterBlock(RewriterBase &rewriter, TilingRoot root) {
       isa<linalg::MatmulOp>(root.compute) && root.root.getStaticLoopRanges()[0] == ShapedType::kDynamic && sizes[0] > 1;
   if (dynamicRows) {
     SmallVector<int64_t> chunk(sizes.size(), 0);
-    chunk[0] = kMatmulRowChunk;
+    chunk[0] = root.root->getParentOfType<scf::ForallOp>() ? kMatmulRowChunkInTask : kMatmulRowChunk;
     FailureOr<TilingRoot> chunked = tileAndFuse(rewriter, root, chunk, parallelLoopType(root.root));
     if (failed(chunked))
       return failure();

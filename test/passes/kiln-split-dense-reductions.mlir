@@ -2,11 +2,11 @@
 //
 // A dense layer on a flattened feature map (dynamic rows, a static reduction
 // of at least 4096) split into halves of its reduction, each a task per chunk
-// of 16 rows, and the two partials added in order into the accumulator.
+// of 64 rows, and the two partials added in order into the accumulator.
 
-// CHECK-DAG:   #[[$CHUNKS:.*]] = affine_map<()[s0] -> (s0 ceildiv 16)>
-// CHECK-DAG:   #[[$FIRST_ROW:.*]] = affine_map<(d0) -> (d0 * 16)>
-// CHECK-DAG:   #[[$ROWS:.*]] = affine_map<(d0)[s0] -> (16, d0 * -16 + s0)>
+// CHECK-DAG:   #[[$CHUNKS:.*]] = affine_map<()[s0] -> (s0 ceildiv 64)>
+// CHECK-DAG:   #[[$FIRST_ROW:.*]] = affine_map<(d0) -> (d0 * 64)>
+// CHECK-DAG:   #[[$ROWS:.*]] = affine_map<(d0)[s0] -> (64, d0 * -64 + s0)>
 // CHECK-DAG:   #[[$FIRST_STEP:.*]] = affine_map<(d0) -> (d0 * 9216)>
 // CHECK-LABEL: func.func @dense
 // CHECK-SAME:    (%[[X:.*]]: tensor<?x18432xf32>, %[[W:.*]]: tensor<18432x64xf32>, %[[ACC:.*]]: tensor<?x64xf32>)
