@@ -61,30 +61,21 @@ Value transposedMatrix(Value value) {
   auto transpose = (collapse ? collapse.getSrc() : value).getDefiningOp<linalg::TransposeOp>();
   if (!transpose)
     return nullptr;
-  ArrayRef<int64_t> permutation = transpose.getPermutation();
-  int64_t rank = int64_t(permutation.size());
-  if (permutation.front() != rank - 1)
+  // The columns (the last dimension) first, the rows after them in order.
+  int64_t rank = int64_t(transpose.getPermutation().size());
+  SmallVector<int64_t> columnsFirst = {rank - 1};
+  llvm::append_range(columnsFirst, llvm::seq<int64_t>(0, rank - 1));
+  if (transpose.getPermutation() != ArrayRef<int64_t>(columnsFirst))
     return nullptr;
-  for (int64_t i = 1; i < rank; ++i)
-    if (permutation[i] != i - 1)
-      return nullptr;
   if (!collapse)
     return rank == 2 ? transpose.getInput() : nullptr;
+  // W [C, K] expanded on its rows, [c..., K], and the transpose [K, c...]
+  // collapsed back to [K, C].
   auto expand = transpose.getInput().getDefiningOp<tensor::ExpandShapeOp>();
-  if (!expand || expand.getSrcType().getRank() != 2)
-    return nullptr;
-  auto isRange = [](ReassociationIndicesRef group, int64_t first, int64_t last) {
-    if (int64_t(group.size()) != last - first)
-      return false;
-    for (int64_t i = first; i < last; ++i)
-      if (group[i - first] != i)
-        return false;
-    return true;
-  };
-  SmallVector<ReassociationIndices> expanded = expand.getReassociationIndices();
-  SmallVector<ReassociationIndices> collapsed = collapse.getReassociationIndices();
-  if (expanded.size() != 2 || !isRange(expanded[0], 0, rank - 1) || !isRange(expanded[1], rank - 1, rank) ||
-      collapsed.size() != 2 || !isRange(collapsed[0], 0, 1) || !isRange(collapsed[1], 1, rank))
+  SmallVector<ReassociationIndices> rowsExpanded = {llvm::to_vector(llvm::seq<int64_t>(0, rank - 1)), {rank - 1}};
+  SmallVector<ReassociationIndices> rowsCollapsed = {{0}, llvm::to_vector(llvm::seq<int64_t>(1, rank))};
+  if (!expand || expand.getReassociationIndices() != rowsExpanded ||
+      collapse.getReassociationIndices() != rowsCollapsed)
     return nullptr;
   return expand.getSrc();
 }

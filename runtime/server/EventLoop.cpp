@@ -188,17 +188,16 @@ std::chrono::nanoseconds EventLoop::timeToWait(Clock::time_point now) const {
 }
 
 void EventLoop::expectSenders(Clock::time_point now) {
-  bool anyWaits = false;
-  for (const auto &[model, batcher] : batchers_)
-    anyWaits |= batcher->waitsForSenders();
-  if (!anyWaits)
-    return;
-  std::map<const ServedModel *, size_t> expected;
-  for (const auto &[id, connection] : connections_)
-    if (connection->model && connection->inferencesQueued == 0 && now - connection->lastAnswered < kExpectedWithin)
-      ++expected[connection->model];
-  for (const auto &[model, batcher] : batchers_)
-    batcher->expectSenders(expected[model]);
+  for (const auto &[model, batcher] : batchers_) {
+    if (!batcher->waitsForSenders())
+      continue;
+    size_t expected = 0;
+    for (const auto &[id, connection] : connections_)
+      if (connection->model == model && connection->inferencesQueued == 0 &&
+          now - connection->lastAnswered < kExpectedWithin)
+        ++expected;
+    batcher->expectSenders(expected);
+  }
 }
 
 void EventLoop::acceptConnections() {
