@@ -192,7 +192,11 @@ LogicalResult unaryVjp(Operation *op, OpBuilder &builder, Value g, SmallVectorIm
   if (isa<NegOp>(op))
     dx = r.neg(g);
   else if (isa<ReluOp>(op))
-    dx = r.mul(g, r.compare(ComparePredicate::GT, x, r.constant(x, 0.0))); // relu'(0) = 0
+    // relu'(0) = 0. The mask reads the result, y > 0 exactly where x > 0
+    // (NaN and -0 included), so that x has no use but the relu: the
+    // convolution or matmul before it then writes y in its epilogue instead
+    // of writing x for a separate pass.
+    dx = r.mul(g, r.compare(ComparePredicate::GT, y, r.constant(y, 0.0)));
   else if (isa<SigmoidOp>(op))
     dx = r.mul(g, r.mul(y, r.sub(r.constant(y, 1.0), y)));
   else if (isa<TanhOp>(op))

@@ -153,3 +153,26 @@ module @MinAxis attributes {kiln.model} {
   // CHECK: kiln.onehot %{{.*}} axis = 1 like %{{.*}} : tensor<3xi32>, tensor<3x4xf32> -> tensor<3x4xf32>
   // CHECK: return
 }
+
+// -----
+
+// relu's mask compares its result, not its operand (the same mask: y > 0
+// exactly where x > 0), so that the pre-activation has no use but the relu
+// and the op before it can apply the relu in its epilogue.
+module @Relu attributes {kiln.model} {
+  kiln.param @w : tensor<3xf32> init = zeros
+  func.func @Relu_loss(%w: tensor<3xf32> {kiln.param = @w}, %x: tensor<?x3xf32> {kiln.input = "x"})
+      -> (tensor<f32> {kiln.output = "loss"}) {
+    %0 = kiln.mul %x, %w : tensor<?x3xf32>, tensor<3xf32> -> tensor<?x3xf32>
+    %1 = kiln.relu %0 : tensor<?x3xf32>
+    %2 = kiln.reduce_sum %1 : tensor<?x3xf32> -> tensor<f32>
+    return %2 : tensor<f32>
+  }
+  // CHECK-LABEL: func.func @Relu_grad
+  // CHECK: %[[PRE:.*]] = kiln.mul %{{.*}}, %{{.*}} : tensor<?x3xf32>, tensor<3xf32>
+  // CHECK: %[[Y:.*]] = kiln.relu %[[PRE]]
+  // CHECK: %[[ZERO:.*]] = kiln.constant dense<0.000000e+00>
+  // CHECK: %[[MASK:.*]] = kiln.compare gt, %[[Y]], %[[ZERO]]
+  // CHECK-NOT: %[[PRE]]
+  // CHECK: return
+}
