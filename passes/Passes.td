@@ -639,7 +639,10 @@ def KilnFuseOptimizerUpdates : Pass<"kiln-fuse-optimizer-updates", "::mlir::func
     `w`. Fusing a multi-use producer keeps its value as an extra result of
     the fused op, so nothing is computed twice, and each parameter's update
     becomes one loop that reads `w`, `g` and the state once and writes the
-    new values (in place after kiln-update-in-place): one pass over memory.
+    new values: one pass over memory. The loop's inits are the arguments it
+    replaces (it reads their old values there), so that one-shot
+    bufferization, after kiln-update-in-place, writes the new values into
+    the arguments' buffers: no new buffers and no copies back.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }

@@ -1,13 +1,17 @@
 // RUN: kiln-opt %s --kiln-to-linalg --kiln-flatten-models --linalg-fuse-elementwise-ops --kiln-fuse-optimizer-updates --canonicalize --cse | FileCheck %s
 // RUN: kiln-opt %s --kiln-to-linalg --kiln-flatten-models --linalg-fuse-elementwise-ops --canonicalize --cse | FileCheck %s --check-prefix=UNFUSED
+// RUN: kiln-opt %s --kiln-to-linalg --kiln-flatten-models --linalg-fuse-elementwise-ops --kiln-fuse-optimizer-updates --canonicalize --cse --kiln-update-in-place --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --canonicalize | FileCheck %s --check-prefix=BUF
 //
 // A model with two parameters and Adam, from the kiln dialect (kiln-to-linalg
 // makes <Model>_train_step and lowers it; elementwise fusion runs first, as
 // in the pipelines). Each parameter's update (new m, v and w) becomes exactly
 // one multi-result loop that reads w, its gradient, m and v once and writes
 // the three new tensors; the new m, which feeds the new w, is also a result
-// of the loop, so nothing is computed twice. Plain elementwise fusion leaves
-// one loop per value (UNFUSED). Other functions are left as they are.
+// of the loop, so nothing is computed twice. The loop's inits are m, v and w
+// themselves (it reads their old values there), so that after bufferization
+// it updates their buffers in place: no new buffer, no copy back (BUF).
+// Plain elementwise fusion leaves one loop per value (UNFUSED). Other
+// functions are left as they are.
 
 // CHECK-LABEL: func.func @kiln_impl_M_grad(
 // CHECK-NOT:     = linalg.generic {{.*}} outs(%{{.*}}, %{{.*}} :
@@ -16,8 +20,8 @@
 // CHECK-LABEL: func.func @kiln_impl_M_apply(
 // CHECK-SAME:    %[[AW:[a-z0-9]+]]: tensor<4x8xf32>, %[[AB:[a-z0-9]+]]: tensor<8xf32>, %[[AWM:[a-z0-9]+]]: tensor<4x8xf32>, %[[AWV:[a-z0-9]+]]: tensor<4x8xf32>, %[[ABM:[a-z0-9]+]]: tensor<8xf32>, %[[ABV:[a-z0-9]+]]: tensor<8xf32>, %{{.*}}: tensor<f32>, %{{.*}}: tensor<f32>, %[[AGW:[a-z0-9]+]]: tensor<4x8xf32>, %[[AGB:[a-z0-9]+]]: tensor<8xf32>)
 // CHECK:         %[[ALR:.*]] = linalg.generic {{.*}} iterator_types = []}
-// CHECK:         %[[ANW:.*]]:3 = linalg.generic {{.*}} ins(%[[AWM]], %[[AGW]], %[[AWV]], %[[AW]], %[[ALR]] : {{.*}}) outs({{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
-// CHECK:         %[[ANB:.*]]:3 = linalg.generic {{.*}} ins(%[[ABM]], %[[AGB]], %[[ABV]], %[[AB]], %[[ALR]] : {{.*}}) outs({{.*}} : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:         %[[ANW:.*]]:3 = linalg.generic {{.*}} ins(%[[AGW]], %[[ALR]] : {{.*}}) outs(%[[AWM]], %[[AWV]], %[[AW]] : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK:         %[[ANB:.*]]:3 = linalg.generic {{.*}} ins(%[[AGB]], %[[ALR]] : {{.*}}) outs(%[[ABM]], %[[ABV]], %[[AB]] : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
 // CHECK-NOT:     linalg.generic
 // CHECK:         return %[[ANW]]#2, %[[ANB]]#2, %[[ANW]]#0, %[[ANW]]#1, %[[ANB]]#0, %[[ANB]]#1
 // CHECK-LABEL: func.func @kiln_impl_M_train_step(
@@ -26,12 +30,21 @@
 // The bias-corrected step size (rank 0), shared by both updates.
 // CHECK:         %[[LR:.*]] = linalg.generic {{.*}} iterator_types = []}
 // CHECK:           math.powf
-// CHECK:         %[[NW:.*]]:3 = linalg.generic {{.*}} ins(%[[WM]], %[[G]]#1, %[[WV]], %[[W]], %[[LR]] : {{.*}}) outs({{.*}} : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
+// CHECK:         %[[NW:.*]]:3 = linalg.generic {{.*}} ins(%[[G]]#1, %[[LR]] : {{.*}}) outs(%[[WM]], %[[WV]], %[[W]] : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>)
 // CHECK:           math.sqrt
 // CHECK:           linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32
-// CHECK:         %[[NB:.*]]:3 = linalg.generic {{.*}} ins(%[[BM]], %[[G]]#2, %[[BV]], %[[B]], %[[LR]] : {{.*}}) outs({{.*}} : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:         %[[NB:.*]]:3 = linalg.generic {{.*}} ins(%[[G]]#2, %[[LR]] : {{.*}}) outs(%[[BM]], %[[BV]], %[[B]] : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
 // CHECK-NOT:     linalg.generic
 // CHECK:         return %[[G]]#0, %[[NW]]#2, %[[NB]]#2, %[[NW]]#0, %[[NW]]#1, %[[NB]]#0, %[[NB]]#1
+
+// BUF-LABEL: func.func @kiln_impl_M_train_step(
+// BUF-SAME:    %[[W:[a-z0-9]+]]: memref<4x8xf32>, %[[B:[a-z0-9]+]]: memref<8xf32>, %[[WM:[a-z0-9]+]]: memref<4x8xf32>, %[[WV:[a-z0-9]+]]: memref<4x8xf32>, %[[BM:[a-z0-9]+]]: memref<8xf32>, %[[BV:[a-z0-9]+]]: memref<8xf32>
+// BUF-NOT:     memref.alloc() {{.*}} : memref<4x8xf32>
+// BUF-NOT:     memref.alloc() {{.*}} : memref<8xf32>
+// BUF:         linalg.generic {{.*}} outs(%[[WM]], %[[WV]], %[[W]] : memref<4x8xf32>, memref<4x8xf32>, memref<4x8xf32>)
+// BUF:         linalg.generic {{.*}} outs(%[[BM]], %[[BV]], %[[B]] : memref<8xf32>, memref<8xf32>, memref<8xf32>)
+// BUF-NOT:     memref.copy
+// BUF:         return
 
 // UNFUSED-LABEL: func.func @kiln_impl_M_train_step(
 // UNFUSED-COUNT-7: linalg.generic
