@@ -82,6 +82,11 @@ static int64_t pixelTile(int64_t width) {
   return tile;
 }
 
+bool kiln::cpu::isShuffleTransposable(ShapedType type) {
+  return type.getRank() == 2 && type.hasStaticShape() && type.getElementType().isF32() &&
+         type.getDimSize(0) % kShuffleTransposeTile == 0 && type.getDimSize(1) % kShuffleTransposeTile == 0;
+}
+
 bool kiln::cpu::isConvOrPool(Operation *op) {
   return isa<linalg::Conv2DNhwcHwcfOp, linalg::PoolingNhwcMaxOp, linalg::PoolingNhwcSumOp>(op);
 }
@@ -218,11 +223,17 @@ static SmallVector<int64_t> reductionTileSizes(linalg::LinalgOp op, ArrayRef<int
 /// whole-vectorized transpose becomes one shuffle per element, unrolled: a
 /// dense layer's 1352 x 10 kernel, transposed for its input gradient, made
 /// LLVM work for a minute and a half.
+///
+/// A 2-D f32 transpose whose sides are multiples of 16 (a weight panel of
+/// kiln-pack-transposed-weights) is tiled by 16 x 16 instead, each tile
+/// vectorized and transposed in registers by shuffles.
 static std::optional<SmallVector<int64_t>> transposeTileSizes(linalg::TransposeOp op) {
   auto type = cast<ShapedType>(op.getInit().getType());
   if (!op.hasPureTensorSemantics() || type.getRank() < 2 || !type.hasStaticShape() ||
       type.getNumElements() <= kMaxReductionBlock)
     return std::nullopt;
+  if (isShuffleTransposable(type))
+    return SmallVector<int64_t>{kShuffleTransposeTile, kShuffleTransposeTile};
   ArrayRef<int64_t> permutation = op.getPermutation();
   int64_t rank = type.getRank();
   SmallVector<int64_t> sizes(rank, 1);

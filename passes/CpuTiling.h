@@ -42,6 +42,16 @@ constexpr int64_t kMatmulRowChunk = 16;
 /// its tasks that size, so that each holds one chunk.
 constexpr int64_t kMatmulRowChunkInTask = 64;
 
+/// The side of the transpose tiles kept in registers: a 16 x 16 f32 block
+/// is 16 zmm loads, 64 shuffles (vector.transpose's Shuffle16x16 lowering,
+/// in kiln-lower-vectors) and 16 stores; larger blocks are copied by scalar
+/// loops, which LLVM turns into gathers.
+constexpr int64_t kShuffleTransposeTile = 16;
+
+/// Whether `type` (a transpose's init or one of its tiles) is a 2-D f32
+/// matrix made of kShuffleTransposeTile-square tiles.
+bool isShuffleTransposable(mlir::ShapedType type);
+
 /// A 2-D convolution or pooling (named NHWC op).
 bool isConvOrPool(mlir::Operation *op);
 /// A named contraction: matmul, matvec, vecmat, dot.

@@ -67,6 +67,25 @@ struct KilnLowerVectorsPass : kiln::impl::KilnLowerVectorsBase<KilnLowerVectorsP
     if (failed(kiln::cpu::applyPatterns(func, transfers, kMaxSweeps)))
       return signalPassFailure();
 
+    // 16 x 16 f32 transposes (kShuffleTransposeTile) by shuffles; only
+    // those: the same lowering makes one flat shuffle of any other.
+    SmallVector<Operation *> squareTransposes;
+    func.walk([&](vector::TransposeOp op) {
+      VectorType type = op.getSourceVectorType();
+      if (type.getRank() == 2 && type.getElementType().isF32() &&
+          type.getDimSize(0) == kiln::cpu::kShuffleTransposeTile &&
+          type.getDimSize(1) == kiln::cpu::kShuffleTransposeTile)
+        squareTransposes.push_back(op);
+    });
+    if (!squareTransposes.empty()) {
+      RewritePatternSet shuffles(&getContext());
+      vector::populateVectorTransposeLoweringPatterns(shuffles, vector::VectorTransposeLowering::Shuffle16x16);
+      GreedyRewriteConfig config;
+      config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+      if (failed(applyOpPatternsGreedily(squareTransposes, std::move(shuffles), config)))
+        return signalPassFailure();
+    }
+
     // What the lowerings above leave: transposes and shape casts.
     auto transposesAndShapeCasts = [](RewritePatternSet &patterns) {
       vector::populateVectorTransposeLoweringPatterns(patterns, vector::VectorTransposeLowering::EltWise);

@@ -335,7 +335,8 @@ LogicalResult tileBatchReductions(RewriterBase &rewriter, linalg::LinalgOp op) {
 }
 
 /// Marks a transpose tile that stays scalar (vectorized, it would become a
-/// fully unrolled element-by-element vector.transpose).
+/// fully unrolled element-by-element vector.transpose); 16 x 16 tiles are
+/// vectorized (kShuffleTransposeTile).
 constexpr llvm::StringLiteral kScalarMarker = "kiln.scalar_block";
 
 /// Tiles a large `linalg.transpose` into the cache blocks recorded on it
@@ -350,7 +351,8 @@ LogicalResult tileTranspose(RewriterBase &rewriter, linalg::TransposeOp op) {
   if (failed(result))
     return failure();
   for (Operation *tiled : result->tiledOps)
-    tiled->setAttr(kScalarMarker, rewriter.getUnitAttr());
+    if (!isShuffleTransposable(cast<ShapedType>(cast<linalg::TransposeOp>(tiled).getInit().getType())))
+      tiled->setAttr(kScalarMarker, rewriter.getUnitAttr());
   return success();
 }
 

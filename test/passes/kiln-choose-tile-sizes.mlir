@@ -191,6 +191,22 @@ func.func @medium_transposes(%big: tensor<1352x10xf32>, %small: tensor<64x10xf32
 
 // -----
 
+// A 64 x 64 f32 panel of weights (kiln-pack-transposed-weights' tasks):
+// both sides multiples of 16, so 16 x 16 tiles, transposed in registers;
+// a 48 x 40 one is not (40 is no multiple of 16): 64-element cache blocks.
+// CHECK-LABEL: func.func @square_tile_transposes
+// CHECK:         linalg.transpose {{.*}} {kiln.tile_sizes = array<i64: 16, 16>}
+// CHECK:         linalg.transpose {{.*}} {kiln.tile_sizes = array<i64: 40, 48>}
+func.func @square_tile_transposes(%panel: tensor<64x64xf32>, %odd: tensor<48x40xf32>) -> (tensor<64x64xf32>, tensor<40x48xf32>) {
+  %e1 = tensor.empty() : tensor<64x64xf32>
+  %t1 = linalg.transpose ins(%panel : tensor<64x64xf32>) outs(%e1 : tensor<64x64xf32>) permutation = [1, 0]
+  %e2 = tensor.empty() : tensor<40x48xf32>
+  %t2 = linalg.transpose ins(%odd : tensor<48x40xf32>) outs(%e2 : tensor<40x48xf32>) permutation = [1, 0]
+  return %t1, %t2 : tensor<64x64xf32>, tensor<40x48xf32>
+}
+
+// -----
+
 // One window offset of an input gradient (kiln-split-input-gradients): a
 // contraction into one image's (y, x, c), blocked like a convolution's
 // output row: 8 pixels x 32 channels, one step of f at a time.

@@ -56,3 +56,24 @@ func.func @conv_block(%x: memref<8x32xf32>, %w: memref<32x32xf32>, %out: memref<
   vector.transfer_write %acc, %out[%c0, %c0] {in_bounds = [true, true]} : vector<8x32xf32>, memref<8x32xf32>
   return
 }
+
+// -----
+
+// A 16 x 16 f32 transpose becomes AVX-512 style shuffles (unpacks of 32-
+// and 64-bit lanes, then 128-bit lane permutes: vector.shuffle ops), not
+// 256 element extracts and inserts; a 4 x 8 one keeps the element-wise
+// lowering.
+// CHECK-LABEL: func.func @square_transpose
+// CHECK-COUNT-64: vector.shuffle
+// CHECK-NOT:     vector.shuffle
+// CHECK-NOT:     vector.transpose
+// CHECK:         return
+func.func @square_transpose(%m: memref<16x16xf32>, %n: memref<4x8xf32>) -> (vector<16x16xf32>, vector<8x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %p = arith.constant 0.0 : f32
+  %v = vector.transfer_read %m[%c0, %c0], %p {in_bounds = [true, true]} : memref<16x16xf32>, vector<16x16xf32>
+  %t = vector.transpose %v, [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+  %w = vector.transfer_read %n[%c0, %c0], %p {in_bounds = [true, true]} : memref<4x8xf32>, vector<4x8xf32>
+  %u = vector.transpose %w, [1, 0] : vector<4x8xf32> to vector<8x4xf32>
+  return %t, %u : vector<16x16xf32>, vector<8x4xf32>
+}

@@ -309,3 +309,20 @@ func.func @big_transpose(%w: tensor<24x24x32x64xf32>) -> tensor<64x24x24x32xf32>
   %t = linalg.transpose ins(%w : tensor<24x24x32x64xf32>) outs(%e : tensor<64x24x24x32xf32>) permutation = [3, 0, 1, 2]
   return %t : tensor<64x24x24x32xf32>
 }
+
+// -----
+
+// A 64 x 64 panel transpose: 16 x 16 tiles, each one vector.transpose in
+// registers between a 2-D read and a 2-D write (no scalar block).
+// CHECK-LABEL: func.func @panel_transpose
+// CHECK:         scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (64, 64) step (16, 16)
+// CHECK:           %[[TILE:.*]] = vector.transfer_read {{.*}} : tensor<64x64xf32>, vector<16x16xf32>
+// CHECK:           %[[T:.*]] = vector.transpose %[[TILE]], [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+// CHECK:           vector.transfer_write %[[T]]
+// CHECK-NOT:     linalg.transpose
+// CHECK-NOT:     kiln.scalar_block
+func.func @panel_transpose(%w: tensor<64x64xf32>) -> tensor<64x64xf32> {
+  %e = tensor.empty() : tensor<64x64xf32>
+  %t = linalg.transpose ins(%w : tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) permutation = [1, 0]
+  return %t : tensor<64x64xf32>
+}
