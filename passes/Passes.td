@@ -237,6 +237,44 @@ def KilnSplitInputGradients : Pass<"kiln-split-input-gradients", "::mlir::Module
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
 }
 
+def KilnFuseExampleLoops : Pass<"kiln-fuse-example-loops", "::mlir::func::FuncOp"> {
+  let summary = "Make the loops over the examples that read the same slices one loop (CPU)";
+  let description = [{
+    A CPU-pipeline step after elementwise fusion, on the per-example
+    `scf.forall` loops of kiln-split-filter-gradients and
+    kiln-split-input-gradients (one induction variable from 0 by 1 over the
+    batch, every result written by `tensor.parallel_insert_slice`). In a
+    function's top-level block:
+
+    1. Two such loops over the same batch size, where the later uses nothing
+       the earlier computes, become one loop at the earlier's place (the pure
+       ops that compute what the later one uses, such as its `tensor.empty`
+       outputs, move above it): the earlier body, then the later body.
+    2. A result that each iteration writes as its example's whole slice (at
+       (e, 0, ...), of size (1, the rest of the shape)) and whose one use is
+       an all-parallel `linalg.generic` of the same type that reads no
+       indices and not its init (the relu mask of the layer before: dX * (Y >
+       0)) gets that generic inside the loop, applied in place to the
+       example's slice; its other inputs are sliced at the example (when
+       indexed like the result) or taken whole (when they do not depend on
+       the batch dimension).
+    3. A later loop over the same batch size that reads a result of the loop
+       only as the same example's whole slice (`tensor.extract_slice %r[%e,
+       0, ...] [1, ...]`) joins it, and reads the value the iteration has just
+       written instead.
+
+    Why: each loop streamed an example's slices of the same large tensors
+    from memory. For FashionCnn's training step at batch 128 the second
+    convolution's input (11 MB) and output gradient (9.4 MB) were read by
+    both its filter and its input gradient, and the input gradient was
+    written, read back by the first convolution's relu mask, written again
+    and read by that convolution's filter gradient. In one loop each
+    example's slices come from memory once and then from L2. Every element
+    gets the same operations in the same order: results do not change.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect", "::mlir::scf::SCFDialect"];
+}
+
 def KilnForkOnlyWhenParallel : Pass<"kiln-fork-only-when-parallel", "::mlir::func::FuncOp"> {
   let summary = "Run a one-iteration OpenMP loop on the calling thread, without a fork/join";
   let description = [{

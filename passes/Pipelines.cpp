@@ -81,6 +81,9 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
 
   // Register-block tiling and vectorization on tensors (the recipe in Passes.td).
   if (vectorize) {
+    // The per-example loops of the convolution gradients that read the same
+    // slices become one loop, with the relu mask between them inside.
+    functions.addPass(kiln::createKilnFuseExampleLoops());
     // Contractions into blockable shapes, the tile sizes (policy, recorded
     // as kiln.tile_sizes), then the tiling by them (mechanism).
     functions.addPass(kiln::createKilnWinogradConvolutions());
