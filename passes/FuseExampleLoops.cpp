@@ -21,6 +21,9 @@
 // 3. A later loop that reads a result of the loop only as the same
 //    example's slice (the first convolution's filter gradient) joins it,
 //    reading the slice the loop has just computed.
+// 4. Batch-parallel generics that read the loop's slices or its results
+//    (the relu mask of its output gradient, the bias gradients' per-example
+//    partial sums) join it as new results computed per example.
 //
 // Every element is computed by the same operations in the same order, so
 // results do not change, for any thread count.
@@ -100,13 +103,24 @@ tensor::ParallelInsertSliceOp exampleWrite(scf::ForallOp forall, OpResult result
   return insert;
 }
 
-/// Whether `value` is available before `point`, or would be once the pure,
-/// region-free ops that compute it from available values move above it.
+/// Whether `slice` takes example `example`'s whole slice [e, 0, ...] of
+/// sizes [1, ...] with unit strides (its type says the rest of the sizes).
+bool isWholeExampleSlice(tensor::ExtractSliceOp slice, Value example) {
+  SmallVector<OpFoldResult> offsets = slice.getMixedOffsets();
+  return offsets[0] == getAsOpFoldResult(example) && isConstantIntValue(slice.getMixedSizes()[0], 1) &&
+         llvm::all_of(ArrayRef(offsets).drop_front(), [](OpFoldResult o) { return isConstantIntValue(o, 0); }) &&
+         llvm::all_of(slice.getMixedStrides(), [](OpFoldResult s) { return isConstantIntValue(s, 1); });
+}
+
+/// Whether `value` is available before `point`, or would be once the pure
+/// ops that compute it from available values move above it (ops without
+/// regions, and fills: the tensor.empty and zeros of a loop's outputs).
 bool canMakeAvailable(Value value, Operation *point, DominanceInfo &dominance) {
   if (dominance.properlyDominates(value, point))
     return true;
   Operation *def = value.getDefiningOp();
-  if (!def || def->getBlock() != point->getBlock() || def->getNumRegions() != 0 || !isMemoryEffectFree(def))
+  if (!def || def->getBlock() != point->getBlock() || (def->getNumRegions() != 0 && !isa<linalg::FillOp>(def)) ||
+      !isMemoryEffectFree(def))
     return false;
   return llvm::all_of(def->getOperands(), [&](Value operand) { return canMakeAvailable(operand, point, dominance); });
 }
@@ -240,6 +254,19 @@ bool fusesPerExample(linalg::GenericOp op, OpResult result, DominanceInfo &domin
   return true;
 }
 
+/// The example's slice [e, 0, ...] of a batch-indexed tensor `value`.
+Value exampleSlice(RewriterBase &rewriter, Location loc, Value value, Value example) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), sizes = {rewriter.getIndexAttr(1)},
+                                                                     strides(rank, rewriter.getIndexAttr(1));
+  offsets[0] = example;
+  for (int64_t size : type.getShape().drop_front())
+    sizes.push_back(rewriter.getIndexAttr(size));
+  auto sliceType = RankedTensorType::get(type.getShape().drop_front(), type.getElementType());
+  return tensor::ExtractSliceOp::create(rewriter, loc, sliceType, value, offsets, sizes, strides);
+}
+
 /// 2. Moves `op` into the loop of `result`, applied in place to the slice
 /// that `insert` writes.
 void fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp op, OpResult result, tensor::ParallelInsertSliceOp insert,
@@ -269,12 +296,7 @@ void fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp op, OpResult result,
       inputs.push_back(slice);
       maps.push_back(identity);
     } else if (map.isIdentity() && value.getType() == type) {
-      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), sizes = {rewriter.getIndexAttr(1)},
-                                                                         strides(rank, rewriter.getIndexAttr(1));
-      offsets[0] = forall.getInductionVar(0);
-      for (int64_t size : exampleType.getShape())
-        sizes.push_back(rewriter.getIndexAttr(size));
-      inputs.push_back(tensor::ExtractSliceOp::create(rewriter, loc, exampleType, value, offsets, sizes, strides));
+      inputs.push_back(exampleSlice(rewriter, loc, value, forall.getInductionVar(0)));
       maps.push_back(identity);
     } else {
       inputs.push_back(value);
@@ -339,12 +361,8 @@ bool fuseConsumers(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dom
             continue;
           auto slice = dyn_cast<tensor::ExtractSliceOp>(use.getOwner());
           fusable = fusable && insert && slice && slice->getBlock() == consumer.getBody() &&
-                    slice.getMixedOffsets()[0] == getAsOpFoldResult(consumer.getInductionVar(0)) &&
                     slice.getType() == insert.getSourceType() &&
-                    llvm::all_of(ArrayRef(slice.getMixedOffsets()).drop_front(),
-                                 [](OpFoldResult o) { return isConstantIntValue(o, 0); }) &&
-                    llvm::all_of(slice.getMixedStrides(), [](OpFoldResult s) { return isConstantIntValue(s, 1); }) &&
-                    isConstantIntValue(slice.getMixedSizes()[0], 1);
+                    isWholeExampleSlice(slice, consumer.getInductionVar(0));
           if (fusable)
             substitute.map(slice.getResult(), insert.getSource());
         }
@@ -357,6 +375,269 @@ bool fuseConsumers(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dom
   return false;
 }
 
+/// The map of `map` (over (e, rest...)) for one example: e dropped from
+/// the dimensions and, when it indexes the first dimension, from the results.
+AffineMap perExampleMap(AffineMap map, MLIRContext *context) {
+  unsigned dims = map.getNumDims();
+  SmallVector<AffineExpr> dropBatch = {getAffineConstantExpr(0, context)};
+  for (unsigned dim = 1; dim < dims; ++dim)
+    dropBatch.push_back(getAffineDimExpr(dim - 1, context));
+  if (map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, context))
+    map = map.dropResult(0);
+  return map.replaceDimsAndSymbols(dropBatch, {}, dims - 1, 0);
+}
+
+/// Whether value `v`, read by `op` through `map`, is batch-indexed (the
+/// first result is d0 and no other uses it) or batch-free (no result uses
+/// d0); the rest of its shape must be static when it is batch-indexed.
+enum class BatchUse { Indexed, Free, Other };
+BatchUse batchUse(Value v, AffineMap map) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type)
+    return BatchUse::Other;
+  bool first = map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, map.getContext());
+  for (unsigned i = first ? 1 : 0; i < map.getNumResults(); ++i)
+    if (map.getResult(i).isFunctionOfDim(0))
+      return BatchUse::Other;
+  if (!first)
+    return BatchUse::Free;
+  return ShapedType::isDynamicShape(type.getShape().drop_front()) ? BatchUse::Other : BatchUse::Indexed;
+}
+
+/// The most elements of an input that does not depend on the example
+/// which a generic joining a loop may read whole every iteration (a bias,
+/// a constant), so that a contraction with a weight matrix (a dense
+/// layer's input gradient: 4.7 MB a example) never joins.
+constexpr int64_t kMaxBatchFreeElements = 1024;
+
+/// Whether `op` can join example loop `loop` as a new result of it: a
+/// generic on tensors with one result, not a contraction, whose batch loop
+/// d0 is parallel and indexes its result's first dimension, that asks for
+/// no indices, and whose inputs are batch-indexed or small and batch-free,
+/// each available before the loop or a result of the loop written whole per
+/// example.
+bool canJoin(linalg::GenericOp op, scf::ForallOp loop, DominanceInfo &dominance) {
+  if (!op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumLoops() == 0 ||
+      op.getIteratorTypesArray()[0] != utils::IteratorType::parallel ||
+      !op.getBody()->getOps<linalg::IndexOp>().empty() ||
+      linalg::isaContractionOpInterface(cast<linalg::LinalgOp>(op.getOperation())))
+    return false;
+  OpOperand *init = op.getDpsInitOperand(0);
+  if (batchUse(init->get(), op.getMatchingIndexingMap(init)) != BatchUse::Indexed ||
+      !canMakeAvailable(init->get(), loop, dominance))
+    return false;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    BatchUse use = batchUse(input->get(), op.getMatchingIndexingMap(input));
+    auto result = dyn_cast<OpResult>(input->get());
+    bool ofLoop = result && result.getOwner() == loop.getOperation();
+    if (use == BatchUse::Other || (ofLoop && (use != BatchUse::Indexed || !exampleWrite(loop, result))) ||
+        (!ofLoop && !canMakeAvailable(input->get(), loop, dominance)))
+      return false;
+    auto type = cast<RankedTensorType>(input->get().getType());
+    if (use == BatchUse::Free && (!type.hasStaticShape() || type.getNumElements() > kMaxBatchFreeElements))
+      return false;
+  }
+  return true;
+}
+
+/// 4. `op` joins `loop` (canJoin): the loop gets a new output, `op`'s init,
+/// and each iteration computes the example's slice of `op`'s result into
+/// it, at the start of the body when `op` reads none of the loop's
+/// results, else at its end. The loop's own reads of that example's slice
+/// of `op`'s result then read the value computed there; `op`'s uses after
+/// the loop read the new result.
+void join(RewriterBase &rewriter, linalg::GenericOp op, scf::ForallOp loop, DominanceInfo &dominance) {
+  MLIRContext *context = rewriter.getContext();
+  Location loc = op.getLoc();
+  Value init = op.getDpsInits()[0];
+  makeAvailable(init, loop, dominance);
+  for (Value input : op.getDpsInputs())
+    if (!(isa<OpResult>(input) && cast<OpResult>(input).getOwner() == loop.getOperation()))
+      makeAvailable(input, loop, dominance);
+  // The loop with one more output.
+  SmallVector<Value> outputs(loop.getOutputs());
+  outputs.push_back(init);
+  rewriter.setInsertionPoint(loop);
+  auto grown = scf::ForallOp::create(rewriter, loop.getLoc(), loop.getMixedLowerBound(), loop.getMixedUpperBound(),
+                                     loop.getMixedStep(), outputs, std::nullopt);
+  rewriter.replaceAllUsesWith(loop.getInductionVar(0), grown.getInductionVar(0));
+  for (auto [old, now] : llvm::zip(loop.getRegionIterArgs(), grown.getRegionIterArgs()))
+    rewriter.replaceAllUsesWith(old, now);
+  Block *inParallel = grown.getTerminator().getBody();
+  for (Operation &bodyOp : llvm::make_early_inc_range(loop.getBody()->without_terminator()))
+    bodyOp.moveBefore(grown.getTerminator());
+  for (Operation &yield : llvm::make_early_inc_range(loop.getTerminator().getYieldingOps()))
+    yield.moveBefore(inParallel, inParallel->end());
+  // The inputs for one example: the loop's results by the slices it writes.
+  bool readsLoop = false;
+  IRMapping fromLoop;
+  for (OpResult result : loop->getResults())
+    if (tensor::ParallelInsertSliceOp insert = exampleWrite(grown, grown->getResult(result.getResultNumber()))) {
+      fromLoop.map(result, insert.getSource());
+      readsLoop = readsLoop || llvm::is_contained(op.getDpsInputs(), Value(result));
+    }
+  Block *body = grown.getBody();
+  if (readsLoop)
+    rewriter.setInsertionPoint(grown.getTerminator());
+  else
+    rewriter.setInsertionPointToStart(body);
+  Value example = grown.getInductionVar(0);
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(input);
+    Value value = input->get();
+    if (fromLoop.contains(value))
+      value = fromLoop.lookup(value);
+    else if (batchUse(value, map) == BatchUse::Indexed)
+      value = exampleSlice(rewriter, loc, value, example);
+    inputs.push_back(value);
+    maps.push_back(perExampleMap(map, context));
+  }
+  Value sharedOut = grown.getRegionIterArgs().back();
+  Value initSlice = exampleSlice(rewriter, loc, sharedOut, example);
+  maps.push_back(perExampleMap(op.getMatchingIndexingMap(op.getDpsInitOperand(0)), context));
+  SmallVector<utils::IteratorType> iterators(op.getIteratorTypesArray());
+  iterators.erase(iterators.begin());
+  auto perExample = linalg::GenericOp::create(rewriter, loc, TypeRange{initSlice.getType()}, inputs,
+                                              ValueRange{initSlice}, maps, iterators);
+  rewriter.inlineRegionBefore(op.getRegion(), perExample.getRegion(), perExample.getRegion().end());
+  rewriter.setInsertionPointToEnd(inParallel);
+  auto slice = cast<tensor::ExtractSliceOp>(initSlice.getDefiningOp());
+  tensor::ParallelInsertSliceOp::create(rewriter, loc, perExample->getResult(0), sharedOut, slice.getMixedOffsets(),
+                                        slice.getMixedSizes(), slice.getMixedStrides());
+  // Inside the loop, the example's slices of `op`'s result are the value
+  // just computed.
+  Value joined = grown->getResults().back();
+  for (OpOperand &use : llvm::make_early_inc_range(op->getResult(0).getUses())) {
+    auto slice = dyn_cast<tensor::ExtractSliceOp>(use.getOwner());
+    if (slice && grown->isProperAncestor(slice) && slice.getType() == perExample->getResult(0).getType() &&
+        isWholeExampleSlice(slice, example) && perExample->isBeforeInBlock(slice)) {
+      rewriter.replaceOp(slice, perExample->getResult(0));
+    }
+  }
+  rewriter.replaceAllUsesWith(op->getResult(0), joined);
+  rewriter.replaceOp(loop, grown->getResults().drop_back());
+  rewriter.eraseOp(op);
+}
+
+/// Whether the ops between `op` and `loop` that use `op`'s results
+/// (transitively) are pure and feed nothing the loop uses, so that they can
+/// move below the loop; `below` gets them, last first (each moved right
+/// after the loop in that order keeps them in order).
+bool canSinkBelow(Operation *op, scf::ForallOp loop, const llvm::SetVector<Value> &captured,
+                  SmallVectorImpl<Operation *> &below) {
+  SmallVector<Operation *> worklist = {op};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!worklist.empty()) {
+    Operation *current = worklist.pop_back_val();
+    for (Value result : current->getResults()) {
+      if (captured.contains(result) || llvm::is_contained(loop->getOperands(), result))
+        return false;
+      for (Operation *user : result.getUsers()) {
+        // A use nested in an op before the loop (another loop's body) would
+        // need that op to move too.
+        Operation *owner = loop->getBlock()->findAncestorOpInBlock(*user);
+        if (owner != user && owner && owner->isBeforeInBlock(loop))
+          return false;
+        if (user->getBlock() != loop->getBlock() || !user->isBeforeInBlock(loop) || !seen.insert(user).second)
+          continue;
+        if (!isMemoryEffectFree(user))
+          return false;
+        worklist.push_back(user);
+      }
+    }
+  }
+  below.assign(seen.begin(), seen.end());
+  llvm::sort(below, [](Operation *a, Operation *b) { return b->isBeforeInBlock(a); });
+  return true;
+}
+
+/// Whether, once `op` joins `loop`, every use of its result inside the loop
+/// can read the value computed in the iteration instead: each is the whole
+/// example slice, in the loop's body (a window of it, read by a filter
+/// gradient, is not). None may be when `op` reads the loop's results (it is
+/// computed at the end of the iteration then).
+bool usesInsideReadTheExample(linalg::GenericOp op, scf::ForallOp loop, bool readsLoop) {
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  auto exampleType = RankedTensorType::get(type.getShape().drop_front(), type.getElementType());
+  return llvm::all_of(op->getResult(0).getUsers(), [&](Operation *user) {
+    if (!loop->isProperAncestor(user))
+      return true;
+    auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
+    return !readsLoop && slice && slice->getBlock() == loop.getBody() && slice.getType() == exampleType &&
+           isWholeExampleSlice(slice, loop.getInductionVar(0));
+  });
+}
+
+/// Step 4 for the generics after an example loop that read its results
+/// (batch sums of its slices), and for those before it that it reads only
+/// as its examples' slices (the relu mask of its output gradient).
+bool joinGenerics(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dominance) {
+  for (scf::ForallOp loop : exampleLoops(func)) {
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(loop.getRegion(), captured);
+    // A generic after the loop that reads its results or what it reads.
+    for (Operation *op = loop->getNextNode(); op; op = op->getNextNode()) {
+      auto generic = dyn_cast<linalg::GenericOp>(op);
+      if (!generic || !llvm::any_of(generic.getDpsInputs(), [&](Value input) {
+            return input.getDefiningOp() == loop.getOperation() || captured.contains(input);
+          }))
+        continue;
+      if (canJoin(generic, loop, dominance)) {
+        join(rewriter, generic, loop, dominance);
+        return true;
+      }
+    }
+    // A generic before the loop that reads what the loop reads, when what
+    // uses its result can move below the loop (a batch sum and its final
+    // sum over the examples).
+    for (Operation *op = loop->getPrevNode(); op; op = op->getPrevNode()) {
+      auto generic = dyn_cast<linalg::GenericOp>(op);
+      SmallVector<Operation *> below;
+      if (!generic || !llvm::any_of(generic.getDpsInputs(), [&](Value input) { return captured.contains(input); }) ||
+          !canSinkBelow(generic, loop, captured, below))
+        continue;
+      for (Operation *user : below)
+        user->moveAfter(loop);
+      if (canJoin(generic, loop, dominance) && usesInsideReadTheExample(generic, loop, /*readsLoop=*/false)) {
+        join(rewriter, generic, loop, dominance);
+        return true;
+      }
+    }
+    // A producer whose every use is inside the loop, as a slice of the
+    // iteration's example.
+    for (Value value : captured) {
+      auto generic = value.getDefiningOp<linalg::GenericOp>();
+      if (!generic || generic->getBlock() != loop->getBlock() ||
+          !llvm::all_of(value.getUsers(), [&](Operation *user) { return loop->isProperAncestor(user); }) ||
+          !usesInsideReadTheExample(generic, loop, /*readsLoop=*/false) || !canJoin(generic, loop, dominance))
+        continue;
+      join(rewriter, generic, loop, dominance);
+      return true;
+    }
+  }
+  return false;
+}
+
+/// A loop's or a linalg op's result has its output's sizes: `tensor.dim`s
+/// read them there, so that what is sized like a result does not depend on
+/// the op that computes it (and can move above it).
+void readSizesFromOutputs(RewriterBase &rewriter, func::FuncOp func) {
+  func.walk([&](tensor::DimOp dim) {
+    auto result = dyn_cast<OpResult>(dim.getSource());
+    if (!result)
+      return;
+    Value output;
+    if (auto forall = dyn_cast<scf::ForallOp>(result.getOwner()))
+      output = forall.getTiedOpOperand(result)->get();
+    else if (auto linalgOp = dyn_cast<linalg::LinalgOp>(result.getOwner()))
+      output = linalgOp.getDpsInitOperand(result.getResultNumber())->get();
+    if (output)
+      rewriter.modifyOpInPlace(dim, [&] { dim.getSourceMutable().assign(output); });
+  });
+}
+
 struct KilnFuseExampleLoopsPass : kiln::impl::KilnFuseExampleLoopsBase<KilnFuseExampleLoopsPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
@@ -364,12 +645,15 @@ struct KilnFuseExampleLoopsPass : kiln::impl::KilnFuseExampleLoopsBase<KilnFuseE
       return;
     IRRewriter rewriter(&getContext());
     DominanceInfo dominance(func);
-    while (mergeSiblings(rewriter, func, dominance)) {
-    }
-    while (fuseEpilogues(rewriter, func, dominance)) {
-    }
-    while (fuseConsumers(rewriter, func, dominance)) {
-    }
+    readSizesFromOutputs(rewriter, func);
+    while (mergeSiblings(rewriter, func, dominance))
+      readSizesFromOutputs(rewriter, func);
+    while (fuseEpilogues(rewriter, func, dominance))
+      readSizesFromOutputs(rewriter, func);
+    while (fuseConsumers(rewriter, func, dominance))
+      readSizesFromOutputs(rewriter, func);
+    while (joinGenerics(rewriter, func, dominance))
+      readSizesFromOutputs(rewriter, func);
   }
 };
 

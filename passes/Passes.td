@@ -262,15 +262,27 @@ def KilnFuseExampleLoops : Pass<"kiln-fuse-example-loops", "::mlir::func::FuncOp
        only as the same example's whole slice (`tensor.extract_slice %r[%e,
        0, ...] [1, ...]`) joins it, and reads the value the iteration has just
        written instead.
+    4. A `linalg.generic` that is parallel over the batch (its first loop,
+       indexing its result's first dimension), not a contraction, reading
+       batch-indexed tensors and small batch-free ones (at most 1024
+       elements), joins the loop as a new result computed per example, when
+       it reads one of the loop's results (after the loop: the per-example
+       partial sums of a bias gradient), or reads what the loop reads and
+       what uses it can move below the loop (before the loop: the partial
+       sums of the other bias gradient), or the loop reads it only as its
+       examples' slices (before the loop: the relu mask of the output
+       gradient). Those slices are then the value computed in the iteration.
 
     Why: each loop streamed an example's slices of the same large tensors
     from memory. For FashionCnn's training step at batch 128 the second
     convolution's input (11 MB) and output gradient (9.4 MB) were read by
     both its filter and its input gradient, and the input gradient was
     written, read back by the first convolution's relu mask, written again
-    and read by that convolution's filter gradient. In one loop each
-    example's slices come from memory once and then from L2. Every element
-    gets the same operations in the same order: results do not change.
+    and read by that convolution's filter gradient and bias gradient. In one
+    loop each example's slices come from memory once and then from L2, and
+    the masked gradients are never written to memory (their outputs, unused
+    after the loop, are dropped by canonicalization). Every element gets the
+    same operations in the same order: results do not change.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect", "::mlir::scf::SCFDialect"];
 }

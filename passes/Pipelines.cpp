@@ -81,13 +81,14 @@ void addTensorPasses(OpPassManager &pm, bool fuseElementwise, bool vectorize) {
 
   // Register-block tiling and vectorization on tensors (the recipe in Passes.td).
   if (vectorize) {
-    // The per-example loops of the convolution gradients that read the same
-    // slices become one loop, with the relu mask between them inside.
-    functions.addPass(kiln::createKilnFuseExampleLoops());
     // Contractions into blockable shapes, the tile sizes (policy, recorded
     // as kiln.tile_sizes), then the tiling by them (mechanism).
     functions.addPass(kiln::createKilnWinogradConvolutions());
     functions.addPass(kiln::createKilnSplitBatchReductions());
+    // The per-example loops of the convolution gradients that read the
+    // same slices become one loop, with the relu masks and the bias
+    // gradients' partial sums (kiln-split-batch-reductions) inside.
+    functions.addPass(kiln::createKilnFuseExampleLoops());
     functions.addPass(kiln::createKilnSplitDenseReductions());
     functions.addPass(kiln::createKilnNormalizeContractions());
     functions.addPass(kiln::createKilnPackTransposedWeights());

@@ -106,3 +106,129 @@ func.func @dependent(%dy: tensor<?x4x16xf32>, %y: tensor<?x4x16xf32>) -> (tensor
   }
   return %sum, %dw : tensor<?x4x16xf32>, tensor<?x16xf32>
 }
+
+// -----
+
+// Step 4, generics joining the loop as new results: the relu mask of the
+// output gradient (read by the loop only as its examples' slices) is
+// computed in the iteration from %g's and %y's slices; the batch sums'
+// partial sums (per example, over rows) of the mask (before the loop; its
+// final sum over the batch and the dense layer reading it move below) and
+// of the loop's result (after it) are computed in the iteration too. The
+// contraction with a weight matrix (a dense layer) does not join.
+// CHECK-LABEL: func.func @joins
+// CHECK-SAME:    (%[[G:[a-z0-9]+]]: tensor<?x4x16xf32>, %[[Y:[a-z0-9]+]]: tensor<?x4x16xf32>, %[[W:[a-z0-9]+]]: tensor<16x4096xf32>)
+// CHECK:         %[[LOOP:.*]]:4 = scf.forall (%[[E:.*]]) in
+// CHECK:           %[[GE:.*]] = tensor.extract_slice %[[G]][%[[E]], 0, 0] [1, 4, 16] [1, 1, 1]
+// CHECK:           %[[YE:.*]] = tensor.extract_slice %[[Y]][%[[E]], 0, 0] [1, 4, 16] [1, 1, 1]
+// CHECK:           %[[MASK:.*]] = linalg.generic {{.*}} ins(%[[GE]], %[[YE]] : tensor<4x16xf32>, tensor<4x16xf32>)
+// CHECK:           %[[PART:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[MASK]] : tensor<4x16xf32>)
+// CHECK:           %[[S:.*]] = "test.input_grad"(%[[MASK]])
+// CHECK:           %[[PART2:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[S]] : tensor<4x16xf32>)
+// CHECK:           scf.forall.in_parallel
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[S]] into
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[PART2]] into
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[PART]] into
+// CHECK-NEXT:        tensor.parallel_insert_slice %[[MASK]] into
+// CHECK:         %[[SUM:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[LOOP]]#2 : tensor<?x16xf32>)
+// CHECK:         %[[DENSE:.*]] = linalg.generic {{.*}} ins(%[[LOOP]]#2, %[[W]] :
+// CHECK-NOT:     scf.forall
+// CHECK:         return %[[LOOP]]#0, %[[SUM]], %[[LOOP]]#1, %[[DENSE]]
+#id = affine_map<(n, y, c) -> (n, y, c)>
+#rows = affine_map<(n, y, c) -> (n, c)>
+func.func @joins(%g: tensor<?x4x16xf32>, %y: tensor<?x4x16xf32>, %w: tensor<16x4096xf32>)
+    -> (tensor<?x4x16xf32>, tensor<16xf32>, tensor<?x16xf32>, tensor<?x4096xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = tensor.dim %g, %c0 : tensor<?x4x16xf32>
+  %e0 = tensor.empty(%n) : tensor<?x4x16xf32>
+  %mask = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g, %y : tensor<?x4x16xf32>, tensor<?x4x16xf32>) outs(%e0 : tensor<?x4x16xf32>) {
+  ^bb0(%d: f32, %v: f32, %out: f32):
+    %gt = arith.cmpf ogt, %v, %zero : f32
+    %m = arith.uitofp %gt : i1 to f32
+    %r = arith.mulf %d, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<?x4x16xf32>
+  %e1 = tensor.empty(%n) : tensor<?x16xf32>
+  %z1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<?x16xf32>) -> tensor<?x16xf32>
+  %part = linalg.generic {indexing_maps = [#id, #rows], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%mask : tensor<?x4x16xf32>) outs(%z1 : tensor<?x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<?x16xf32>
+  %e16 = tensor.empty() : tensor<16xf32>
+  %z16 = linalg.fill ins(%zero : f32) outs(%e16 : tensor<16xf32>) -> tensor<16xf32>
+  %sum = linalg.generic {indexing_maps = [affine_map<(n, c) -> (n, c)>, affine_map<(n, c) -> (c)>], iterator_types = ["reduction", "parallel"]}
+      ins(%part : tensor<?x16xf32>) outs(%z16 : tensor<16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %out, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<16xf32>
+  %dx = scf.forall (%e) in (%n) shared_outs(%o = %e0) -> (tensor<?x4x16xf32>) {
+    %me = tensor.extract_slice %mask[%e, 0, 0] [1, 4, 16] [1, 1, 1] : tensor<?x4x16xf32> to tensor<4x16xf32>
+    %s = "test.input_grad"(%me) : (tensor<4x16xf32>) -> tensor<4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %s into %o[%e, 0, 0] [1, 4, 16] [1, 1, 1] : tensor<4x16xf32> into tensor<?x4x16xf32>
+    }
+  }
+  %part2 = linalg.generic {indexing_maps = [#id, #rows], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%dx : tensor<?x4x16xf32>) outs(%z1 : tensor<?x16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %in, %out : f32
+    linalg.yield %s : f32
+  } -> tensor<?x16xf32>
+  %e2 = tensor.empty(%n) : tensor<?x4096xf32>
+  %z2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<?x4096xf32>) -> tensor<?x4096xf32>
+  %dense = linalg.generic {indexing_maps = [affine_map<(n, k, c) -> (n, c)>, affine_map<(n, k, c) -> (c, k)>, affine_map<(n, k, c) -> (n, k)>],
+                           iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%part, %w : tensor<?x16xf32>, tensor<16x4096xf32>) outs(%z2 : tensor<?x4096xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %out, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<?x4096xf32>
+  return %dx, %sum, %part2, %dense : tensor<?x4x16xf32>, tensor<16xf32>, tensor<?x16xf32>, tensor<?x4096xf32>
+}
+
+// -----
+
+// A generic before a loop that reads what the loop reads (%y) but whose
+// result an earlier loop reads stays where it is: joining the later loop
+// would need that earlier loop to move below it too.
+// CHECK-LABEL: func.func @used_by_an_earlier_loop
+// CHECK:         %[[MASK:.*]] = linalg.generic
+// CHECK:         scf.forall
+// CHECK:           tensor.extract_slice %[[MASK]][0, 0, 0]
+// CHECK:         scf.forall
+// CHECK-NOT:       linalg.generic
+// CHECK:         return
+#id = affine_map<(n, y, c) -> (n, y, c)>
+func.func @used_by_an_earlier_loop(%g: tensor<?x4x16xf32>, %y: tensor<?x4x16xf32>) -> (tensor<?x16xf32>, tensor<?x4x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %g, %c0 : tensor<?x4x16xf32>
+  %e0 = tensor.empty(%n) : tensor<?x4x16xf32>
+  %mask = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%g, %y : tensor<?x4x16xf32>, tensor<?x4x16xf32>) outs(%e0 : tensor<?x4x16xf32>) {
+  ^bb0(%d: f32, %v: f32, %out: f32):
+    %r = arith.mulf %d, %v : f32
+    linalg.yield %r : f32
+  } -> tensor<?x4x16xf32>
+  %e1 = tensor.empty(%n) : tensor<?x16xf32>
+  %first = scf.forall (%e) in (%n) shared_outs(%o = %e1) -> (tensor<?x16xf32>) {
+    %me = tensor.extract_slice %mask[0, 0, 0] [1, 4, 16] [1, 1, 1] : tensor<?x4x16xf32> to tensor<4x16xf32>
+    %v = "test.reduce"(%me) : (tensor<4x16xf32>) -> tensor<16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %v into %o[%e, 0] [1, 16] [1, 1] : tensor<16xf32> into tensor<?x16xf32>
+    }
+  }
+  %dx = scf.forall (%e) in (%n) shared_outs(%o = %e0) -> (tensor<?x4x16xf32>) {
+    %ye = tensor.extract_slice %y[%e, 0, 0] [1, 4, 16] [1, 1, 1] : tensor<?x4x16xf32> to tensor<4x16xf32>
+    %s = "test.input_grad"(%ye, %first) : (tensor<4x16xf32>, tensor<?x16xf32>) -> tensor<4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %s into %o[%e, 0, 0] [1, 4, 16] [1, 1, 1] : tensor<4x16xf32> into tensor<?x4x16xf32>
+    }
+  }
+  return %first, %dx : tensor<?x16xf32>, tensor<?x4x16xf32>
+}
