@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-fuse-example-loops` pass (see Passes.td): a CPU-pipeline step
-// after elementwise fusion. The convolution gradients are scf.forall loops
+// after kiln-split-batch-reductions (whose per-example partial sums it takes
+// in too). The convolution gradients are scf.forall loops
 // over the examples (kiln-split-filter-gradients, kiln-split-input-
 // gradients), each of which reads an example's slices of the same large
 // tensors: FashionCnn's second convolution reads its input (11 MB at batch

@@ -240,8 +240,8 @@ def KilnSplitInputGradients : Pass<"kiln-split-input-gradients", "::mlir::Module
 def KilnFuseExampleLoops : Pass<"kiln-fuse-example-loops", "::mlir::func::FuncOp"> {
   let summary = "Make the loops over the examples that read the same slices one loop (CPU)";
   let description = [{
-    A CPU-pipeline step after elementwise fusion, on the per-example
-    `scf.forall` loops of kiln-split-filter-gradients and
+    A CPU-pipeline step after kiln-split-batch-reductions, on the
+    per-example `scf.forall` loops of kiln-split-filter-gradients and
     kiln-split-input-gradients (one induction variable from 0 by 1 over the
     batch, every result written by `tensor.parallel_insert_slice`). In a
     function's top-level block:
