@@ -143,6 +143,28 @@ SmallVector<Value> valuesFromOutside(scf::ForallOp forall) {
   return values.takeVector();
 }
 
+/// A loop over `loop`'s examples with `outputs` as its shared outputs and
+/// an empty body, at `loop`'s place.
+scf::ForallOp createLoopLike(RewriterBase &rewriter, scf::ForallOp loop, ValueRange outputs) {
+  rewriter.setInsertionPoint(loop);
+  return scf::ForallOp::create(rewriter, loop.getLoc(), loop.getMixedLowerBound(), loop.getMixedUpperBound(),
+                               loop.getMixedStep(), outputs, std::nullopt);
+}
+
+/// Moves `loop`'s body to the end of `into`'s (its parallel inserts into
+/// `into`'s terminator), reading `into`'s induction variable and `outs` for
+/// its own shared outputs.
+void moveBodyInto(RewriterBase &rewriter, scf::ForallOp loop, scf::ForallOp into, ArrayRef<BlockArgument> outs) {
+  rewriter.replaceAllUsesWith(loop.getInductionVar(0), into.getInductionVar(0));
+  for (auto [old, now] : llvm::zip(loop.getRegionIterArgs(), outs))
+    rewriter.replaceAllUsesWith(old, now);
+  Block *inParallel = into.getTerminator().getBody();
+  for (Operation &op : llvm::make_early_inc_range(loop.getBody()->without_terminator()))
+    op.moveBefore(into.getTerminator());
+  for (Operation &op : llvm::make_early_inc_range(loop.getTerminator().getYieldingOps()))
+    op.moveBefore(inParallel, inParallel->end());
+}
+
 /// Merges `second` into `first` (same block, first before second, same
 /// examples): one loop at `first`'s place whose body is `first`'s, then
 /// `second`'s (or the other way round with `secondBodyFirst`), with the
@@ -156,25 +178,12 @@ scf::ForallOp mergeLoops(RewriterBase &rewriter, scf::ForallOp first, scf::Foral
       makeAvailable(value, first, dominance);
   SmallVector<Value> outputs(first.getOutputs());
   llvm::append_range(outputs, second.getOutputs());
-  rewriter.setInsertionPoint(first);
-  auto merged = scf::ForallOp::create(rewriter, first.getLoc(), first.getMixedLowerBound(), first.getMixedUpperBound(),
-                                      first.getMixedStep(), outputs, std::nullopt);
-  Operation *terminator = merged.getTerminator();
-  Block *inParallel = merged.getTerminator().getBody();
+  scf::ForallOp merged = createLoopLike(rewriter, first, outputs);
   ArrayRef<BlockArgument> sharedOuts = merged.getRegionIterArgs();
   unsigned firstOutputs = first.getOutputs().size();
-  auto moveBody = [&](scf::ForallOp loop, ArrayRef<BlockArgument> outs) {
-    rewriter.replaceAllUsesWith(loop.getInductionVar(0), merged.getInductionVar(0));
-    for (auto [old, now] : llvm::zip(loop.getRegionIterArgs(), outs))
-      rewriter.replaceAllUsesWith(old, now);
-    for (Operation &op : llvm::make_early_inc_range(loop.getBody()->without_terminator()))
-      op.moveBefore(terminator);
-    for (Operation &op : llvm::make_early_inc_range(loop.getTerminator().getYieldingOps()))
-      op.moveBefore(inParallel, inParallel->end());
-  };
   if (secondBodyFirst)
-    moveBody(second, sharedOuts.drop_front(firstOutputs));
-  moveBody(first, sharedOuts.take_front(firstOutputs));
+    moveBodyInto(rewriter, second, merged, sharedOuts.drop_front(firstOutputs));
+  moveBodyInto(rewriter, first, merged, sharedOuts.take_front(firstOutputs));
   // The slices `second` read of `first`'s results go: they would read the
   // merged loop's own results inside it.
   for (auto [from, to] : substitute.getValueMap()) {
@@ -182,7 +191,7 @@ scf::ForallOp mergeLoops(RewriterBase &rewriter, scf::ForallOp first, scf::Foral
     rewriter.eraseOp(from.getDefiningOp());
   }
   if (!secondBodyFirst)
-    moveBody(second, sharedOuts.drop_front(firstOutputs));
+    moveBodyInto(rewriter, second, merged, sharedOuts.drop_front(firstOutputs));
   rewriter.replaceOp(first, merged->getResults().take_front(firstOutputs));
   rewriter.replaceOp(second, merged->getResults().drop_front(firstOutputs));
   return merged;
@@ -458,17 +467,9 @@ void join(RewriterBase &rewriter, linalg::GenericOp op, scf::ForallOp loop, Domi
   // The loop with one more output.
   SmallVector<Value> outputs(loop.getOutputs());
   outputs.push_back(init);
-  rewriter.setInsertionPoint(loop);
-  auto grown = scf::ForallOp::create(rewriter, loop.getLoc(), loop.getMixedLowerBound(), loop.getMixedUpperBound(),
-                                     loop.getMixedStep(), outputs, std::nullopt);
-  rewriter.replaceAllUsesWith(loop.getInductionVar(0), grown.getInductionVar(0));
-  for (auto [old, now] : llvm::zip(loop.getRegionIterArgs(), grown.getRegionIterArgs()))
-    rewriter.replaceAllUsesWith(old, now);
+  scf::ForallOp grown = createLoopLike(rewriter, loop, outputs);
+  moveBodyInto(rewriter, loop, grown, grown.getRegionIterArgs().drop_back());
   Block *inParallel = grown.getTerminator().getBody();
-  for (Operation &bodyOp : llvm::make_early_inc_range(loop.getBody()->without_terminator()))
-    bodyOp.moveBefore(grown.getTerminator());
-  for (Operation &yield : llvm::make_early_inc_range(loop.getTerminator().getYieldingOps()))
-    yield.moveBefore(inParallel, inParallel->end());
   // The inputs for one example: the loop's results by the slices it writes.
   bool readsLoop = false;
   IRMapping fromLoop;
