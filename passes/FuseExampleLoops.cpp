@@ -41,6 +41,7 @@
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/RegionUtils.h"
 
 namespace kiln {
@@ -74,9 +75,19 @@ bool sameExamples(scf::ForallOp a, scf::ForallOp b) {
   return a->getBlock() == b->getBlock() && a.getMixedUpperBound()[0] == b.getMixedUpperBound()[0];
 }
 
+/// Whether `slice` (an extract_slice or a parallel_insert_slice) is example
+/// `example`'s whole slice [e, 0, ...] of sizes [1, ...] with unit strides
+/// (its slice type says the rest of the sizes).
+bool isWholeExampleSlice(OffsetSizeAndStrideOpInterface slice, Value example) {
+  SmallVector<OpFoldResult> offsets = slice.getMixedOffsets();
+  return offsets[0] == getAsOpFoldResult(example) && isConstantIntValue(slice.getMixedSizes()[0], 1) &&
+         llvm::all_of(ArrayRef(offsets).drop_front(), [](OpFoldResult o) { return isConstantIntValue(o, 0); }) &&
+         llvm::all_of(slice.getMixedStrides(), [](OpFoldResult s) { return isConstantIntValue(s, 1); });
+}
+
 /// The parallel_insert_slice that writes result `result` of `forall` when it
-/// writes each example's slice whole: at (e, 0, ...), sizes (1, the rest of
-/// the shape, all static), unit strides. Null otherwise.
+/// writes each example's slice whole (isWholeExampleSlice, the rest of the
+/// shape static). Null otherwise.
 tensor::ParallelInsertSliceOp exampleWrite(scf::ForallOp forall, OpResult result) {
   BlockArgument destination = forall.getTiedBlockArgument(forall.getTiedOpOperand(result));
   tensor::ParallelInsertSliceOp insert;
@@ -92,25 +103,18 @@ tensor::ParallelInsertSliceOp exampleWrite(scf::ForallOp forall, OpResult result
   if (!insert || !type || type.getRank() < 2)
     return nullptr;
   ArrayRef<int64_t> rest = type.getShape().drop_front();
-  if (ShapedType::isDynamicShape(rest) || insert.getSourceType().getShape() != rest)
+  if (ShapedType::isDynamicShape(rest) || insert.getSourceType().getShape() != rest ||
+      !isWholeExampleSlice(insert, forall.getInductionVar(0)))
     return nullptr;
-  SmallVector<OpFoldResult> offsets = insert.getMixedOffsets(), sizes = insert.getMixedSizes();
-  if (getAsOpFoldResult(forall.getInductionVar(0)) != offsets[0] || !isConstantIntValue(sizes[0], 1) ||
-      !llvm::all_of(insert.getMixedStrides(), [](OpFoldResult s) { return isConstantIntValue(s, 1); }))
-    return nullptr;
-  for (size_t dim = 1; dim < offsets.size(); ++dim)
-    if (!isConstantIntValue(offsets[dim], 0) || !isConstantIntValue(sizes[dim], rest[dim - 1]))
-      return nullptr;
   return insert;
 }
 
-/// Whether `slice` takes example `example`'s whole slice [e, 0, ...] of
-/// sizes [1, ...] with unit strides (its type says the rest of the sizes).
-bool isWholeExampleSlice(tensor::ExtractSliceOp slice, Value example) {
-  SmallVector<OpFoldResult> offsets = slice.getMixedOffsets();
-  return offsets[0] == getAsOpFoldResult(example) && isConstantIntValue(slice.getMixedSizes()[0], 1) &&
-         llvm::all_of(ArrayRef(offsets).drop_front(), [](OpFoldResult o) { return isConstantIntValue(o, 0); }) &&
-         llvm::all_of(slice.getMixedStrides(), [](OpFoldResult s) { return isConstantIntValue(s, 1); });
+/// Whether `user`, inside `loop`, reads the iteration's example: a whole
+/// example slice of type `exampleType`, in the loop's body.
+bool readsTheExample(Operation *user, scf::ForallOp loop, Type exampleType) {
+  auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
+  return slice && slice->getBlock() == loop.getBody() && slice.getType() == exampleType &&
+         isWholeExampleSlice(slice, loop.getInductionVar(0));
 }
 
 /// Whether `value` is available before `point`, or would be once the pure
@@ -264,6 +268,35 @@ bool fusesPerExample(linalg::GenericOp op, OpResult result, DominanceInfo &domin
   return true;
 }
 
+/// The map of `map` (over (e, rest...)) for one example: e dropped from
+/// the dimensions and, when it indexes the first dimension, from the results.
+AffineMap perExampleMap(AffineMap map, MLIRContext *context) {
+  unsigned dims = map.getNumDims();
+  SmallVector<AffineExpr> dropBatch = {getAffineConstantExpr(0, context)};
+  for (unsigned dim = 1; dim < dims; ++dim)
+    dropBatch.push_back(getAffineDimExpr(dim - 1, context));
+  if (map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, context))
+    map = map.dropResult(0);
+  return map.replaceDimsAndSymbols(dropBatch, {}, dims - 1, 0);
+}
+
+/// Whether value `v`, read by `op` through `map`, is batch-indexed (the
+/// first result is d0 and no other uses it) or batch-free (no result uses
+/// d0); the rest of its shape must be static when it is batch-indexed.
+enum class BatchUse { Indexed, Free, Other };
+BatchUse batchUse(Value v, AffineMap map) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type)
+    return BatchUse::Other;
+  bool first = map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, map.getContext());
+  for (unsigned i = first ? 1 : 0; i < map.getNumResults(); ++i)
+    if (map.getResult(i).isFunctionOfDim(0))
+      return BatchUse::Other;
+  if (!first)
+    return BatchUse::Free;
+  return ShapedType::isDynamicShape(type.getShape().drop_front()) ? BatchUse::Other : BatchUse::Indexed;
+}
+
 /// The example's slice [e, 0, ...] of a batch-indexed tensor `value`.
 Value exampleSlice(RewriterBase &rewriter, Location loc, Value value, Value example) {
   auto type = cast<RankedTensorType>(value.getType());
@@ -277,49 +310,49 @@ Value exampleSlice(RewriterBase &rewriter, Location loc, Value value, Value exam
   return tensor::ExtractSliceOp::create(rewriter, loc, sliceType, value, offsets, sizes, strides);
 }
 
-/// 2. Moves `op` into the loop of `result`, applied in place to the slice
-/// that `insert` writes.
-void fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp op, OpResult result, tensor::ParallelInsertSliceOp insert,
-                  DominanceInfo &dominance) {
-  auto forall = cast<scf::ForallOp>(result.getOwner());
-  auto type = cast<RankedTensorType>(result.getType());
-  int64_t rank = type.getRank();
+/// `op` for one example, at the rewriter's insertion point, into `init` (the
+/// example's slice of its init): the inputs that `inLoop` maps read the
+/// values computed in the iteration, the other batch-indexed ones the
+/// example's slice, the batch-free ones the whole tensor.
+linalg::GenericOp buildForExample(RewriterBase &rewriter, linalg::GenericOp op, Value example, const IRMapping &inLoop,
+                                  Value init) {
   MLIRContext *context = rewriter.getContext();
-  Location loc = op.getLoc();
-  for (Value input : op.getDpsInputs())
-    if (input != result)
-      makeAvailable(input, forall, dominance);
-  rewriter.setInsertionPoint(forall.getTerminator());
-  Value slice = insert.getSource();
-  auto exampleType = cast<RankedTensorType>(slice.getType());
-  // A map over (e, rest...) that does not use e becomes one over (rest...).
-  SmallVector<AffineExpr> dropBatch = {getAffineConstantExpr(0, context)};
-  for (int64_t dim = 1; dim < rank; ++dim)
-    dropBatch.push_back(getAffineDimExpr(dim - 1, context));
-  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank - 1, context);
   SmallVector<Value> inputs;
   SmallVector<AffineMap> maps;
   for (OpOperand *input : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(input);
     Value value = input->get();
-    if (value == result) {
-      inputs.push_back(slice);
-      maps.push_back(identity);
-    } else if (map.isIdentity() && value.getType() == type) {
-      inputs.push_back(exampleSlice(rewriter, loc, value, forall.getInductionVar(0)));
-      maps.push_back(identity);
-    } else {
-      inputs.push_back(value);
-      maps.push_back(map.replaceDimsAndSymbols(dropBatch, {}, rank - 1, 0));
-    }
+    if (inLoop.contains(value))
+      value = inLoop.lookup(value);
+    else if (batchUse(value, map) == BatchUse::Indexed)
+      value = exampleSlice(rewriter, op.getLoc(), value, example);
+    inputs.push_back(value);
+    maps.push_back(perExampleMap(map, context));
   }
+  maps.push_back(perExampleMap(op.getMatchingIndexingMap(op.getDpsInitOperand(0)), context));
+  SmallVector<utils::IteratorType> iterators(op.getIteratorTypesArray());
+  iterators.erase(iterators.begin());
+  auto perExample = linalg::GenericOp::create(rewriter, op.getLoc(), TypeRange{init.getType()}, inputs,
+                                              ValueRange{init}, maps, iterators);
+  rewriter.inlineRegionBefore(op.getRegion(), perExample.getRegion(), perExample.getRegion().end());
+  return perExample;
+}
+
+/// 2. Moves `op` into the loop of `result`, applied in place to the slice
+/// that `insert` writes.
+void fuseEpilogue(RewriterBase &rewriter, linalg::GenericOp op, OpResult result, tensor::ParallelInsertSliceOp insert,
+                  DominanceInfo &dominance) {
+  auto forall = cast<scf::ForallOp>(result.getOwner());
+  for (Value input : op.getDpsInputs())
+    if (input != result)
+      makeAvailable(input, forall, dominance);
+  rewriter.setInsertionPoint(forall.getTerminator());
   // In place: the body does not read the init, and reads each element
   // before it writes it.
-  maps.push_back(identity);
-  SmallVector<utils::IteratorType> iterators(rank - 1, utils::IteratorType::parallel);
-  auto fused =
-      linalg::GenericOp::create(rewriter, loc, TypeRange{exampleType}, inputs, ValueRange{slice}, maps, iterators);
-  rewriter.inlineRegionBefore(op.getRegion(), fused.getRegion(), fused.getRegion().end());
+  Value slice = insert.getSource();
+  IRMapping inLoop;
+  inLoop.map(result, slice);
+  linalg::GenericOp fused = buildForExample(rewriter, op, forall.getInductionVar(0), inLoop, slice);
   rewriter.modifyOpInPlace(insert, [&] { insert.getSourceMutable().assign(fused->getResult(0)); });
   rewriter.replaceOp(op, result);
 }
@@ -369,12 +402,9 @@ bool fuseConsumers(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dom
           }
           if (!consumer->isProperAncestor(use.getOwner()))
             continue;
-          auto slice = dyn_cast<tensor::ExtractSliceOp>(use.getOwner());
-          fusable = fusable && insert && slice && slice->getBlock() == consumer.getBody() &&
-                    slice.getType() == insert.getSourceType() &&
-                    isWholeExampleSlice(slice, consumer.getInductionVar(0));
+          fusable = fusable && insert && readsTheExample(use.getOwner(), consumer, insert.getSourceType());
           if (fusable)
-            substitute.map(slice.getResult(), insert.getSource());
+            substitute.map(use.getOwner()->getResult(0), insert.getSource());
         }
       }
       if (!usesProducer || !fusable)
@@ -383,35 +413,6 @@ bool fuseConsumers(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dom
       return true;
     }
   return false;
-}
-
-/// The map of `map` (over (e, rest...)) for one example: e dropped from
-/// the dimensions and, when it indexes the first dimension, from the results.
-AffineMap perExampleMap(AffineMap map, MLIRContext *context) {
-  unsigned dims = map.getNumDims();
-  SmallVector<AffineExpr> dropBatch = {getAffineConstantExpr(0, context)};
-  for (unsigned dim = 1; dim < dims; ++dim)
-    dropBatch.push_back(getAffineDimExpr(dim - 1, context));
-  if (map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, context))
-    map = map.dropResult(0);
-  return map.replaceDimsAndSymbols(dropBatch, {}, dims - 1, 0);
-}
-
-/// Whether value `v`, read by `op` through `map`, is batch-indexed (the
-/// first result is d0 and no other uses it) or batch-free (no result uses
-/// d0); the rest of its shape must be static when it is batch-indexed.
-enum class BatchUse { Indexed, Free, Other };
-BatchUse batchUse(Value v, AffineMap map) {
-  auto type = dyn_cast<RankedTensorType>(v.getType());
-  if (!type)
-    return BatchUse::Other;
-  bool first = map.getNumResults() > 0 && map.getResult(0) == getAffineDimExpr(0, map.getContext());
-  for (unsigned i = first ? 1 : 0; i < map.getNumResults(); ++i)
-    if (map.getResult(i).isFunctionOfDim(0))
-      return BatchUse::Other;
-  if (!first)
-    return BatchUse::Free;
-  return ShapedType::isDynamicShape(type.getShape().drop_front()) ? BatchUse::Other : BatchUse::Indexed;
 }
 
 /// The most elements of an input that does not depend on the example
@@ -457,7 +458,6 @@ bool canJoin(linalg::GenericOp op, scf::ForallOp loop, DominanceInfo &dominance)
 /// of `op`'s result then read the value computed there; `op`'s uses after
 /// the loop read the new result.
 void join(RewriterBase &rewriter, linalg::GenericOp op, scf::ForallOp loop, DominanceInfo &dominance) {
-  MLIRContext *context = rewriter.getContext();
   Location loc = op.getLoc();
   Value init = op.getDpsInits()[0];
   makeAvailable(init, loop, dominance);
@@ -478,32 +478,14 @@ void join(RewriterBase &rewriter, linalg::GenericOp op, scf::ForallOp loop, Domi
       fromLoop.map(result, insert.getSource());
       readsLoop = readsLoop || llvm::is_contained(op.getDpsInputs(), Value(result));
     }
-  Block *body = grown.getBody();
   if (readsLoop)
     rewriter.setInsertionPoint(grown.getTerminator());
   else
-    rewriter.setInsertionPointToStart(body);
+    rewriter.setInsertionPointToStart(grown.getBody());
   Value example = grown.getInductionVar(0);
-  SmallVector<Value> inputs;
-  SmallVector<AffineMap> maps;
-  for (OpOperand *input : op.getDpsInputOperands()) {
-    AffineMap map = op.getMatchingIndexingMap(input);
-    Value value = input->get();
-    if (fromLoop.contains(value))
-      value = fromLoop.lookup(value);
-    else if (batchUse(value, map) == BatchUse::Indexed)
-      value = exampleSlice(rewriter, loc, value, example);
-    inputs.push_back(value);
-    maps.push_back(perExampleMap(map, context));
-  }
   Value sharedOut = grown.getRegionIterArgs().back();
   Value initSlice = exampleSlice(rewriter, loc, sharedOut, example);
-  maps.push_back(perExampleMap(op.getMatchingIndexingMap(op.getDpsInitOperand(0)), context));
-  SmallVector<utils::IteratorType> iterators(op.getIteratorTypesArray());
-  iterators.erase(iterators.begin());
-  auto perExample = linalg::GenericOp::create(rewriter, loc, TypeRange{initSlice.getType()}, inputs,
-                                              ValueRange{initSlice}, maps, iterators);
-  rewriter.inlineRegionBefore(op.getRegion(), perExample.getRegion(), perExample.getRegion().end());
+  linalg::GenericOp perExample = buildForExample(rewriter, op, example, fromLoop, initSlice);
   rewriter.setInsertionPointToEnd(inParallel);
   auto slice = cast<tensor::ExtractSliceOp>(initSlice.getDefiningOp());
   tensor::ParallelInsertSliceOp::create(rewriter, loc, perExample->getResult(0), sharedOut, slice.getMixedOffsets(),
@@ -511,13 +493,9 @@ void join(RewriterBase &rewriter, linalg::GenericOp op, scf::ForallOp loop, Domi
   // Inside the loop, the example's slices of `op`'s result are the value
   // just computed.
   Value joined = grown->getResults().back();
-  for (OpOperand &use : llvm::make_early_inc_range(op->getResult(0).getUses())) {
-    auto slice = dyn_cast<tensor::ExtractSliceOp>(use.getOwner());
-    if (slice && grown->isProperAncestor(slice) && slice.getType() == perExample->getResult(0).getType() &&
-        isWholeExampleSlice(slice, example) && perExample->isBeforeInBlock(slice)) {
-      rewriter.replaceOp(slice, perExample->getResult(0));
-    }
-  }
+  for (Operation *user : llvm::make_early_inc_range(op->getResult(0).getUsers()))
+    if (readsTheExample(user, grown, perExample->getResult(0).getType()) && perExample->isBeforeInBlock(user))
+      rewriter.replaceOp(user, perExample->getResult(0));
   rewriter.replaceAllUsesWith(op->getResult(0), joined);
   rewriter.replaceOp(loop, grown->getResults().drop_back());
   rewriter.eraseOp(op);
@@ -564,11 +542,7 @@ bool usesInsideReadTheExample(linalg::GenericOp op, scf::ForallOp loop, bool rea
   auto type = cast<RankedTensorType>(op->getResult(0).getType());
   auto exampleType = RankedTensorType::get(type.getShape().drop_front(), type.getElementType());
   return llvm::all_of(op->getResult(0).getUsers(), [&](Operation *user) {
-    if (!loop->isProperAncestor(user))
-      return true;
-    auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
-    return !readsLoop && slice && slice->getBlock() == loop.getBody() && slice.getType() == exampleType &&
-           isWholeExampleSlice(slice, loop.getInductionVar(0));
+    return !loop->isProperAncestor(user) || (!readsLoop && readsTheExample(user, loop, exampleType));
   });
 }
 
@@ -598,14 +572,13 @@ bool joinGenerics(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &domi
       auto generic = dyn_cast<linalg::GenericOp>(op);
       SmallVector<Operation *> below;
       if (!generic || !llvm::any_of(generic.getDpsInputs(), [&](Value input) { return captured.contains(input); }) ||
+          !canJoin(generic, loop, dominance) || !usesInsideReadTheExample(generic, loop, /*readsLoop=*/false) ||
           !canSinkBelow(generic, loop, captured, below))
         continue;
       for (Operation *user : below)
         user->moveAfter(loop);
-      if (canJoin(generic, loop, dominance) && usesInsideReadTheExample(generic, loop, /*readsLoop=*/false)) {
-        join(rewriter, generic, loop, dominance);
-        return true;
-      }
+      join(rewriter, generic, loop, dominance);
+      return true;
     }
     // A producer whose every use is inside the loop, as a slice of the
     // iteration's example.
