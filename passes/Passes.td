@@ -366,26 +366,31 @@ def KilnCopyToLinalg : Pass<"kiln-copy-to-linalg", "::mlir::func::FuncOp"> {
 }
 
 def KilnWinogradConvolutions : Pass<"kiln-winograd-convolutions", "::mlir::func::FuncOp"> {
-  let summary = "3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (CPU)";
+  let summary = "3x3 stride-1 convolutions as Winograd F(4x4, 3x3) or F(2x2, 3x3) (CPU)";
   let description = [{
     A `linalg.conv_2d_nhwc_hwcf` with a static 3 x 3 filter, stride and
-    dilation 1, at least 16 input and 16 output channels, an even static
-    output height and width and a zero-filled init computes each 2 x 2 block of output
-    pixels with 16 products per channel pair instead of 36 (Lavin & Gray,
-    2015). It becomes: a filter transform (9 slices [C, F] in, 16 out), an
-    input transform (16 strided views of the input, one per pixel of the
-    overlapping 4 x 4 blocks, in; 16 [1, tiles, tiles, C] out), 16
-    `linalg.matmul`s [tiles, C] x [C, F], and an output transform into
-    [1, tiles, 2, tiles, 2, F], written in place into the result. The transforms
-    are elementwise generics whose bodies are the additions of F(2,3)'s
-    matrices (which hold only 0, +-1 and 1/2), vectorized over the channels
-    by the CPU tiling; the matmuls are tiled like dense layers. FashionCnn's
-    second convolution needs 2.25x fewer multiplications. Results differ
-    from the direct convolution by float32 rounding only.
+    dilation 1, at least 16 input and 16 output channels, a static output
+    height and width that 4 (or else 2) divides and a zero-filled init
+    computes each m x m block of output pixels (m = 4, or 2) from an
+    n x n block of input pixels (n = m + 2) with n x n products per channel
+    pair instead of 9 m x m (Lavin & Gray, 2015): F(4x4, 3x3) needs 36
+    products for 16 pixels, 4x fewer multiplications than the direct
+    convolution; F(2x2, 3x3) 16 for 4, 2.25x fewer. It becomes: a filter
+    transform (9 slices [C, F] in, n x n out), an input transform (n x n
+    strided views of the input, one per pixel of the overlapping blocks,
+    in; n x n [1, tiles, tiles, C] out), n x n `linalg.matmul`s
+    [tiles, C] x [C, F], and an output transform whose m x m results are
+    the pixels (a, b) of every block, written in place into disjoint slices
+    of the result viewed as [1, tiles, m, tiles, m, F]. The transforms are
+    elementwise generics whose bodies apply the scheme's matrices (additions
+    for +-1, an FMA for other coefficients), vectorized over the channels
+    by the CPU tiling; the matmuls are tiled like dense layers. Results
+    differ from the direct convolution by float32 rounding (F(4,3)'s
+    coefficients up to 8 make it ~1e-6 relative instead of ~1e-7).
 
     The transform and the matmuls run per (image, half of its rows of
     tiles) in one `scf.forall`, so that a piece's transformed tiles stay in
-    L2 (147 KB for FashionCnn) and one image still splits over two cores;
+    L2 (83 KB for FashionCnn) and one image still splits over two cores;
     kiln-tile-and-vectorize tiles the ops inside it with `scf.for`.
     Functions marked `kiln.training` (kiln-flatten-models: `_grad`,
     `train_step`, `apply`) keep the direct convolution: training
@@ -394,10 +399,11 @@ def KilnWinogradConvolutions : Pass<"kiln-winograd-convolutions", "::mlir::func:
     slower.
 
     Before: `linalg.conv_2d_nhwc_hwcf ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%zeros)`
-    After:  `linalg.generic` (filter) ; `scf.forall` (image, half) { `linalg.generic` (input) ; 16 x `linalg.matmul` ; `linalg.generic` (output) }
+    After:  `linalg.generic` (filter) ; `scf.forall` (image, half) { `linalg.generic` (input) ; 36 x `linalg.matmul` ; `linalg.generic` (output) }
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"];
 }
 
 def KilnShareForward : Pass<"kiln-share-forward", "::mlir::ModuleOp"> {

@@ -61,11 +61,14 @@ namespace {
 /// Reduction steps per weight panel of a dynamic-row matmul with a long
 /// reduction (a dense layer on a flattened image: FashionCnn's dense_0 has
 /// 18432): inside a chunk, the panel loop is outside the row blocks, so the
-/// 256 x 64 panel (64 KB) is read from memory once per chunk and from cache
+/// 128 x 64 panel (32 KB) is read from memory once per chunk and from L1
 /// by the other row blocks. With the row blocks outermost instead, each of
 /// them streamed all 4.7 MB of the kernel (measured: at batch 6 the dense
 /// layer took 0.7x the time of the convolution with 0.22x its FLOPs).
-constexpr int64_t kMatmulPanelK = 256;
+/// Panels of 256 (64 KB) spill out of L1 (48 KB on Zen 5): dense_0 alone,
+/// alternating, 6% slower at batch 8 and 12% at batch 32; panels of 64
+/// lose at batch 256.
+constexpr int64_t kMatmulPanelK = 128;
 /// Batch elements per step of a batch reduction's outer loop (a filter
 /// gradient): the register blocks inside run in parallel, once per chunk
 /// (not once per image, which costs a fork/join per image), over a chunk

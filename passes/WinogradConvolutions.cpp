@@ -1,29 +1,30 @@
-//===- WinogradConvolutions.cpp - 3x3 convolutions as Winograd F(2,3) -----===//
+//===- WinogradConvolutions.cpp - 3x3 convolutions as Winograd F(4,3), F(2,3) -===//
 //
 // Part of Kiln, an ML model language compiled via MLIR.
 //
 //===----------------------------------------------------------------------===//
 //
 // The `kiln-winograd-convolutions` pass (see Passes.td): a 3 x 3, stride 1
-// convolution with many input and output channels computes each 2 x 2 block
-// of output pixels from a 4 x 4 block of input pixels with 16 products per
-// channel pair instead of 36 (Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2015, F(2x2, 3x3)):
+// convolution with many input and output channels computes each m x m block
+// of output pixels from an n x n block of input pixels (n = m + 2) with
+// n x n products per channel pair instead of 9 m x m (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2015):
 //
 //   Y = A^T [ (G g G^T) * (B^T d B) ] A       (* elementwise, per channel pair)
 //
-// with the 4 x 3 G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], the 4 x 4
-// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] and the 2 x 4
-// A^T = [1 1 1 0; 0 1 -1 -1]. B and A hold only 0 and +-1, so the input and
-// output transforms are additions, written out below as the bodies of
-// elementwise generics over the channels (which the CPU tiling vectorizes);
-// the sum over input channels becomes 16 matmuls [N*tiles, C] x [C, F],
-// which the CPU tiling blocks like any dense layer. F(2,3) and not F(4,3):
-// its transforms are exact up to one rounding per addition, so the results
-// stay within float32 rounding of the direct convolution. All of it but the
-// filter transform runs per (image, half of its rows) in one scf.forall,
-// whose transformed tiles stay in cache. Inference functions only: those
-// marked kiln.training keep the direct convolution.
+// F(4x4, 3x3) (36 products for 16 pixels) where 4 divides the output's
+// height and width, else F(2x2, 3x3) (16 for 4); the matrices of both are
+// the tables below. The transforms are loops of vector code over the
+// channels whose bodies apply a table on both sides of a block (additions
+// for +-1, an FMA for other coefficients); the sum over input channels is
+// one matmul [tiles, C] x [C, F] per point, in a loop, which the CPU tiling
+// blocks like any dense layer. F(4,3)'s coefficients (up to 8 in A, 1/24
+// in G) round more than F(2,3)'s 0, +-1 and 1/2, still within ~1e-6
+// relative of the direct convolution (test/numerics checks both against
+// PyTorch in float64). All of it but the filter transform runs per (image,
+// half of its rows of tiles) in one scf.forall, whose transformed tiles
+// stay in cache. Inference functions only: those marked kiln.training keep
+// the direct convolution.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,8 +36,10 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -49,75 +52,157 @@ using namespace mlir;
 
 namespace {
 
-/// Output pixels per tile side (m) and input pixels per tile side (m + 2).
-constexpr int64_t kTile = 2;
-constexpr int64_t kPoints = 4;
 /// Channels below which the matmuls are too thin to gain (a one-channel
 /// input's convolution has a reduction of 1): one zmm register of floats.
 constexpr int64_t kMinChannels = 16;
 
-using Scalars = SmallVector<Value, 16>;
+/// A Winograd algorithm F(m x m, 3 x 3): output blocks of m x m pixels,
+/// input blocks of n x n (n = m + 2, overlapping by 2), and its matrices,
+/// row-major: Y = A^T [ (G g G^T) * (B^T d B) ] A.
+struct Scheme {
+  int64_t tile;                  // m
+  int64_t points;                // n
+  ArrayRef<double> inputMatrix;  // B^T, n x n
+  ArrayRef<double> filterMatrix; // G, n x 3
+  ArrayRef<double> outputMatrix; // A^T, m x n
+};
 
-Value add(OpBuilder &b, Location loc, Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-Value sub(OpBuilder &b, Location loc, Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+// clang-format off
+// F(2x2, 3x3), interpolation points 0, 1, -1 (and infinity): B and A hold
+// only 0 and +-1, G also 1/2.
+constexpr double kInput2[] = {1,  0, -1,  0,
+                              0,  1,  1,  0,
+                              0, -1,  1,  0,
+                              0,  1,  0, -1};
+constexpr double kFilter2[] = {1,   0,  0,
+                               .5, .5, .5,
+                               .5, -.5, .5,
+                               0,   0,  1};
+constexpr double kOutput2[] = {1, 1,  1,  0,
+                               0, 1, -1, -1};
+// F(4x4, 3x3), points 0, 1, -1, 2, -2 (and infinity), as in Lavin & Gray.
+constexpr double kInput4[] = {4,  0, -5,  0, 1, 0,
+                              0, -4, -4,  1, 1, 0,
+                              0,  4, -4, -1, 1, 0,
+                              0, -2, -1,  2, 1, 0,
+                              0,  2, -1, -2, 1, 0,
+                              0,  4,  0, -5, 0, 1};
+constexpr double kFilter4[] = { 1. / 4,   0,        0,
+                               -1. / 6,  -1. / 6,  -1. / 6,
+                               -1. / 6,   1. / 6,  -1. / 6,
+                                1. / 24,  1. / 12,  1. / 6,
+                                1. / 24, -1. / 12,  1. / 6,
+                                0,        0,        1};
+constexpr double kOutput4[] = {1, 1,  1, 1,  1, 0,
+                               0, 1, -1, 2, -2, 0,
+                               0, 1,  1, 4,  4, 0,
+                               0, 1, -1, 8, -8, 1};
+// clang-format on
 
-/// B^T d B on a 4 x 4 block (row-major): 32 additions.
-Scalars inputTransform(OpBuilder &b, Location loc, ValueRange block) {
-  Scalars d(block.begin(), block.end());
-  auto at = [&](ArrayRef<Value> v, int64_t r, int64_t c) { return v[r * kPoints + c]; };
-  Scalars rows(16), out(16);
-  for (int64_t c = 0; c < kPoints; ++c) { // B^T on the rows of each column
-    rows[0 * kPoints + c] = sub(b, loc, at(d, 0, c), at(d, 2, c));
-    rows[1 * kPoints + c] = add(b, loc, at(d, 1, c), at(d, 2, c));
-    rows[2 * kPoints + c] = sub(b, loc, at(d, 2, c), at(d, 1, c));
-    rows[3 * kPoints + c] = sub(b, loc, at(d, 1, c), at(d, 3, c));
-  }
-  for (int64_t r = 0; r < kPoints; ++r) { // ... then B on the columns of each row
-    out[r * kPoints + 0] = sub(b, loc, at(rows, r, 0), at(rows, r, 2));
-    out[r * kPoints + 1] = add(b, loc, at(rows, r, 1), at(rows, r, 2));
-    out[r * kPoints + 2] = sub(b, loc, at(rows, r, 2), at(rows, r, 1));
-    out[r * kPoints + 3] = sub(b, loc, at(rows, r, 1), at(rows, r, 3));
-  }
-  return out;
+constexpr Scheme kF2{2, 4, kInput2, kFilter2, kOutput2};
+constexpr Scheme kF4{4, 6, kInput4, kFilter4, kOutput4};
+
+/// The scheme for an output of `height` x `width`: F(4,3) when 4 divides
+/// both (5.1 MACs per output pixel and channel pair instead of 9 with
+/// F(2,3), for transforms with coefficients up to 8; in float32 the result
+/// stays within ~1e-6 relative of the direct convolution), F(2,3) when 2
+/// does, none otherwise.
+std::optional<Scheme> schemeFor(int64_t height, int64_t width) {
+  if (height % kF4.tile == 0 && width % kF4.tile == 0)
+    return kF4;
+  if (height % kF2.tile == 0 && width % kF2.tile == 0)
+    return kF2;
+  return std::nullopt;
 }
 
-/// G g G^T on a 3 x 3 filter (row-major) for one channel pair.
-Scalars filterTransform(OpBuilder &b, Location loc, ValueRange g, Type type) {
-  Value half = arith::ConstantOp::create(b, loc, b.getFloatAttr(type, 0.5));
-  // G applied to three values: (x0, (x0+x1+x2)/2, (x0-x1+x2)/2, x2).
-  auto transform3 = [&](Value x0, Value x1, Value x2) -> std::array<Value, 4> {
-    Value outer = add(b, loc, x0, x2);
-    return {x0, arith::MulFOp::create(b, loc, add(b, loc, outer, x1), half),
-            arith::MulFOp::create(b, loc, sub(b, loc, outer, x1), half), x2};
+using Scalars = SmallVector<Value, 36>;
+using scf::ValueVector;
+
+/// sum_j coefficients[j] * values[j] over the nonzero coefficients: additions
+/// and subtractions for +-1, an FMA for the others. It starts from a term
+/// with a positive coefficient where there is one (d2 - d1, not -d1 + d2).
+Value combination(OpBuilder &b, Location loc, ArrayRef<double> coefficients, ArrayRef<Value> values) {
+  Type type = values.front().getType();
+  auto constant = [&](double c) -> Value {
+    TypedAttr attr = b.getFloatAttr(getElementTypeOrSelf(type), c);
+    if (auto vector = dyn_cast<VectorType>(type))
+      attr = DenseElementsAttr::get(vector, attr);
+    return arith::ConstantOp::create(b, loc, attr);
   };
-  Value rows[4][3];
-  for (int64_t c = 0; c < 3; ++c) {
-    std::array<Value, 4> column = transform3(g[c], g[3 + c], g[6 + c]);
-    for (int64_t r = 0; r < kPoints; ++r)
-      rows[r][c] = column[r];
+  auto first = llvm::find_if(coefficients, [](double c) { return c > 0; });
+  if (first == coefficients.end())
+    first = llvm::find_if(coefficients, [](double c) { return c != 0; });
+  size_t start = first - coefficients.begin();
+  double c0 = coefficients[start];
+  Value sum = c0 == 1 ? values[start] : arith::MulFOp::create(b, loc, constant(c0), values[start]).getResult();
+  for (auto [j, c] : llvm::enumerate(coefficients)) {
+    if (j == start || c == 0)
+      continue;
+    if (c == 1)
+      sum = arith::AddFOp::create(b, loc, sum, values[j]);
+    else if (c == -1)
+      sum = arith::SubFOp::create(b, loc, sum, values[j]);
+    else
+      sum = math::FmaOp::create(b, loc, constant(c), values[j], sum);
   }
-  Scalars out(16);
-  for (int64_t r = 0; r < kPoints; ++r) {
-    std::array<Value, 4> row = transform3(rows[r][0], rows[r][1], rows[r][2]);
-    for (int64_t c = 0; c < kPoints; ++c)
-      out[r * kPoints + c] = row[c];
+  return sum;
+}
+
+/// M X M^T for an R x K matrix M (row-major) and a K x K block X (row-major):
+/// M on the columns of X, then on the rows of the result.
+Scalars transform(OpBuilder &b, Location loc, ArrayRef<double> matrix, int64_t rows, ValueRange block) {
+  int64_t k = matrix.size() / rows;
+  SmallVector<Value> left(rows * k); // M X: R x K
+  for (int64_t c = 0; c < k; ++c) {
+    SmallVector<Value> column;
+    for (int64_t j = 0; j < k; ++j)
+      column.push_back(block[j * k + c]);
+    for (int64_t r = 0; r < rows; ++r)
+      left[r * k + c] = combination(b, loc, matrix.slice(r * k, k), column);
   }
+  Scalars out(rows * rows); // (M X) M^T: R x R
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < rows; ++c)
+      out[r * rows + c] = combination(b, loc, matrix.slice(c * k, k), ArrayRef<Value>(left).slice(r * k, k));
   return out;
 }
 
-/// One output pixel of A^T m A: the row `a` and column `b` (0 or 1, as i1
-/// values: whether it is 1) of the 2 x 2 block, from the 16 products m.
-Value outputTransform(OpBuilder &b, Location loc, ValueRange m, Value secondRow, Value secondColumn) {
-  auto at = [&](int64_t r, int64_t c) { return m[r * kPoints + c]; };
-  Value s[kPoints];
-  for (int64_t c = 0; c < kPoints; ++c) { // A^T's row a on each column
-    Value first = add(b, loc, add(b, loc, at(0, c), at(1, c)), at(2, c));
-    Value second = sub(b, loc, sub(b, loc, at(1, c), at(2, c)), at(3, c));
-    s[c] = arith::SelectOp::create(b, loc, secondRow, second, first);
+Value constantIndex(OpBuilder &b, Location loc, int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
+
+/// Channels per step of the transform loops: one zmm register of f32 when
+/// 16 divides them.
+int64_t channelStep(int64_t channels) {
+  for (int64_t step = std::min<int64_t>(channels, 16); step > 1; --step)
+    if (channels % step == 0)
+      return step;
+  return 1;
+}
+
+/// `value` (a vector) written into the tensor `dest` at `indices`; the new tensor.
+Value write(OpBuilder &b, Location loc, Value value, Value dest, ArrayRef<Value> indices) {
+  return vector::TransferWriteOp::create(b, loc, value, dest, indices, ArrayRef<bool>{true})->getResult(0);
+}
+
+/// A loop nest of `sizes[i] / steps[i]` iterations per dimension,
+/// carrying the tensors `dests` that `body` writes (it gets the induction
+/// variables and returns the tensors written). The transforms are such
+/// loops of vector code, not elementwise generics: each step writes n x n
+/// (or m x m) vectors into one tensor, which a generic could only write as
+/// as many slices, and those bufferization copies.
+ValueVector loopNest(OpBuilder &b, Location loc, ArrayRef<int64_t> sizes, ArrayRef<int64_t> steps, ValueRange dests,
+                     function_ref<ValueVector(OpBuilder &, Location, ValueRange, ValueRange)> body) {
+  SmallVector<Value> lower, upper, step;
+  for (auto [size, by] : llvm::zip_equal(sizes, steps)) {
+    lower.push_back(constantIndex(b, loc, 0));
+    upper.push_back(constantIndex(b, loc, size));
+    step.push_back(constantIndex(b, loc, by));
   }
-  Value first = add(b, loc, add(b, loc, s[0], s[1]), s[2]);
-  Value second = sub(b, loc, sub(b, loc, s[1], s[2]), s[3]);
-  return arith::SelectOp::create(b, loc, secondColumn, second, first);
+  return scf::buildLoopNest(b, loc, lower, upper, step, dests, body).results;
+}
+
+/// A vector of `type` read from `source` at `indices` (in bounds).
+Value read(OpBuilder &b, Location loc, VectorType type, Value source, ArrayRef<Value> indices) {
+  return vector::TransferReadOp::create(b, loc, type, source, indices, std::nullopt, ArrayRef<bool>{true});
 }
 
 struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
@@ -141,42 +226,47 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     if (channels < kMinChannels || features < kMinChannels)
       return rewriter.notifyMatchFailure(conv, "too few channels to gain");
     ArrayRef<int64_t> shape = resultType.getShape();
-    if (ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) || shape[1] % kTile || shape[2] % kTile ||
-        inputType.isDynamicDim(1) || inputType.isDynamicDim(2))
-      return rewriter.notifyMatchFailure(conv, "output size not static and even");
+    if (ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) || inputType.isDynamicDim(1) ||
+        inputType.isDynamicDim(2))
+      return rewriter.notifyMatchFailure(conv, "output size not static");
+    std::optional<Scheme> scheme = schemeFor(shape[1], shape[2]);
+    if (!scheme)
+      return rewriter.notifyMatchFailure(conv, "output size not even");
     if (!kiln::lowering::isZeroFilled(init) || !isa<FloatType>(element))
       return rewriter.notifyMatchFailure(conv, "accumulates into a non-zero init");
 
     Location loc = conv.getLoc();
-    MLIRContext *context = rewriter.getContext();
     auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
-    int64_t tilesY = shape[1] / kTile, tilesX = shape[2] / kTile;
+    int64_t tile = scheme->tile, points = scheme->points, products = points * points;
+    int64_t tilesY = shape[1] / tile, tilesX = shape[2] / tile;
     // Each parallel piece is half an image's rows of tiles (when even), so
     // that one image still splits over two cores and a piece's transformed
-    // tiles stay in L2 (16 x 72 x 32 floats for FashionCnn, 147 KB) instead
-    // of a batch's going through memory (75 MB at batch 256).
+    // tiles stay in L2 (36 x 18 x 32 floats for FashionCnn, 83 KB) instead
+    // of a batch's going through memory.
     int64_t pieces = tilesY % 2 == 0 ? 2 : 1, pieceTilesY = tilesY / pieces;
-    int64_t pieceRows = pieceTilesY * kTile, width = inputType.getDimSize(2);
+    int64_t pieceRows = pieceTilesY * tile, width = inputType.getDimSize(2);
     SmallVector<OpFoldResult> unitSteps(4, index(1));
 
-    // The filter, once per call: 9 slices [C, F] in, 16 transformed [C, F] out.
-    SmallVector<Value> taps;
-    auto filterPointType = RankedTensorType::get({channels, features}, element);
-    for (int64_t i = 0; i < 3; ++i)
-      for (int64_t j = 0; j < 3; ++j)
-        taps.push_back(tensor::ExtractSliceOp::create(
-            rewriter, loc, filterPointType, filter, ArrayRef<OpFoldResult>{index(i), index(j), index(0), index(0)},
-            ArrayRef<OpFoldResult>{index(1), index(1), index(channels), index(features)}, unitSteps));
-    SmallVector<Value> filterInits;
-    for (int64_t p = 0; p < 16; ++p)
-      filterInits.push_back(tensor::EmptyOp::create(rewriter, loc, filterPointType.getShape(), element));
-    auto identity2 = AffineMap::getMultiDimIdentityMap(2, context);
-    auto filterPoints = linalg::GenericOp::create(
-        rewriter, loc, SmallVector<Type>(16, filterPointType), taps, filterInits,
-        SmallVector<AffineMap>(9 + 16, identity2), SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          linalg::YieldOp::create(b, l, ValueRange(filterTransform(b, l, args.take_front(9), element)));
-        });
+    // The filter, once per call: [3, 3, C, F] in, the n x n points of
+    // each channel pair out, as [n * n, C, F].
+    int64_t filterStep = channelStep(features);
+    auto filterVector = VectorType::get({filterStep}, element);
+    Value filterInit = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{products, channels, features}, element);
+    Value filterPoints =
+        loopNest(rewriter, loc, {channels, features}, {1, filterStep}, filterInit,
+                 [&](OpBuilder &b, Location l, ValueRange ivs, ValueRange dests) {
+                   Value c = ivs[0], f = ivs[1];
+                   SmallVector<Value> taps;
+                   for (int64_t i = 0; i < 3; ++i)
+                     for (int64_t j = 0; j < 3; ++j)
+                       taps.push_back(
+                           read(b, l, filterVector, filter, {constantIndex(b, l, i), constantIndex(b, l, j), c, f}));
+                   Value written = dests[0];
+                   for (auto [p, point] : llvm::enumerate(transform(b, l, scheme->filterMatrix, points, taps)))
+                     written = write(b, l, point, written, {constantIndex(b, l, p), c, f});
+                   return ValueVector{written};
+                 })
+            .front();
 
     // One piece per (image, half): its input rows in, its output rows out.
     Value batch = tensor::DimOp::create(rewriter, loc, input, 0);
@@ -195,49 +285,72 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
         rewriter, loc, pieceInputType, input, ArrayRef<OpFoldResult>{image, firstRow, index(0), index(0)},
         ArrayRef<OpFoldResult>{index(1), index(pieceRows + 2), index(width), index(channels)}, unitSteps);
 
-    // The input: 16 strided views [1, tiles, tiles, C] (pixel (i, j) of
-    // every 4 x 4 block; blocks overlap by 2) in, 16 transformed out.
-    auto tileType = RankedTensorType::get({1, pieceTilesY, tilesX, channels}, element);
-    SmallVector<Value> views, tileInits;
-    for (int64_t i = 0; i < kPoints; ++i)
-      for (int64_t j = 0; j < kPoints; ++j) {
-        views.push_back(tensor::ExtractSliceOp::create(
-            rewriter, loc, tileType, pieceInput, ArrayRef<OpFoldResult>{index(0), index(i), index(j), index(0)},
-            ArrayRef<OpFoldResult>{index(1), index(pieceTilesY), index(tilesX), index(channels)},
-            ArrayRef<OpFoldResult>{index(1), index(kTile), index(kTile), index(1)}));
-        tileInits.push_back(tensor::EmptyOp::create(rewriter, loc, tileType.getShape(), element));
-      }
-    auto identity4 = AffineMap::getMultiDimIdentityMap(4, context);
-    auto inputPoints = linalg::GenericOp::create(
-        rewriter, loc, SmallVector<Type>(16, tileType), views, tileInits, SmallVector<AffineMap>(32, identity4),
-        SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          linalg::YieldOp::create(b, l, ValueRange(inputTransform(b, l, args.take_front(16))));
-        });
-
-    // Per point: [tiles, C] x [C, F], the sum over input channels.
+    // The input: the n x n block of each tile (blocks overlap by 2), a
+    // vector of channels at a time, transformed into [n * n, tiles, C].
     int64_t tiles = pieceTilesY * tilesX;
-    auto rowsType = RankedTensorType::get({tiles, channels}, element);
-    auto productRowsType = RankedTensorType::get({tiles, features}, element);
-    auto productType = RankedTensorType::get({1, pieceTilesY, tilesX, features}, element);
-    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getFloatAttr(element, 0.0));
-    SmallVector<ReassociationIndices> rowsOf = {{0, 1, 2}, {3}};
-    SmallVector<Value> products;
-    for (int64_t p = 0; p < 16; ++p) {
-      Value productInit = linalg::FillOp::create(
-                              rewriter, loc, zero,
-                              ValueRange{tensor::EmptyOp::create(rewriter, loc, productRowsType.getShape(), element)})
-                              .getResult(0);
-      Value rows = tensor::CollapseShapeOp::create(rewriter, loc, rowsType, inputPoints->getResult(p), rowsOf);
-      Value product = linalg::MatmulOp::create(rewriter, loc, TypeRange{productRowsType},
-                                               ValueRange{rows, filterPoints->getResult(p)}, ValueRange{productInit})
-                          ->getResult(0);
-      products.push_back(tensor::ExpandShapeOp::create(rewriter, loc, productType, product, rowsOf));
-    }
+    int64_t inputStep = channelStep(channels);
+    auto inputVector = VectorType::get({inputStep}, element);
+    Value inputInit = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{products, tiles, channels}, element);
+    Value inputPoints =
+        loopNest(rewriter, loc, {pieceTilesY, tilesX, channels}, {1, 1, inputStep}, inputInit,
+                 [&](OpBuilder &b, Location l, ValueRange ivs, ValueRange dests) {
+                   Value y = ivs[0], x = ivs[1], c = ivs[2], zeroIndex = constantIndex(b, l, 0);
+                   Value row = arith::MulIOp::create(b, l, y, constantIndex(b, l, tile));
+                   Value column = arith::MulIOp::create(b, l, x, constantIndex(b, l, tile));
+                   SmallVector<Value> block;
+                   for (int64_t i = 0; i < points; ++i) {
+                     Value rowI = arith::AddIOp::create(b, l, row, constantIndex(b, l, i));
+                     for (int64_t j = 0; j < points; ++j)
+                       block.push_back(
+                           read(b, l, inputVector, pieceInput,
+                                {zeroIndex, rowI, arith::AddIOp::create(b, l, column, constantIndex(b, l, j)), c}));
+                   }
+                   Value tileIndex =
+                       arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, y, constantIndex(b, l, tilesX)), x);
+                   Value written = dests[0];
+                   for (auto [p, point] : llvm::enumerate(transform(b, l, scheme->inputMatrix, points, block)))
+                     written = write(b, l, point, written, {constantIndex(b, l, p), tileIndex, c});
+                   return ValueVector{written};
+                 })
+            .front();
 
-    // The output: [1, tiles, 2, tiles, 2, F], which is [1, rows, W, F].
-    auto blocksType = RankedTensorType::get({1, pieceTilesY, kTile, tilesX, kTile, features}, element);
-    // Written in place: the piece's rows of the result, viewed as blocks.
+    // Per point: [tiles, C] x [C, F], the sum over input channels, one
+    // matmul in a loop over the points (one register-block kernel to
+    // compile, not n x n).
+    auto rowsType = RankedTensorType::get({tiles, channels}, element);
+    auto pointFilterType = RankedTensorType::get({channels, features}, element);
+    auto productRowsType = RankedTensorType::get({tiles, features}, element);
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getFloatAttr(element, 0.0));
+    Value productsInit = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{products, tiles, features}, element);
+    auto pointSlice = [&](OpBuilder &b, Location l, RankedTensorType type, Value source, Value p) {
+      return tensor::ExtractSliceOp::create(
+          b, l, type, source, ArrayRef<OpFoldResult>{p, index(0), index(0)},
+          ArrayRef<OpFoldResult>{index(1), index(type.getDimSize(0)), index(type.getDimSize(1))},
+          ArrayRef<OpFoldResult>{index(1), index(1), index(1)});
+    };
+    Value pointProducts =
+        loopNest(rewriter, loc, {products}, {1}, productsInit,
+                 [&](OpBuilder &b, Location l, ValueRange ivs, ValueRange dests) {
+                   Value p = ivs[0];
+                   Value product =
+                       linalg::FillOp::create(b, l, zero, ValueRange{pointSlice(b, l, productRowsType, dests[0], p)})
+                           .getResult(0);
+                   product = linalg::MatmulOp::create(b, l, TypeRange{productRowsType},
+                                                      ValueRange{pointSlice(b, l, rowsType, inputPoints, p),
+                                                                 pointSlice(b, l, pointFilterType, filterPoints, p)},
+                                                      ValueRange{product})
+                                 ->getResult(0);
+                   return ValueVector{tensor::InsertSliceOp::create(
+                       b, l, product, dests[0], ArrayRef<OpFoldResult>{p, index(0), index(0)},
+                       ArrayRef<OpFoldResult>{index(1), index(tiles), index(features)},
+                       ArrayRef<OpFoldResult>{index(1), index(1), index(1)})};
+                 })
+            .front();
+
+    // The output: the piece's rows of the result, viewed as blocks [1,
+    // tiles, m, tiles, m, F]; each tile's m x m pixels are written into its
+    // block, a vector of channels at a time, in place.
+    auto blocksType = RankedTensorType::get({1, pieceTilesY, tile, tilesX, tile, features}, element);
     SmallVector<ReassociationIndices> pixelsOf = {{0}, {1, 2}, {3, 4}, {5}};
     auto pieceOutputType = RankedTensorType::get({1, pieceRows, shape[2], features}, element);
     SmallVector<OpFoldResult> pieceOffsets = {image, firstRow, index(0), index(0)};
@@ -245,23 +358,27 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     Value pieceResult = tensor::ExtractSliceOp::create(rewriter, loc, pieceOutputType, forall.getRegionIterArgs()[0],
                                                        pieceOffsets, pieceSizes, unitSteps);
     Value blocksInit = tensor::ExpandShapeOp::create(rewriter, loc, blocksType, pieceResult, pixelsOf);
-    SmallVector<AffineExpr> productDims;
-    for (unsigned position : {0u, 1u, 3u, 5u})
-      productDims.push_back(getAffineDimExpr(position, context));
-    SmallVector<AffineMap> outputMaps(16, AffineMap::get(6, 0, productDims, context));
-    outputMaps.push_back(AffineMap::getMultiDimIdentityMap(6, context));
-    auto blocks = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{blocksType}, products, ValueRange{blocksInit}, outputMaps,
-        SmallVector<utils::IteratorType>(6, utils::IteratorType::parallel),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          Value one = arith::ConstantIndexOp::create(b, l, 1);
-          Value secondRow =
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, linalg::IndexOp::create(b, l, 2), one);
-          Value secondColumn =
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, linalg::IndexOp::create(b, l, 4), one);
-          linalg::YieldOp::create(b, l, outputTransform(b, l, args.take_front(16), secondRow, secondColumn));
-        });
-    Value pieceOutput = tensor::CollapseShapeOp::create(rewriter, loc, pieceOutputType, blocks->getResult(0), pixelsOf);
+    int64_t outputStep = channelStep(features);
+    auto outputVector = VectorType::get({outputStep}, element);
+    Value blocks =
+        loopNest(rewriter, loc, {pieceTilesY, tilesX, features}, {1, 1, outputStep}, blocksInit,
+                 [&](OpBuilder &b, Location l, ValueRange ivs, ValueRange dests) {
+                   Value y = ivs[0], x = ivs[1], c = ivs[2], zeroIndex = constantIndex(b, l, 0);
+                   Value tileIndex =
+                       arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, y, constantIndex(b, l, tilesX)), x);
+                   SmallVector<Value> block;
+                   for (int64_t p = 0; p < products; ++p)
+                     block.push_back(read(b, l, outputVector, pointProducts, {constantIndex(b, l, p), tileIndex, c}));
+                   Scalars pixels = transform(b, l, scheme->outputMatrix, tile, block);
+                   Value written = dests[0];
+                   for (int64_t i = 0; i < tile; ++i)
+                     for (int64_t j = 0; j < tile; ++j)
+                       written = write(b, l, pixels[i * tile + j], written,
+                                       {zeroIndex, y, constantIndex(b, l, i), x, constantIndex(b, l, j), c});
+                   return ValueVector{written};
+                 })
+            .front();
+    Value pieceOutput = tensor::CollapseShapeOp::create(rewriter, loc, pieceOutputType, blocks, pixelsOf);
     rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
     tensor::ParallelInsertSliceOp::create(rewriter, loc, pieceOutput, forall.getRegionIterArgs()[0], pieceOffsets,
                                           pieceSizes, unitSteps);

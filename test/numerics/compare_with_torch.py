@@ -285,13 +285,15 @@ def same_pools(kiln_run, root, workdir):
     check("SamePools maxpool same, size 2", got["d"], nhwc(same_pool(x, 2, 2, True)))
 
 
-# Convolutions that kiln-winograd-convolutions computes as Winograd F(2x2,
-# 3x3) in the inference functions: a 'same'-padded one (16 -> 32 channels,
-# 10 x 12 out) and a valid one after it (32 -> 16 channels, 8 x 10 out, relu
-# epilogue), against PyTorch's direct convolution in float64.
+# Convolutions that kiln-winograd-convolutions computes in the inference
+# functions: a 'same'-padded one (16 -> 32 channels, 8 x 12 out: Winograd
+# F(4x4, 3x3), two pieces of one row of tiles per image) and a valid one
+# after it (32 -> 16 channels, 6 x 10 out: F(2x2, 3x3), one piece of three
+# rows of tiles; relu epilogue), against PyTorch's direct convolution in
+# float64.
 WINOGRAD = """
 model Winograd {
-  input x: f32[N, 10, 12, 16]
+  input x: f32[N, 8, 12, 16]
   a = x |> conv2d(32, 3, padding = same)
   b = a |> conv2d(16, 3, relu)
   loss mean(b ** 2)
@@ -308,13 +310,13 @@ def winograd(kiln_run, root, workdir):
         f.write(WINOGRAD)
     n = 3
     params = [randn(3, 3, 16, 32, scale=0.1), randn(32), randn(3, 3, 32, 16, scale=0.1), randn(16)]
-    x = randn(n, 10, 12, 16)
+    x = randn(n, 8, 12, 16)
     k0, b0, k1, b1 = (t(p).double() for p in params)
     a = F.conv2d(t(x).double().permute(0, 3, 1, 2), k0.permute(3, 2, 0, 1), b0, padding=1)
     b = F.relu(F.conv2d(a, k1.permute(3, 2, 0, 1), b1))
     got = run_kiln(kiln_run, src, "Winograd", "predict", params + [x], workdir)
-    check("Winograd conv2d same, 16 -> 32 channels", got["a"], a.permute(0, 2, 3, 1))
-    check("Winograd conv2d valid, 32 -> 16 channels, relu", got["b"], b.permute(0, 2, 3, 1))
+    check("Winograd F(4,3) conv2d same, 16 -> 32 channels", got["a"], a.permute(0, 2, 3, 1))
+    check("Winograd F(2,3) conv2d valid, 32 -> 16 channels, relu", got["b"], b.permute(0, 2, 3, 1))
 
 
 # reshape, transpose, concat and keepdims forward, every output against

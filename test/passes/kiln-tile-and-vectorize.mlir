@@ -43,17 +43,17 @@ func.func @dense(%a: tensor<?x256xf32>, %b: tensor<256x64xf32>) -> tensor<?x64xf
 
 // A dense layer on a long flattened input (k = 1024 here; FashionCnn's
 // dense_0 has 18432): inside each parallel chunk of 16 rows, k runs in
-// panels of 256 outside the row blocks, so that each panel of the kernel is
-// read from memory once per chunk and from cache by the other row blocks.
+// panels of 128 outside the row blocks, so that each panel of the kernel is
+// read from memory once per chunk and from L1 by the other row blocks.
 // The bias + relu epilogue follows the panel loop, one vectorized row at a
 // time.
 
 // CHECK-LABEL: func.func @dense_long_reduction
 // CHECK-DAG:     %[[C4:.*]] = arith.constant 4 : index
-// CHECK-DAG:     %[[C256:.*]] = arith.constant 256 : index
+// CHECK-DAG:     %[[C128:.*]] = arith.constant 128 : index
 // CHECK-DAG:     %[[C1024:.*]] = arith.constant 1024 : index
 // CHECK:         scf.forall (%{{.*}}) = (0) to (%{{.*}}) step (16)
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[C1024]] step %[[C256]]
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[C1024]] step %[[C128]]
 // CHECK:             scf.for %{{.*}} step %[[C4]]
 // CHECK:               vector.contract {{.*}} : vector<4x8xf32>, vector<8x64xf32> into vector<4x64xf32>
 // CHECK:           scf.for

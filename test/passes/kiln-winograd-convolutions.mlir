@@ -1,26 +1,38 @@
 // RUN: kiln-opt --split-input-file --kiln-winograd-convolutions %s | FileCheck %s
 //
-// 3 x 3 stride-1 convolutions with at least 16 channels each side and an
-// even output become Winograd F(2x2, 3x3): a filter transform, then per
-// (image, half of its rows) an input transform of 16 strided views, 16
-// matmuls over the channels and an output transform written in place.
-// (The numbers are checked against PyTorch by test/numerics: FashionCnn's
-// second convolution takes this path.)
+// 3 x 3 stride-1 convolutions with at least 16 channels each side become
+// Winograd F(4x4, 3x3) when 4 divides the output's height and width, else
+// F(2x2, 3x3) when 2 does: a filter transform into [n * n, C, F] (n = 6 or
+// 4), then per (image, half of its rows of tiles) an input transform into
+// [n * n, tiles, C], one matmul per point in a loop, and an output transform
+// written in place into the result viewed as blocks. The transforms are
+// loops of vector code, one vector of channels per step. (The numbers are
+// checked against PyTorch by test/numerics, for both schemes; FashionCnn's
+// second convolution takes F(4,3).)
 
 // CHECK-LABEL: func.func @conv
 // CHECK-NOT:     linalg.conv_2d_nhwc_hwcf
-// CHECK:         %[[U:.*]]:16 = linalg.generic {{.*}} ins({{.*}} : tensor<32x32xf32>, {{.*}}) outs(
-// CHECK:           arith.mulf
+// CHECK:         scf.for {{.*}} -> (tensor<36x32x32xf32>)
+// CHECK:           scf.for {{.*}} step %c16 {{.*}} -> (tensor<36x32x32xf32>)
+// CHECK-COUNT-9:     vector.transfer_read %arg1[
+// CHECK:             math.fma
+// CHECK-COUNT-36:    vector.transfer_write
 // CHECK:         scf.forall (%[[N:.*]], %[[HALF:.*]]) in (%{{.*}}, 2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x24x24x32xf32>)
-// CHECK:           tensor.extract_slice %{{.*}}[%[[N]], %{{.*}}, 0, 0] [1, 14, 26, 32] [1, 1, 1, 1]
-// CHECK:           tensor.extract_slice %{{.*}}[0, 3, 3, 0] [1, 6, 12, 32] [1, 2, 2, 1]
-// CHECK:           %[[V:.*]]:16 = linalg.generic {{.*}} outs({{.*}} : tensor<1x6x12x32xf32>
-// CHECK-COUNT-16:  linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<72x32xf32>, tensor<32x32xf32>)
+// CHECK:           %[[IN:.*]] = tensor.extract_slice %{{.*}}[%[[N]], %{{.*}}, 0, 0] [1, 14, 26, 32] [1, 1, 1, 1]
+// CHECK:           scf.for %{{.*}} = %c0 to %c3 {{.*}} -> (tensor<36x18x32xf32>)
+// CHECK:             scf.for %{{.*}} = %c0 to %c6
+// CHECK:               scf.for {{.*}} step %c16
+// CHECK-COUNT-36:        vector.transfer_read %[[IN]]
+// CHECK-COUNT-36:        vector.transfer_write
+// CHECK:           scf.for %[[P:.*]] = %c0 to %c36 step %c1 iter_args(%[[PRODUCTS:.*]] = %{{.*}}) -> (tensor<36x18x32xf32>)
+// CHECK:             linalg.fill
+// CHECK:             linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<18x32xf32>, tensor<32x32xf32>)
+// CHECK:             tensor.insert_slice %{{.*}} into %[[PRODUCTS]][%[[P]], 0, 0] [1, 18, 32]
 // CHECK:           tensor.extract_slice %[[OUT]][%[[N]], %{{.*}}, 0, 0] [1, 12, 24, 32] [1, 1, 1, 1]
-// CHECK:           tensor.expand_shape {{.*}} : tensor<1x12x24x32xf32> into tensor<1x6x2x12x2x32xf32>
-// CHECK:           linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]
-// CHECK:             linalg.index 2
-// CHECK:             linalg.index 4
+// CHECK:           tensor.expand_shape {{.*}} : tensor<1x12x24x32xf32> into tensor<1x3x4x6x4x32xf32>
+// CHECK:           scf.for {{.*}} -> (tensor<1x3x4x6x4x32xf32>)
+// CHECK-COUNT-36:        vector.transfer_read
+// CHECK-COUNT-16:        vector.transfer_write
 // CHECK:           tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[N]], %{{.*}}, 0, 0] [1, 12, 24, 32]
 func.func @conv(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>) -> tensor<?x24x24x32xf32> {
   %zero = arith.constant 0.0 : f32
@@ -31,6 +43,31 @@ func.func @conv(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>) -> tensor
   %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
     ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
   return %conv : tensor<?x24x24x32xf32>
+}
+
+// -----
+
+// An output that 2 divides and 4 does not (22 x 22): F(2x2, 3x3), 16
+// points; 11 rows of tiles do not halve, so one piece per image.
+
+// CHECK-LABEL: func.func @conv_f2
+// CHECK:         -> (tensor<16x32x32xf32>)
+// CHECK:         scf.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, 1)
+// CHECK:           [1, 24, 24, 32] [1, 1, 1, 1]
+// CHECK:           scf.for {{.*}} to %c16 step %c1 {{.*}} -> (tensor<16x121x32xf32>)
+// CHECK:             linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<121x32xf32>, tensor<32x32xf32>)
+// CHECK:           tensor.expand_shape {{.*}} : tensor<1x22x22x32xf32> into tensor<1x11x2x11x2x32xf32>
+// CHECK-COUNT-16:    vector.transfer_read
+// CHECK-COUNT-4:     vector.transfer_write
+func.func @conv_f2(%x: tensor<?x24x24x32xf32>, %k: tensor<3x3x32x32xf32>) -> tensor<?x22x22x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x24x24x32xf32>
+  %e = tensor.empty(%n) : tensor<?x22x22x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x22x22x32xf32>) -> tensor<?x22x22x32xf32>
+  %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%x, %k : tensor<?x24x24x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x22x22x32xf32>) -> tensor<?x22x22x32xf32>
+  return %conv : tensor<?x22x22x32xf32>
 }
 
 // -----
