@@ -23,8 +23,11 @@
 // relative of the direct convolution (test/numerics checks both against
 // PyTorch in float64). All of it but the filter transform runs per (image,
 // half of its rows of tiles) in one scf.forall, whose transformed tiles
-// stay in cache. Inference functions only: those marked kiln.training keep
-// the direct convolution.
+// stay in cache; an elementwise epilogue (bias + activation) that is the
+// convolution's only user runs there too, on each piece while it is in
+// cache, and so do the producers of the piece's input rows (the previous
+// convolution and its epilogue). Inference functions only: those marked
+// kiln.training keep the direct convolution.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,8 +41,10 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -205,35 +210,126 @@ Value read(OpBuilder &b, Location loc, VectorType type, Value source, ArrayRef<V
   return vector::TransferReadOp::create(b, loc, type, source, indices, std::nullopt, ArrayRef<bool>{true});
 }
 
+/// The scheme `conv` is computed with, or why it stays a direct
+/// convolution (in `whyNot`).
+std::optional<Scheme> winogradScheme(linalg::Conv2DNhwcHwcfOp conv, const char **whyNot) {
+  auto fail = [&](const char *why) -> std::optional<Scheme> {
+    *whyNot = why;
+    return std::nullopt;
+  };
+  if (!conv.hasPureTensorSemantics())
+    return fail("not on tensors");
+  auto strides = conv.getStrides().getValues<int64_t>();
+  auto dilations = conv.getDilations().getValues<int64_t>();
+  if (llvm::any_of(strides, [](int64_t s) { return s != 1; }) ||
+      llvm::any_of(dilations, [](int64_t d) { return d != 1; }))
+    return fail("strided or dilated");
+  auto inputType = cast<RankedTensorType>(conv.getInputs()[0].getType());
+  auto filterType = cast<RankedTensorType>(conv.getInputs()[1].getType());
+  auto resultType = cast<RankedTensorType>(conv.getOutputs()[0].getType());
+  if (!filterType.hasStaticShape() || filterType.getDimSize(0) != 3 || filterType.getDimSize(1) != 3)
+    return fail("not a static 3 x 3 filter");
+  if (filterType.getDimSize(2) < kMinChannels || filterType.getDimSize(3) < kMinChannels)
+    return fail("too few channels to gain");
+  ArrayRef<int64_t> shape = resultType.getShape();
+  if (ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) || inputType.isDynamicDim(1) ||
+      inputType.isDynamicDim(2))
+    return fail("output size not static");
+  std::optional<Scheme> scheme = schemeFor(shape[1], shape[2]);
+  if (!scheme)
+    return fail("output size not even");
+  if (!kiln::lowering::isZeroFilled(conv.getOutputs()[0]) || !isa<FloatType>(resultType.getElementType()))
+    return fail("accumulates into a non-zero init");
+  return scheme;
+}
+
+/// Whether `op`, the producer of a piece's input, is computed for the
+/// piece's rows inside the loop instead of for the whole batch before it:
+/// an elementwise generic (the previous layer's bias + activation), a fill,
+/// or a convolution or pooling that does not become Winograd itself (its
+/// own loop would nest), each with no other user. The input's rows then
+/// come from L1 instead of memory; the piece overlaps the next by two
+/// rows, which are computed twice.
+bool fusesIntoPiece(Operation *op) {
+  if (!op || !op->hasOneUse() || op->getNumResults() != 1)
+    return false;
+  if (isa<linalg::FillOp, linalg::PoolingNhwcMaxOp, linalg::PoolingNhwcSumOp>(op))
+    return true;
+  if (auto conv = dyn_cast<linalg::Conv2DNhwcHwcfOp>(op)) {
+    const char *whyNot = nullptr;
+    return !winogradScheme(conv, &whyNot);
+  }
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  return generic && generic.getNumLoops() == generic.getNumParallelLoops() &&
+         generic.getBody()->getOps<linalg::IndexOp>().empty();
+}
+
+/// Makes the `tensor.dim`s of `op`'s result (tiling leaves them for the
+/// batch size) read its init instead, which has the same shape, so that
+/// they do not keep `op` alive.
+void readShapeFromInit(RewriterBase &rewriter, Operation *op) {
+  auto dps = dyn_cast_or_null<DestinationStyleOpInterface>(op);
+  if (!dps || op->getNumResults() != 1 || dps.getNumDpsInits() != 1)
+    return;
+  for (Operation *user : llvm::make_early_inc_range(op->getUsers()))
+    if (auto dim = dyn_cast<tensor::DimOp>(user)) {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPoint(dim);
+      rewriter.replaceOpWithNewOp<tensor::DimOp>(dim, dps.getDpsInits()[0], dim.getIndex());
+    }
+}
+
+/// Computes the producers of `slice` (the piece's input rows), and theirs,
+/// inside `loop` for just the rows it needs (fusesIntoPiece).
+void fuseProducersIntoPiece(RewriterBase &rewriter, tensor::ExtractSliceOp slice, scf::ForallOp loop) {
+  SmallVector<LoopLikeOpInterface> loops = {cast<LoopLikeOpInterface>(loop.getOperation())};
+  SmallVector<tensor::ExtractSliceOp> candidates = {slice};
+  while (!candidates.empty()) {
+    tensor::ExtractSliceOp candidate = candidates.pop_back_val();
+    Operation *producer = candidate.getSource().getDefiningOp();
+    if (isa_and_nonnull<tensor::EmptyOp>(producer)) { // a fused op's init: the piece's own
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPoint(candidate);
+      rewriter.replaceOpWithNewOp<tensor::EmptyOp>(candidate, candidate.getType().getShape(),
+                                                   candidate.getType().getElementType());
+      continue;
+    }
+    readShapeFromInit(rewriter, producer);
+    if (!fusesIntoPiece(producer))
+      continue;
+    std::optional<scf::SCFFuseProducerOfSliceResult> fused =
+        scf::tileAndFuseProducerOfSlice(rewriter, candidate, loops);
+    if (!fused)
+      continue;
+    // The slice and the whole-batch producer are dead now; erased at once,
+    // so that the producer's own producers have the one user that
+    // fusesIntoPiece asks for.
+    Operation *original = fused->origProducer.getOwner();
+    if (candidate->use_empty())
+      rewriter.eraseOp(candidate);
+    if (original->use_empty())
+      rewriter.eraseOp(original);
+    for (Operation *generated : fused->generatedSlices)
+      if (auto generatedSlice = dyn_cast<tensor::ExtractSliceOp>(generated))
+        candidates.push_back(generatedSlice);
+  }
+}
+
 struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::Conv2DNhwcHwcfOp conv, PatternRewriter &rewriter) const override {
-    if (!conv.hasPureTensorSemantics())
-      return failure();
-    auto strides = conv.getStrides().getValues<int64_t>();
-    auto dilations = conv.getDilations().getValues<int64_t>();
-    if (llvm::any_of(strides, [](int64_t s) { return s != 1; }) ||
-        llvm::any_of(dilations, [](int64_t d) { return d != 1; }))
-      return rewriter.notifyMatchFailure(conv, "strided or dilated");
+    const char *whyNot = nullptr;
+    std::optional<Scheme> scheme = winogradScheme(conv, &whyNot);
+    if (!scheme)
+      return rewriter.notifyMatchFailure(conv, whyNot);
     Value input = conv.getInputs()[0], filter = conv.getInputs()[1], init = conv.getOutputs()[0];
     auto inputType = cast<RankedTensorType>(input.getType());
     auto filterType = cast<RankedTensorType>(filter.getType());
     auto resultType = cast<RankedTensorType>(init.getType());
     Type element = resultType.getElementType();
-    if (!filterType.hasStaticShape() || filterType.getDimSize(0) != 3 || filterType.getDimSize(1) != 3)
-      return rewriter.notifyMatchFailure(conv, "not a static 3 x 3 filter");
     int64_t channels = filterType.getDimSize(2), features = filterType.getDimSize(3);
-    if (channels < kMinChannels || features < kMinChannels)
-      return rewriter.notifyMatchFailure(conv, "too few channels to gain");
     ArrayRef<int64_t> shape = resultType.getShape();
-    if (ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) || inputType.isDynamicDim(1) ||
-        inputType.isDynamicDim(2))
-      return rewriter.notifyMatchFailure(conv, "output size not static");
-    std::optional<Scheme> scheme = schemeFor(shape[1], shape[2]);
-    if (!scheme)
-      return rewriter.notifyMatchFailure(conv, "output size not even");
-    if (!kiln::lowering::isZeroFilled(init) || !isa<FloatType>(element))
-      return rewriter.notifyMatchFailure(conv, "accumulates into a non-zero init");
+    linalg::GenericOp epilogue = fusableEpilogue(conv);
 
     Location loc = conv.getLoc();
     auto index = [&](int64_t v) -> OpFoldResult { return rewriter.getIndexAttr(v); };
@@ -269,7 +365,10 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
             .front();
 
     // One piece per (image, half): its input rows in, its output rows out.
-    Value batch = tensor::DimOp::create(rewriter, loc, input, 0);
+    // The batch size from the init, not the input, whose producers may
+    // move into the loop (fuseProducersIntoPiece wants the input's slice
+    // as their only user).
+    Value batch = tensor::DimOp::create(rewriter, loc, init, 0);
     SmallVector<Value> dynamicBatch;
     if (resultType.isDynamicDim(0))
       dynamicBatch.push_back(batch);
@@ -281,9 +380,10 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     Value firstRow =
         arith::MulIOp::create(rewriter, loc, piece, arith::ConstantIndexOp::create(rewriter, loc, pieceRows));
     auto pieceInputType = RankedTensorType::get({1, pieceRows + 2, width, channels}, element);
-    Value pieceInput = tensor::ExtractSliceOp::create(
+    auto pieceInputSlice = tensor::ExtractSliceOp::create(
         rewriter, loc, pieceInputType, input, ArrayRef<OpFoldResult>{image, firstRow, index(0), index(0)},
         ArrayRef<OpFoldResult>{index(1), index(pieceRows + 2), index(width), index(channels)}, unitSteps);
+    Value pieceInput = pieceInputSlice;
 
     // The input: the n x n block of each tile (blocks overlap by 2), a
     // vector of channels at a time, transformed into [n * n, tiles, C].
@@ -379,11 +479,75 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
                  })
             .front();
     Value pieceOutput = tensor::CollapseShapeOp::create(rewriter, loc, pieceOutputType, blocks, pixelsOf);
+    if (epilogue)
+      pieceOutput = applyEpilogue(rewriter, epilogue, conv->getResult(0), pieceOutput, pieceOffsets, pieceSizes);
     rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
     tensor::ParallelInsertSliceOp::create(rewriter, loc, pieceOutput, forall.getRegionIterArgs()[0], pieceOffsets,
                                           pieceSizes, unitSteps);
-    rewriter.replaceOp(conv, forall->getResults());
+    if (epilogue) {
+      rewriter.replaceOp(epilogue, forall->getResults());
+      rewriter.eraseOp(conv);
+    } else {
+      rewriter.replaceOp(conv, forall->getResults());
+    }
+    fuseProducersIntoPiece(rewriter, pieceInputSlice, forall);
     return success();
+  }
+
+  /// The elementwise epilogue of `conv` (bias + activation) that can run on
+  /// each piece of the result right after the output transform, while the
+  /// piece is in cache, instead of in a pass of its own over the whole
+  /// result: the convolution's only user, a generic of the result's type
+  /// whose body reads neither its init nor its indices, that reads the
+  /// result and every other same-shaped input element for element and
+  /// the rest without the batch, row or column (a bias), all defined before
+  /// the convolution.
+  static linalg::GenericOp fusableEpilogue(linalg::Conv2DNhwcHwcfOp conv) {
+    Value result = conv->getResult(0);
+    if (!result.hasOneUse())
+      return nullptr;
+    auto op = dyn_cast<linalg::GenericOp>(*result.user_begin());
+    if (!op || !op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumDpsInits() != 1 ||
+        op->getResult(0).getType() != result.getType() || op.getNumLoops() != op.getNumParallelLoops() ||
+        op.getNumLoops() != 4 || op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)) ||
+        !op.getBody()->getOps<linalg::IndexOp>().empty() ||
+        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+      return nullptr;
+    DominanceInfo dominance(conv->getParentOfType<func::FuncOp>());
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      AffineMap map = op.getMatchingIndexingMap(input);
+      bool elementwise = map.isIdentity() && input->get().getType() == result.getType();
+      if (input->get() == result
+              ? !map.isIdentity()
+              : !dominance.properlyDominates(input->get(), conv) ||
+                    (!elementwise && (map.isFunctionOfDim(0) || map.isFunctionOfDim(1) || map.isFunctionOfDim(2))))
+        return nullptr;
+    }
+    return op;
+  }
+
+  /// `epilogue` applied in place to `piece`, the values of `convResult` at
+  /// `offsets` / `sizes` (an image's rows); same-shaped inputs are read at
+  /// the same slice, the others whole.
+  static Value applyEpilogue(RewriterBase &rewriter, linalg::GenericOp epilogue, Value convResult, Value piece,
+                             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes) {
+    Location loc = epilogue.getLoc();
+    SmallVector<Value> inputs;
+    for (OpOperand *input : epilogue.getDpsInputOperands()) {
+      Value value = input->get();
+      if (value == convResult)
+        value = piece;
+      else if (value.getType() == convResult.getType())
+        value = tensor::ExtractSliceOp::create(rewriter, loc, cast<RankedTensorType>(piece.getType()), value, offsets,
+                                               sizes, SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
+      inputs.push_back(value);
+    }
+    // In place: the body does not read the init, and reads each element
+    // before it writes it.
+    auto onPiece = linalg::GenericOp::create(rewriter, loc, TypeRange{piece.getType()}, inputs, ValueRange{piece},
+                                             epilogue.getIndexingMapsArray(), epilogue.getIteratorTypesArray());
+    rewriter.cloneRegionBefore(epilogue.getRegion(), onPiece.getRegion(), onPiece.getRegion().end());
+    return onPiece->getResult(0);
   }
 };
 

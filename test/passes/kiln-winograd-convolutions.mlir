@@ -47,6 +47,117 @@ func.func @conv(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>) -> tensor
 
 // -----
 
+// An elementwise epilogue that is the convolution's only user (bias +
+// relu) runs on each piece inside the loop, right after the output
+// transform, in place; nothing is left after the loop.
+
+// CHECK-LABEL: func.func @conv_bias_relu
+// CHECK:         scf.forall
+// CHECK:           scf.for %{{.*}} = %c0 to %c36
+// CHECK:           %[[PIECE:.*]] = tensor.collapse_shape {{.*}} into tensor<1x12x24x32xf32>
+// CHECK:           %[[FUSED:.*]] = linalg.generic {{.*}} ins(%[[PIECE]], %{{.*}} : tensor<1x12x24x32xf32>, tensor<32xf32>) outs(%[[PIECE]] : tensor<1x12x24x32xf32>)
+// CHECK:             arith.addf
+// CHECK:             arith.maximumf
+// CHECK:           tensor.parallel_insert_slice %[[FUSED]]
+// CHECK-NOT:     linalg.generic
+// CHECK:         return
+#bias_relu_maps = [affine_map<(n, h, w, f) -> (n, h, w, f)>, affine_map<(n, h, w, f) -> (f)>,
+                   affine_map<(n, h, w, f) -> (n, h, w, f)>]
+func.func @conv_bias_relu(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>, %b: tensor<32xf32>)
+    -> tensor<?x24x24x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x26x26x32xf32>
+  %e = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %e2 = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %r = linalg.generic {indexing_maps = #bias_relu_maps, iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%conv, %b : tensor<?x24x24x32xf32>, tensor<32xf32>) outs(%e2 : tensor<?x24x24x32xf32>) {
+  ^bb0(%v: f32, %bias: f32, %out: f32):
+    %s = arith.addf %v, %bias : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<?x24x24x32xf32>
+  return %r : tensor<?x24x24x32xf32>
+}
+
+// -----
+
+// The same epilogue is left after the loop when the convolution's result
+// has another use.
+
+// CHECK-LABEL: func.func @conv_used_twice
+// CHECK:         %[[LOOP:.*]] = scf.forall
+// CHECK:           tensor.parallel_insert_slice
+// CHECK:         linalg.generic {{.*}} ins(%[[LOOP]], %{{.*}} : tensor<?x24x24x32xf32>, tensor<32xf32>)
+func.func @conv_used_twice(%x: tensor<?x26x26x32xf32>, %k: tensor<3x3x32x32xf32>, %b: tensor<32xf32>)
+    -> (tensor<?x24x24x32xf32>, tensor<?x24x24x32xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x26x26x32xf32>
+  %e = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %e2 = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(n, h, w, f) -> (n, h, w, f)>, affine_map<(n, h, w, f) -> (f)>,
+                                        affine_map<(n, h, w, f) -> (n, h, w, f)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%conv, %b : tensor<?x24x24x32xf32>, tensor<32xf32>) outs(%e2 : tensor<?x24x24x32xf32>) {
+  ^bb0(%v: f32, %bias: f32, %out: f32):
+    %s = arith.addf %v, %bias : f32
+    linalg.yield %s : f32
+  } -> tensor<?x24x24x32xf32>
+  return %conv, %r : tensor<?x24x24x32xf32>, tensor<?x24x24x32xf32>
+}
+
+// -----
+
+// The producers of the input (FashionCnn's first convolution: fill,
+// convolution, bias + relu), each with no other user, compute each piece's
+// 14 input rows inside the loop (two rows computed twice) instead of the
+// whole batch before it; their init is the piece's own.
+
+// CHECK-LABEL: func.func @producers_in_piece
+// CHECK-NOT:     linalg.conv_2d_nhwc_hwcf
+// CHECK:         scf.forall (%[[N:.*]], %{{.*}}) in (%{{.*}}, 2)
+// CHECK:           %[[IMAGE:.*]] = tensor.extract_slice %arg0[%[[N]], %{{.*}}, 0, 0] [1, 16, 28, 1]
+// CHECK:           %[[EMPTY:.*]] = tensor.empty() : tensor<1x14x26x32xf32>
+// CHECK:           %[[ZERO:.*]] = linalg.fill {{.*}} outs(%[[EMPTY]] : tensor<1x14x26x32xf32>)
+// CHECK:           %[[CONV1:.*]] = linalg.conv_2d_nhwc_hwcf {{.*}} ins(%[[IMAGE]], %arg1 : tensor<1x16x28x1xf32>, tensor<3x3x1x32xf32>) outs(%[[ZERO]] : tensor<1x14x26x32xf32>)
+// CHECK:           %[[RELU:.*]] = linalg.generic {{.*}} ins(%[[CONV1]], %{{.*}} : tensor<1x14x26x32xf32>, tensor<32xf32>)
+// CHECK:           scf.for {{.*}} -> (tensor<36x18x32xf32>)
+// CHECK:             vector.transfer_read %[[RELU]]
+func.func @producers_in_piece(%image: tensor<?x28x28x1xf32>, %k1: tensor<3x3x1x32xf32>, %b1: tensor<32xf32>,
+                              %k: tensor<3x3x32x32xf32>) -> tensor<?x24x24x32xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %image, %c0 : tensor<?x28x28x1xf32>
+  %e1 = tensor.empty(%n) : tensor<?x26x26x32xf32>
+  %f1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<?x26x26x32xf32>) -> tensor<?x26x26x32xf32>
+  %conv1 = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%image, %k1 : tensor<?x28x28x1xf32>, tensor<3x3x1x32xf32>) outs(%f1 : tensor<?x26x26x32xf32>) -> tensor<?x26x26x32xf32>
+  %e2 = tensor.empty(%n) : tensor<?x26x26x32xf32>
+  %x = linalg.generic {indexing_maps = [affine_map<(n, h, w, f) -> (n, h, w, f)>, affine_map<(n, h, w, f) -> (f)>,
+                                        affine_map<(n, h, w, f) -> (n, h, w, f)>],
+                       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%conv1, %b1 : tensor<?x26x26x32xf32>, tensor<32xf32>) outs(%e2 : tensor<?x26x26x32xf32>) {
+  ^bb0(%v: f32, %bias: f32, %out: f32):
+    %s = arith.addf %v, %bias : f32
+    %m = arith.maximumf %s, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<?x26x26x32xf32>
+  %e = tensor.empty(%n) : tensor<?x24x24x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  %conv = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%x, %k : tensor<?x26x26x32xf32>, tensor<3x3x32x32xf32>) outs(%f : tensor<?x24x24x32xf32>) -> tensor<?x24x24x32xf32>
+  return %conv : tensor<?x24x24x32xf32>
+}
+
+// -----
+
 // An output that 2 divides and 4 does not (22 x 22): F(2x2, 3x3), 16
 // points; 11 rows of tiles do not halve, so one piece per image.
 
