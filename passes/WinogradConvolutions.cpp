@@ -108,10 +108,10 @@ constexpr Scheme kF2{2, 4, kInput2, kFilter2, kOutput2};
 constexpr Scheme kF4{4, 6, kInput4, kFilter4, kOutput4};
 
 /// The scheme for an output of `height` x `width`: F(4,3) when 4 divides
-/// both (5.1 MACs per output pixel and channel pair instead of 9 with
-/// F(2,3), for transforms with coefficients up to 8; in float32 the result
-/// stays within ~1e-6 relative of the direct convolution), F(2,3) when 2
-/// does, none otherwise.
+/// both (2.25 products per output pixel and channel pair, against 4 with
+/// F(2,3) and 9 direct, for transforms with coefficients up to 8; in
+/// float32 the result stays within ~1e-6 relative of the direct
+/// convolution), F(2,3) when 2 does, none otherwise.
 std::optional<Scheme> schemeFor(int64_t height, int64_t width) {
   if (height % kF4.tile == 0 && width % kF4.tile == 0)
     return kF4;
