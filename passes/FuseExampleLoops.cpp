@@ -31,6 +31,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -245,20 +246,13 @@ bool mergeSiblings(RewriterBase &rewriter, func::FuncOp func, DominanceInfo &dom
 /// (sliced per example) or do not depend on the batch dimension (taken
 /// whole), all available before the loop.
 bool fusesPerExample(linalg::GenericOp op, OpResult result, DominanceInfo &dominance) {
-  auto type = cast<RankedTensorType>(result.getType());
-  if (!op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumDpsInits() != 1 ||
-      op->getResult(0).getType() != type || op.getNumLoops() != op.getNumParallelLoops() ||
-      op.getNumLoops() != unsigned(type.getRank()) || op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)) ||
-      !op.getBody()->getOps<linalg::IndexOp>().empty() ||
-      !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+  if (!kiln::lowering::isInPlaceEpilogue(op, result))
     return false;
+  auto type = cast<RankedTensorType>(result.getType());
   for (OpOperand *input : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(input);
-    if (input->get() == result) {
-      if (!map.isIdentity())
-        return false;
+    if (input->get() == result)
       continue;
-    }
     if (!canMakeAvailable(input->get(), result.getOwner(), dominance))
       return false;
     bool sliced = map.isIdentity() && input->get().getType() == type;

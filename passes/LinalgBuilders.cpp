@@ -111,6 +111,21 @@ bool kiln::lowering::isZeroFilled(Value value) {
   return zeroAttr && zeroAttr.getValue().isZero() && !zeroAttr.getValue().isNegative();
 }
 
+bool kiln::lowering::isInPlaceEpilogue(Operation *op, Value result) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  auto type = dyn_cast<RankedTensorType>(result.getType());
+  if (!generic || !type || !generic.hasPureTensorSemantics() || generic->getNumResults() != 1 ||
+      generic.getNumDpsInits() != 1 || generic->getResult(0).getType() != type ||
+      generic.getNumLoops() != generic.getNumParallelLoops() || generic.getNumLoops() != unsigned(type.getRank()) ||
+      generic.payloadUsesValueFromOperand(generic.getDpsInitOperand(0)) ||
+      !generic.getBody()->getOps<linalg::IndexOp>().empty() ||
+      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity())
+    return false;
+  return llvm::all_of(generic.getDpsInputOperands(), [&](OpOperand *input) {
+    return input->get() != result || generic.getMatchingIndexingMap(input).isIdentity();
+  });
+}
+
 Value kiln::lowering::buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> reduced,
                                      double initValue, BodyFn combine, FloatType accumulator) {
   MLIRContext *context = b.getContext();

@@ -71,6 +71,14 @@ mlir::Value filledTensor(mlir::OpBuilder &b, mlir::Location loc, mlir::RankedTen
 /// sum into that accumulator as the sum alone.
 bool isZeroFilled(mlir::Value value);
 
+/// Whether `op` can run in place on slices of `result` (which it reads): an
+/// elementwise generic of `result`'s type, all loops parallel, that reads
+/// `result` element for element, writes its init element for element
+/// without reading it, and does not use its indices (a bias + activation
+/// epilogue). Its other inputs are the caller's to check, for the passes
+/// that move such an op into the loop computing `result`.
+bool isInPlaceEpilogue(mlir::Operation *op, mlir::Value result);
+
 /// Example `example` of `batched`, a tensor whose dimension 0 is the batch
 /// and whose other dimensions are static: the slice at [example, 0, ...]
 /// without the batch dimension, for the passes that rewrite a batch op

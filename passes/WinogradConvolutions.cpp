@@ -380,10 +380,9 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     Value firstRow =
         arith::MulIOp::create(rewriter, loc, piece, arith::ConstantIndexOp::create(rewriter, loc, pieceRows));
     auto pieceInputType = RankedTensorType::get({1, pieceRows + 2, width, channels}, element);
-    auto pieceInputSlice = tensor::ExtractSliceOp::create(
+    auto pieceInput = tensor::ExtractSliceOp::create(
         rewriter, loc, pieceInputType, input, ArrayRef<OpFoldResult>{image, firstRow, index(0), index(0)},
         ArrayRef<OpFoldResult>{index(1), index(pieceRows + 2), index(width), index(channels)}, unitSteps);
-    Value pieceInput = pieceInputSlice;
 
     // The input: the n x n block of each tile (blocks overlap by 2), a
     // vector of channels at a time, transformed into [n * n, tiles, C].
@@ -490,7 +489,7 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     } else {
       rewriter.replaceOp(conv, forall->getResults());
     }
-    fuseProducersIntoPiece(rewriter, pieceInputSlice, forall);
+    fuseProducersIntoPiece(rewriter, pieceInput, forall);
     return success();
   }
 
@@ -506,21 +505,18 @@ struct WinogradConv2D : OpRewritePattern<linalg::Conv2DNhwcHwcfOp> {
     Value result = conv->getResult(0);
     if (!result.hasOneUse())
       return nullptr;
-    auto op = dyn_cast<linalg::GenericOp>(*result.user_begin());
-    if (!op || !op.hasPureTensorSemantics() || op->getNumResults() != 1 || op.getNumDpsInits() != 1 ||
-        op->getResult(0).getType() != result.getType() || op.getNumLoops() != op.getNumParallelLoops() ||
-        op.getNumLoops() != 4 || op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)) ||
-        !op.getBody()->getOps<linalg::IndexOp>().empty() ||
-        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
+    Operation *user = *result.user_begin();
+    if (!kiln::lowering::isInPlaceEpilogue(user, result))
       return nullptr;
+    auto op = cast<linalg::GenericOp>(user);
     DominanceInfo dominance(conv->getParentOfType<func::FuncOp>());
     for (OpOperand *input : op.getDpsInputOperands()) {
+      if (input->get() == result)
+        continue;
       AffineMap map = op.getMatchingIndexingMap(input);
       bool elementwise = map.isIdentity() && input->get().getType() == result.getType();
-      if (input->get() == result
-              ? !map.isIdentity()
-              : !dominance.properlyDominates(input->get(), conv) ||
-                    (!elementwise && (map.isFunctionOfDim(0) || map.isFunctionOfDim(1) || map.isFunctionOfDim(2))))
+      if (!dominance.properlyDominates(input->get(), conv) ||
+          (!elementwise && (map.isFunctionOfDim(0) || map.isFunctionOfDim(1) || map.isFunctionOfDim(2))))
         return nullptr;
     }
     return op;
